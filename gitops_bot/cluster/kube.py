@@ -1,0 +1,230 @@
+"""The Kubernetes API, through the `kubernetes` client's transport.
+
+Owns: loading a kubeconfig; discovery (aggregated discovery: two requests
+for the whole cluster, refreshed once when a kind is unknown, e.g. a CRD
+created a moment ago); server-side apply with our field manager, with or
+without dryRun=All; get and delete. Objects go in and come out as plain
+dicts; `kubernetes` objects and exceptions never leave this module.
+Refuses: client-side apply and guessing resource names from kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from gitops_bot.errors import ClusterError
+
+FIELD_MANAGER = "gitops-bot"
+_AGGREGATED = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+)
+_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Where a kind lives on the server."""
+
+    group_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, *, namespace: str | None, name: str | None = None) -> str:
+        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
+        if self.namespaced:
+            if not namespace:
+                raise ClusterError(f"{self.kind} is namespaced, but no namespace was given")
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        return base if name is None else f"{base}/{quote(name, safe='')}"
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    """`Kind namespace/name` (or `Kind name`) for messages."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "<no name>")
+    return f"{obj.get('kind', '<no kind>')} {ns + '/' if ns else ''}{name}"
+
+
+class Kube:
+    """One cluster. Thread-safe: the transport pools connections."""
+
+    def __init__(self, api: k8s_client.ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+        self._api = api
+        self.field_manager = field_manager
+        self._resources: dict[tuple[str, str], Resource] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        *,
+        context: str | None = None,
+        field_manager: str = FIELD_MANAGER,
+    ) -> Kube:
+        try:
+            api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context
+            )
+        except (k8s_config.ConfigException, OSError) as err:
+            where = path or "the default kubeconfig"
+            raise ClusterError(f"loading {where} (context {context or 'current'}): {err}") from err
+        return cls(api, field_manager=field_manager)
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    # -- operations ----------------------------------------------------------
+
+    def apply(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
+    ) -> dict[str, Any]:
+        """Server-side apply `obj` as our field manager; the server's result."""
+        resource = self.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        query: list[tuple[str, str]] = [("fieldManager", self.field_manager)]
+        if force:
+            query.append(("force", "true"))
+        if dry_run:
+            query.append(("dryRun", "All"))
+        doing = f"{'dry-run ' if dry_run else ''}applying {describe(obj)}"
+        result: dict[str, Any] = self._call(
+            "PATCH",
+            resource.path(namespace=meta.get("namespace"), name=meta.get("name")),
+            doing=doing,
+            query=query,
+            body=json.dumps(obj),
+            content_type="application/apply-patch+yaml",
+        )
+        return result
+
+    def get(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        """The live object, or None if it does not exist."""
+        resource = self.resource(api_version, kind)
+        path = resource.path(namespace=namespace, name=name)
+        live: dict[str, Any] | None = self._call(
+            "GET", path, doing=f"reading {kind} {name}", missing_ok=True
+        )
+        return live
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        *,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> None:
+        resource = self.resource(api_version, kind)
+        self._call(
+            "DELETE",
+            resource.path(namespace=namespace, name=name),
+            doing=f"deleting {kind} {name}",
+            body=json.dumps({"propagationPolicy": propagation}),
+            content_type="application/json",
+            missing_ok=True,
+        )
+
+    # -- discovery -----------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        key = (api_version, kind)
+        with self._lock:
+            if self._resources is None or key not in self._resources:
+                self._resources = self._discover()
+            found = self._resources.get(key)
+        if found is None:
+            raise ClusterError(
+                f"the API server does not serve {kind} in {api_version or '<no apiVersion>'} "
+                "(is its CRD installed and Established?)"
+            )
+        return found
+
+    def _discover(self) -> dict[tuple[str, str], Resource]:
+        found: dict[tuple[str, str], Resource] = {}
+        for root in ("/api", "/apis"):
+            doc = self._call("GET", root, doing="discovering the API", accept=_AGGREGATED)
+            if doc.get("kind") != "APIGroupDiscoveryList":
+                raise ClusterError(
+                    "discovering the API: the server does not offer aggregated discovery "
+                    "(Kubernetes >= 1.30 is needed)"
+                )
+            for group in doc.get("items") or []:
+                name = (group.get("metadata") or {}).get("name", "")
+                for version in group.get("versions") or []:
+                    gv = f"{name}/{version['version']}" if name else version["version"]
+                    for res in version.get("resources") or []:
+                        kind = (res.get("responseKind") or {}).get("kind")
+                        if not kind:
+                            continue
+                        found.setdefault(
+                            (gv, kind),
+                            Resource(
+                                group_version=gv,
+                                kind=kind,
+                                plural=res["resource"],
+                                namespaced=res.get("scope") == "Namespaced",
+                            ),
+                        )
+        return found
+
+    # -- transport -----------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        doing: str,
+        query: list[tuple[str, str]] | None = None,
+        body: str | None = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        missing_ok: bool = False,
+    ) -> Any:
+        headers = {"Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            _, url, headers, _, _ = self._api.param_serialize(
+                method,
+                path,
+                query_params=query or [],
+                header_params=headers,
+                auth_settings=["BearerToken"],
+            )
+            resp = self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=_TIMEOUT_S
+            )
+            data: bytes = resp.read()  # type: ignore[no-untyped-call]
+        except (k8s_client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+            # urllib3 errors: connection refused, TLS, timeouts, retries exhausted.
+            raise ClusterError(f"{doing}: {type(err).__name__}: {err}") from err
+        if resp.status == 404 and missing_ok:
+            return None
+        payload = json.loads(data) if data else {}
+        if resp.status >= 300:
+            raise ClusterError(f"{doing}: {_status_message(resp.status, payload)}")
+        return payload
+
+
+def _status_message(status: int, payload: Any) -> str:
+    if isinstance(payload, dict) and payload.get("kind") == "Status":
+        reason = payload.get("reason") or "Error"
+        return f"HTTP {status} {reason}: {payload.get('message', '')}"
+    return f"HTTP {status}"

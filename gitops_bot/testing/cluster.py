@@ -1,0 +1,379 @@
+"""A real Kubernetes control plane on 127.0.0.1, for tests and the local demo.
+
+Owns: starting etcd, kube-apiserver (TLS, client-certificate auth, RBAC),
+kube-controller-manager, kube-scheduler and a kwok controller with one
+simulated node, as separate processes of the upstream binaries; writing a
+kubeconfig; waiting until the cluster can run a Deployment; stopping every
+process it started (also if the Python process dies: the children get
+SIGKILL through PR_SET_PDEATHSIG); restarting or killing one component for
+fault tests.
+Refuses: reusing state across instances (every instance has its own folder,
+ports and CA) and mocking anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import http.client
+import json
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from gitops_bot.testing import pki as pki_mod
+from gitops_bot.testing.binaries import Binaries, TestEnvError
+
+NODE_NAME = "kwok-node-0"
+_KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+_STOP_GRACE_S = 10.0
+_POLL_S = 0.05
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class _Component:
+    name: str
+    argv: list[str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads in between
+            )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+
+class LocalControlPlane:
+    """One control plane. Use as a context manager, or call start() and stop()."""
+
+    def __init__(self, binaries: Binaries, *, workdir: Path | None = None) -> None:
+        self.binaries = binaries
+        self._own_workdir = workdir is None
+        self.workdir = (
+            Path(tempfile.mkdtemp(prefix="gitops-bot-cp-")) if workdir is None else workdir
+        )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.server = f"https://127.0.0.1:{self.port}"
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self._pki = pki_mod.create(self.workdir / "pki")
+        self._components = self._plan()
+        self._ssl = ssl.create_default_context(cafile=str(self._pki.ca_cert))
+        self._ssl.load_cert_chain(str(self._pki.admin_cert), str(self._pki.admin_key))
+        self._write_kubeconfig()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> LocalControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, *, timeout: float = 90.0) -> None:
+        """Start every component and wait until a Deployment could roll out."""
+        deadline = time.monotonic() + timeout
+        try:
+            self._components["etcd"].start()
+            self._components["kube-apiserver"].start()
+            self._wait("the API server to be ready", deadline, self._apiserver_ready)
+            for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+                self._components[name].start()
+            self._create_node()
+            self._wait(f"node {NODE_NAME} to be Ready", deadline, self._node_ready)
+            self._wait("the default ServiceAccount", deadline, self._default_sa_exists)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every component, newest first; remove the folder if we made it."""
+        for component in reversed(self._components.values()):
+            component.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def processes(self) -> dict[str, int]:
+        """PIDs of the running components (for tests that check nothing is left)."""
+        return {
+            name: c.process.pid
+            for name, c in self._components.items()
+            if c.process is not None and c.running()
+        }
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one component, as a crash would."""
+        self._component(name).stop(signal.SIGKILL)
+
+    def restart(self, name: str, *, timeout: float = 60.0) -> None:
+        """Stop one component gracefully and start it again."""
+        component = self._component(name)
+        component.stop()
+        component.start()
+        if name == "kube-apiserver":
+            self._wait(
+                "the API server to be ready again",
+                time.monotonic() + timeout,
+                self._apiserver_ready,
+            )
+
+    def env(self) -> dict[str, str]:
+        """Variables that point kubectl, helm and the bot at this cluster."""
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "GITOPS_BOT_TESTENV_BIN": str(self.binaries.folder),
+        }
+
+    # -- raw API access (no client library: the harness stays independent) ---
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self._ssl, timeout=10)
+        try:
+            payload = None if body is None else json.dumps(body)
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+            conn.request(method, path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(data) if data else None
+        except json.JSONDecodeError:
+            return resp.status, data.decode(errors="replace")
+
+    # -- internals -----------------------------------------------------------
+
+    def _component(self, name: str) -> _Component:
+        try:
+            return self._components[name]
+        except KeyError:
+            raise TestEnvError(
+                f"no control-plane component {name!r}; have {', '.join(self._components)}"
+            ) from None
+
+    def _plan(self) -> dict[str, _Component]:
+        b, p, w = self.binaries, self._pki, self.workdir
+        logs = w / "logs"
+        logs.mkdir(exist_ok=True)
+        etcd_client = f"http://127.0.0.1:{free_port()}"
+        etcd_peer = f"http://127.0.0.1:{free_port()}"
+        scheduler_config = w / "scheduler.yaml"
+        scheduler_config.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "kubescheduler.config.k8s.io/v1",
+                    "kind": "KubeSchedulerConfiguration",
+                    "clientConnection": {"kubeconfig": str(self.kubeconfig)},
+                    "leaderElection": {"leaderElect": False},
+                }
+            )
+        )
+        argv = {
+            "etcd": [
+                b.path("etcd"),
+                "--name=testenv",
+                f"--data-dir={w / 'etcd'}",
+                f"--listen-client-urls={etcd_client}",
+                f"--advertise-client-urls={etcd_client}",
+                f"--listen-peer-urls={etcd_peer}",
+                f"--initial-advertise-peer-urls={etcd_peer}",
+                f"--initial-cluster=testenv={etcd_peer}",
+                # A test cluster trades durability for speed.
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+            "kube-apiserver": [
+                b.path("kube-apiserver"),
+                f"--etcd-servers={etcd_client}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.port}",
+                f"--tls-cert-file={p.server_cert}",
+                f"--tls-private-key-file={p.server_key}",
+                f"--client-ca-file={p.ca_cert}",
+                f"--service-account-key-file={p.sa_pub}",
+                f"--service-account-signing-key-file={p.sa_key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={pki_mod.SERVICE_CLUSTER_IP_RANGE}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                f"--cert-dir={w / 'apiserver-certs'}",
+                "--profiling=false",
+            ],
+            "kube-controller-manager": [
+                b.path("kube-controller-manager"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--secure-port=0",
+                f"--service-account-private-key-file={p.sa_key}",
+                f"--root-ca-file={p.ca_cert}",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
+                "--concurrent-gc-syncs=20",
+            ],
+            "kube-scheduler": [
+                b.path("kube-scheduler"),
+                f"--config={scheduler_config}",
+                "--secure-port=0",
+            ],
+            "kwok": [
+                b.path("kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={b.kwok_stages}",
+                f"--manage-nodes-with-annotation-selector={_KWOK_NODE_ANNOTATION}=fake",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+            ],
+        }
+        return {
+            name: _Component(name=name, argv=args, log=logs / f"{name}.log")
+            for name, args in argv.items()
+        }
+
+    def _write_kubeconfig(self) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "testenv",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority": str(self._pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "testenv-admin",
+                    "user": {
+                        "client-certificate": str(self._pki.admin_cert),
+                        "client-key": str(self._pki.admin_key),
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": "testenv", "context": {"cluster": "testenv", "user": "testenv-admin"}}
+            ],
+            "current-context": "testenv",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.kubeconfig.chmod(0o600)
+
+    def _wait(self, what: str, deadline: float, ready: Any) -> None:
+        while True:
+            for component in self._components.values():
+                if component.process is not None and not component.running():
+                    raise TestEnvError(
+                        f"waiting for {what}: {component.name} exited with code "
+                        f"{component.process.returncode}; last lines of {component.log}:\n"
+                        f"{component.tail()}"
+                    )
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if ready():
+                    return
+            if time.monotonic() > deadline:
+                logs = "\n".join(
+                    f"--- {c.name} ({c.log}):\n{c.tail(10)}" for c in self._components.values()
+                )
+                raise TestEnvError(f"waiting for {what}: timed out\n{logs}")
+            time.sleep(_POLL_S)
+
+    def _apiserver_ready(self) -> bool:
+        status, _ = self.request("GET", "/readyz")
+        return status == 200
+
+    def _create_node(self) -> None:
+        resources = {"cpu": "64", "memory": "256Gi", "pods": "2000"}
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": NODE_NAME,
+                "annotations": {_KWOK_NODE_ANNOTATION: "fake"},
+                "labels": {
+                    "kubernetes.io/hostname": NODE_NAME,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+            },
+            "status": {"capacity": resources, "allocatable": resources},
+        }
+        status, body = self.request("POST", "/api/v1/nodes", node)
+        if status not in (201, 409):
+            raise TestEnvError(f"creating node {NODE_NAME}: HTTP {status}: {body}")
+
+    def _node_ready(self) -> bool:
+        status, node = self.request("GET", f"/api/v1/nodes/{NODE_NAME}")
+        if status != 200:
+            return False
+        conditions = node.get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def _default_sa_exists(self) -> bool:
+        status, _ = self.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+        return status == 200
+
+
+@contextlib.contextmanager
+def running(binaries: Binaries, *, workdir: Path | None = None) -> Iterator[LocalControlPlane]:
+    with LocalControlPlane(binaries, workdir=workdir) as cp:
+        yield cp
