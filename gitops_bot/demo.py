@@ -33,14 +33,16 @@ def sample() -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def apply_order(objs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """CRDs, then Namespaces, then the rest in the order given."""
+def stages(objs: Iterable[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """CRDs and Namespaces, then the rest, each in the order given.
 
-    def rank(obj: Mapping[str, Any]) -> int:
-        kind = obj.get("kind")
-        return _FIRST.index(kind) if kind in _FIRST else len(_FIRST)
-
-    return sorted(objs, key=rank)
+    The server can only dry-run an object whose namespace and kind exist, so
+    the objects that define namespaces and kinds form a stage of their own.
+    """
+    objs = list(objs)
+    first = [o for o in objs if o.get("kind") in _FIRST]
+    rest = [o for o in objs if o.get("kind") not in _FIRST]
+    return [stage for stage in (first, rest) if stage]
 
 
 def wait_healthy(
@@ -76,14 +78,16 @@ def run(*, binaries: Binaries, out: TextIO, keep: bool = False) -> int:
         )
         kube = kube_mod.Kube.from_kubeconfig(str(cp.kubeconfig))
         try:
-            objs = apply_order(sample())
-            for obj in objs:  # validate everything before mutating anything
-                kube.apply(obj, dry_run=True)
-            out.write(f"server-side dry-run accepted all {len(objs)} objects\n")
             applied_at = time.monotonic()
-            for obj in objs:
-                kube.apply(obj)
-            verdicts = wait_healthy(kube, objs)
+            objs: list[Mapping[str, Any]] = []
+            for stage in stages(sample()):
+                for obj in stage:  # validate the whole stage before mutating any of it
+                    kube.apply(obj, dry_run=True)
+                for obj in stage:
+                    kube.apply(obj)
+                out.write(f"stage of {len(stage)}: dry-run accepted, applied\n")
+                objs += stage
+                verdicts = wait_healthy(kube, objs)
             rows = [
                 (
                     o["kind"],

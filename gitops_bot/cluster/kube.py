@@ -135,7 +135,7 @@ class Kube:
             "DELETE",
             resource.path(namespace=namespace, name=name),
             doing=f"deleting {kind} {name}",
-            body=json.dumps({"propagationPolicy": propagation}),
+            body={"propagationPolicy": propagation},  # the transport encodes JSON
             content_type="application/json",
             missing_ok=True,
         )
@@ -192,7 +192,7 @@ class Kube:
         *,
         doing: str,
         query: list[tuple[str, str]] | None = None,
-        body: str | None = None,
+        body: str | dict[str, Any] | None = None,
         content_type: str | None = None,
         accept: str = "application/json",
         missing_ok: bool = False,

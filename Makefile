@@ -1,0 +1,36 @@
+# The README names two targets: `make demo` and `make test`. Both install what
+# they need (a virtualenv in .venv, the control plane built into the cache
+# outside the checkout by testenv/build.sh) and are safe to run again.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit testenv clean
+
+demo: $(STAMP) testenv
+	$(BIN)/gitops-bot demo
+
+test: lint $(STAMP) testenv
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+testenv:
+	bash testenv/build.sh >/dev/null
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

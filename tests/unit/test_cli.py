@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gitops_bot import __version__
+from gitops_bot.cli import cli
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"gitops-bot, version {__version__}\n"
+
+
+def test_help_lists_only_commands_that_exist() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:")[1].split()
+    assert commands[0] == "demo"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["plna"])
+    assert result.exit_code == 2
+    assert "No such command 'plna'" in result.output
+
+
+def _console_script() -> str:
+    found = shutil.which("gitops-bot", path=str(Path(sys.executable).parent))
+    assert found, "the gitops-bot console script is not installed next to this Python"
+    return found
+
+
+def test_console_script_reports_bot_errors_with_exit_code_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [_console_script(), "demo"],
+        env={"GITOPS_BOT_TESTENV_BIN": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(
+        f"gitops-bot: looking for the control-plane binaries in {tmp_path}: missing etcd, "
+    )
+    assert "Traceback" not in done.stderr
