@@ -21,3 +21,8 @@ class ConfigError(BotError):
 
 class ClusterError(BotError):
     """Talking to the Kubernetes API went wrong."""
+
+
+class RenderError(BotError):
+    """Rendering an environment went wrong: a tool failed, the sandbox refused
+    an input, or a manifest is malformed."""
