@@ -1,0 +1,1 @@
+"""Adapter for git: the only package that runs git."""

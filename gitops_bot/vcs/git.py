@@ -1,0 +1,120 @@
+"""A local git repository, through the git command line.
+
+Owns: resolving refs to commits, the merge base of a change, the files a
+change touches, reading one file at a commit, and checking a commit out
+into a temporary folder (a detached worktree) that is removed afterwards.
+Refuses: anything that moves the user's branches, index or working tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from gitops_bot.errors import BotError
+
+_TIMEOUT_S = 120
+
+
+class GitError(BotError):
+    """A git command did not do what was asked."""
+
+
+class Git:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        git = shutil.which("git")
+        if git is None:
+            raise GitError("looking for git: it is not on PATH")
+        self._git = git
+
+    def _run(self, *args: str, doing: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+        try:
+            done = subprocess.run(
+                [self._git, "-C", str(self.root), *args],
+                capture_output=True,
+                text=True,
+                timeout=_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise GitError(f"{doing}: {err}") from err
+        if done.returncode not in ok_codes:
+            message = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+            raise GitError(f"{doing}: {message[0]}")
+        return done.stdout
+
+    def resolve(self, ref: str) -> str:
+        """The full SHA of the commit `ref` names."""
+        if ref.startswith("-"):
+            raise GitError(f"resolving {ref!r}: not a revision")
+        out = self._run(
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            f"{ref}^{{commit}}",
+            doing=f"resolving {ref!r}",
+            ok_codes=(0, 1),
+        )
+        if not out.strip():
+            raise GitError(f"resolving {ref!r}: no such commit in {self.root}")
+        return out.strip()
+
+    def merge_base(self, base: str, head: str) -> str:
+        """Where `head` branched from `base`: what a pull request's diff starts from."""
+        return self._run(
+            "merge-base", base, head, doing=f"finding the merge base of {base[:12]} and {head[:12]}"
+        ).strip()
+
+    def changed_files(self, base: str, head: str) -> tuple[str, ...]:
+        """Files that differ between two commits; a rename counts as both paths."""
+        out = self._run(
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "-z",
+            base,
+            head,
+            "--",
+            doing=f"listing the files changed between {base[:12]} and {head[:12]}",
+        )
+        return tuple(sorted(p for p in out.split("\0") if p))
+
+    def read(self, commit: str, path: str) -> str | None:
+        """The text of `path` at `commit`, or None if it does not exist there."""
+        spec = f"{commit}:{path}"
+        doing = f"reading {path} at {commit[:12]}"
+        if self._run("cat-file", "-t", spec, doing=doing, ok_codes=(0, 128)).strip() != "blob":
+            return None
+        return self._run("cat-file", "blob", spec, doing=doing)
+
+    @contextlib.contextmanager
+    def checkout(self, commit: str) -> Iterator[Path]:
+        """A temporary, detached checkout of `commit`; removed on exit."""
+        folder = Path(tempfile.mkdtemp(prefix="gitops-bot-tree-")) / "tree"
+        self._run(
+            "worktree",
+            "add",
+            "--detach",
+            "--quiet",
+            str(folder),
+            commit,
+            doing=f"checking out {commit[:12]}",
+        )
+        try:
+            yield folder
+        finally:
+            with contextlib.suppress(GitError):
+                self._run(
+                    "worktree",
+                    "remove",
+                    "--force",
+                    str(folder),
+                    doing=f"removing the checkout of {commit[:12]}",
+                )
+            shutil.rmtree(folder.parent, ignore_errors=True)
