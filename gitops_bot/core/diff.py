@@ -1,0 +1,250 @@
+"""Differences between two versions of objects, already masked.
+
+Owns: the structural diff of two objects (`field_changes`, with the field
+paths drift is reported at, and `path_text` to show them), the unified diff
+of their YAML (`unified`), and the classification of every object of two
+renders, or of a live object and its dry-run, into create, update, delete
+or unchanged (`compute`, `compare`). Every object is normalized and masked
+before it is compared, so no Secret value reaches a ResourceChange.
+Refuses: fetching live objects and deciding what a change means for policy.
+
+List semantics of `field_changes`, chosen to match how server-side apply
+identifies list items:
+- every item a mapping with a unique "name" (containers, volumes, env):
+  items are matched by name, with the segment `(("name", value),)`; if
+  the items both sides share appear in a different order, the list as a
+  whole is one change, since order can matter (initContainers run in order);
+- every item a scalar (args, command, finalizers): atomic, the whole list
+  is one change, as server-side apply treats it;
+- anything else: positional, with int segments; items only one side has
+  are reported against `ABSENT`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from gitops_bot.core import mask, normalize
+from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core.plan import Action, FieldPath, PathSegment, ResourceChange
+
+
+class Absent(enum.Enum):
+    """The value of a field one side does not have (distinct from an explicit null)."""
+
+    ABSENT = "absent"
+
+
+ABSENT = Absent.ABSENT
+Change = tuple[FieldPath, Any, Any]
+
+
+def _same(a: Any, b: Any) -> bool:
+    # True == 1 in Python, but `replicas: true` is not `replicas: 1` in Kubernetes.
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list | tuple)
+
+
+def _names(items: Sequence[Any]) -> list[Any] | None:
+    """The names of a list of named mappings, or None if it is not one."""
+    if not all(isinstance(i, Mapping) and "name" in i for i in items):
+        return None
+    names = [i["name"] for i in items]
+    try:
+        if len(set(names)) != len(names):
+            return None
+    except TypeError:  # an unhashable name cannot identify anything
+        return None
+    return names
+
+
+def _walk(path: FieldPath, before: Any, after: Any, out: list[Change]) -> None:
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        keys = {str(k): k for k in before} | {str(k): k for k in after}
+        for text in sorted(keys):
+            key = keys[text]
+            _walk((*path, text), before.get(key, ABSENT), after.get(key, ABSENT), out)
+    elif _is_list(before) and _is_list(after):
+        _walk_list(path, before, after, out)
+    elif before is ABSENT and after is ABSENT:
+        return
+    elif not _same(before, after):
+        out.append((path, before, after))
+
+
+def _walk_list(
+    path: FieldPath, before: Sequence[Any], after: Sequence[Any], out: list[Change]
+) -> None:
+    if not before and not after:
+        return
+    old, new = _names(before), _names(after)
+    if old is not None and new is not None:
+        shared = set(old) & set(new)
+        if [n for n in old if n in shared] != [n for n in new if n in shared]:
+            out.append((path, before, after))
+            return
+        by_old = dict(zip(old, before, strict=True))
+        by_new = dict(zip(new, after, strict=True))
+        for name in [*new, *(n for n in old if n not in by_new)]:
+            segment: PathSegment = (("name", name),)
+            _walk((*path, segment), by_old.get(name, ABSENT), by_new.get(name, ABSENT), out)
+        return
+    if all(not isinstance(i, Mapping | list | tuple) for i in [*before, *after]):
+        if len(before) != len(after) or not all(map(_same, before, after)):
+            out.append((path, before, after))
+        return
+    for index in range(max(len(before), len(after))):
+        old_item = before[index] if index < len(before) else ABSENT
+        new_item = after[index] if index < len(after) else ABSENT
+        _walk((*path, index), old_item, new_item, out)
+
+
+def field_changes(before: Any, after: Any) -> tuple[Change, ...]:
+    """(path, before value, after value) for every leaf that differs.
+
+    Mapping keys are visited in sorted order and named list items in the
+    after side's order (then the removed ones), so equal inputs always give
+    the same sequence. A value one side lacks is `ABSENT`. Values are
+    returned as given: mask the objects first if they may reach any output.
+    """
+    out: list[Change] = []
+    _walk((), before, after, out)
+    return tuple(out)
+
+
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def path_text(path: FieldPath) -> str:
+    """`.spec.template.spec.containers[name=web].image`; keys that are not
+    identifiers are quoted: `.metadata.labels["app.kubernetes.io/name"]`."""
+    parts: list[str] = []
+    for segment in path:
+        if isinstance(segment, int):
+            parts.append(f"[{segment}]")
+        elif isinstance(segment, str):
+            plain_key = _PLAIN_SEGMENT.fullmatch(segment)
+            parts.append(f".{segment}" if plain_key else f"[{json.dumps(segment)}]")
+        else:
+            parts.append("[" + ",".join(f"{k}={v}" for k, v in segment) + "]")
+    return "".join(parts) or "."
+
+
+class _Dumper(yaml.SafeDumper):
+    """safe_dump with multi-line strings as literal blocks, so a changed line
+    of a config file in a ConfigMap diffs as that line, not as one quoted blob."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+# One scalar per line, however long, so a changed field is one changed line.
+_WIDTH = 1 << 30
+
+
+def to_yaml(obj: Mapping[str, Any] | None) -> str:
+    """The YAML every diff is made of: sorted keys, block style; "" for None."""
+    if obj is None:
+        return ""
+    return yaml.dump(
+        normalize.plain(obj),
+        Dumper=_Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=_WIDTH,
+    )
+
+
+def unified(
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    label: str,
+    context: int = 3,
+) -> str:
+    """Unified diff of the two objects' YAML; "" when they are equal."""
+    old, new = to_yaml(before), to_yaml(after)
+    if old == new:
+        return ""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"{label} (before)",
+        tofile=f"{label} (after)",
+        n=context,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def compare(
+    key: Key,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    mask_key: bytes,
+    origin: Origin | None = None,
+) -> ResourceChange:
+    """One object's change, normalized and masked on both sides."""
+    if before is None and after is None:
+        raise ValueError(f"comparing {key}: neither side has the object")
+    old = normalize.for_diff(before) if before is not None else None
+    new = normalize.for_diff(after) if after is not None else None
+    text = unified(
+        mask.mask_object(old, key=mask_key) if old is not None else None,
+        mask.mask_object(new, key=mask_key) if new is not None else None,
+        label=str(key),
+    )
+    if old is None:
+        action = Action.CREATE
+    elif new is None:
+        action = Action.DELETE
+    else:
+        action = Action.UPDATE if text else Action.UNCHANGED
+    is_secret = key.group == "" and key.kind == "Secret"
+    return ResourceChange(
+        key=key,
+        action=action,
+        diff=text,
+        secret_keys=mask.secret_keys(old, new) if is_secret else None,
+        origin=origin,
+    )
+
+
+def compute(
+    before: Mapping[Key, Manifest],
+    after: Mapping[Key, Manifest],
+    *,
+    mask_key: bytes,
+) -> tuple[ResourceChange, ...]:
+    """Every object of either side, sorted by key."""
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        origin = new.origin if new is not None else old.origin if old is not None else None
+        changes.append(
+            compare(
+                key,
+                old.obj if old is not None else None,
+                new.obj if new is not None else None,
+                mask_key=mask_key,
+                origin=origin,
+            )
+        )
+    return tuple(changes)

@@ -1,0 +1,150 @@
+"""Secret values, kept inside the process.
+
+Owns: replacing the values of a Secret's `data` and `stringData` with keyed
+fingerprints (`mask_object`), telling which keys of a Secret changed
+without saying how (`secret_keys`), and scrubbing known values out of free
+text such as API errors and tool output (`collect_secret_values`, `scrub`).
+Refuses: guessing which strings outside a Secret might be credentials, and
+choosing the fingerprint key; the caller brings a key per run.
+
+Fingerprints are HMAC-SHA256 under the caller's key, not plain hashes: a
+plain sha256 of a short password can be reversed with a dictionary by
+anyone who reads the PR comment; a keyed one cannot without the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gitops_bot.core import normalize
+from gitops_bot.core.model import Key
+from gitops_bot.core.plan import SecretKeys
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+REPLACEMENT = "***"
+# Shorter values would scrub ordinary words ("true", "dev") out of messages
+# without protecting anything worth the name.
+MIN_SCRUB_LENGTH = 4
+
+
+def is_secret(obj: Mapping[str, Any]) -> bool:
+    """A core-group Secret. The version is not checked: masking one object
+    too many is harmless, leaking one is not."""
+    key = Key.of(obj)
+    return key.group == "" and key.kind == "Secret"
+
+
+def fingerprint(value: bytes, *, key: bytes) -> str:
+    """`<secret sha256:1a2b3c4d>`: equal values give equal fingerprints under one key."""
+    digest = hmac.new(key, value, hashlib.sha256).hexdigest()
+    return f"<secret sha256:{digest[:8]}>"
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _from_data(value: Any) -> bytes:
+    """The bytes a `data` value stands for; the raw text if it is not base64,
+    so that a malformed value is still masked rather than shown."""
+    raw = _text(value)
+    try:
+        # YAML block scalars may wrap base64; the server ignores the breaks too.
+        return base64.b64decode("".join(raw.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return raw.encode()
+
+
+def _values(obj: Mapping[str, Any] | None) -> dict[str, bytes]:
+    """The Secret's keys and decoded values as the server would store them:
+    stringData is merged into data and wins on a conflict."""
+    if obj is None or not is_secret(obj):
+        return {}
+    out: dict[str, bytes] = {}
+    for name, value in (obj.get("data") or {}).items():
+        out[str(name)] = _from_data(value)
+    for name, value in (obj.get("stringData") or {}).items():
+        out[str(name)] = _text(value).encode()
+    return out
+
+
+def mask_object(obj: Mapping[str, Any], *, key: bytes) -> dict[str, Any]:
+    """A copy of `obj` in which no Secret value appears, raw or base64."""
+    out: dict[str, Any] = normalize.plain(obj)
+    if not is_secret(out):
+        return out
+    data = out.get("data")
+    if isinstance(data, dict):
+        out["data"] = {name: fingerprint(_from_data(v), key=key) for name, v in data.items()}
+    string_data = out.get("stringData")
+    if isinstance(string_data, dict):
+        out["stringData"] = {
+            name: fingerprint(_text(v).encode(), key=key) for name, v in string_data.items()
+        }
+    annotations = (out.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        # The whole copy of the object, values included: only its fingerprint
+        # may leave, which still shows that it changed.
+        annotations[LAST_APPLIED] = fingerprint(_text(annotations[LAST_APPLIED]).encode(), key=key)
+    return out
+
+
+def secret_keys(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> SecretKeys:
+    """Keys added, changed (decoded value differs) and removed, each sorted."""
+    old, new = _values(before), _values(after)
+    return SecretKeys(
+        added=tuple(sorted(new.keys() - old.keys())),
+        changed=tuple(sorted(k for k in old.keys() & new.keys() if old[k] != new[k])),
+        removed=tuple(sorted(old.keys() - new.keys())),
+    )
+
+
+def _spellings(clear: bytes, written: str | None) -> set[str]:
+    """How a value may show up in text: as written, in clear, base64, JSON-escaped
+    (API errors echo JSON) and line by line (tools print PEM blocks that way)."""
+    if len(clear) < MIN_SCRUB_LENGTH:
+        return set()
+    out = {base64.b64encode(clear).decode()}
+    if written is not None:
+        out.add(written)
+    try:
+        text = clear.decode()
+    except UnicodeDecodeError:
+        return out
+    out.add(text)
+    out.add(json.dumps(text, ensure_ascii=False)[1:-1])
+    out.update(line.strip() for line in text.splitlines())
+    return out
+
+
+def collect_secret_values(objs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """Every spelling of every Secret value in `objs` worth scrubbing."""
+    found: set[str] = set()
+    for obj in objs:
+        if not is_secret(obj):
+            continue
+        for value in (obj.get("data") or {}).values():
+            found |= _spellings(_from_data(value), _text(value))
+        for value in (obj.get("stringData") or {}).values():
+            found |= _spellings(_text(value).encode(), None)
+    return frozenset(s for s in found if len(s) >= MIN_SCRUB_LENGTH)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of any of `secrets` replaced by `***`.
+
+    Longest first, so a value that contains another is replaced whole and
+    no tail of it is left behind.
+    """
+    ordered = sorted({s for s in secrets if s}, key=lambda s: (-len(s), s))
+    if not ordered:
+        return text
+    pattern = re.compile("|".join(re.escape(s) for s in ordered))
+    return pattern.sub(REPLACEMENT, text)

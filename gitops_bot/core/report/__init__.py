@@ -1,0 +1,71 @@
+"""The plan as text: a PR comment (markdown), a terminal (text), tools (json).
+
+Owns: what the three formats share: counting actions, short commit names,
+and which live changes a report shows besides the change itself.
+Refuses: masking (a Plan is masked before it gets here) and talking to a
+forge; the markdown module only keeps within the size it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from gitops_bot.core.plan import Action, EnvPlan, ResourceChange, SecretKeys
+
+# The order actions are listed in everywhere, so every format reads alike.
+ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.UNCHANGED)
+SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.UNCHANGED: " "}
+
+
+@dataclass(frozen=True)
+class Counts:
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    unchanged: int = 0
+
+    @classmethod
+    def of(cls, changes: Iterable[ResourceChange]) -> Counts:
+        tally = dict.fromkeys(ACTIONS, 0)
+        for change in changes:
+            tally[change.action] += 1
+        return cls(*(tally[a] for a in ACTIONS))
+
+    def get(self, action: Action) -> int:
+        count: int = getattr(self, action.value)
+        return count
+
+
+def short(sha: str) -> str:
+    """The 7-character abbreviation git and the forges show."""
+    return sha[:7]
+
+
+def changed(changes: Iterable[ResourceChange]) -> tuple[ResourceChange, ...]:
+    return tuple(c for c in changes if c.action is not Action.UNCHANGED)
+
+
+def live_only(env: EnvPlan) -> tuple[ResourceChange, ...]:
+    """Live changes of objects this change leaves alone: what applying would
+    also do (revert drift, catch up with a base that was never applied).
+    Live changes of objects the change touches are not repeated: their diff
+    is the change's diff plus the drift, which the drift table shows."""
+    if env.live is None:
+        return ()
+    touched = {c.key for c in changed(env.changes)}
+    return tuple(c for c in changed(env.live) if c.key not in touched)
+
+
+def secret_key_phrase(keys: SecretKeys, quote: Callable[[str], str] = str) -> str:
+    """`changed: password; added: token`: which keys, never which values."""
+    said = [
+        f"{label}: " + ", ".join(quote(k) for k in names)
+        for label, names in (
+            ("changed", keys.changed),
+            ("added", keys.added),
+            ("removed", keys.removed),
+        )
+        if names
+    ]
+    return "; ".join(said) if said else "unchanged"

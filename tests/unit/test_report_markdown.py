@@ -1,0 +1,398 @@
+"""report.markdown: the sticky PR comment per environment and the job summary.
+
+The exact text is pinned by golden files in tests/golden/. After an
+intended change of the output, rewrite them with
+
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_report_*.py
+
+and review the difference in git before committing it. `sample_plan()` and
+`golden()` are shared with test_report_text.py and test_report_json.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gitops_bot.core import diff, mask
+from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core.plan import (
+    Action,
+    Drift,
+    EnvPlan,
+    Plan,
+    ResourceChange,
+    SecretKeys,
+    Skipped,
+)
+from gitops_bot.core.report import json as report_json
+from gitops_bot.core.report import markdown, text
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+MASK_KEY = b"golden-mask-key"
+BASE = "0123456789abcdef0123456789abcdef01234567"
+HEAD = "fedcba9876543210fedcba9876543210fedcba98"
+CANARY = "canary-S3cr3t-value-9f2"
+CANARY_B64 = base64.b64encode(CANARY.encode()).decode()
+
+
+def golden(name: str, actual: str) -> None:
+    """Compare with tests/golden/<name>; rewrite it instead under UPDATE_GOLDEN=1."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8"), f"{name} differs; see the module docstring"
+
+
+def _deployment(image: str, replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+        },
+    }
+
+
+def _configmap(name: str, **data: str) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "shop"}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def _secret(**string_data: str) -> dict[str, Any]:
+    meta = {"name": "db", "namespace": "shop"}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": string_data}
+
+
+def _manifests(*pairs: tuple[dict[str, Any], str]) -> dict[Key, Manifest]:
+    return {Key.of(o): Manifest(Key.of(o), o, Origin(f, 0, 1)) for o, f in pairs}
+
+
+def prod_plan() -> EnvPlan:
+    """A realistic change: an image bump, a generated ConfigMap renamed, a
+    Secret value rotated (the canary), with live drift by kubectl edit."""
+    before = _manifests(
+        (_deployment("shop/web:1.2.3"), "deploy/prod/web.yaml"),
+        (_configmap("web-config-5f6g7h", LOG_LEVEL="info"), "deploy/prod/kustomization.yaml"),
+        (_secret(password="old-password", user="shop"), "deploy/prod/secret.yaml"),
+        (_configmap("flags", beta="off"), "deploy/prod/flags.yaml"),
+    )
+    after = _manifests(
+        (_deployment("shop/web:1.2.4"), "deploy/prod/web.yaml"),
+        (_configmap("web-config-8k9m2b", LOG_LEVEL="debug"), "deploy/prod/kustomization.yaml"),
+        (_secret(password=CANARY, user="shop", token=CANARY), "deploy/prod/secret.yaml"),
+        (_configmap("flags", beta="off"), "deploy/prod/flags.yaml"),
+    )
+    changes = diff.compute(before, after, mask_key=MASK_KEY)
+    web_key = Key("apps", "Deployment", "shop", "web")
+    flags_key = Key("", "ConfigMap", "shop", "flags")
+    live = (
+        diff.compare(
+            web_key,
+            _deployment("shop/web:1.2.3", replicas=5),
+            after[web_key].obj,
+            mask_key=MASK_KEY,
+            origin=after[web_key].origin,
+        ),
+        diff.compare(
+            flags_key,
+            _configmap("flags", beta="on"),
+            after[flags_key].obj,
+            mask_key=MASK_KEY,
+            origin=after[flags_key].origin,
+        ),
+        *(c for c in changes if c.key not in (web_key, flags_key)),
+    )
+    drift = (
+        Drift(
+            key=web_key,
+            path=("spec", "replicas"),
+            manager="kubectl-edit",
+            diff=diff.unified({"spec": {"replicas": 5}}, {"spec": {"replicas": 2}}, label="web"),
+        ),
+        Drift(
+            key=flags_key,
+            path=("data", "beta"),
+            manager="kubectl-edit",
+            diff=diff.unified({"data": {"beta": "on"}}, {"data": {"beta": "off"}}, label="flags"),
+        ),
+    )
+    return EnvPlan(
+        env="prod",
+        render_hash="3b" * 32,
+        changes=changes,
+        live=tuple(sorted(live, key=lambda c: c.key)),
+        drift=drift,
+    )
+
+
+def sample_plan() -> Plan:
+    secrets = mask.collect_secret_values([_secret(password=CANARY)])
+    error = mask.scrub(
+        f'rendering staging: running helm template: Secret "db": value "{CANARY}" '
+        f"(base64 {CANARY_B64}) is not valid",
+        secrets,
+    )
+    qa = EnvPlan(
+        env="qa",
+        render_hash="c4" * 32,
+        changes=diff.compute(
+            _manifests((_configmap("flags", beta="off"), "deploy/qa/flags.yaml")),
+            _manifests((_configmap("flags", beta="off"), "deploy/qa/flags.yaml")),
+            mask_key=MASK_KEY,
+        ),
+    )
+    return Plan(
+        base=BASE,
+        head=HEAD,
+        envs=(prod_plan(), EnvPlan(env="staging", error=error), qa),
+        skipped=(Skipped(env="dev", reason="no file it reads changed"),),
+    )
+
+
+def every_output(plan: Plan) -> list[str]:
+    comments = [part for env in plan.envs for part in markdown.env_comment(plan, env)]
+    return [
+        *comments,
+        markdown.summary(plan),
+        text.render(plan, color=False),
+        text.render(plan, color=True),
+        report_json.render(plan),
+    ]
+
+
+def test_golden_prod_comment() -> None:
+    plan = sample_plan()
+    (part,) = markdown.env_comment(plan, plan.envs[0])
+    golden("plan_prod.md", part)
+
+
+def test_golden_error_comment() -> None:
+    plan = sample_plan()
+    (part,) = markdown.env_comment(plan, plan.envs[1])
+    assert "[!CAUTION]" in part
+    assert "<details>" not in part
+    assert "| this change" not in part
+    golden("plan_staging.md", part)
+
+
+def test_golden_job_summary() -> None:
+    golden("plan_summary.md", markdown.summary(sample_plan()))
+
+
+def test_canary_never_appears_in_any_output() -> None:
+    outputs = every_output(sample_plan())
+    for out in outputs:
+        assert CANARY not in out
+        assert CANARY_B64 not in out
+        assert "old-password" not in out
+    assert any("changed: `password`" in out for out in outputs)
+
+
+def test_prod_comment_content() -> None:
+    plan = sample_plan()
+    (part,) = markdown.env_comment(plan, plan.envs[0])
+    assert part.startswith(markdown.marker("prod", 1, 1) + "\n")
+    assert "`0123456`..`fedcba9`" in part
+    assert "**2 fields drifted in the cluster**, changed by `kubectl-edit`." in part
+    assert "`.spec.replicas`" in part
+    assert "<summary>update Deployment shop/web</summary>" in part
+    assert "<summary>update ConfigMap shop/flags (live cluster only)</summary>" in part
+    assert "<summary>create ConfigMap shop/web-config-8k9m2b</summary>" in part
+    assert "<summary>delete ConfigMap shop/web-config-5f6g7h</summary>" in part
+    assert "changed: `password`; added: `token`" in part
+    assert "+      - image: shop/web:1.2.4" in part
+
+
+@pytest.mark.parametrize(
+    ("env", "part", "parts"),
+    [("prod", 1, 1), ("eu-west-1", 3, 12), ("we ird -->name", 2, 2), ("ünï/cödé", 1, 2)],
+)
+def test_marker_round_trips(env: str, part: int, parts: int) -> None:
+    text = markdown.marker(env, part, parts)
+    assert text.startswith("<!-- gitops-bot:plan env=")
+    assert text.count("-->") == 1
+    assert markdown.parse_marker(f"some text\n{text}\nmore") == (env, part, parts)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "no marker here",
+        "<!-- gitops-bot:plan env=prod part=3/2 -->",
+        "<!-- gitops-bot:plan env=prod part=0/2 -->",
+        "<!-- gitops-bot:plan env=prod -->",
+    ],
+)
+def test_parse_marker_refuses(body: str) -> None:
+    assert markdown.parse_marker(body) is None
+
+
+def _cm_change(index: int, lines: int = 8) -> ResourceChange:
+    old = _configmap(f"cm-{index:03d}", **{f"k{i}": f"v{i}" for i in range(lines)})
+    new = _configmap(f"cm-{index:03d}", **{f"k{i}": f"w{i}" for i in range(lines)})
+    return diff.compare(Key.of(old), old, new, mask_key=MASK_KEY)
+
+
+def _check_parts(parts: tuple[str, ...], env: str, budget: int) -> None:
+    for number, part in enumerate(parts, start=1):
+        assert len(part) <= budget
+        assert part.startswith(markdown.marker(env, number, len(parts)) + "\n")
+        assert markdown.parse_marker(part) == (env, number, len(parts))
+
+
+def test_300_resources_split_into_parts_within_the_budget() -> None:
+    env = EnvPlan(env="prod", changes=tuple(_cm_change(i) for i in range(300)))
+    parts = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env, budget=10_000)
+    assert len(parts) > 5
+    _check_parts(parts, "prod", 10_000)
+    assert "| this change" in parts[0]
+    assert all("| this change" not in p for p in parts[1:])
+    assert "(part 2 of" in parts[1]
+    joined = "".join(parts)
+    for i in range(300):
+        assert joined.count(f"<summary>update ConfigMap shop/cm-{i:03d}</summary>") == 1
+    assert "lines omitted" not in joined  # each section fit whole into some part
+
+
+def test_a_500_kb_diff_is_cut_in_the_middle_and_the_summary_kept() -> None:
+    big = _cm_change(1, lines=16_000)
+    assert len(big.diff) > 500_000
+    env = EnvPlan(env="prod", changes=(big,))
+    parts = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env)
+    assert len(parts) == 1
+    _check_parts(parts, "prod", markdown.GITHUB_LIMIT)
+    (part,) = parts
+    assert "| this change" in part
+    assert re.search(r"^… \d+ lines omitted …$", part, re.MULTILINE)
+    first_lines = big.diff.splitlines()[:4]
+    last_lines = big.diff.splitlines()[-3:]
+    assert all(line in part for line in first_lines + last_lines)
+    assert part.rstrip().endswith("</details>")
+
+
+def test_a_single_huge_line_is_cut_too() -> None:
+    old = _configmap("one", blob="a" * 300_000)
+    new = _configmap("one", blob="b" * 300_000)
+    change = diff.compare(Key.of(old), old, new, mask_key=MASK_KEY)
+    env = EnvPlan(env="prod", changes=(change,))
+    (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env, budget=5_000)
+    assert len(part) <= 5_000
+    assert "characters omitted" in part
+    assert part.rstrip().endswith("</details>")
+
+
+def test_backticks_in_a_diff_cannot_close_the_fence() -> None:
+    old = _configmap("readme", md="```\ncode\n```\n")
+    new = _configmap("readme", md="````\nmore code\n````\n")
+    change = diff.compare(Key.of(old), old, new, mask_key=MASK_KEY)
+    env = EnvPlan(env="prod", changes=(change,))
+    (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env)
+    assert "`````diff\n" in part
+    assert "\n`````\n" in part
+
+
+def test_budget_below_the_minimum_is_refused() -> None:
+    plan = sample_plan()
+    with pytest.raises(ValueError, match="below"):
+        markdown.env_comment(plan, plan.envs[0], budget=500)
+
+
+def test_no_changes_says_so() -> None:
+    plan = sample_plan()
+    (part,) = markdown.env_comment(plan, plan.envs[2])
+    assert "No changes." in part
+    assert "The live cluster was not compared (offline plan)." in part
+
+
+def test_summary_lists_every_env_and_the_skipped() -> None:
+    out = markdown.summary(sample_plan())
+    assert re.search(r"\| `prod` +\| 1 +\| 2 +\| 1 +\| 1 +\| \+1 ~3 -1 +\| 2 +\| changes", out)
+    assert re.search(r"\| `staging` +\| - +\| - +\| - +\| - +\| - +\| 0 +\| error", out)
+    assert re.search(r"\| `qa` .*\| offline .*\| no changes", out)
+    assert "- `dev`: no file it reads changed" in out
+
+
+def test_skipped_environments_stay_out_of_env_comments() -> None:
+    plan = sample_plan()
+    for env in plan.envs:
+        for part in markdown.env_comment(plan, env):
+            assert "no file it reads changed" not in part
+
+
+def test_html_and_pipes_from_the_render_are_escaped() -> None:
+    key = Key("", "ConfigMap", "shop", "<img src=x onerror=alert(1)>")
+    change = ResourceChange(key=key, action=Action.CREATE, diff="+x\n", note="<b>|</b>")
+    drift = Drift(key=key, path=("data", "a|b"), manager="<script>")
+    env = EnvPlan(env="prod", changes=(change,), live=(), drift=(drift,))
+    (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env)
+    assert "<img" not in part
+    assert part.count("<script>") == part.count("`<script>`")  # code spans show it verbatim
+    assert "<b>" not in part
+    assert "&lt;img src=x onerror=alert(1)&gt;" in part
+    assert '`.data["a\\|b"]`' in part  # the pipe cannot end the table cell
+
+
+def test_many_drifted_fields_are_cut_to_fit_part_one() -> None:
+    key = Key("apps", "Deployment", "shop", "web")
+    drift = tuple(
+        Drift(key=key, path=("spec", f"field{i:04d}"), manager="kubectl") for i in range(500)
+    )
+    env = EnvPlan(env="prod", live=(), drift=drift)
+    parts = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env, budget=5_000)
+    _check_parts(parts, "prod", 5_000)
+    assert len(parts) == 1
+    assert "**500 fields drifted in the cluster**" in parts[0]
+    assert re.search(r"… and \d+ more drifted fields \(the JSON report lists all\)", parts[0])
+    assert "`.spec.field0000`" in parts[0]
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=20)
+_lines = st.text(alphabet="abc `<>|*_\n\t-+é", max_size=400)
+_keys = st.builds(
+    Key, st.sampled_from(["", "apps"]), st.sampled_from(["ConfigMap", "Secret"]), _names, _names
+)
+_changes = st.builds(
+    ResourceChange,
+    key=_keys,
+    action=st.sampled_from(list(Action)),
+    diff=st.one_of(_lines, st.integers(0, 3000).map(lambda n: "+line with words\n" * n)),
+    secret_keys=st.one_of(st.none(), st.builds(SecretKeys, added=st.tuples(_names))),
+    origin=st.one_of(st.none(), st.builds(Origin, _names, st.integers(0, 9))),
+    note=_lines,
+)
+_drift = st.builds(
+    Drift,
+    key=_keys,
+    path=st.tuples(_names, st.integers(0, 3)),
+    manager=st.one_of(st.none(), _names),
+)
+_envs = st.builds(
+    EnvPlan,
+    env=st.text(min_size=1, max_size=30),
+    render_hash=st.text(alphabet="0123456789abcdef", max_size=64),
+    changes=st.lists(_changes, max_size=40).map(tuple),
+    live=st.one_of(st.none(), st.lists(_changes, max_size=10).map(tuple)),
+    drift=st.lists(_drift, max_size=60).map(tuple),
+    error=st.one_of(st.none(), _lines, st.integers(0, 5000).map(lambda n: "boom\n" * n)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(env=_envs, budget=st.integers(markdown.MIN_BUDGET, 20_000))
+def test_env_comment_never_exceeds_the_budget(env: EnvPlan, budget: int) -> None:
+    plan = Plan(base=BASE, head=HEAD, envs=(env,))
+    _check_parts(markdown.env_comment(plan, env, budget=budget), env.env, budget)
