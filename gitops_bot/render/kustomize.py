@@ -1,0 +1,195 @@
+"""`kustomize build` of one folder, after checking what it would load.
+
+Owns: the Command (`kustomize build --load-restrictor=LoadRestrictionsRootOnly
+./<dir>`, never --enable-alpha-plugins, --enable-exec, --enable-helm or
+--network), and the walk over the kustomization graph that comes first: every
+resource, base, component, generator, transformer and validator entry, and
+every file a kustomization names, must stay inside the repository; remote
+entries are refused unless a prefix of Limits.allow_remote admits them; a
+kustomization that includes itself (directly or through others) is refused
+before kustomize runs. The folders walked are checked for symlinks that leave
+the repository, and the kustomizations and YAML files they name are screened
+by core.manifests.screen: kustomize expands YAML aliases without a limit, so
+an alias bomb would otherwise only meet the time and memory limits.
+Refuses: judging what the files mean (kustomize does, under its own
+root-only load restrictor) and running anything (sandbox.run does).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops_bot.core import manifests
+from gitops_bot.errors import RenderError
+from gitops_bot.render import sandbox
+
+FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_MAX_KUSTOMIZATION_BYTES = 1 << 20
+# Entries that kustomize loads as a file or as another kustomization (local or remote).
+_BASES = ("resources", "bases", "components", "generators", "transformers", "validators")
+# Entries that are file paths only; kustomize never fetches these.
+_FILE_LISTS = ("patchesStrategicMerge", "crds", "configurations")
+_FILE_ITEMS = ("patches", "patchesJson6902", "replacements")  # items with a `path`
+_GENERATORS = ("configMapGenerator", "secretGenerator")  # items with files/envs/env
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^git::|^git@")
+_HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/")  # github.com/org/repo//path
+
+
+def find(folder: Path) -> Path | None:
+    """The kustomization file of `folder`, if it has one."""
+    return next((folder / n for n in FILE_NAMES if (folder / n).is_file()), None)
+
+
+def command(
+    path: str, *, root: Path, tools: sandbox.Tools, limits: sandbox.Limits = sandbox.DEFAULT_LIMITS
+) -> sandbox.Command:
+    """The Command that builds `path` (repository-relative), once its graph is checked."""
+    root = root.resolve()
+    start = (root / path).resolve()
+    if not start.is_relative_to(root):
+        raise RenderError(f"{path} points outside the repository")
+    walk = _Walk(root, limits)
+    walk.visit(start, ())
+    sandbox.check_tree(root, paths=walk.folders)
+    return sandbox.Command(
+        argv=(tools.kustomize, "build", "--load-restrictor=LoadRestrictionsRootOnly", f"./{path}"),
+        cwd=str(root),
+        what=f"kustomize build {path}",
+        network=walk.remote,
+    )
+
+
+class _Walk:
+    """The kustomizations reachable from one folder, checked on the way."""
+
+    def __init__(self, root: Path, limits: sandbox.Limits) -> None:
+        self.root, self.limits = root, limits
+        self.folders: list[Path] = []
+        self.remote = False  # an allow-listed remote entry needs the network
+
+    def visit(self, folder: Path, chain: tuple[Path, ...]) -> None:
+        """Check the kustomization in `folder`, reached through the folders in `chain`."""
+        if folder in self.folders:
+            return  # a base shared by two overlays: checked once
+        file = find(folder)
+        if file is None:
+            if not chain:
+                raise RenderError(
+                    f"{self.name(folder)} has no kustomization file ({', '.join(FILE_NAMES)})"
+                )
+            return  # kustomize says what is missing, naming the entry
+        self.folders.append(folder)
+        where, chain = self.name(file), (*chain, folder)
+        data = _load(file, where)
+        for field, entry in _entries(data, _BASES):
+            if self.is_remote(folder, entry):
+                self.admit(where, field, entry)
+                continue
+            target = self.local(folder, where, field, entry)
+            if target in chain:
+                cycle = " -> ".join(self.name(f) for f in (*chain[chain.index(target) :], target))
+                raise RenderError(f"{where}: {field} entry {entry} makes a cycle: {cycle}")
+            if target.is_dir():
+                self.visit(target, chain)
+            else:
+                self.screen(target)
+        for field, entry in _files(data):
+            if _SCHEME.match(entry):  # kustomize fetches http(s) files, patches included
+                self.admit(where, field, entry)
+                continue
+            target = self.local(folder, where, field, entry)
+            if field not in _GENERATORS:  # generator files are data, not YAML
+                self.screen(target)
+
+    def screen(self, file: Path) -> None:
+        if file.is_file():
+            text = _read(file, self.name(file), self.limits.max_output_bytes)
+            manifests.screen(text, origin=self.name(file), max_bytes=self.limits.max_output_bytes)
+
+    def is_remote(self, folder: Path, entry: str) -> bool:
+        # kustomize tries a local path first, then a remote one; so does this.
+        if _SCHEME.match(entry):
+            return True
+        return not (folder / entry).exists() and bool(_HOST.match(entry))
+
+    def admit(self, where: str, field: str, entry: str) -> None:
+        if not any(entry.startswith(prefix) for prefix in self.limits.allow_remote):
+            raise RenderError(
+                f"{where}: {field} entry {entry} is remote, and no allow_remote prefix admits it"
+            )
+        self.remote = True
+
+    def local(self, folder: Path, where: str, field: str, entry: str) -> Path:
+        try:
+            target = (folder / entry).resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+            raise RenderError(f"{where}: {field} entry {entry} is a symbolic link loop") from None
+        if not target.is_relative_to(self.root):
+            raise RenderError(f"{where}: {field} entry {entry} points outside the repository")
+        return target
+
+    def name(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix() or "."
+
+
+def _read(file: Path, where: str, max_bytes: int) -> str:
+    if file.stat().st_size > max_bytes:
+        raise RenderError(f"{where}: larger than the limit of {max_bytes} bytes")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RenderError(f"{where}: not UTF-8 text (at byte {err.start})") from None
+
+
+def _load(file: Path, where: str) -> Mapping[str, Any]:
+    text = _read(file, where, _MAX_KUSTOMIZATION_BYTES)
+    manifests.screen(text, origin=where, max_bytes=_MAX_KUSTOMIZATION_BYTES)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__  # never the snippet
+        raise RenderError(f"{where}{line}: not YAML: {problem}") from None
+    if not isinstance(data, Mapping):
+        raise RenderError(f"{where}: a kustomization must be a mapping")
+    return data
+
+
+def _entries(data: Mapping[str, Any], fields: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """(field, entry) for the string entries of list fields; inline objects are skipped."""
+    for field in fields:
+        items = data.get(field)
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, str) and "\n" not in item:  # inline patches hold newlines
+                yield field, item
+
+
+def _files(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, path) for every file path a kustomization names outside its bases."""
+    yield from _entries(data, _FILE_LISTS)
+    for field in _FILE_ITEMS:
+        for item in _mappings(data.get(field)):
+            if isinstance(item.get("path"), str):
+                yield field, item["path"]
+    for field in _GENERATORS:
+        for item in _mappings(data.get(field)):
+            for key in ("files", "envs"):
+                files = item.get(key)
+                for file in files if isinstance(files, list) else ():
+                    if isinstance(file, str):
+                        yield field, file.rpartition("=")[2]  # "key=path" names a key
+            if isinstance(item.get("env"), str):
+                yield field, item["env"]
+    openapi = data.get("openapi")
+    if isinstance(openapi, Mapping) and isinstance(openapi.get("path"), str):
+        yield "openapi", openapi["path"]
+
+
+def _mappings(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []

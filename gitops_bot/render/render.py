@@ -1,0 +1,66 @@
+"""Render one environment: its source folder to a core.model.Render.
+
+Owns: the order of the steps every source goes through: find the source
+folder, decide how it renders (SourceKind.AUTO: a kustomization file means
+kustomize, a Chart.yaml helm, anything else plain YAML, as render.inputs
+decides too), check it, run the tool in the sandbox, parse the output, give
+namespaced objects the environment's namespace, and refuse duplicates.
+Every error says which environment was rendering ("rendering prod: ...").
+Refuses: building commands (kustomize.py, helm.py), running them
+(sandbox.py) and parsing YAML (core.manifests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitops_bot.core import manifests
+from gitops_bot.core.config import Environment, SourceKind
+from gitops_bot.core.model import Manifest, Render
+from gitops_bot.errors import RenderError
+from gitops_bot.render import helm, inputs, kustomize, plain, sandbox
+from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
+
+__all__ = ["Limits", "Tools", "render"]
+
+
+def render(
+    env: Environment, *, root: Path, tools: Tools, limits: Limits = DEFAULT_LIMITS
+) -> Render:
+    """The desired state of `env` in the checkout at `root`."""
+    try:
+        found = _manifests(env, root=root.resolve(), tools=tools, limits=limits)
+        found = manifests.default_namespace(found, namespace=env.namespace)
+        manifests.check_unique(found)
+    except RenderError as err:
+        raise RenderError(f"rendering {env.name}: {err}") from err
+    return Render.of(env.name, found)
+
+
+def _manifests(
+    env: Environment, *, root: Path, tools: Tools, limits: Limits
+) -> tuple[Manifest, ...]:
+    source = env.source
+    folder = (root / source.path).resolve()
+    if not folder.is_relative_to(root):
+        raise RenderError(f"source folder {source.path}: the path escapes the repository")
+    if not folder.is_dir():
+        raise RenderError(f"source folder {source.path} does not exist")
+    kind = source.kind if source.kind is not SourceKind.AUTO else inputs.detect(root, source.path)
+    if kind is SourceKind.PLAIN:
+        return plain.read(source.path, root=root, limits=limits)
+    if kind is SourceKind.KUSTOMIZE:
+        command = kustomize.command(source.path, root=root, tools=tools, limits=limits)
+        text = sandbox.run(command, limits=limits)
+        return manifests.parse(text, origin=command.what, max_bytes=limits.max_output_bytes)
+    command = helm.command(
+        source.path,
+        release=source.release or env.name,
+        namespace=env.namespace,
+        values=source.values,
+        root=root,
+        tools=tools,
+    )
+    text = sandbox.run(command, limits=limits)
+    parsed = manifests.parse(text, origin=command.what, max_bytes=limits.max_output_bytes)
+    return helm.origins(parsed, text=text, chart=source.path)
