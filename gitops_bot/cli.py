@@ -7,7 +7,10 @@ every command calls one use case.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+from pathlib import Path
 
 import click
 
@@ -35,6 +38,132 @@ def demo(keep: bool) -> None:
     from gitops_bot.testing.binaries import locate  # noqa: PLC0415
 
     run(binaries=locate(), out=sys.stdout, keep=keep)
+
+
+@cli.command()
+@click.option("--base", required=True, help="The target branch (or any commit) of the change.")
+@click.option("--head", required=True, help="The change: a branch or commit.")
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="NAME",
+    help="Plan only this environment, affected or not. Repeatable.",
+)
+@click.option(
+    "--live/--offline",
+    default=False,
+    show_default=True,
+    help="Also diff against the live cluster (server-side dry-run).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, exists=True),
+    default=".",
+    show_default=True,
+    help="The git repository.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    default=".gitops.yaml",
+    show_default=True,
+    help="The configuration file, relative to the repository root.",
+)
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig for --live [env: KUBECONFIG].",
+)
+@click.option(
+    "--helm",
+    envvar="GITOPS_BOT_HELM",
+    default="helm",
+    show_default=True,
+    help="The helm binary [env: GITOPS_BOT_HELM].",
+)
+@click.option(
+    "--kustomize",
+    envvar="GITOPS_BOT_KUSTOMIZE",
+    default="kustomize",
+    show_default=True,
+    help="The kustomize binary [env: GITOPS_BOT_KUSTOMIZE].",
+)
+def plan(  # click passes options by name
+    *,
+    base: str,
+    head: str,
+    envs: tuple[str, ...],
+    live: bool,
+    fmt: str,
+    repo: str,
+    config_file: str,
+    kubeconfig: str | None,
+    helm: str,
+    kustomize: str,
+) -> None:
+    """Show what a change does to each environment it affects.
+
+    Exit codes: 0 no changes, 1 changes, 2 error.
+    """
+    from gitops_bot.app import plan as plan_app  # noqa: PLC0415
+    from gitops_bot.cluster.kube import Kube  # noqa: PLC0415
+    from gitops_bot.core import config  # noqa: PLC0415
+    from gitops_bot.core.report import json as report_json  # noqa: PLC0415
+    from gitops_bot.core.report import markdown, text  # noqa: PLC0415
+    from gitops_bot.render.render import Tools  # noqa: PLC0415
+    from gitops_bot.vcs.git import Git  # noqa: PLC0415
+
+    clusters: dict[str | None, Kube] = {}
+
+    def cluster_for(env: config.Environment) -> Kube:
+        if env.cluster not in clusters:
+            clusters[env.cluster] = Kube.from_kubeconfig(kubeconfig, context=env.cluster)
+        return clusters[env.cluster]
+
+    try:
+        result = plan_app.plan(
+            repo=Git(Path(repo)),
+            request=plan_app.Request(
+                base=base, head=head, envs=envs, live=live, config_file=config_file
+            ),
+            tools=Tools(helm=_tool(helm), kustomize=_tool(kustomize)),
+            cluster_for=cluster_for,
+            # A fresh key per run: fingerprints show whether two secret values are
+            # equal within one plan, and cannot be matched against anything else.
+            mask_key=os.urandom(32),
+        )
+    finally:
+        for kube in clusters.values():
+            kube.close()
+
+    if fmt == "json":
+        out = report_json.render(result)
+    elif fmt == "markdown":
+        comments = [part for env in result.envs for part in markdown.env_comment(result, env)]
+        out = "\n\n".join([markdown.summary(result), *comments])
+    else:
+        out = text.render(result, color=sys.stdout.isatty())
+    click.echo(out.rstrip("\n"))
+    sys.exit(2 if result.has_errors else 1 if result.has_changes else 0)
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BotError(
+            f"looking for {name}: not found on PATH (set --helm/--kustomize "
+            "or GITOPS_BOT_HELM/GITOPS_BOT_KUSTOMIZE)"
+        )
+    return found
 
 
 def main() -> None:

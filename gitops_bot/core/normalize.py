@@ -12,6 +12,7 @@ every other annotation stay.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +65,26 @@ def for_diff(obj: Mapping[str, Any]) -> dict[str, Any]:
             for name in SERVER_ANNOTATIONS:
                 annotations.pop(name, None)
     _drop_empty_metadata(out)
+    _fold_string_data(out)
     return out
+
+
+def _fold_string_data(obj: dict[str, Any]) -> None:
+    """Write a Secret's stringData into data, base64-encoded, as the API server
+    does on every write: a render says `stringData.password`, the cluster
+    says `data.password`, and both must name the same field."""
+    if obj.get("apiVersion") != "v1" or obj.get("kind") != "Secret":
+        return
+    string_data = obj.pop("stringData", None)
+    if not isinstance(string_data, dict):
+        if string_data is not None:
+            obj["stringData"] = string_data  # malformed: leave it for the server to refuse
+        return
+    found = obj.get("data")
+    data: dict[str, Any] = found if isinstance(found, dict) else {}
+    for name, value in string_data.items():
+        data[name] = base64.b64encode(str(value).encode()).decode()
+    obj["data"] = data
 
 
 def _drop_empty_metadata(value: Any) -> None:

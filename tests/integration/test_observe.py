@@ -59,7 +59,8 @@ def test_one_list_per_kind_and_namespace_and_one_dry_run_per_object(
         assert all(o.dry_run is not None and o.error is None for o in found.values())
         assert [o.live is not None for o in in_first] == [True] * 10 + [False] * 5
         changed = found[Key("", "ConfigMap", namespace, "cm-5")]
-        assert changed.live is not None and changed.dry_run is not None
+        assert changed.live is not None
+        assert changed.dry_run is not None
         assert changed.live["data"] == {"k": "v"}
         assert changed.dry_run["data"] == {"k": "changed"}
         assert kube.get("v1", "ConfigMap", "cm-5", namespace=namespace)["data"] == {"k": "v"}  # type: ignore[index]
@@ -145,7 +146,8 @@ def test_a_field_owned_by_another_manager_is_shown_forced_with_a_note(
 
     result = found[Key("", "ConfigMap", namespace, "shared")]
     assert result.error is None
-    assert result.dry_run is not None and result.dry_run["data"] == {"k": "ours"}
+    assert result.dry_run is not None
+    assert result.dry_run["data"] == {"k": "ours"}
     assert "takes fields from another manager" in result.note
     assert "kubectl-edit" in result.note
 
@@ -160,7 +162,8 @@ def test_objects_the_change_removes_are_looked_up_live(
     )
 
     going = found[Key("", "ConfigMap", namespace, "going")]
-    assert going.live is not None and going.dry_run is None
+    assert going.live is not None
+    assert going.dry_run is None
     assert fresh_kube.requests["PATCH"] == 1  # the removed object is not dry-run
 
 

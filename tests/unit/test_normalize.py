@@ -125,3 +125,26 @@ def test_for_diff_accepts_read_only_mappings_and_tuples() -> None:
     assert out == {"kind": "ConfigMap", "metadata": {"name": "c"}, "x": [1, 2]}
     assert type(out["metadata"]) is dict
     assert type(out["x"]) is list
+
+
+def test_secret_string_data_is_folded_into_data_as_the_server_does() -> None:
+    rendered = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "data": {"user": "c2hvcA==", "password": "b2xk"},
+        "stringData": {"password": "new"},
+    }
+    stored = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "db"},
+        "data": {"user": "c2hvcA==", "password": "bmV3"},
+    }
+    assert normalize.for_diff(rendered) == normalize.for_diff(stored)
+    assert "stringData" not in normalize.for_diff(rendered)
+
+
+def test_string_data_of_other_kinds_is_left_alone() -> None:
+    obj = {"apiVersion": "example.com/v1", "kind": "Secret", "stringData": {"a": "b"}}
+    assert normalize.for_diff(obj)["stringData"] == {"a": "b"}

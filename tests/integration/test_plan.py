@@ -1,0 +1,257 @@
+"""`gitops-bot plan` end to end: a real git repository made from examples/shop,
+the real kustomize and helm, and (for --live) the real control plane."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from gitops_bot.cli import cli
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.core import config, health
+from gitops_bot.render import render as render_mod
+from gitops_bot.testing.binaries import Binaries
+from gitops_bot.testing.cluster import LocalControlPlane
+from tests.waiting import until
+
+SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
+OLD_PASSWORD = "sample-password-not-real"
+NEW_PASSWORD = "rotated-canary-Zq81x"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def edit(repo: Path, path: str, old: str, new: str) -> None:
+    file = repo / path
+    text = file.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    file.write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """examples/shop on `main`, and a branch `change` that bumps the image,
+    rotates the prod password and scales the prod cache."""
+    repo = tmp_path / "shop"
+    shutil.copytree(SHOP, repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    git(repo, "checkout", "-q", "-b", "change")
+    edit(repo, "deploy/base/deployment.yaml", "shop:1.4.0", "shop:1.5.0")
+    edit(repo, "deploy/overlays/prod/db-secret.yaml", OLD_PASSWORD, NEW_PASSWORD)
+    edit(repo, "envs/prod/cache-values.yaml", "replicas: 2", "replicas: 3")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "change")
+    git(repo, "checkout", "-q", "main")
+    return repo
+
+
+@pytest.fixture
+def tools_env(binaries: Binaries, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_HELM", binaries.path("helm"))
+    monkeypatch.setenv("GITOPS_BOT_KUSTOMIZE", binaries.path("kustomize"))
+
+
+def plan(repo: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["plan", "--repo", str(repo), "--base", "main", "--head", "change", *args]
+    )
+
+
+def envs_of(result: Result) -> dict[str, Any]:
+    doc = json.loads(result.output)
+    return {e["name"]: e for e in doc["environments"]}
+
+
+def changes(env: dict[str, Any], section: str = "changes") -> dict[str, str]:
+    return {
+        f"{c['key']['kind']} {c['key']['namespace']}/{c['key']['name']}": c["action"]
+        for c in env[section]
+        if c["action"] != "unchanged"
+    }
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_offline_plan_shows_only_what_the_change_does(shop: Path) -> None:
+    result = plan(shop, "--format", "json")
+
+    assert result.exit_code == 1, result.output  # 1: there are changes
+    doc = json.loads(result.output)
+    assert doc["skipped"] == [{"name": "platform", "reason": "no file it reads changed"}]
+    envs = envs_of(result)
+    assert set(envs) == {"dev", "prod", "cache-prod"}
+    assert changes(envs["dev"]) == {"Deployment shop-dev/shop": "update"}
+    assert changes(envs["prod"]) == {
+        "Deployment shop-prod/shop": "update",
+        "Secret shop-prod/db-credentials": "update",
+    }
+    assert changes(envs["cache-prod"]) == {"Deployment shop-prod/cache": "update"}
+    image = next(c for c in envs["dev"]["changes"] if c["key"]["kind"] == "Deployment")
+    assert [line for line in image["diff"].splitlines() if line[:1] in "+-"][2:] == [
+        "-        image: ghcr.io/example/shop:1.4.0",
+        "+        image: ghcr.io/example/shop:1.5.0",
+    ]
+    secret = next(c for c in envs["prod"]["changes"] if c["key"]["kind"] == "Secret")
+    assert secret["secret_keys"] == {"added": [], "changed": ["password"], "removed": []}
+
+
+@pytest.mark.usefixtures("tools_env")
+@pytest.mark.parametrize("fmt", ["json", "markdown", "text"])
+def test_no_format_ever_shows_a_secret_value(shop: Path, fmt: str) -> None:
+    result = plan(shop, "--format", fmt)
+
+    assert result.exit_code == 1, result.output
+    for value in (OLD_PASSWORD, NEW_PASSWORD):
+        assert value not in result.output
+    assert "password" in result.output  # the key is named
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_markdown_has_one_marked_comment_per_environment(shop: Path) -> None:
+    result = plan(shop, "--format", "markdown")
+
+    assert result.exit_code == 1
+    for env in ("dev", "prod", "cache-prod"):
+        assert f"<!-- gitops-bot:plan env={env} part=1/1 -->" in result.output
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_no_change_exits_0_and_a_bad_ref_exits_2(shop: Path) -> None:
+    same = CliRunner().invoke(
+        cli, ["plan", "--repo", str(shop), "--base", "main", "--head", "main", "--format", "json"]
+    )
+    assert same.exit_code == 0, same.output
+    assert json.loads(same.output)["environments"] == []
+
+    bad = CliRunner().invoke(
+        cli, ["plan", "--repo", str(shop), "--base", "main", "--head", "no-such-branch"]
+    )
+    assert bad.exit_code != 0
+    assert "resolving 'no-such-branch': no such commit" in str(bad.exception)
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_broken_environment_is_reported_and_the_others_still_planned(shop: Path) -> None:
+    git(shop, "checkout", "-q", "change")
+    (shop / "deploy/overlays/dev/kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    git(shop, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "break")
+
+    result = plan(shop, "--format", "json")
+
+    assert result.exit_code == 2, result.output
+    envs = envs_of(result)
+    assert envs["dev"]["error"].startswith("rendering dev: ")
+    assert envs["prod"]["error"] is None
+    assert changes(envs["prod"])  # still planned
+
+
+def _apply_env(kube: Kube, binaries: Binaries, repo: Path, name: str) -> None:
+    cfg = config.parse((repo / ".gitops.yaml").read_text())
+    rendered = render_mod.render(
+        cfg.env(name),
+        root=repo,
+        tools=render_mod.Tools(helm=binaries.path("helm"), kustomize=binaries.path("kustomize")),
+    )
+    first = [
+        m for m in rendered.manifests if m.key.kind in ("CustomResourceDefinition", "Namespace")
+    ]
+    for m in first:
+        kube.apply(m.obj)
+    for m in first:
+        until(
+            lambda m=m: (
+                health.assess(kube.get(m.api_version, m.key.kind, m.key.name) or {}).status
+                is health.Status.HEALTHY
+            ),
+            what=f"{m.key} to be ready",
+        )
+    for m in rendered.manifests:
+        if m not in first:
+            kube.apply(m.obj)
+
+
+@pytest.fixture
+def live_shop(
+    shop: Path,
+    own_control_plane: LocalControlPlane,
+    binaries: Binaries,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Path, Kube]]:
+    """The shop's main branch applied to a control plane of this test's own."""
+    monkeypatch.setenv("KUBECONFIG", str(own_control_plane.kubeconfig))
+    kube = Kube.from_kubeconfig(str(own_control_plane.kubeconfig))
+    _apply_env(kube, binaries, shop, "platform")
+    for env in ("dev", "prod", "cache-prod"):
+        _apply_env(kube, binaries, shop, env)
+    yield shop, kube
+    kube.close()
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
+    live_shop: tuple[Path, Kube], own_control_plane: LocalControlPlane
+) -> None:
+    shop, _kube = live_shop
+    # Someone scales the dev Deployment by hand, as `kubectl scale` would.
+    other = Kube.from_kubeconfig(str(own_control_plane.kubeconfig), field_manager="kubectl-scale")
+    try:
+        other.apply(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "shop", "namespace": "shop-dev"},
+                "spec": {"replicas": 4},
+            },
+            force=True,
+        )
+    finally:
+        other.close()
+
+    result = plan(shop, "--live", "--format", "json")
+
+    assert result.exit_code == 1, result.output
+    envs = envs_of(result)
+    assert changes(envs["dev"], "live") == {"Deployment shop-dev/shop": "update"}
+    assert [(d["key"]["name"], d["path"], d["manager"]) for d in envs["dev"]["drift"]] == [
+        ("shop", ".spec.replicas", "kubectl-scale")
+    ]
+    assert envs["prod"]["drift"] == []
+    assert changes(envs["prod"], "live") == {
+        "Deployment shop-prod/shop": "update",
+        "Secret shop-prod/db-credentials": "update",
+    }
+    for value in (OLD_PASSWORD, NEW_PASSWORD):
+        assert value not in result.output
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_live_plan_shows_what_the_puller_would_prune(live_shop: tuple[Path, Kube]) -> None:
+    shop, _kube = live_shop
+    git(shop, "checkout", "-q", "change")
+    git(shop, "rm", "-q", "deploy/base/service.yaml")
+    edit(shop, "deploy/base/kustomization.yaml", "  - service.yaml\n", "")
+    git(shop, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "rm svc")
+
+    result = plan(shop, "--live", "--env", "dev", "--format", "json")
+
+    envs = envs_of(result)
+    assert changes(envs["dev"])["Service shop-dev/shop"] == "delete"
+    assert changes(envs["dev"], "live")["Service shop-dev/shop"] == "delete"
+
+
+def test_yaml_sample_is_valid_config() -> None:
+    cfg = config.parse((SHOP / ".gitops.yaml").read_text())
+    assert [e.name for e in cfg.environments] == ["platform", "dev", "prod", "cache-prod"]
+    assert yaml.safe_load((SHOP / "envs/prod/cache-values.yaml").read_text())["replicas"] == 2
