@@ -1,6 +1,6 @@
 """Our live diff against `kubectl diff --server-side`, on the same objects.
 
-Run: .venv/bin/python bench/livediff.py [--objects 1000] [--rounds 3]
+Run: .venv/bin/python bench/livediff.py [--objects 1000] [--rounds 3] [--change-every 10]
 
 Starts a local control plane, applies N mixed objects (ConfigMaps, Secrets,
 Services, ServiceAccounts, Deployments) across 4 namespaces as field manager
@@ -36,15 +36,15 @@ from gitops_bot.testing.binaries import locate
 from gitops_bot.testing.cluster import LocalControlPlane
 
 NAMESPACES = ("bench-a", "bench-b", "bench-c", "bench-d")
-_REQUEST = re.compile(r"\b(GET|PATCH|POST|PUT|DELETE) https://")
+_REQUEST = re.compile(r"\"Response\" verb=\"(GET|PATCH|POST|PUT|DELETE)\"")
 
 
-def objects(n: int, *, changed: bool) -> list[dict[str, Any]]:
-    """n mixed objects; with changed=True, every tenth one differs."""
+def objects(n: int, *, changed: bool, every: int = 10) -> list[dict[str, Any]]:
+    """n mixed objects; with changed=True, every `every`-th one differs."""
     out: list[dict[str, Any]] = []
     for i in range(n):
         ns = NAMESPACES[i % len(NAMESPACES)]
-        bump = changed and i % 10 == 0
+        bump = changed and i % every == 0
         meta = {"name": f"obj-{i}", "namespace": ns, "labels": {"bench": "livediff"}}
         kind = i % 10
         if kind < 4:
@@ -164,6 +164,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--change-every",
+        type=int,
+        default=10,
+        help="change every N-th object (10: 10%%; 1: all of them)",
+    )
     args = parser.parse_args()
 
     binaries = locate()
@@ -180,7 +186,7 @@ def main() -> None:
         print(f"applied {args.objects} objects in {time.perf_counter() - start:.1f}s")
         kube.close()
 
-        desired = objects(args.objects, changed=True)
+        desired = objects(args.objects, changed=True, every=args.change_every)
         manifest = Path(tmp) / "desired.yaml"
         manifest.write_text(yaml.safe_dump_all(desired))
         env = {**os.environ, **cp.env()}

@@ -1,9 +1,11 @@
 """What the live cluster holds, and what it would hold after applying a render.
 
 Owns: for a set of rendered objects, one LIST per kind and namespace (the
-live objects) and one server-side dry-run apply per object (the result of
-applying it now, with the server's defaults, admission and conversion),
-run concurrently under an adaptive limit. Knows the two cases where the
+live objects) and one server-side dry-run apply per object that applying
+could change (the result of applying it now, with the server's defaults,
+admission and conversion), run concurrently under an adaptive limit. An
+object that core.noop proves unchanged by an apply is not sent: its dry-run
+result is the live object. Knows the two cases where the
 server cannot dry-run an object because this very change creates what it
 needs (its namespace, or its CustomResourceDefinition) and says so instead
 of failing. Refuses: comparing anything (core.diff does) and mutating.
@@ -18,6 +20,7 @@ from typing import Any
 
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube, ThrottledError
+from gitops_bot.core import noop
 from gitops_bot.core.model import Key, Manifest
 from gitops_bot.errors import ClusterError
 
@@ -104,6 +107,9 @@ def observe(
         key = m.key
         if (skipped := cannot_dry_run(m)) is not None:
             return skipped
+        current = live[key]
+        if current is not None and noop.apply_is_noop(m.obj, current, manager=kube.field_manager):
+            return Observed(key, live=current, dry_run=current)  # applying changes nothing
         try:
             result = kube.apply(m.obj, dry_run=True)
         except ThrottledError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -54,7 +55,10 @@ def test_one_list_per_kind_and_namespace_and_one_dry_run_per_object(
 
         found = observe_mod.observe(fresh_kube, desired)
 
-        assert fresh_kube.requests == {"GET": 2 + 2, "PATCH": 30}  # discovery + 2 LISTs
+        # discovery (2) + one LIST per namespace (2); a dry-run for each object
+        # applying could change: 2 changed + 5 new in the first namespace, 15 new
+        # in the other. The 8 unchanged ones are proven no-ops and not sent.
+        assert fresh_kube.requests == {"GET": 2 + 2, "PATCH": 2 + 5 + 15}
         in_first = [found[m.key] for m in desired if m.key.namespace == namespace]
         assert all(o.dry_run is not None and o.error is None for o in found.values())
         assert [o.live is not None for o in in_first] == [True] * 10 + [False] * 5
@@ -150,6 +154,50 @@ def test_a_field_owned_by_another_manager_is_shown_forced_with_a_note(
     assert result.dry_run["data"] == {"k": "ours"}
     assert "takes fields from another manager" in result.note
     assert "kubectl-edit" in result.note
+
+
+def test_only_objects_that_applying_would_change_are_dry_run(
+    kube: Kube, fresh_kube: Kube, namespace: str
+) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "db", "namespace": namespace},
+        "stringData": {"password": "pw-1"},
+    }
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace, "labels": {"tier": "front"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1"}]},
+            },
+        },
+    }
+    applied = [cm(namespace, "a"), secret, dep]
+    for obj in applied:
+        kube.apply(obj)
+
+    same = observe_mod.observe(fresh_kube, [manifest(o) for o in applied])
+    assert fresh_kube.requests["PATCH"] == 0
+    assert all(o.dry_run is o.live for o in same.values())
+
+    # A label we applied before and no longer set would be removed: that must
+    # be dry-run, and the result must show it gone.
+    unlabelled = copy.deepcopy(dep)
+    del unlabelled["metadata"]["labels"]
+    rotated = copy.deepcopy(secret)
+    rotated["stringData"]["password"] = "pw-2"
+    changed = observe_mod.observe(fresh_kube, [manifest(unlabelled), manifest(rotated)])
+    assert fresh_kube.requests["PATCH"] == 2
+    result = changed[Key("apps", "Deployment", namespace, "web")].dry_run
+    assert result is not None
+    assert "tier" not in (result["metadata"].get("labels") or {})
 
 
 def test_objects_the_change_removes_are_looked_up_live(

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from gitops_bot.core.noop import apply_is_noop
+
+DESIRED: dict[str, Any] = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+    "spec": {
+        "replicas": 2,
+        "template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}},
+    },
+}
+OURS = {
+    "manager": "gitops-bot",
+    "operation": "Apply",
+    "apiVersion": "apps/v1",
+    "fieldsType": "FieldsV1",
+    "fieldsV1": {
+        "f:metadata": {"f:labels": {"f:app": {}}},
+        "f:spec": {
+            "f:replicas": {},
+            "f:template": {
+                "f:spec": {
+                    "f:containers": {'k:{"name":"web"}': {".": {}, "f:image": {}, "f:name": {}}}
+                }
+            },
+        },
+    },
+}
+
+
+def live(**changes: Any) -> dict[str, Any]:
+    """DESIRED as the server stores it: defaults, server fields, our ownership."""
+    obj = copy.deepcopy(DESIRED)
+    obj["metadata"].update(
+        uid="u1", resourceVersion="9", generation=1, managedFields=[copy.deepcopy(OURS)]
+    )
+    obj["metadata"]["labels"]["team"] = "shop"  # someone else's label
+    obj["spec"]["strategy"] = {"type": "RollingUpdate"}
+    obj["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    obj["status"] = {"replicas": 2}
+    for path, value in changes.items():
+        target = obj
+        *parents, last = path.split(".")
+        for p in parents:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        target[last] = value
+    return obj
+
+
+def without(obj: dict[str, Any], path: str) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    *parents, last = path.split(".")
+    target = obj
+    for p in parents:
+        target = target[p]
+    del target[last]
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("desired", "have", "noop"),
+    [
+        pytest.param(DESIRED, live(), True, id="applied-with-defaults-and-other-labels"),
+        pytest.param(DESIRED, live(**{"spec.replicas": 3}), False, id="value-differs"),
+        pytest.param(DESIRED, live(**{"spec.replicas": 2.0}), False, id="int-vs-float"),
+        pytest.param(
+            {**DESIRED, "spec": {**DESIRED["spec"], "paused": True}},
+            live(),
+            False,
+            id="new-field",
+        ),
+        pytest.param(
+            without(DESIRED, "metadata.labels"),
+            live(),
+            False,
+            id="owned-field-removed-from-desired",
+        ),
+        pytest.param(
+            DESIRED,
+            live(**{"metadata.managedFields": []}),
+            True,
+            id="never-applied-by-us-same-values",
+        ),
+        pytest.param(
+            DESIRED,
+            live(**{"metadata.managedFields": [{**OURS, "apiVersion": "apps/v1beta2"}]}),
+            False,
+            id="ownership-recorded-in-another-version",
+        ),
+        pytest.param(
+            DESIRED,
+            live(
+                **{
+                    "metadata.managedFields": [
+                        {**OURS, "fieldsV1": {"f:metadata": {"f:finalizers": {'v:"x"': {}}}}}
+                    ]
+                }
+            ),
+            False,
+            id="set-member-owned-cannot-be-checked",
+        ),
+        pytest.param(
+            DESIRED,
+            live(
+                **{
+                    "metadata.managedFields": [
+                        {
+                            **OURS,
+                            "manager": "kubectl",
+                            "operation": "Update",
+                            "fieldsV1": {"f:spec": {"f:paused": {}}},
+                        },
+                        OURS,
+                    ]
+                }
+            ),
+            True,
+            id="other-managers-fields-do-not-matter",
+        ),
+    ],
+)
+def test_apply_is_noop(desired: dict[str, Any], have: dict[str, Any], noop: bool) -> None:
+    assert apply_is_noop(desired, have, manager="gitops-bot") is noop
+
+
+def test_an_extra_list_item_live_is_not_a_noop() -> None:
+    have = live()
+    have["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "x"})
+    assert apply_is_noop(DESIRED, have, manager="gitops-bot") is False
+
+
+def test_secret_string_data_matches_stored_data() -> None:
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"password": "pw"},
+    }
+    stored = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"password": "cHc="},
+        "type": "Opaque",
+    }
+    assert apply_is_noop(desired, stored, manager="gitops-bot") is True
+    stored["data"]["password"] = "b3RoZXI="
+    assert apply_is_noop(desired, stored, manager="gitops-bot") is False
+
+
+def test_list_item_keys_with_server_defaulted_fields_match_the_written_item() -> None:
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    stored = copy.deepcopy(desired)
+    stored["spec"]["ports"][0]["protocol"] = "TCP"  # defaulted, and part of the item's key
+    stored["metadata"]["managedFields"] = [
+        {
+            "manager": "gitops-bot",
+            "operation": "Apply",
+            "apiVersion": "v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:spec": {
+                    "f:ports": {
+                        'k:{"port":80,"protocol":"TCP"}': {
+                            ".": {},
+                            "f:port": {},
+                            "f:targetPort": {},
+                        }
+                    }
+                }
+            },
+        }
+    ]
+    assert apply_is_noop(desired, stored, manager="gitops-bot") is True
+    udp = copy.deepcopy(desired)
+    udp["spec"]["ports"][0]["protocol"] = "UDP"  # a different item: ours would be removed
+    stored_udp = copy.deepcopy(stored)
+    stored_udp["spec"]["ports"][0]["protocol"] = "UDP"
+    assert apply_is_noop(udp, stored_udp, manager="gitops-bot") is False
