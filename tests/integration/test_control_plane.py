@@ -18,25 +18,14 @@ from gitops_bot.core import health
 from gitops_bot.errors import ClusterError
 from gitops_bot.testing.binaries import Binaries, TestEnvError
 from gitops_bot.testing.cluster import NODE_NAME, LocalControlPlane
+from tests import objects
 from tests.waiting import until
 
 pytestmark = pytest.mark.cluster
 
 
 def deployment(namespace: str, *, replicas: int = 3, image: str = "nginx:1.27") -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": namespace, "labels": {"app": "web"}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "web", "image": image}]},
-            },
-        },
-    }
+    return objects.deployment(namespace=namespace, replicas=replicas, image=image)
 
 
 def items(cp: LocalControlPlane, path: str) -> list[dict[str, Any]]:
@@ -137,37 +126,23 @@ def test_deleting_a_deployment_cascades_to_replicasets_and_pods(
     )
 
 
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.example.com"},
-    "spec": {
-        "group": "example.com",
-        "scope": "Namespaced",
-        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {
-                                    "size": {"type": "integer", "minimum": 1},
-                                    "color": {"type": "string", "default": "blue"},
-                                },
-                            }
-                        },
-                    }
+CRD = objects.crd(
+    group="example.com",
+    kind="Widget",
+    plural="widgets",
+    schema={
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "size": {"type": "integer", "minimum": 1},
+                    "color": {"type": "string", "default": "blue"},
                 },
             }
-        ],
+        },
     },
-}
+)
 
 
 def test_crd_becomes_established_and_its_resources_are_validated_and_defaulted(

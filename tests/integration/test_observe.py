@@ -14,6 +14,7 @@ from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.model import Key, Manifest, Origin
 from gitops_bot.testing.cluster import LocalControlPlane
+from tests import objects
 
 pytestmark = pytest.mark.cluster
 
@@ -75,29 +76,7 @@ def test_one_list_per_kind_and_namespace_and_one_dry_run_per_object(
 def test_a_new_namespace_and_a_new_crd_are_notes_not_errors(fresh_kube: Kube) -> None:
     ns = f"t-{uuid.uuid4().hex[:8]}"
     group = f"g{uuid.uuid4().hex[:6]}.example.com"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    crd = objects.crd(group=group, kind="Gadget", plural="gadgets")
     desired = [
         manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
         manifest(cm(ns, "app")),

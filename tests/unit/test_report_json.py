@@ -12,7 +12,7 @@ from typing import Any
 
 from gitops_bot.core.plan import EnvPlan, Plan
 from gitops_bot.core.report import json as report_json
-from tests.unit import test_report_markdown as samples
+from tests.unit import plan_samples as samples
 
 
 def test_golden() -> None:

@@ -5,24 +5,20 @@ intended change of the output, rewrite them with
 
     UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_report_*.py
 
-and review the difference in git before committing it. `sample_plan()` and
-`golden()` are shared with test_report_text.py and test_report_json.py.
+and review the difference in git before committing it. The sample plan and
+`golden()` live in plan_samples.py.
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import diff, mask
-from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core import diff
+from gitops_bot.core.model import Key, Origin
 from gitops_bot.core.plan import (
     Action,
     Drift,
@@ -30,148 +26,19 @@ from gitops_bot.core.plan import (
     Plan,
     ResourceChange,
     SecretKeys,
-    Skipped,
 )
-from gitops_bot.core.report import json as report_json
-from gitops_bot.core.report import markdown, text
-
-GOLDEN = Path(__file__).parent.parent / "golden"
-MASK_KEY = b"golden-mask-key"
-BASE = "0123456789abcdef0123456789abcdef01234567"
-HEAD = "fedcba9876543210fedcba9876543210fedcba98"
-CANARY = "canary-S3cr3t-value-9f2"
-CANARY_B64 = base64.b64encode(CANARY.encode()).decode()
-
-
-def golden(name: str, actual: str) -> None:
-    """Compare with tests/golden/<name>; rewrite it instead under UPDATE_GOLDEN=1."""
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(actual, encoding="utf-8")
-    assert actual == path.read_text(encoding="utf-8"), f"{name} differs; see the module docstring"
-
-
-def _deployment(image: str, replicas: int = 2) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "web", "image": image}]},
-            },
-        },
-    }
-
-
-def _configmap(name: str, **data: str) -> dict[str, Any]:
-    meta = {"name": name, "namespace": "shop"}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
-
-
-def _secret(**string_data: str) -> dict[str, Any]:
-    meta = {"name": "db", "namespace": "shop"}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "stringData": string_data}
-
-
-def _manifests(*pairs: tuple[dict[str, Any], str]) -> dict[Key, Manifest]:
-    return {Key.of(o): Manifest(Key.of(o), o, Origin(f, 0, 1)) for o, f in pairs}
-
-
-def prod_plan() -> EnvPlan:
-    """A realistic change: an image bump, a generated ConfigMap renamed, a
-    Secret value rotated (the canary), with live drift by kubectl edit."""
-    before = _manifests(
-        (_deployment("shop/web:1.2.3"), "deploy/prod/web.yaml"),
-        (_configmap("web-config-5f6g7h", LOG_LEVEL="info"), "deploy/prod/kustomization.yaml"),
-        (_secret(password="old-password", user="shop"), "deploy/prod/secret.yaml"),
-        (_configmap("flags", beta="off"), "deploy/prod/flags.yaml"),
-    )
-    after = _manifests(
-        (_deployment("shop/web:1.2.4"), "deploy/prod/web.yaml"),
-        (_configmap("web-config-8k9m2b", LOG_LEVEL="debug"), "deploy/prod/kustomization.yaml"),
-        (_secret(password=CANARY, user="shop", token=CANARY), "deploy/prod/secret.yaml"),
-        (_configmap("flags", beta="off"), "deploy/prod/flags.yaml"),
-    )
-    changes = diff.compute(before, after, mask_key=MASK_KEY)
-    web_key = Key("apps", "Deployment", "shop", "web")
-    flags_key = Key("", "ConfigMap", "shop", "flags")
-    live = (
-        diff.compare(
-            web_key,
-            _deployment("shop/web:1.2.3", replicas=5),
-            after[web_key].obj,
-            mask_key=MASK_KEY,
-            origin=after[web_key].origin,
-        ),
-        diff.compare(
-            flags_key,
-            _configmap("flags", beta="on"),
-            after[flags_key].obj,
-            mask_key=MASK_KEY,
-            origin=after[flags_key].origin,
-        ),
-        *(c for c in changes if c.key not in (web_key, flags_key)),
-    )
-    drift = (
-        Drift(
-            key=web_key,
-            path=("spec", "replicas"),
-            manager="kubectl-edit",
-            diff=diff.unified({"spec": {"replicas": 5}}, {"spec": {"replicas": 2}}, label="web"),
-        ),
-        Drift(
-            key=flags_key,
-            path=("data", "beta"),
-            manager="kubectl-edit",
-            diff=diff.unified({"data": {"beta": "on"}}, {"data": {"beta": "off"}}, label="flags"),
-        ),
-    )
-    return EnvPlan(
-        env="prod",
-        render_hash="3b" * 32,
-        changes=changes,
-        live=tuple(sorted(live, key=lambda c: c.key)),
-        drift=drift,
-    )
-
-
-def sample_plan() -> Plan:
-    secrets = mask.collect_secret_values([_secret(password=CANARY)])
-    error = mask.scrub(
-        f'rendering staging: running helm template: Secret "db": value "{CANARY}" '
-        f"(base64 {CANARY_B64}) is not valid",
-        secrets,
-    )
-    qa = EnvPlan(
-        env="qa",
-        render_hash="c4" * 32,
-        changes=diff.compute(
-            _manifests((_configmap("flags", beta="off"), "deploy/qa/flags.yaml")),
-            _manifests((_configmap("flags", beta="off"), "deploy/qa/flags.yaml")),
-            mask_key=MASK_KEY,
-        ),
-    )
-    return Plan(
-        base=BASE,
-        head=HEAD,
-        envs=(prod_plan(), EnvPlan(env="staging", error=error), qa),
-        skipped=(Skipped(env="dev", reason="no file it reads changed"),),
-    )
-
-
-def every_output(plan: Plan) -> list[str]:
-    comments = [part for env in plan.envs for part in markdown.env_comment(plan, env)]
-    return [
-        *comments,
-        markdown.summary(plan),
-        text.render(plan, color=False),
-        text.render(plan, color=True),
-        report_json.render(plan),
-    ]
+from gitops_bot.core.report import markdown
+from tests.objects import configmap
+from tests.unit.plan_samples import (
+    BASE,
+    CANARY,
+    CANARY_B64,
+    HEAD,
+    MASK_KEY,
+    every_output,
+    golden,
+    sample_plan,
+)
 
 
 def test_golden_prod_comment() -> None:
@@ -242,8 +109,8 @@ def test_parse_marker_refuses(body: str) -> None:
 
 
 def _cm_change(index: int, lines: int = 8) -> ResourceChange:
-    old = _configmap(f"cm-{index:03d}", **{f"k{i}": f"v{i}" for i in range(lines)})
-    new = _configmap(f"cm-{index:03d}", **{f"k{i}": f"w{i}" for i in range(lines)})
+    old = configmap(f"cm-{index:03d}", **{f"k{i}": f"v{i}" for i in range(lines)})
+    new = configmap(f"cm-{index:03d}", **{f"k{i}": f"w{i}" for i in range(lines)})
     return diff.compare(Key.of(old), old, new, mask_key=MASK_KEY)
 
 
@@ -285,8 +152,8 @@ def test_a_500_kb_diff_is_cut_in_the_middle_and_the_summary_kept() -> None:
 
 
 def test_a_single_huge_line_is_cut_too() -> None:
-    old = _configmap("one", blob="a" * 300_000)
-    new = _configmap("one", blob="b" * 300_000)
+    old = configmap("one", blob="a" * 300_000)
+    new = configmap("one", blob="b" * 300_000)
     change = diff.compare(Key.of(old), old, new, mask_key=MASK_KEY)
     env = EnvPlan(env="prod", changes=(change,))
     (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env, budget=5_000)
@@ -296,8 +163,8 @@ def test_a_single_huge_line_is_cut_too() -> None:
 
 
 def test_backticks_in_a_diff_cannot_close_the_fence() -> None:
-    old = _configmap("readme", md="```\ncode\n```\n")
-    new = _configmap("readme", md="````\nmore code\n````\n")
+    old = configmap("readme", md="```\ncode\n```\n")
+    new = configmap("readme", md="````\nmore code\n````\n")
     change = diff.compare(Key.of(old), old, new, mask_key=MASK_KEY)
     env = EnvPlan(env="prod", changes=(change,))
     (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env)

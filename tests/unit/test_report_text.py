@@ -9,7 +9,7 @@ from __future__ import annotations
 from gitops_bot.core.model import Key
 from gitops_bot.core.plan import Action, EnvPlan, Plan, ResourceChange
 from gitops_bot.core.report import text
-from tests.unit import test_report_markdown as samples
+from tests.unit import plan_samples as samples
 
 GREEN, RED, YELLOW, RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 
