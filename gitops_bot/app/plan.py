@@ -19,7 +19,7 @@ from gitops_bot.cluster.kube import Kube
 from gitops_bot.core import affected, config, diff, fieldsv1, mask, normalize
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
-from gitops_bot.errors import BotError, ConfigError
+from gitops_bot.errors import BotError, ConfigError, RenderError
 from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Limits
@@ -68,8 +68,8 @@ def plan(
 
     with repo.checkout(base) as base_tree, repo.checkout(head) as head_tree:
         reads = {
-            env.name: _inputs(env, head_tree).union(
-                _inputs(base_envs[env.name], base_tree)
+            env.name: inputs_mod.inputs(env, root=head_tree).union(
+                inputs_mod.inputs(base_envs[env.name], root=base_tree)
                 if env.name in base_envs
                 else affected.Inputs()
             )
@@ -95,10 +95,6 @@ def plan(
     return Plan(base=base, head=head, envs=tuple(envs), skipped=tuple(skipped))
 
 
-def _inputs(env: config.Environment, tree: Path) -> affected.Inputs:
-    return inputs_mod.inputs(env, root=tree)
-
-
 def _plan_env(
     env: config.Environment,
     *,
@@ -113,11 +109,14 @@ def _plan_env(
     head_render = Render.of(env.name, ())
     try:
         head_render = render_mod.render(env, root=trees[1], tools=tools, limits=limits)
-        base_render = (
-            render_mod.render(base_env, root=trees[0], tools=tools, limits=limits)
-            if base_env is not None
-            else Render.of(env.name, ())
-        )
+        try:
+            base_render = (
+                render_mod.render(base_env, root=trees[0], tools=tools, limits=limits)
+                if base_env is not None
+                else Render.of(env.name, ())
+            )
+        except RenderError as err:
+            raise RenderError(f"at the merge base, not in this change: {err}") from err
         secrets |= _secrets(m.obj for m in (*base_render.manifests, *head_render.manifests))
         changes = diff.compute(base_render.by_key(), head_render.by_key(), mask_key=mask_key)
         if kube is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core import config, health
+from gitops_bot.errors import ClusterError
 from gitops_bot.render import render as render_mod
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
@@ -157,6 +158,36 @@ def test_a_broken_environment_is_reported_and_the_others_still_planned(shop: Pat
     assert changes(envs["prod"])  # still planned
 
 
+@pytest.mark.usefixtures("tools_env")
+def test_a_base_that_does_not_render_is_named_as_the_base(shop: Path) -> None:
+    (shop / "deploy/overlays/dev/kustomization.yaml").write_text("resources: [missing.yaml]\n")
+    git(shop, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "broken")
+    git(shop, "checkout", "-q", "-b", "fix")
+    edit(shop, "deploy/overlays/dev/kustomization.yaml", "missing.yaml", "../../base")
+    git(shop, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "fix")
+
+    result = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--repo",
+            str(shop),
+            "--base",
+            "main",
+            "--head",
+            "fix",
+            "--env",
+            "dev",
+            "--format",
+            "json",
+        ],
+    )
+
+    assert result.exit_code == 2, result.output
+    error = envs_of(result)["dev"]["error"]
+    assert error.startswith("at the merge base, not in this change: rendering dev: ")
+
+
 def _apply_env(kube: Kube, binaries: Binaries, repo: Path, name: str) -> None:
     cfg = config.parse((repo / ".gitops.yaml").read_text())
     rendered = render_mod.render(
@@ -179,7 +210,18 @@ def _apply_env(kube: Kube, binaries: Binaries, repo: Path, name: str) -> None:
         )
     for m in rendered.manifests:
         if m not in first:
-            kube.apply(m.obj)
+            # Discovery can lag a moment behind a CRD becoming Established.
+            until(lambda m=m: _applied(kube, m.obj), what=f"{m.key} to be servable")
+
+
+def _applied(kube: Kube, obj: Mapping[str, Any]) -> bool:
+    try:
+        kube.apply(obj)
+    except ClusterError as err:
+        if "does not serve" in str(err):
+            return False
+        raise
+    return True
 
 
 @pytest.fixture
