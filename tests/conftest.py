@@ -13,10 +13,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.testing import binaries as binaries_mod
 from gitops_bot.testing.cluster import LocalControlPlane
+
+# Property tests judge correctness, not speed: a deadline only makes them flaky
+# on a busy 2-core CI machine (the control plane shares it).
+settings.register_profile("gitops-bot", deadline=None)
+settings.load_profile("gitops-bot")
 
 
 @pytest.fixture(scope="session")
