@@ -26,3 +26,7 @@ class ClusterError(BotError):
 class RenderError(BotError):
     """Rendering an environment went wrong: a tool failed, the sandbox refused
     an input, or a manifest is malformed."""
+
+
+class ForgeError(BotError):
+    """Talking to GitHub or GitLab went wrong (after retries)."""

@@ -1,0 +1,90 @@
+"""A neutral model of pull requests, in the bot's words, for GitHub and GitLab.
+
+Owns: the values the forge adapters hand to the core and the use cases
+(pull requests, comments, reviews, permissions, statuses, reactions) and
+the enums that name forge concepts once for both forges. Refuses: any
+vendor object: adapters copy PyGithub and python-gitlab data into these at
+the border. GitLab's merge requests are "pulls" here, its notes "comments",
+its approvals "reviews" with state APPROVED.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Permission(enum.IntEnum):
+    """A user's role on the repository, ordered: a higher one includes the lower."""
+
+    NONE = 0
+    READ = 1  # GitHub read, GitLab Guest/Reporter
+    TRIAGE = 2  # GitHub triage
+    WRITE = 3  # GitHub write, GitLab Developer
+    MAINTAIN = 4  # GitHub maintain, GitLab Maintainer
+    ADMIN = 5  # GitHub admin, GitLab Owner
+
+
+class ReviewState(enum.Enum):
+    APPROVED = "approved"
+    CHANGES_REQUESTED = "changes_requested"
+    COMMENTED = "commented"
+    DISMISSED = "dismissed"
+
+
+class StatusState(enum.Enum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+class Reaction(enum.Enum):
+    """How the bot acknowledges a command: seen, done, refused."""
+
+    SEEN = "eyes"
+    DONE = "+1"
+    REFUSED = "-1"
+    CONFUSED = "confused"
+
+
+@dataclass(frozen=True)
+class Pull:
+    number: int
+    title: str
+    author: str
+    base_ref: str  # target branch name
+    base_sha: str
+    head_ref: str
+    head_sha: str
+    from_fork: bool
+    state: str  # "open", "closed" or "merged"
+    labels: tuple[str, ...] = ()
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author: str
+    body: str
+    created_at: str  # ISO 8601, as the forge says
+    updated_at: str = ""
+    is_bot: bool = False  # written by this bot's own account
+
+
+@dataclass(frozen=True)
+class Review:
+    user: str
+    state: ReviewState
+    commit_sha: str  # the head the reviewer saw when approving
+    submitted_at: str = ""
+
+
+@dataclass(frozen=True)
+class Status:
+    sha: str
+    context: str  # e.g. "gitops/plan/prod"
+    state: StatusState
+    description: str = ""  # forges cut this (GitHub: 140 characters)
+    url: str = ""
