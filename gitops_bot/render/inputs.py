@@ -23,11 +23,11 @@ import yaml
 from gitops_bot.core.affected import Inputs
 from gitops_bot.core.config import Environment, SourceKind, normalize_path
 from gitops_bot.errors import RenderError
+from gitops_bot.render import kustomize
 
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZATION_FILES = kustomize.FILE_NAMES
 CHART_FILE = "Chart.yaml"
 _CHART_DEPENDENCY_FILES = (CHART_FILE, "requirements.yaml")  # requirements: helm 2 charts
-_REMOTE_PREFIXES = ("git@", "git::", "github.com/", "gitlab.com/", "bitbucket.org/")
 _DEFAULT_CHART_HOME = "charts"  # kustomize's default helmGlobals.chartHome
 # Kustomizations and Chart.yaml files are small; a huge one in a change under
 # review is refused rather than loaded.
@@ -68,7 +68,9 @@ def detect(root: Path, folder: str) -> SourceKind:
 def _join(folder: str, ref: str) -> str | None:
     """`ref`, written in a file in `folder`, as a repository path; None if it is
     not a path of this repository (remote, absolute, outside, or inline YAML)."""
-    if "://" in ref or "?ref=" in ref or ref.startswith((*_REMOTE_PREFIXES, "/")):
+    # A host-like path that is not certainly a URL stays: at worst one more
+    # input, never a missed one.
+    if kustomize.is_url(ref) or ref.startswith("/"):
         return None
     # Kustomize takes some list entries either as a file name or as inline YAML.
     if "\n" in ref or ref.lstrip().startswith("{"):

@@ -40,6 +40,15 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^git::|^git@")
 _HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/")  # github.com/org/repo//path
 
 
+def is_url(entry: str) -> bool:
+    """Certainly remote: a URL scheme, `git@`, `git::` or a `?ref=` query.
+
+    A host-like path (`github.com/org/repo//dir`) is remote only if no such
+    local path exists, which only the renderer can tell; see _Walk.is_remote.
+    """
+    return bool(_SCHEME.match(entry)) or "?ref=" in entry
+
+
 def find(folder: Path) -> Path | None:
     """The kustomization file of `folder`, if it has one."""
     return next((folder / n for n in FILE_NAMES if (folder / n).is_file()), None)
@@ -113,7 +122,7 @@ class _Walk:
 
     def is_remote(self, folder: Path, entry: str) -> bool:
         # kustomize tries a local path first, then a remote one; so does this.
-        if _SCHEME.match(entry):
+        if is_url(entry):
             return True
         return not (folder / entry).exists() and bool(_HOST.match(entry))
 
