@@ -12,15 +12,13 @@ short file mean something long or surprising.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import yaml
-from yaml.constructor import SafeConstructor
 
+from gitops_bot.core import yamlnodes
 from gitops_bot.errors import ConfigError
 
 VERSION = 1
@@ -100,7 +98,7 @@ class Config:
         names = [e.name for e in self.environments]
         raise ConfigError(
             f"looking up environment {name!r}: {self.file} defines no such environment"
-            f"{_suggest(name, names, known='it defines')}"
+            f"{yamlnodes.suggest(name, names, known='it defines')}"
         )
 
 
@@ -122,18 +120,20 @@ def normalize_path(raw: str) -> str | None:
 
 def parse(text: str, *, file: str = ".gitops.yaml") -> Config:
     """The configuration in `text`, the content of `file`; ConfigError if invalid."""
-    r = _Reader(file)
+    r = yamlnodes.Reader(
+        file, max_bytes=MAX_BYTES, max_depth=_MAX_DEPTH, empty="'version' and 'environments'"
+    )
     root = r.compose(text)
     entries = r.mapping(root, "")
     r.known(entries, "", _TOP_KEYS)
     for required in _TOP_KEYS:
         if required not in entries:
-            raise r.error(_line(root), "", f"missing required key {required!r}")
+            raise r.error(yamlnodes.line_of(root), "", f"missing required key {required!r}")
     version_node, _ = entries["version"]
     version = r.integer(version_node, "version")
     if version != VERSION:
         raise r.error(
-            _line(version_node),
+            yamlnodes.line_of(version_node),
             "version",
             f"unsupported version {version_node.value}; this gitops-bot knows {VERSION}",
         )
@@ -165,8 +165,8 @@ def _not_a_label(value: str, what: str) -> str | None:
     return f"{value!r} is not a valid {what}: {_LABEL_RULE}, at most {_LABEL_MAX} characters"
 
 
-def _environment(r: _Reader, name: str, node: yaml.Node, *, line: int) -> Environment:
-    key = _subkey("environments", name)
+def _environment(r: yamlnodes.Reader, name: str, node: yaml.Node, *, line: int) -> Environment:
+    key = yamlnodes.subkey("environments", name)
     if problem := _not_a_label(name, "environment name"):
         raise r.error(line, key, problem)
     entries = r.mapping(node, key)
@@ -187,29 +187,29 @@ def _environment(r: _Reader, name: str, node: yaml.Node, *, line: int) -> Enviro
     if kind is SourceKind.HELM:
         source = _helm(r, name, source_node, line=source_line, env_line=line)
     else:
-        source = Source(kind, r.path(source_node, f"{key}.{kind.value}", folder=True))
+        source = Source(kind, _path(r, source_node, f"{key}.{kind.value}", folder=True))
     namespace = None
     if "namespace" in entries:
         namespace = r.string(entries["namespace"][0], f"{key}.namespace")
         if problem := _not_a_label(namespace, "namespace name"):
-            raise r.error(_line(entries["namespace"][0]), f"{key}.namespace", problem)
+            raise r.error(yamlnodes.line_of(entries["namespace"][0]), f"{key}.namespace", problem)
     cluster = r.string(entries["cluster"][0], f"{key}.cluster") if "cluster" in entries else None
     return Environment(name, source, namespace=namespace, cluster=cluster, line=line)
 
 
-def _helm(r: _Reader, name: str, node: yaml.Node, *, line: int, env_line: int) -> Source:
+def _helm(r: yamlnodes.Reader, name: str, node: yaml.Node, *, line: int, env_line: int) -> Source:
     key = f"environments.{name}.helm"
     entries = r.mapping(node, key, hint=" (write helm: {chart: <folder>})")
     r.known(entries, key, _HELM_KEYS)
     if "chart" not in entries:
         raise r.error(line, key, "missing required key 'chart'")
-    chart = r.path(entries["chart"][0], f"{key}.chart", folder=True)
+    chart = _path(r, entries["chart"][0], f"{key}.chart", folder=True)
     if "release" in entries:
         release_node = entries["release"][0]
         release = r.string(release_node, f"{key}.release")
         if not _RELEASE.fullmatch(release) or len(release) > _RELEASE_MAX:
             raise r.error(
-                _line(release_node),
+                yamlnodes.line_of(release_node),
                 f"{key}.release",
                 f"{release!r} is not a valid helm release name: {_LABEL_RULE}, "
                 f"in parts joined by '.', at most {_RELEASE_MAX} characters",
@@ -226,189 +226,31 @@ def _helm(r: _Reader, name: str, node: yaml.Node, *, line: int, env_line: int) -
     values: list[str] = []
     if "values" in entries:
         values_node = entries["values"][0]
-        if not isinstance(values_node, yaml.SequenceNode) or values_node.tag != _SEQ:
-            hint = " (write a list: [file.yaml])" if values_node.tag == _STR else ""
+        if not isinstance(values_node, yaml.SequenceNode) or values_node.tag != yamlnodes.SEQ:
+            hint = " (write a list: [file.yaml])" if values_node.tag == yamlnodes.STR else ""
             raise r.error(
-                _line(values_node),
+                yamlnodes.line_of(values_node),
                 f"{key}.values",
-                f"expected a list, got {_what(values_node)}{hint}",
+                f"expected a list, got {yamlnodes.what(values_node)}{hint}",
             )
         for i, item in enumerate(values_node.value):
-            values.append(r.path(item, f"{key}.values[{i}]", folder=False))
+            values.append(_path(r, item, f"{key}.values[{i}]", folder=False))
     return Source(SourceKind.HELM, chart, release=release, values=tuple(values))
 
 
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
-_WHAT = {
-    _STR: "a string",
-    _INT: "an integer",
-    _MAP: "a mapping",
-    _SEQ: "a list",
-    "tag:yaml.org,2002:float": "a number",
-    "tag:yaml.org,2002:bool": "a boolean",
-    "tag:yaml.org,2002:null": "null",
-    "tag:yaml.org,2002:timestamp": "a date",
-    "tag:yaml.org,2002:binary": "binary data",
-    "tag:yaml.org,2002:set": "a set",
-    "tag:yaml.org,2002:omap": "an ordered mapping",
-    "tag:yaml.org,2002:pairs": "a list of pairs",
-    "tag:yaml.org,2002:merge": "a merge key",
-}
-
-
-def _what(node: yaml.Node) -> str:
-    return _WHAT.get(node.tag, f"a value tagged {node.tag!r}")
-
-
-def _line(node: yaml.Node | yaml.Event) -> int:
-    mark = node.start_mark
-    return int(mark.line) + 1 if mark is not None else 1
-
-
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_<>-]+")
-
-
-def _subkey(key: str, name: str) -> str:
-    """The dotted path of `name` inside `key`; odd names are quoted so that the
-    message stays one readable line."""
-    part = name if _PLAIN_KEY.fullmatch(name) else repr(name)
-    return f"{key}.{part}" if key else part
-
-
-def _suggest(word: str, choices: Iterable[str], *, known: str) -> str:
-    choices = list(choices)
-    close = difflib.get_close_matches(word, choices, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" ({known}: {', '.join(choices)})"
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """Typed reads from the composed YAML nodes, with errors that point at them."""
-
-    file: str
-
-    def error(self, line: int, key: str, what: str) -> ConfigError:
-        return ConfigError(f"{self.file}:{line}: {key + ': ' if key else ''}{what}")
-
-    def compose(self, text: str) -> yaml.Node:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_BYTES:
-            raise self.error(
-                1, "", f"the file has {size} bytes; a configuration may have at most 256 KiB"
-            )
-        try:
-            # A first pass over the events refuses what the composer would
-            # silently expand (aliases) or recurse on without bound (nesting).
-            depth = 0
-            for event in yaml.parse(text, Loader=yaml.SafeLoader):
-                anchor = getattr(event, "anchor", None)
-                if anchor is not None:
-                    sign = "*" if isinstance(event, yaml.AliasEvent) else "&"
-                    raise self.error(
-                        _line(event),
-                        "",
-                        f"YAML anchors and aliases are not allowed here ({sign}{anchor}); "
-                        "write the values out",
-                    )
-                if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                    depth += 1
-                    if depth > _MAX_DEPTH:
-                        raise self.error(
-                            _line(event), "", f"nested deeper than {_MAX_DEPTH} levels"
-                        )
-                elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                    depth -= 1
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as err:
-            mark = err.problem_mark or err.context_mark
-            problem = "; ".join(p for p in (err.context, err.problem) if p)
-            line = mark.line + 1 if mark else 1
-            raise self.error(line, "", f"not valid YAML: {problem}") from err
-        except yaml.reader.ReaderError as err:
-            line = text.count("\n", 0, err.position) + 1
-            raise self.error(line, "", f"not valid YAML: {err.reason}") from err
-        if node is None:
-            raise self.error(1, "", "the file is empty; it needs 'version' and 'environments'")
-        return node
-
-    def mapping(
-        self, node: yaml.Node, key: str, *, hint: str = ""
-    ) -> dict[str, tuple[yaml.Node, int]]:
-        """Key -> (value node, line of the key), in file order; duplicates refused."""
-        if not isinstance(node, yaml.MappingNode) or node.tag != _MAP:
-            where = "" if key else " at the top level"
-            hint = hint if node.tag == _STR else ""
-            raise self.error(
-                _line(node), key, f"expected a mapping{where}, got {_what(node)}{hint}"
-            )
-        entries: dict[str, tuple[yaml.Node, int]] = {}
-        for key_node, value_node in node.value:
-            line = _line(key_node)
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.error(line, key, f"expected a string as key, got {_what(key_node)}")
-            if key_node.tag != _STR:
-                raise self.error(
-                    line,
-                    key,
-                    f"key {key_node.value!r} reads as {_what(key_node)}; quote it",
-                )
-            name = key_node.value
-            if name in entries:
-                raise self.error(
-                    line,
-                    _subkey(key, name),
-                    f"duplicate key (first at line {entries[name][1]})",
-                )
-            entries[name] = (value_node, line)
-        return entries
-
-    def known(
-        self, entries: dict[str, tuple[yaml.Node, int]], key: str, allowed: tuple[str, ...]
-    ) -> None:
-        for name, (_, line) in entries.items():
-            if name not in allowed:
-                raise self.error(
-                    line,
-                    _subkey(key, name),
-                    f"unknown key{_suggest(name, allowed, known='known keys')}",
-                )
-
-    def string(self, node: yaml.Node, key: str) -> str:
-        if not isinstance(node, yaml.ScalarNode) or node.tag != _STR:
-            raise self.error(_line(node), key, f"expected a string, got {_what(node)}")
-        value = str(node.value)
-        if not value.strip():
-            raise self.error(_line(node), key, "must not be empty")
-        return value
-
-    def integer(self, node: yaml.Node, key: str) -> int:
-        if not isinstance(node, yaml.ScalarNode) or node.tag != _INT:
-            raise self.error(_line(node), key, f"expected an integer, got {_what(node)}")
-        try:
-            return int(SafeConstructor().construct_yaml_int(node))
-        except (ValueError, IndexError) as err:  # `!!int ''`, more digits than Python takes
-            raise self.error(
-                _line(node), key, f"{node.value[:20]!r} is not a usable integer"
-            ) from err
-
-    def path(self, node: yaml.Node, key: str, *, folder: bool) -> str:
-        """A repository-relative POSIX path, normalized."""
-        raw = self.string(node, key)
-        line = _line(node)
-        if raw.startswith("/"):
-            raise self.error(line, key, f"{raw!r} must be relative to the repository root")
-        if "\\" in raw:
-            raise self.error(line, key, f"{raw!r} must separate folders with '/', not '\\'")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
-            raise self.error(line, key, f"{raw!r} contains a control character")
-        normal = normalize_path(raw)
-        if normal is None:
-            raise self.error(line, key, f"{raw!r} leads outside the repository")
-        if normal == "." and not folder:
-            raise self.error(line, key, f"{raw!r} names the repository root, not a file")
-        return normal
+def _path(r: yamlnodes.Reader, node: yaml.Node, key: str, *, folder: bool) -> str:
+    """A repository-relative POSIX path, normalized."""
+    raw = r.string(node, key)
+    line = yamlnodes.line_of(node)
+    if raw.startswith("/"):
+        raise r.error(line, key, f"{raw!r} must be relative to the repository root")
+    if "\\" in raw:
+        raise r.error(line, key, f"{raw!r} must separate folders with '/', not '\\'")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise r.error(line, key, f"{raw!r} contains a control character")
+    normal = normalize_path(raw)
+    if normal is None:
+        raise r.error(line, key, f"{raw!r} leads outside the repository")
+    if normal == "." and not folder:
+        raise r.error(line, key, f"{raw!r} names the repository root, not a file")
+    return normal
