@@ -5,13 +5,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm packages the tests read: GitHub's OpenAPI description and webhook examples.
+NODE_STAMP := tests/fakes/node_modules/.installed
 
 .PHONY: demo test lint unit testenv clean
 
 demo: $(STAMP) testenv
 	$(BIN)/gitops-bot demo
 
-test: lint $(STAMP) testenv
+test: lint $(STAMP) $(NODE_STAMP) testenv
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -20,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest tests/unit
 
 testenv:
@@ -30,6 +32,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $@
+
+$(NODE_STAMP): tests/fakes/package-lock.json
+	npm ci --prefix tests/fakes --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:

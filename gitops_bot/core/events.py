@@ -1,0 +1,82 @@
+"""What happened on the forge, in the bot's words: a closed set of events.
+
+Owns: the event values the dispatcher acts on, one class per thing the bot
+does something about, and `Ignored` (with a reason) for everything else.
+Refuses: trusting an event beyond what it names: a payload is a hint; the
+use cases re-read the pull request from the API before acting (SECURITY.md
+promise 9).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class PullAction(enum.Enum):
+    OPENED = "opened"
+    PUSHED = "pushed"  # new commits on the head (GitHub synchronize, GitLab update with oldrev)
+    REOPENED = "reopened"
+    CLOSED = "closed"  # closed without merge
+    MERGED = "merged"
+
+
+class ReviewAction(enum.Enum):
+    SUBMITTED = "submitted"  # GitHub review submitted; GitLab approved
+    DISMISSED = "dismissed"  # GitHub review dismissed; GitLab unapproved
+
+
+class CommentAction(enum.Enum):
+    CREATED = "created"
+    EDITED = "edited"  # commands in edited comments are refused, never obeyed
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class PullEvent:
+    repo: str
+    number: int
+    action: PullAction
+    head_sha: str
+    sender: str
+
+
+@dataclass(frozen=True)
+class ReviewEvent:
+    repo: str
+    number: int
+    action: ReviewAction
+    user: str
+    commit_sha: str  # "" where the forge does not say
+
+
+@dataclass(frozen=True)
+class CommentEvent:
+    repo: str
+    number: int  # the pull request's number (GitLab: the MR iid)
+    action: CommentAction
+    comment_id: int
+    author: str
+    body: str
+    author_is_bot: bool
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    repo: str
+    ref: str  # "refs/heads/main"
+    before: str
+    after: str
+    default_branch: str  # the repository's default branch name, "" if unknown
+
+    @property
+    def to_default_branch(self) -> bool:
+        return bool(self.default_branch) and self.ref == f"refs/heads/{self.default_branch}"
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+Event = PullEvent | ReviewEvent | CommentEvent | PushEvent | Ignored

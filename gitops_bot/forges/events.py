@@ -1,0 +1,195 @@
+"""Webhook payloads of GitHub and GitLab, read into core.events values.
+
+Owns: knowing which payload fields carry what, for the events the bot
+handles (GitHub pull_request, pull_request_review, issue_comment, push;
+GitLab Merge Request, Note and Push Hooks). Everything else is Ignored with
+a reason. Refuses: trusting the payload for decisions (the use cases re-read
+state from the API) and reading anything but the dict it is given. A payload
+that lacks a field the event needs is a ForgeError naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from gitops_bot.core import events as ev
+from gitops_bot.errors import ForgeError
+
+T = TypeVar("T")
+
+
+def _get(payload: Mapping[str, Any], path: str, kind: type[T], *, event: str) -> T:
+    value: Any = payload
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise ForgeError(f"reading the {event} event: the payload has no {path}")
+        value = value[part]
+    if kind is int and isinstance(value, bool):  # bool is an int in Python, not in JSON
+        raise ForgeError(f"reading the {event} event: {path} is not a number")
+    if not isinstance(value, kind):
+        raise ForgeError(
+            f"reading the {event} event: {path} is a {type(value).__name__}, "
+            f"expected a {kind.__name__}"
+        )
+    return value
+
+
+def from_github(name: str, payload: Mapping[str, Any]) -> ev.Event:
+    """`name` is the X-GitHub-Event header (or GITHUB_EVENT_NAME)."""
+    if name == "pull_request":
+        return _github_pull(payload)
+    if name == "pull_request_review":
+        return _github_review(payload)
+    if name == "issue_comment":
+        return _github_comment(payload)
+    if name == "push":
+        return ev.PushEvent(
+            repo=_get(payload, "repository.full_name", str, event=name),
+            ref=_get(payload, "ref", str, event=name),
+            before=_get(payload, "before", str, event=name),
+            after=_get(payload, "after", str, event=name),
+            default_branch=str((payload.get("repository") or {}).get("default_branch") or ""),
+        )
+    return ev.Ignored(f"GitHub event {name!r} is not one the bot handles")
+
+
+_GITHUB_PULL_ACTIONS = {
+    "opened": ev.PullAction.OPENED,
+    "synchronize": ev.PullAction.PUSHED,
+    "reopened": ev.PullAction.REOPENED,
+}
+
+
+def _github_pull(payload: Mapping[str, Any]) -> ev.Event:
+    name = "pull_request"
+    action = _get(payload, "action", str, event=name)
+    if action == "closed":
+        merged = bool((payload.get("pull_request") or {}).get("merged"))
+        pull_action = ev.PullAction.MERGED if merged else ev.PullAction.CLOSED
+    elif action in _GITHUB_PULL_ACTIONS:
+        pull_action = _GITHUB_PULL_ACTIONS[action]
+    else:
+        return ev.Ignored(f"pull_request action {action!r} changes nothing the bot plans")
+    return ev.PullEvent(
+        repo=_get(payload, "repository.full_name", str, event=name),
+        number=_get(payload, "pull_request.number", int, event=name),
+        action=pull_action,
+        head_sha=_get(payload, "pull_request.head.sha", str, event=name),
+        sender=_get(payload, "sender.login", str, event=name),
+    )
+
+
+def _github_review(payload: Mapping[str, Any]) -> ev.Event:
+    name = "pull_request_review"
+    action = _get(payload, "action", str, event=name)
+    actions = {"submitted": ev.ReviewAction.SUBMITTED, "dismissed": ev.ReviewAction.DISMISSED}
+    if action not in actions:
+        return ev.Ignored(f"pull_request_review action {action!r} does not change approvals")
+    return ev.ReviewEvent(
+        repo=_get(payload, "repository.full_name", str, event=name),
+        number=_get(payload, "pull_request.number", int, event=name),
+        action=actions[action],
+        user=_get(payload, "review.user.login", str, event=name),
+        commit_sha=str((payload.get("review") or {}).get("commit_id") or ""),
+    )
+
+
+def _github_comment(payload: Mapping[str, Any]) -> ev.Event:
+    name = "issue_comment"
+    if not (payload.get("issue") or {}).get("pull_request"):
+        return ev.Ignored("a comment on an issue, not on a pull request")
+    action = _get(payload, "action", str, event=name)
+    try:
+        comment_action = ev.CommentAction(action)
+    except ValueError:
+        return ev.Ignored(f"issue_comment action {action!r} is not one the bot handles")
+    return ev.CommentEvent(
+        repo=_get(payload, "repository.full_name", str, event=name),
+        number=_get(payload, "issue.number", int, event=name),
+        action=comment_action,
+        comment_id=_get(payload, "comment.id", int, event=name),
+        author=_get(payload, "comment.user.login", str, event=name),
+        body=_get(payload, "comment.body", str, event=name),
+        author_is_bot=(payload.get("comment") or {}).get("user", {}).get("type") == "Bot",
+    )
+
+
+_GITLAB_MR_ACTIONS = {
+    "open": ev.PullAction.OPENED,
+    "reopen": ev.PullAction.REOPENED,
+    "close": ev.PullAction.CLOSED,
+    "merge": ev.PullAction.MERGED,
+}
+
+
+def from_gitlab(payload: Mapping[str, Any]) -> ev.Event:
+    """A GitLab webhook body (its object_kind says which hook it is)."""
+    kind = payload.get("object_kind")
+    if kind == "merge_request":
+        return _gitlab_mr(payload)
+    if kind == "note":
+        return _gitlab_note(payload)
+    if kind == "push":
+        name = "Push Hook"
+        return ev.PushEvent(
+            repo=_get(payload, "project.path_with_namespace", str, event=name),
+            ref=_get(payload, "ref", str, event=name),
+            before=_get(payload, "before", str, event=name),
+            after=_get(payload, "after", str, event=name),
+            default_branch=str((payload.get("project") or {}).get("default_branch") or ""),
+        )
+    return ev.Ignored(f"GitLab hook {kind!r} is not one the bot handles")
+
+
+def _gitlab_mr(payload: Mapping[str, Any]) -> ev.Event:
+    name = "Merge Request Hook"
+    attrs = payload.get("object_attributes") or {}
+    action = str(attrs.get("action") or "")
+    repo = _get(payload, "project.path_with_namespace", str, event=name)
+    number = _get(payload, "object_attributes.iid", int, event=name)
+    user = _get(payload, "user.username", str, event=name)
+    if action in ("approved", "unapproved", "approval", "unapproval"):
+        return ev.ReviewEvent(
+            repo=repo,
+            number=number,
+            action=ev.ReviewAction.SUBMITTED
+            if action in ("approved", "approval")
+            else ev.ReviewAction.DISMISSED,
+            user=user,
+            commit_sha="",  # GitLab does not say which commit an approval was for
+        )
+    if action == "update" and not attrs.get("oldrev"):
+        return ev.Ignored("merge request update without new commits (title, labels, ...)")
+    pull_action = ev.PullAction.PUSHED if action == "update" else _GITLAB_MR_ACTIONS.get(action)
+    if pull_action is None:
+        return ev.Ignored(f"merge request action {action!r} changes nothing the bot plans")
+    return ev.PullEvent(
+        repo=repo,
+        number=number,
+        action=pull_action,
+        head_sha=_get(payload, "object_attributes.last_commit.id", str, event=name),
+        sender=user,
+    )
+
+
+def _gitlab_note(payload: Mapping[str, Any]) -> ev.Event:
+    name = "Note Hook"
+    attrs = payload.get("object_attributes") or {}
+    if attrs.get("noteable_type") != "MergeRequest":
+        return ev.Ignored("a note on something other than a merge request")
+    if attrs.get("system"):
+        return ev.Ignored("a system note")
+    # GitLab sends the Note Hook for new notes and (with action "update") for edits.
+    action = (
+        ev.CommentAction.EDITED if attrs.get("action") == "update" else ev.CommentAction.CREATED
+    )
+    return ev.CommentEvent(
+        repo=_get(payload, "project.path_with_namespace", str, event=name),
+        number=_get(payload, "merge_request.iid", int, event=name),
+        action=action,
+        comment_id=_get(payload, "object_attributes.id", int, event=name),
+        author=_get(payload, "user.username", str, event=name),
+        body=_get(payload, "object_attributes.note", str, event=name),
+        author_is_bot=bool((payload.get("user") or {}).get("bot")),
+    )
