@@ -58,6 +58,9 @@ class CommentEvent:
     comment_id: int
     author: str
     body: str
+    # What the payload says. GitLab's hook does not say (its `user` has no
+    # `bot` field), so the use case compares the author with the bot's own
+    # account, as Comments.comments() does, and never trusts this alone.
     author_is_bot: bool
 
 
