@@ -317,6 +317,16 @@ class GitHubServer:
             self.add_user(login)
         self.teams[(org, slug)] = dict(members)
 
+    def mirror(self, full_name: str, branch: str, *, sha: str, parent: str | None = None) -> None:
+        """Point `branch` at a commit made in a real git repository, under its real
+        SHA, so that pull requests and statuses here name the commits the bot's
+        own git checkout has. (Its tree is main's: the bot reads files from git.)"""
+        repo = self.repos[full_name]
+        tree = self.commits[repo.refs["heads/main"]].tree
+        parents = (parent,) if parent else ()
+        self.commits.setdefault(sha, Commit(sha, tree, parents, f"mirrored {sha[:7]}", self.now()))
+        repo.refs[f"heads/{branch}"] = sha
+
     def add_pull(
         self,
         full_name: str,

@@ -4,8 +4,6 @@ the real kustomize and helm, and (for --live) the real control plane."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,48 +19,8 @@ from gitops_bot.errors import ClusterError
 from gitops_bot.render import render as render_mod
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, SHOP, edit, git
 from tests.waiting import until
-
-SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop"
-OLD_PASSWORD = "sample-password-not-real"
-NEW_PASSWORD = "rotated-canary-Zq81x"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def edit(repo: Path, path: str, old: str, new: str) -> None:
-    file = repo / path
-    text = file.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    file.write_text(text.replace(old, new))
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    """examples/shop on `main`, and a branch `change` that bumps the image,
-    rotates the prod password and scales the prod cache."""
-    repo = tmp_path / "shop"
-    shutil.copytree(SHOP, repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
-    git(repo, "checkout", "-q", "-b", "change")
-    edit(repo, "deploy/base/deployment.yaml", "shop:1.4.0", "shop:1.5.0")
-    edit(repo, "deploy/overlays/prod/db-secret.yaml", OLD_PASSWORD, NEW_PASSWORD)
-    edit(repo, "envs/prod/cache-values.yaml", "replicas: 2", "replicas: 3")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "change")
-    git(repo, "checkout", "-q", "main")
-    return repo
-
-
-@pytest.fixture
-def tools_env(binaries: Binaries, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GITOPS_BOT_HELM", binaries.path("helm"))
-    monkeypatch.setenv("GITOPS_BOT_KUSTOMIZE", binaries.path("kustomize"))
 
 
 def plan(repo: Path, *args: str) -> Result:

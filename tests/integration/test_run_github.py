@@ -1,0 +1,149 @@
+"""`gitops-bot run` as GitHub Actions starts it, end to end: a pull request on
+the GitHub emulator (every exchange checked against GitHub's OpenAPI
+description) whose commits are those of a real git repository, rendered by
+the real kustomize and helm. Golden file: tests/golden/run_prod_comment.md
+(rewrite with UPDATE_GOLDEN=1, then review the diff)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gitops_bot.cli import cli
+from tests.fakes.github_server import GitHubServer, checked
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "run_prod_comment.md"
+TOKEN = "ghs_canary_token_0123456789"
+REPO = "acme/shop"
+
+
+@pytest.fixture
+def server() -> Iterator[GitHubServer]:
+    with checked() as srv:
+        srv.add_user("gitops-bot[bot]", type="Bot", token=TOKEN)
+        srv.add_repo(REPO, files={"README.md": "mirrored from a real git repository\n"})
+        yield srv
+
+
+def mirror(server: GitHubServer, shop: Path) -> int:
+    """The shop's main and change branches on the emulator, and a PR between them."""
+    base = git(shop, "rev-parse", "main").strip()
+    head = git(shop, "rev-parse", "change").strip()
+    server.mirror(REPO, "main", sha=base)
+    server.mirror(REPO, "change", sha=head, parent=base)
+    return server.add_pull(REPO, title="Bump the shop", author="alice", head_ref="change").number
+
+
+def run_as_actions(shop: Path, server: GitHubServer, tmp_path: Path, action: str) -> Result:
+    pull = server.repos[REPO].pulls[1]
+    event = tmp_path / f"event-{action}.json"
+    event.write_text(
+        json.dumps(
+            {
+                "action": action,
+                "number": pull.number,
+                "pull_request": {"number": pull.number, "head": {"sha": pull.head_sha}},
+                "repository": {"full_name": REPO},
+                "sender": {"login": "alice"},
+            }
+        )
+    )
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": server.url,
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_WORKSPACE": str(shop),
+        "GITOPS_BOT_LOGIN": "gitops-bot[bot]",
+    }
+    return CliRunner().invoke(cli, ["run"], env=env)
+
+
+def comments(server: GitHubServer) -> dict[str, tuple[int, str]]:
+    """env -> (comment id, body) of the bot's comments."""
+    found = {}
+    for c in server.comments_on(REPO, 1):
+        env = re.search(r"gitops-bot:plan env=([\w-]+) part=1/1", c.body)
+        assert env, c.body[:200]
+        found[env[1]] = (c.id, c.body)
+    return found
+
+
+def statuses(server: GitHubServer, sha: str) -> dict[str, tuple[str, str | None]]:
+    return {
+        s.context: (s.state, s.description) for s in server.repos[REPO].statuses if s.sha == sha
+    }
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_pull_request_gets_one_comment_and_one_status_per_environment(
+    shop: Path, server: GitHubServer, tmp_path: Path
+) -> None:
+    mirror(server, shop)
+
+    result = run_as_actions(shop, server, tmp_path, "opened")
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "gitops-bot: acme/shop#1: 3 comment(s) and 4 status(es) written\n"
+    written = comments(server)
+    assert set(written) == {"dev", "prod", "cache-prod"}
+    prod = re.sub(r"<secret sha256:[0-9a-f]{8}>", "<secret sha256:…>", written["prod"][1])
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(prod)
+    assert prod == GOLDEN.read_text()
+    head = server.repos[REPO].pulls[1].head_sha
+    assert statuses(server, head) == {
+        "gitops/plan/dev": ("success", "1 to update"),
+        "gitops/plan/prod": ("success", "2 to update"),
+        "gitops/plan/cache-prod": ("success", "1 to update"),
+        "gitops/plan/platform": ("success", "not affected: no file it reads changed"),
+    }
+    everything = "\n".join(
+        [
+            result.output,
+            *(c.body for c in server.comments_on(REPO, 1)),
+            *(str(s) for s in server.repos[REPO].statuses),
+            *server.log,
+        ]
+    )
+    for secret in (OLD_PASSWORD, NEW_PASSWORD, TOKEN):
+        assert secret not in everything
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_second_push_edits_the_same_comments(
+    shop: Path, server: GitHubServer, tmp_path: Path
+) -> None:
+    mirror(server, shop)
+    assert run_as_actions(shop, server, tmp_path, "opened").exit_code == 0
+    first = comments(server)
+
+    git(shop, "checkout", "-q", "change")
+    edit(shop, "deploy/base/deployment.yaml", "shop:1.5.0", "shop:1.5.1")
+    git(shop, "commit", "-qam", "1.5.1")
+    new_head = git(shop, "rev-parse", "HEAD").strip()
+    server.mirror(REPO, "change", sha=new_head, parent=server.repos[REPO].pulls[1].head_sha)
+    server.repos[REPO].pulls[1].head_sha = new_head
+    before = len(server.log)
+
+    result = run_as_actions(shop, server, tmp_path, "synchronize")
+
+    assert result.exit_code == 0, result.output
+    second = comments(server)
+    assert {env: cid for env, (cid, _) in second.items()} == {
+        env: cid for env, (cid, _) in first.items()
+    }
+    assert "shop:1.5.1" in second["dev"][1]
+    assert "shop:1.5.1" not in first["dev"][1]
+    calls = server.log[before:]
+    assert not [c for c in calls if c.startswith("POST") and "/comments" in c]
+    assert statuses(server, new_head)["gitops/plan/dev"] == ("success", "1 to update")
