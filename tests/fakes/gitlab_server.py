@@ -402,6 +402,20 @@ class GitLabServer:
             self._push(proj, branch, sha)
             return sha
 
+    def mirror(self, project: str, branch: str, *, sha: str, parent: str | None = None) -> None:
+        """Point `branch` at a commit made in a real git repository, under its real
+        SHA, so that merge requests and statuses here name the commits the bot's
+        own git checkout has. (Its tree is the default branch's.)"""
+        with self._lock:
+            proj = self.project(project)
+            base = self._commits[proj.branches[proj.default_branch]]
+            if sha not in self._commits:
+                parents = (parent,) if parent else ()
+                self._commits[sha] = Commit(
+                    sha, parents, f"mirrored {sha[:7]}", dict(base.tree), base.author, self._tick()
+                )
+            self._push(proj, branch, sha)
+
     def create_branch(self, project: str, name: str, ref: str) -> str:
         with self._lock:
             proj = self.project(project)

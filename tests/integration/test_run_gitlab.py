@@ -1,0 +1,103 @@
+"""`gitops-bot run` in a GitLab merge request pipeline, end to end: a merge
+request on the GitLab emulator whose commits are those of a real git
+repository, rendered by the real kustomize and helm."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gitops_bot.cli import cli
+from tests.fakes.gitlab_server import GitLabServer
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
+
+TOKEN = "glpat-canary-0123456789"
+PROJECT = "acme/shop"
+
+
+@pytest.fixture
+def server() -> Iterator[GitLabServer]:
+    with GitLabServer() as srv:
+        bot = srv.add_user("gitops-bot", bot=True, token=TOKEN)
+        srv.add_user("alice")
+        srv.add_project(PROJECT, files={"README.md": "mirrored\n"})
+        srv.add_member(PROJECT, bot.username, 40)
+        yield srv
+
+
+def open_mr(server: GitLabServer, shop: Path) -> int:
+    base = git(shop, "rev-parse", "main").strip()
+    head = git(shop, "rev-parse", "change").strip()
+    server.mirror(PROJECT, "main", sha=base)
+    server.mirror(PROJECT, "change", sha=head, parent=base)
+    mr = server.open_merge_request(PROJECT, source_branch="change", title="Bump", author="alice")
+    return mr.iid
+
+
+def head_of(server: GitLabServer, iid: int) -> str:
+    mr = server.merge_request(PROJECT, iid)
+    return mr.source.branches[mr.source_branch]
+
+
+def run_in_pipeline(shop: Path, server: GitLabServer, iid: int) -> Result:
+    env = {
+        "GITLAB_CI": "true",
+        "CI_PROJECT_PATH": PROJECT,
+        "CI_SERVER_URL": server.url,
+        "CI_PROJECT_DIR": str(shop),
+        "CI_MERGE_REQUEST_IID": str(iid),
+        "CI_COMMIT_SHA": head_of(server, iid),
+        "GITOPS_BOT_TOKEN": TOKEN,
+    }
+    return CliRunner().invoke(cli, ["run"], env=env)
+
+
+def notes(server: GitLabServer, iid: int) -> dict[str, tuple[int, str]]:
+    found = {}
+    for note in server.merge_request(PROJECT, iid).notes:
+        if note.system:  # "added 1 commit", as GitLab writes on a push
+            continue
+        env = re.search(r"gitops-bot:plan env=([\w-]+) part=1/1", note.body)
+        assert env, note.body[:200]
+        found[env[1]] = (note.id, note.body)
+    return found
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_merge_request_gets_a_note_and_a_status_per_environment_and_a_push_edits_them(
+    shop: Path, server: GitLabServer
+) -> None:
+    iid = open_mr(server, shop)
+
+    result = run_in_pipeline(shop, server, iid)
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"gitops-bot: {PROJECT}#{iid}: 3 comment(s) and 4 status(es) written\n"
+    first = notes(server, iid)
+    assert set(first) == {"dev", "prod", "cache-prod"}
+    head = head_of(server, iid)
+    assert {s.name: (s.status, s.description) for s in server.statuses(PROJECT, head)} == {
+        "gitops/plan/dev": ("success", "1 to update"),
+        "gitops/plan/prod": ("success", "2 to update"),
+        "gitops/plan/cache-prod": ("success", "1 to update"),
+        "gitops/plan/platform": ("success", "not affected: no file it reads changed"),
+    }
+    for secret in (OLD_PASSWORD, NEW_PASSWORD, TOKEN):
+        assert secret not in result.output
+        assert all(secret not in body for _, body in first.values())
+
+    git(shop, "checkout", "-q", "change")
+    edit(shop, "deploy/base/deployment.yaml", "shop:1.5.0", "shop:1.5.1")
+    git(shop, "commit", "-qam", "1.5.1")
+    server.mirror(PROJECT, "change", sha=git(shop, "rev-parse", "HEAD").strip(), parent=head)
+
+    again = run_in_pipeline(shop, server, iid)
+
+    assert again.exit_code == 0, again.output
+    second = notes(server, iid)
+    assert {e: i for e, (i, _) in second.items()} == {e: i for e, (i, _) in first.items()}
+    assert "shop:1.5.1" in second["dev"][1]
