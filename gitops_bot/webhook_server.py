@@ -1,0 +1,399 @@
+"""The webhook server: authentic deliveries in, handler calls out, one per pull request at a time.
+
+Owns: the HTTP mechanics of receiving GitHub and GitLab webhooks (the size
+limit checked before the body is read, the signature before it is parsed,
+delivery ids remembered so a redelivery is handled once, a bounded queue that
+answers 503 with Retry-After when full), and the scheduling of handler calls:
+at most one at a time per pull request (per pushed ref for pushes), in
+arrival order, a newer head or push replacing older waiting ones (never a
+waiting comment or review: those are people's requests), a handler's
+exception logged and survived (SECURITY.md promises 9 and 10). Refuses: deciding anything
+from the payload (it only names the event; the handler re-reads state from
+the API), logging or echoing payload contents, and handling an event after
+close() has begun.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from gitops_bot.core import events, webhooks
+from gitops_bot.errors import ForgeError
+from gitops_bot.forges import events as forge_events
+
+Handler = Callable[[events.Event], None]
+Header = Callable[[str], "str | None"]
+Actionable = events.PullEvent | events.ReviewEvent | events.CommentEvent | events.PushEvent
+Key = tuple[str, str, "int | str"]  # (forge, repo, pull request number or pushed ref)
+
+RETRY_AFTER_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10.0  # a client that announces a body must send it this fast
+
+
+@dataclass(frozen=True)
+class Settings:
+    github_secret: bytes = b""  # empty: GitHub deliveries refused
+    gitlab_secret: str = ""  # empty: GitLab deliveries refused
+    max_body_bytes: int = 5 << 20
+    queue_size: int = 100  # events accepted and waiting for a worker
+    workers: int = 4  # handler calls for different pull requests run in parallel
+
+
+@dataclass(frozen=True)
+class Counters:
+    handled: int = 0  # handler calls that returned
+    failed: int = 0  # handler calls that raised
+    dropped_as_superseded: int = 0  # waiting events replaced by a newer one for the same key
+    duplicates: int = 0  # deliveries whose id was already seen
+    refused: int = 0  # deliveries answered 4xx or 503
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    text: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class _Forge:
+    title: str
+    delivery_header: str
+    verify: Callable[[Settings, Header, bytes], None]
+    read: Callable[[Header, Mapping[str, Any]], events.Event]
+
+
+_FORGES: Mapping[str, _Forge] = {
+    "/webhooks/github": _Forge(
+        title="GitHub",
+        delivery_header="X-GitHub-Delivery",
+        verify=lambda s, header, body: webhooks.verify_github(
+            body, header("X-Hub-Signature-256"), secret=s.github_secret
+        ),
+        read=lambda header, payload: forge_events.from_github(
+            header("X-GitHub-Event") or "", payload
+        ),
+    ),
+    "/webhooks/gitlab": _Forge(
+        title="GitLab",
+        delivery_header="X-Gitlab-Event-UUID",
+        verify=lambda s, header, body: webhooks.verify_gitlab(
+            header("X-Gitlab-Token"), secret=s.gitlab_secret
+        ),
+        read=lambda header, payload: forge_events.from_gitlab(payload),
+    ),
+}
+
+
+def _key(forge: str, event: Actionable) -> Key:
+    if isinstance(event, events.PushEvent):
+        return (forge, event.repo, event.ref)
+    return (forge, event.repo, event.number)
+
+
+def _parse(forge: _Forge, header: Header, body: bytes) -> events.Event:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as err:
+        raise webhooks.WebhookError(
+            f"reading the {forge.title} delivery: the body is not JSON"
+        ) from err
+    if not isinstance(payload, dict):
+        raise webhooks.WebhookError(
+            f"reading the {forge.title} delivery: the body is not an object"
+        )
+    return forge.read(header, payload)
+
+
+def _supersedes(event: Actionable) -> bool:
+    """Events that only say "plan the newest state": a newer one makes an older
+    waiting one pointless. Comments and reviews are requests from people and
+    are never dropped, nor reordered."""
+    return isinstance(event, events.PullEvent | events.PushEvent)
+
+
+class _Workers:
+    """Handler calls: one at a time per key, in arrival order; a newer pull-head
+    or push event replaces older waiting ones of its kind for that key."""
+
+    def __init__(self, *, handler: Handler, settings: Settings, log: logging.Logger) -> None:
+        self._handler = handler
+        self._capacity = settings.queue_size
+        self._log = log
+        self._cond = threading.Condition()
+        self._waiting: dict[Key, list[Actionable]] = {}  # per key, in arrival order
+        self._size = 0  # waiting events, all keys
+        self._ready: deque[Key] = deque()  # keys with a waiting event and no running call
+        self._running: set[Key] = set()
+        self._reserved = 0
+        self._stopping = False
+        self.counts = {"handled": 0, "failed": 0, "dropped_as_superseded": 0}
+        self._threads = [
+            threading.Thread(target=self._work, name=f"webhook-worker-{i}", daemon=True)
+            for i in range(settings.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def reserve(self) -> bool:
+        """Hold a place in the queue for a delivery being read; False when it is full."""
+        with self._cond:
+            if self._stopping or self._size + self._reserved >= self._capacity:
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._reserved -= 1
+
+    def submit(self, key: Key, event: Actionable) -> bool:
+        """Queue `event` in its reserved place; False once close() has begun."""
+        with self._cond:
+            self._reserved -= 1
+            if self._stopping:
+                return False
+            waiting = self._waiting.setdefault(key, [])
+            if not waiting and key not in self._running:
+                self._ready.append(key)
+                self._cond.notify()
+            if _supersedes(event):
+                kept = [e for e in waiting if not _supersedes(e)]
+                if len(kept) < len(waiting):
+                    dropped = len(waiting) - len(kept)
+                    self.counts["dropped_as_superseded"] += dropped
+                    self._size -= dropped
+                    self._log.info("webhook %s: a newer event supersedes %d waiting", key, dropped)
+                    waiting[:] = kept
+            waiting.append(event)
+            self._size += 1
+            return True
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ready and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                key = self._ready.popleft()
+                waiting = self._waiting[key]
+                event = waiting.pop(0)
+                if not waiting:
+                    del self._waiting[key]
+                self._size -= 1
+                self._running.add(key)
+            outcome = "handled"
+            try:
+                self._handler(event)
+            except Exception:
+                outcome = "failed"
+                self._log.exception(
+                    "handling the %s for %s: the handler raised", type(event).__name__, key
+                )
+            with self._cond:
+                self.counts[outcome] += 1
+                self._running.discard(key)
+                if key in self._waiting:
+                    self._ready.append(key)
+                    self._cond.notify()
+
+    def stop(self) -> None:
+        """Refuse new events and drop the waiting ones; running calls go on."""
+        with self._cond:
+            self._stopping = True
+            if self._size:
+                self._log.warning("closing: dropping %d waiting webhook events", self._size)
+            self._waiting.clear()
+            self._size = 0
+            self._ready.clear()
+            self._cond.notify_all()
+
+    def join(self, *, timeout: float) -> bool:
+        """True if every worker ended within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+
+class WebhookServer:
+    """Serves POST /webhooks/github, POST /webhooks/gitlab and GET /healthz until close()."""
+
+    def __init__(
+        self,
+        *,
+        handler: Handler,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log = logger or logging.getLogger(__name__)
+        self._lock = threading.Lock()
+        self._deliveries = webhooks.Deliveries()
+        self._duplicates = 0
+        self._refused = 0
+        self._closed = False
+        self._workers = _Workers(handler=handler, settings=settings, log=self.log)
+        self._http = _HTTPServer((host, port), self)
+        bound_host, bound_port = self._http.server_address[:2]
+        self.url = f"http://{bound_host!s}:{bound_port}"
+        self._serving = threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="webhook-http",
+            daemon=True,
+        )
+        self._serving.start()
+
+    def __enter__(self) -> WebhookServer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self, *, timeout: float = 30.0) -> bool:
+        """Stop accepting, let running handler calls finish (waiting events are dropped) and
+        join the threads; True if everything ended within `timeout` seconds."""
+        if self._closed:
+            return True
+        self._closed = True
+        self._workers.stop()  # first, so nothing waiting starts while HTTP winds down
+        self._http.shutdown()
+        self._http.server_close()
+        self._serving.join(timeout)
+        return self._workers.join(timeout=timeout)
+
+    @property
+    def counters(self) -> Counters:
+        with self._lock:
+            return Counters(
+                duplicates=self._duplicates, refused=self._refused, **self._workers.counts
+            )
+
+    def refuse(self, status: int, text: str, *, retry_after: int | None = None) -> _Reply:
+        with self._lock:
+            self._refused += 1
+        return _Reply(status, text, retry_after)
+
+    def receive(self, forge: _Forge, header: Header, body: bytes) -> _Reply:
+        """Answer one delivery whose body was read within the size limit."""
+        try:
+            forge.verify(self.settings, header, body)
+        except webhooks.WebhookError as err:
+            return self.refuse(401, str(err))
+        delivery = header(forge.delivery_header)
+        if not delivery:
+            return self.refuse(
+                400, f"reading the {forge.title} delivery: {forge.delivery_header} is missing"
+            )
+        # A place is reserved before the id is remembered, so a 503 leaves the forge's
+        # redelivery free to be handled.
+        if not self._workers.reserve():
+            return self.refuse(
+                503, "queueing the delivery: the queue is full", retry_after=RETRY_AFTER_SECONDS
+            )
+        submitted = False
+        try:
+            reply, event = self._admit(forge, header, body, delivery=delivery)
+            if event is None:
+                return reply
+            submitted = True
+            if not self._workers.submit(_key(forge.title, event), event):
+                return self.refuse(503, "queueing the delivery: the server is closing")
+            return reply
+        finally:
+            if not submitted:
+                self._workers.release()
+
+    def _admit(
+        self, forge: _Forge, header: Header, body: bytes, *, delivery: str
+    ) -> tuple[_Reply, Actionable | None]:
+        with self._lock:
+            first = self._deliveries.first_time(f"{forge.title}:{delivery}")
+            self._duplicates += not first
+        if not first:
+            return _Reply(200, "duplicate delivery, ignored"), None
+        try:
+            event = _parse(forge, header, body)
+        except (webhooks.WebhookError, ForgeError) as err:
+            return self.refuse(400, str(err)), None
+        if isinstance(event, events.Ignored):
+            return _Reply(200, f"ignored: {event.reason}"), None
+        return _Reply(202, "queued"), event
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: WebhookServer) -> None:
+        self.app = app
+        super().__init__(address, _Request)
+
+
+class _Request(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    timeout = READ_TIMEOUT_SECONDS
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/healthz":
+            self._answer(_Reply(200, "ok"))
+        else:
+            self._answer(_Reply(404, "no such page"))
+
+    def do_POST(self) -> None:
+        forge = _FORGES.get(urlsplit(self.path).path)
+        if forge is None:
+            self._answer(_Reply(404, "no such webhook"))
+            return
+        app = self.server.app
+        announced = self.headers.get("Content-Length")
+        if announced is None:
+            self._answer(app.refuse(411, "reading the delivery: Content-Length is missing"))
+            return
+        try:
+            length = int(announced)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._answer(app.refuse(400, "reading the delivery: Content-Length is not a size"))
+            return
+        if length > app.settings.max_body_bytes:
+            self._answer(app.refuse(413, "reading the delivery: the body is too large"))
+            return
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            body = b""
+        if len(body) != length:
+            self._answer(app.refuse(400, "reading the delivery: the body ended early"))
+            return
+        self._answer(app.receive(forge, self.headers.get, body))
+
+    def _answer(self, reply: _Reply) -> None:
+        self.close_connection = True  # the body may be unread: never reuse this connection
+        data = (reply.text + "\n").encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        if reply.retry_after is not None:
+            self.send_header("Retry-After", str(reply.retry_after))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.app.log.debug("webhook server: " + format, *args)
