@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from gitops_bot.errors import ForgeError
+
 
 class Permission(enum.IntEnum):
     """A user's role on the repository, ordered: a higher one includes the lower."""
@@ -88,3 +90,12 @@ class Status:
     state: StatusState
     description: str = ""  # forges cut this (GitHub: 140 characters)
     url: str = ""
+
+
+def check_length(text: str, *, limit: int, forge: str, doing: str, what: str = "body") -> None:
+    """Refuse, before anything is sent, a text over the forge's limit."""
+    if len(text) > limit:
+        raise ForgeError(
+            f"{doing}: the {what} has {len(text):,} characters, more than {forge}'s limit "
+            f"of {limit:,}; split it before sending"
+        )

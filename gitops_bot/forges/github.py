@@ -41,6 +41,7 @@ from gitops_bot.core.forge import (
     ReviewState,
     Status,
     StatusState,
+    check_length,
 )
 from gitops_bot.errors import ForgeError
 
@@ -209,13 +210,6 @@ class GitHub:
                 self._login = str(self._gh.get_user().login)
         return self._login
 
-    def _guard(self, body: str, doing: str) -> None:
-        if len(body) > COMMENT_LIMIT:
-            raise ForgeError(
-                f"{doing}: the body has {len(body):,} characters, over GitHub's limit of "
-                f"{COMMENT_LIMIT:,}; split it before sending"
-            )
-
     # -- PullRequests ---------------------------------------------------
 
     def pull(self, number: int) -> Pull:
@@ -284,7 +278,7 @@ class GitHub:
         if marker not in body:
             raise ValueError(f"the comment body does not contain its marker {marker!r}")
         doing = f"updating the comment {marker} on {self._name}#{number}"
-        self._guard(body, doing)
+        check_length(body, limit=COMMENT_LIMIT, forge="GitHub", doing=doing)
         me = self._me()
         with self._doing(doing):
             issue = self._repo.get_issue(number)
@@ -297,7 +291,7 @@ class GitHub:
 
     def reply(self, number: int, body: str) -> Comment:
         doing = f"replying on {self._name}#{number}"
-        self._guard(body, doing)
+        check_length(body, limit=COMMENT_LIMIT, forge="GitHub", doing=doing)
         with self._doing(doing):
             created = self._repo.get_issue(number).create_comment(body)
         me = self._login or (created.user.login if created.user is not None else "")
@@ -405,7 +399,7 @@ class GitHub:
 
     def open_pull(self, *, head: str, base: str, title: str, body: str) -> Pull:
         doing = f"opening a pull request from {head} to {base} in {self._name}"
-        self._guard(body, doing)
+        check_length(body, limit=COMMENT_LIMIT, forge="GitHub", doing=doing)
         with self._doing(doing):
             created = self._repo.create_pull(base=base, head=head, title=title, body=body)
             return self._to_pull(created)

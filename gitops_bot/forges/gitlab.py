@@ -38,6 +38,7 @@ from gitops_bot.core.forge import (
     ReviewState,
     Status,
     StatusState,
+    check_length,
 )
 from gitops_bot.errors import ForgeError
 
@@ -197,13 +198,6 @@ class GitLab:
                 self._me = (int(user.id), str(user.username))
         return self._me
 
-    def _check_size(self, text: str, limit: int, what: str, kind: str) -> None:
-        if len(text) > limit:
-            raise ForgeError(
-                f"{what}: the {kind} has {len(text):,} characters, "
-                f"more than GitLab's limit of {limit:,}"
-            )
-
     # -- PullRequests -----------------------------------------------------
 
     def pull(self, number: int) -> Pull:
@@ -278,7 +272,7 @@ class GitLab:
         if marker not in body:
             raise ValueError("the comment body must contain its marker")
         what = f"updating the bot's note on {self._ref(number)}"
-        self._check_size(body, COMMENT_LIMIT, what, "note")
+        check_length(body, limit=COMMENT_LIMIT, forge="GitLab", doing=what, what="note")
         me, _ = self._whoami(what)
         with self._doing(what):
             for note in self._notes(number):
@@ -293,7 +287,7 @@ class GitLab:
 
     def reply(self, number: int, body: str) -> Comment:
         what = f"replying on {self._ref(number)}"
-        self._check_size(body, COMMENT_LIMIT, what, "note")
+        check_length(body, limit=COMMENT_LIMIT, forge="GitLab", doing=what, what="note")
         me, _ = self._whoami(what)
         with self._doing(what, retried=False):
             created = self._mr(number).notes.create({"body": body}, **self._once)
@@ -477,7 +471,7 @@ class GitLab:
 
     def open_pull(self, *, head: str, base: str, title: str, body: str) -> Pull:
         what = f"opening a merge request from {head!r} into {base!r} in {self._name}"
-        self._check_size(body, DESCRIPTION_LIMIT, what, "description")
+        check_length(body, limit=DESCRIPTION_LIMIT, forge="GitLab", doing=what, what="description")
         with self._doing(what, retried=False):
             mr = self._project.mergerequests.create(
                 {"source_branch": head, "target_branch": base, "title": title, "description": body},

@@ -249,7 +249,7 @@ def test_a_body_over_the_limit_is_refused_before_anything_is_sent(
 
     assert str(caught.value) == (
         f"updating the comment {PLAN_PROD} on acme/shop#1: the body has 65,537 characters, "
-        "over GitHub's limit of 65,536; split it before sending"
+        "more than GitHub's limit of 65,536; split it before sending"
     )
     assert len(server.log) == calls
     assert [len(c.body) for c in server.comments_on("acme/shop", 1)] == [COMMENT_LIMIT]
