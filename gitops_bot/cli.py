@@ -13,7 +13,14 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
+    from gitops_bot.app.review import ReviewForge
+    from gitops_bot.cienv import CiContext
+    from gitops_bot.cluster.kube import Kube
+    from gitops_bot.core.config import Environment
+    from gitops_bot.render.render import Tools
 
 import click
 
@@ -199,7 +206,6 @@ def run(*, live: bool, kubeconfig: str | None, helm: str, kustomize: str) -> Non
     if outcome.stale:
         click.echo(f"gitops-bot: wrote nothing: {outcome.stale}")
         return
-    assert outcome.plan is not None  # noqa: S101 - review returns a plan unless stale
     click.echo(
         f"gitops-bot: {ctx.repo}#{event.number}: {outcome.comments} comment(s) and "
         f"{outcome.statuses} status(es) written"
@@ -208,7 +214,7 @@ def run(*, live: bool, kubeconfig: str | None, helm: str, kustomize: str) -> Non
         sys.exit(2)
 
 
-def _forge(ctx: Any) -> tuple[Any, int]:
+def _forge(ctx: CiContext) -> tuple[ReviewForge, int]:
     """The adapter for the CI's forge, and its comment limit."""
     if ctx.forge == "github":
         from gitops_bot.forges import github  # noqa: PLC0415
@@ -223,13 +229,13 @@ def _forge(ctx: Any) -> tuple[Any, int]:
 
 
 @contextlib.contextmanager
-def _clusters(kubeconfig: str | None) -> Iterator[Callable[[Any], Any]]:
+def _clusters(kubeconfig: str | None) -> Iterator[Callable[[Environment], Kube]]:
     """cluster_for(env): one client per kubeconfig context, closed at the end."""
     from gitops_bot.cluster.kube import Kube  # noqa: PLC0415
 
     clusters: dict[str | None, Kube] = {}
 
-    def cluster_for(env: Any) -> Kube:
+    def cluster_for(env: Environment) -> Kube:
         if env.cluster not in clusters:
             clusters[env.cluster] = Kube.from_kubeconfig(kubeconfig, context=env.cluster)
         return clusters[env.cluster]
@@ -241,7 +247,7 @@ def _clusters(kubeconfig: str | None) -> Iterator[Callable[[Any], Any]]:
             kube.close()
 
 
-def _tools(helm: str, kustomize: str) -> Any:
+def _tools(helm: str, kustomize: str) -> Tools:
     from gitops_bot.render.render import Tools  # noqa: PLC0415
 
     return Tools(helm=_tool(helm), kustomize=_tool(kustomize))

@@ -223,14 +223,17 @@ def _drift(
         )
     }
     found = []
-    for path, _before, _after in diff.field_changes(
-        normalize.for_diff(live), normalize.for_diff(dry_run)
-    ):
+    have, want = normalize.for_diff(live), normalize.for_diff(dry_run)
+    masked_have, masked_want = None, None  # only when something drifted
+    for path, _before, _after in diff.field_changes(have, want):
         if any(path[: len(t)] == t or t[: len(path)] == path for t in touched):
             continue
+        if masked_have is None or masked_want is None:
+            masked_have = mask.mask_object(have, key=mask_key)
+            masked_want = mask.mask_object(want, key=mask_key)
         owners = fieldsv1.owners(live, path)
-        live_part = _at(mask.mask_object(normalize.for_diff(live), key=mask_key), path)
-        want_part = _at(mask.mask_object(normalize.for_diff(dry_run), key=mask_key), path)
+        live_part = _at(masked_have, path)
+        want_part = _at(masked_want, path)
         found.append(
             Drift(
                 key=key,

@@ -31,7 +31,7 @@ class ReviewForge(PullRequests, Comments, Statuses, Protocol):
 
 @dataclass(frozen=True)
 class Outcome:
-    plan: Plan | None
+    plan: Plan
     comments: int = 0  # comment parts written or confirmed
     statuses: int = 0
     stale: str = ""  # why nothing was written, when the head moved

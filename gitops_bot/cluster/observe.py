@@ -66,7 +66,8 @@ def observe(
     applying the change would delete something.
     """
     limit = limit or pool.AdaptiveLimit(start=8, maximum=32)
-    extra = [m for m in also if m.key not in {d.key for d in desired}]
+    desired_keys = {d.key for d in desired}
+    extra = [m for m in also if m.key not in desired_keys]
     new_namespaces, new_kinds = _creates(desired)
 
     groups: dict[tuple[str, str, str], list[Manifest]] = defaultdict(list)
