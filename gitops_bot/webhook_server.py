@@ -2,15 +2,13 @@
 
 Owns: the HTTP mechanics of receiving GitHub and GitLab webhooks (the size
 limit checked before the body is read, the signature before it is parsed,
-delivery ids remembered so a redelivery is handled once, a bounded queue that
-answers 503 with Retry-After when full), and the scheduling of handler calls:
-at most one at a time per pull request (per pushed ref for pushes), in
-arrival order, a newer head or push replacing older waiting ones (never a
-waiting comment or review: those are people's requests), a handler's
-exception logged and survived (SECURITY.md promises 9 and 10). Refuses: deciding anything
-from the payload (it only names the event; the handler re-reads state from
-the API), logging or echoing payload contents, and handling an event after
-close() has begun.
+delivery ids remembered so a redelivery is handled once, 503 with
+Retry-After when the queue is full) and handing each actionable event to the
+queue (gitops_bot.webhook_queue: one handler call at a time per pull
+request; SECURITY.md promises 9 and 10). Refuses: deciding anything from the
+payload (it only names the event; the handler re-reads state from the API),
+logging or echoing payload contents, and handling an event after close()
+has begun.
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,11 +26,11 @@ from urllib.parse import urlsplit
 from gitops_bot.core import events, webhooks
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges import events as forge_events
+from gitops_bot.webhook_queue import Actionable, Handler, Key, Workers
 
-Handler = Callable[[events.Event], None]
+__all__ = ["Counters", "Handler", "Settings", "WebhookServer"]
+
 Header = Callable[[str], "str | None"]
-Actionable = events.PullEvent | events.ReviewEvent | events.CommentEvent | events.PushEvent
-Key = tuple[str, str, "int | str"]  # (forge, repo, pull request number or pushed ref)
 
 RETRY_AFTER_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10.0  # a client that announces a body must send it this fast
@@ -115,118 +111,6 @@ def _parse(forge: _Forge, header: Header, body: bytes) -> events.Event:
     return forge.read(header, payload)
 
 
-def _supersedes(event: Actionable) -> bool:
-    """Events that only say "plan the newest state": a newer one makes an older
-    waiting one pointless. Comments and reviews are requests from people and
-    are never dropped, nor reordered."""
-    return isinstance(event, events.PullEvent | events.PushEvent)
-
-
-class _Workers:
-    """Handler calls: one at a time per key, in arrival order; a newer pull-head
-    or push event replaces older waiting ones of its kind for that key."""
-
-    def __init__(self, *, handler: Handler, settings: Settings, log: logging.Logger) -> None:
-        self._handler = handler
-        self._capacity = settings.queue_size
-        self._log = log
-        self._cond = threading.Condition()
-        self._waiting: dict[Key, list[Actionable]] = {}  # per key, in arrival order
-        self._size = 0  # waiting events, all keys
-        self._ready: deque[Key] = deque()  # keys with a waiting event and no running call
-        self._running: set[Key] = set()
-        self._reserved = 0
-        self._stopping = False
-        self.counts = {"handled": 0, "failed": 0, "dropped_as_superseded": 0}
-        self._threads = [
-            threading.Thread(target=self._work, name=f"webhook-worker-{i}", daemon=True)
-            for i in range(settings.workers)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def reserve(self) -> bool:
-        """Hold a place in the queue for a delivery being read; False when it is full."""
-        with self._cond:
-            if self._stopping or self._size + self._reserved >= self._capacity:
-                return False
-            self._reserved += 1
-            return True
-
-    def release(self) -> None:
-        with self._cond:
-            self._reserved -= 1
-
-    def submit(self, key: Key, event: Actionable) -> bool:
-        """Queue `event` in its reserved place; False once close() has begun."""
-        with self._cond:
-            self._reserved -= 1
-            if self._stopping:
-                return False
-            waiting = self._waiting.setdefault(key, [])
-            if not waiting and key not in self._running:
-                self._ready.append(key)
-                self._cond.notify()
-            if _supersedes(event):
-                kept = [e for e in waiting if not _supersedes(e)]
-                if len(kept) < len(waiting):
-                    dropped = len(waiting) - len(kept)
-                    self.counts["dropped_as_superseded"] += dropped
-                    self._size -= dropped
-                    self._log.info("webhook %s: a newer event supersedes %d waiting", key, dropped)
-                    waiting[:] = kept
-            waiting.append(event)
-            self._size += 1
-            return True
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._ready and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                key = self._ready.popleft()
-                waiting = self._waiting[key]
-                event = waiting.pop(0)
-                if not waiting:
-                    del self._waiting[key]
-                self._size -= 1
-                self._running.add(key)
-            outcome = "handled"
-            try:
-                self._handler(event)
-            except Exception:
-                outcome = "failed"
-                self._log.exception(
-                    "handling the %s for %s: the handler raised", type(event).__name__, key
-                )
-            with self._cond:
-                self.counts[outcome] += 1
-                self._running.discard(key)
-                if key in self._waiting:
-                    self._ready.append(key)
-                    self._cond.notify()
-
-    def stop(self) -> None:
-        """Refuse new events and drop the waiting ones; running calls go on."""
-        with self._cond:
-            self._stopping = True
-            if self._size:
-                self._log.warning("closing: dropping %d waiting webhook events", self._size)
-            self._waiting.clear()
-            self._size = 0
-            self._ready.clear()
-            self._cond.notify_all()
-
-    def join(self, *, timeout: float) -> bool:
-        """True if every worker ended within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in self._threads)
-
-
 class WebhookServer:
     """Serves POST /webhooks/github, POST /webhooks/gitlab and GET /healthz until close()."""
 
@@ -246,7 +130,12 @@ class WebhookServer:
         self._duplicates = 0
         self._refused = 0
         self._closed = False
-        self._workers = _Workers(handler=handler, settings=settings, log=self.log)
+        self._workers = Workers(
+            handler=handler,
+            capacity=settings.queue_size,
+            workers=settings.workers,
+            log=self.log,
+        )
         self._http = _HTTPServer((host, port), self)
         bound_host, bound_port = self._http.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}"

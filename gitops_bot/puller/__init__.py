@@ -1,0 +1,1 @@
+"""The in-cluster puller: fetch the tracked branch, apply, prune, watch for drift, report."""
