@@ -11,9 +11,19 @@ exception as its cause) with a message that says what was happening.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from gitops_bot.core.forge import Comment, Permission, Pull, Reaction, Review, Status
+from gitops_bot.core.forge import (
+    Comment,
+    DeploymentState,
+    Lock,
+    Permission,
+    Pull,
+    Reaction,
+    Review,
+    Status,
+)
 
 
 class PullRequests(Protocol):
@@ -27,11 +37,19 @@ class Comments(Protocol):
         """Every comment of the pull request, oldest first."""
         ...
 
-    def upsert_comment(self, number: int, *, marker: str, body: str) -> Comment:
+    def upsert_comment(
+        self,
+        number: int,
+        *,
+        marker: str,
+        body: str,
+        existing: Sequence[Comment] | None = None,
+    ) -> Comment:
         """Edit the bot's own comment that contains `marker`, or create it.
 
         `body` must contain `marker`. Creates at most one comment; does not
-        write when the body is already the same.
+        write when the body is already the same. `existing`: the comments
+        the caller already listed (comments()); then nothing is listed again.
         """
         ...
 
@@ -67,8 +85,68 @@ class Changes(Protocol):
 
     def create_branch(self, name: str, *, from_sha: str) -> None: ...
 
-    def commit_files(self, branch: str, *, files: dict[str, str], message: str) -> str:
-        """Commit these repository paths with these texts on top of `branch`; the new SHA."""
+    def commit_files(
+        self, branch: str, *, files: dict[str, str], message: str, parent: str | None = None
+    ) -> str:
+        """Commit these repository paths with these texts; the new SHA.
+
+        Without `parent` the commit goes on top of `branch` (a fast-forward).
+        With it, the commit's parent is `parent` and `branch` is set to the
+        commit whatever it held before (created if missing): a promotion
+        branch is rebuilt on the newest base, not piled on.
+        """
         ...
 
     def open_pull(self, *, head: str, base: str, title: str, body: str) -> Pull: ...
+
+
+class PullQueries(Protocol):
+    """Finding, editing and merging pull requests: promotion and the merge-skew guard."""
+
+    def pulls_for_commit(self, sha: str) -> tuple[Pull, ...]:
+        """The pull requests that carry `sha`: the merged one that brought it to
+        the default branch, or, for a commit not there yet, the open ones."""
+        ...
+
+    def open_pulls(self, *, head_prefix: str = "") -> tuple[Pull, ...]:
+        """Open pull requests, oldest first, whose head branch starts with `head_prefix`."""
+        ...
+
+    def update_pull(self, number: int, *, title: str, body: str) -> Pull: ...
+
+    def close_pull(self, number: int) -> None: ...
+
+    def merge_pull(self, number: int, *, sha: str = "") -> str:
+        """Merge now; the merge commit's SHA. `sha`: merge only if the head still is it."""
+        ...
+
+
+class Locks(Protocol):
+    """One holder per environment, stored where two concurrent runs cannot both take it."""
+
+    def acquire_lock(self, env: str, *, pull: int, sha: str) -> Lock:
+        """The lock now: ours if we took it or already held it, else the other holder's."""
+        ...
+
+    def release_lock(self, env: str, *, pull: int) -> bool:
+        """Release it if `pull` holds it; False if `pull` does not."""
+        ...
+
+    def lock_holder(self, env: str) -> Lock | None: ...
+
+
+class Deployments(Protocol):
+    def record_deployment(
+        self,
+        env: str,
+        sha: str,
+        state: DeploymentState,
+        description: str,
+        url: str = "",
+        *,
+        ref: str = "",
+    ) -> None:
+        """Record that `sha` reached `env` (or is on its way): one deployment per
+        (env, sha), its state updated on later calls. `ref`: the branch it came
+        from (GitLab needs one; default: the default branch)."""
+        ...

@@ -2,7 +2,9 @@
 
 Owns: the values the forge adapters hand to the core and the use cases
 (pull requests, comments, reviews, permissions, statuses, reactions) and
-the enums that name forge concepts once for both forges. Refuses: any
+the enums that name forge concepts once for both forges, an environment's
+lock and a deployment's state, and the text a lock records (format_lock,
+parse_lock: the same on both forges). Refuses: any
 vendor object: adapters copy PyGithub and python-gitlab data into these at
 the border. GitLab's merge requests are "pulls" here, its notes "comments",
 its approvals "reviews" with state APPROVED.
@@ -11,6 +13,7 @@ its approvals "reviews" with state APPROVED.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from gitops_bot.errors import ForgeError
@@ -63,6 +66,7 @@ class Pull:
     state: str  # "open", "closed" or "merged"
     labels: tuple[str, ...] = ()
     url: str = ""
+    merged_sha: str = ""  # the commit the merge made on the base branch, once merged
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,53 @@ class Status:
     state: StatusState
     description: str = ""  # forges cut this (GitHub: 140 characters)
     url: str = ""
+
+
+class DeploymentState(enum.Enum):
+    """Where a deployment of one commit to one environment stands."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Who holds an environment: the pull request, the head it locked at, and since when."""
+
+    env: str
+    pull: int
+    sha: str
+    since: str  # ISO 8601, as the forge recorded it
+
+
+LOCK_TITLE = "gitops-bot lock"
+_LOCK_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # a DNS-1123 label, as config requires
+_LOCK_NAME_MAX = 63
+
+
+def check_lock_env(env: str) -> str:
+    """`env`, checked: it becomes part of a git ref name, so only a DNS-1123 label will do."""
+    if not _LOCK_NAME.fullmatch(env) or len(env) > _LOCK_NAME_MAX:
+        raise ValueError(f"{env!r} cannot name a lock: environment names are DNS-1123 labels")
+    return env
+
+
+def format_lock(env: str, *, pull: int, sha: str) -> str:
+    """The message a lock's tag carries: readable, and parsed back by parse_lock."""
+    return f"{LOCK_TITLE}\n\nenv: {env}\npull: {pull}\nsha: {sha}\n"
+
+
+def parse_lock(message: str, *, since: str) -> Lock:
+    """The lock a tag message records; ForgeError if it is not one of ours."""
+    fields = dict(line.split(": ", 1) for line in message.splitlines()[1:] if ": " in line)
+    if not message.startswith(LOCK_TITLE) or not fields.get("pull", "").isdigit():
+        raise ForgeError(f"reading a lock: {message[:80]!r} is not a lock gitops-bot wrote")
+    return Lock(
+        env=fields.get("env", ""), pull=int(fields["pull"]), sha=fields.get("sha", ""), since=since
+    )
 
 
 def check_length(text: str, *, limit: int, forge: str, doing: str, what: str = "body") -> None:

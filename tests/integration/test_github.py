@@ -17,6 +17,7 @@ from github import Auth, Github, GithubException
 
 from gitops_bot.core.forge import (
     Comment,
+    DeploymentState,
     Permission,
     Pull,
     Reaction,
@@ -698,6 +699,17 @@ def test_every_response_matches_the_openapi_description(
     github.create_branch("promote", from_sha=main)
     github.commit_files("promote", files={"deploy/prod/v.yaml": "2"}, message="Promote")
     assert github.open_pull(head="promote", base="main", title="Promote", body="").number == 2
+    head = server.repos["acme/shop"].pulls[1].head_sha
+    assert github.acquire_lock("prod", pull=1, sha=head).pull == 1  # GET 404, POST tag and ref
+    assert github.acquire_lock("prod", pull=2, sha=head).pull == 1  # GET ref and tag
+    assert github.release_lock("prod", pull=1)  # DELETE ref (204)
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "applied", "https://ci/1")
+    assert [p.number for p in github.pulls_for_commit(head)] == [1]
+    assert [p.number for p in github.open_pulls(head_prefix="promote")] == [2]
+    github.update_pull(2, title="Promote to prod", body="Soaked.")
+    github.commit_files("promote", files={"deploy/prod/v.yaml": "3"}, message="v3", parent=main)
+    assert github.merge_pull(2)
+    github.close_pull(1)
     for failing in (
         lambda: github.pull(99),
         lambda: github.create_branch("promote", from_sha=main),
@@ -713,7 +725,7 @@ def test_every_response_matches_the_openapi_description(
     eager.close()
 
     assert {f"{verb} {pattern.pattern}" for verb, pattern, _ in ROUTES} == server.routes_hit
-    assert {r.status for r in server.requests} >= {200, 201, 403, 404, 422, 429, 502, 503}
+    assert {r.status for r in server.requests} >= {200, 201, 204, 403, 404, 422, 429, 502, 503}
 
 
 def test_the_check_catches_a_response_that_breaks_the_contract(server: GitHubServer) -> None:

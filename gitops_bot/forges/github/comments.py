@@ -1,0 +1,104 @@
+"""GitHub's side of the Comments port: the sticky comment, replies and reactions.
+
+Owns: listing a pull request's comments, finding the bot's own comment by
+its hidden marker and editing it in place (or creating it once), replies,
+and reactions as GitHub's reaction contents. With `existing` (the comments
+the caller already listed) an upsert lists nothing again: unchanged costs
+no request, changed one PATCH, new one POST. Refuses: to edit a comment
+someone else wrote, even one carrying the marker, and to send a body over
+COMMENT_LIMIT (the report layer splits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from github.IssueComment import IssueComment
+
+from gitops_bot.core.forge import Comment, Reaction, check_length
+from gitops_bot.forges.github.client import COMMENT_LIMIT, Client, when
+
+_REACTIONS = {
+    Reaction.SEEN: "eyes",
+    Reaction.DONE: "+1",
+    Reaction.REFUSED: "-1",
+    Reaction.CONFUSED: "confused",
+}
+
+
+def _to_comment(comment: IssueComment, me: str) -> Comment:
+    author = comment.user.login if comment.user is not None else "ghost"
+    return Comment(
+        id=comment.id,
+        author=author,
+        body=comment.body or "",
+        created_at=when(comment.created_at),
+        updated_at=when(comment.updated_at),
+        is_bot=author == me,
+    )
+
+
+class CommentsPart(Client):
+    def comments(self, number: int) -> tuple[Comment, ...]:
+        me = self._me()
+        with self._doing(f"listing the comments of {self._name}#{number}"):
+            listed = self._repo.get_issue(number).get_comments()
+            return tuple(_to_comment(comment, me) for comment in listed)
+
+    def upsert_comment(
+        self,
+        number: int,
+        *,
+        marker: str,
+        body: str,
+        existing: Sequence[Comment] | None = None,
+    ) -> Comment:
+        if marker not in body:
+            raise ValueError(f"the comment body does not contain its marker {marker!r}")
+        doing = f"updating the comment {marker} on {self._name}#{number}"
+        check_length(body, limit=COMMENT_LIMIT, forge="GitHub", doing=doing)
+        if existing is not None:
+            return self._upsert_known(number, marker=marker, body=body, existing=existing)
+        me = self._me()
+        with self._doing(doing):
+            issue = self._repo.get_issue(number)
+            for comment in issue.get_comments():
+                if comment.user is not None and comment.user.login == me and marker in comment.body:
+                    if comment.body != body:
+                        comment.edit(body)
+                    return _to_comment(comment, me)
+            return _to_comment(issue.create_comment(body), me)
+
+    def _upsert_known(
+        self, number: int, *, marker: str, body: str, existing: Sequence[Comment]
+    ) -> Comment:
+        """The upsert on comments the caller listed: no listing, no GET /user."""
+        doing = f"updating the comment {marker} on {self._name}#{number}"
+        mine = next((c for c in existing if c.is_bot and marker in c.body), None)
+        issue = self._repo.get_issue(number)
+        with self._doing(doing):
+            if mine is None:
+                created = issue.create_comment(body)
+                return _to_comment(created, self._login or _author(created))
+            if mine.body == body:
+                return mine
+            comment = issue.get_comment(mine.id)  # lazy: no request
+            comment.edit(body)
+            return _to_comment(comment, mine.author)
+
+    def reply(self, number: int, body: str) -> Comment:
+        doing = f"replying on {self._name}#{number}"
+        check_length(body, limit=COMMENT_LIMIT, forge="GitHub", doing=doing)
+        with self._doing(doing):
+            created = self._repo.get_issue(number).create_comment(body)
+        return _to_comment(created, self._login or _author(created))
+
+    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+        content = _REACTIONS[reaction]
+        with self._doing(f"reacting {content} to comment {comment_id} on {self._name}#{number}"):
+            self._repo.get_issue(number).get_comment(comment_id).create_reaction(content)
+
+
+def _author(comment: IssueComment) -> str:
+    """Who wrote a comment the bot just created: the bot itself."""
+    return comment.user.login if comment.user is not None else ""

@@ -1,0 +1,142 @@
+"""GitLab's side of the Statuses and Deployments ports.
+
+Owns: commit statuses (GitLab's state machine: `pending` after `pending` is
+a 400 that already means what we asked; ERROR travels as `failed` with an
+"error: " prefix, since GitLab has no such state), reading back the latest
+status of each name, and deployments through the deployments API: the
+newest deployment of the environment is updated when it is for the same
+commit and GitLab allows the move, otherwise a new one is created.
+GitLab deployments carry no description or URL: those are not sent.
+Refuses: to rewrite a deployment GitLab considers finished into an
+earlier state (a new deployment records a new attempt instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gitlab.exceptions import GitlabError
+
+from gitops_bot.core.forge import DeploymentState, Status, StatusState
+from gitops_bot.forges.gitlab.client import STATUS_DESCRIPTION_LIMIT, Client, text_of
+
+ERROR_PREFIX = "error: "  # how a failed status says it is an ERROR, not a FAILURE
+
+_TO_STATE = {
+    StatusState.PENDING: "pending",
+    StatusState.SUCCESS: "success",
+    StatusState.FAILURE: "failed",
+    StatusState.ERROR: "failed",
+}
+_FROM_STATE = {"success": StatusState.SUCCESS, "failed": StatusState.FAILURE}
+# GitLab creates deployments only as running, success, failed or canceled.
+_DEPLOYMENT_STATES = {
+    DeploymentState.PENDING: "running",
+    DeploymentState.IN_PROGRESS: "running",
+    DeploymentState.SUCCESS: "success",
+    DeploymentState.FAILURE: "failed",
+    DeploymentState.ERROR: "failed",
+}
+# GitLab's deployment state machine: `running` only from `created`; the
+# finished states from any other state.
+_CAN_MOVE = {"running": ("created",), "success": None, "failed": None}
+
+
+def _status(sha: str, attrs: Mapping[str, Any]) -> Status:
+    description = str(attrs.get("description") or "")
+    state = _FROM_STATE.get(attrs["status"], StatusState.PENDING)
+    if attrs["status"] in ("canceled", "skipped"):
+        state = StatusState.ERROR
+    if state is StatusState.FAILURE and description.startswith(ERROR_PREFIX):
+        state, description = StatusState.ERROR, description.removeprefix(ERROR_PREFIX)
+    return Status(
+        sha=sha,
+        context=str(attrs["name"]),
+        state=state,
+        description=description,
+        url=str(attrs.get("target_url") or ""),
+    )
+
+
+class StatusesPart(Client):
+    def set_status(self, status: Status) -> None:
+        what = f"setting the status {status.context!r} on {status.sha[:12]} in {self._name}"
+        description = status.description
+        if status.state is StatusState.ERROR:
+            description = ERROR_PREFIX + description
+        data = {"state": _TO_STATE[status.state], "name": status.context}
+        if description:
+            data["description"] = description[:STATUS_DESCRIPTION_LIMIT]
+        if status.url:
+            data["target_url"] = status.url
+        with self._doing(what):
+            try:
+                self._project.commits.get(status.sha, lazy=True).statuses.create(
+                    data, **self._retry
+                )
+            except GitlabError as err:
+                # GitLab answers 400 to pending after pending (running after running):
+                # the status already is what we set; only its description stays old.
+                if err.response_code != 400 or "Cannot transition status" not in text_of(err):
+                    raise
+
+    def statuses(self, sha: str) -> tuple[Status, ...]:
+        what = f"reading the statuses of {sha[:12]} in {self._name}"
+        latest: dict[str, Mapping[str, Any]] = {}
+        with self._doing(what):
+            for item in self._project.commits.get(sha, lazy=True).statuses.list(
+                iterator=True, **self._retry
+            ):
+                attrs = item.asdict()
+                if attrs["name"] not in latest or attrs["id"] > latest[attrs["name"]]["id"]:
+                    latest[attrs["name"]] = attrs
+            return tuple(_status(sha, latest[name]) for name in sorted(latest))
+
+    def _default_branch(self, what: str) -> str:
+        if self._branch is None:
+            with self._doing(what):
+                found = self._gl.projects.get(self._name, **self._retry)
+                self._branch = str(found.default_branch)
+        return self._branch
+
+    def record_deployment(
+        self,
+        env: str,
+        sha: str,
+        state: DeploymentState,
+        description: str,
+        url: str = "",
+        *,
+        ref: str = "",
+    ) -> None:
+        """GET the environment's newest deployment; PUT its status when it is this
+        commit's and GitLab allows the move, else POST a new one: 2 requests
+        (none more when nothing changes; GET /projects/:id once without `ref`)."""
+        what = f"recording the deployment of {sha[:12]} to {env} in {self._name}"
+        wanted = _DEPLOYMENT_STATES[state]
+        with self._doing(what):
+            newest = self._project.deployments.list(
+                environment=env,
+                order_by="id",
+                sort="desc",
+                per_page=1,
+                get_all=False,
+                **self._retry,
+            )
+            if newest and newest[0].sha == sha:
+                current = str(newest[0].status)
+                if current == wanted:
+                    return
+                sources = _CAN_MOVE[wanted]
+                if sources is None or current in sources:
+                    self._project.deployments.update(
+                        newest[0].id, {"status": wanted}, **self._retry
+                    )
+                    return
+        branch = ref or self._default_branch(what)
+        with self._doing(what, retried=False):
+            self._project.deployments.create(
+                {"environment": env, "sha": sha, "ref": branch, "tag": False, "status": wanted},
+                **self._once,
+            )

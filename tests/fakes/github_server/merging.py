@@ -1,0 +1,120 @@
+"""Merging a pull request in the emulator, and finding the pull requests of a commit.
+
+Owns: GitHub's refusals of a merge (405 not open or not mergeable, 409 the
+head moved since the `sha` the client sent), the merge commit (parents:
+the base branch's head, then the pull request's head), and moving the base
+branch to it. When the repository mirrors a real bare git repository
+(Store.attach_git) and that repository has both commits, the merge is
+made there with git itself (`git merge-tree`, `git commit-tree`, and a
+compare-and-swap `git update-ref`), so its SHA is real and a puller can
+fetch it; otherwise it is a three-way merge of the emulator's flat trees.
+Refuses: squash and rebase merges, and merging conflicting changes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.fakes.github_server.state import Commit, HttpError, PullRecord, Repo
+
+if TYPE_CHECKING:
+    from tests.fakes.github_server.store import Store
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "GitHub",
+    "GIT_AUTHOR_EMAIL": "noreply@github.com",
+    "GIT_COMMITTER_NAME": "GitHub",
+    "GIT_COMMITTER_EMAIL": "noreply@github.com",
+}
+
+
+def _git(git_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "--git-dir", str(git_dir), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={**os.environ, **_GIT_ENV},
+        timeout=60,
+    )
+
+
+def _has(git_dir: Path, sha: str) -> bool:
+    return _git(git_dir, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+
+
+def _real_merge(git_dir: Path, branch: str, base: str, head: str, message: str) -> str:
+    """The merge commit of `head` into `branch` (at `base`), made in `git_dir`."""
+    tree = _git(git_dir, "merge-tree", "--write-tree", base, head, check=False)
+    if tree.returncode != 0:
+        raise HttpError(405, "Pull Request is not mergeable")
+    oid = tree.stdout.split()[0]
+    commit = _git(git_dir, "commit-tree", oid, "-p", base, "-p", head, "-m", message)
+    sha = commit.stdout.strip()
+    _git(git_dir, "update-ref", f"refs/heads/{branch}", sha, base)  # fails if it moved
+    return sha
+
+
+def _flat_merge(s: Store, base: str, head: str) -> str:
+    """A three-way merge of the emulator's flat trees; 405 on a conflict."""
+    ours, theirs = s.trees[s.commits[base].tree], s.trees[s.commits[head].tree]
+    common = set(s._ancestors(base))
+    fork = next((sha for sha in s._ancestors(head) if sha in common), None)
+    start = s.trees[s.commits[fork].tree] if fork else {}
+    merged = dict(ours)
+    for path in set(ours) | set(theirs) | set(start):
+        was, mine, their = start.get(path), ours.get(path), theirs.get(path)
+        if their in (was, mine):
+            continue
+        if mine != was:
+            raise HttpError(405, "Pull Request is not mergeable")
+        if their is None:
+            merged.pop(path, None)
+        else:
+            merged[path] = their
+    return s._tree(merged)
+
+
+def merge(s: Store, repo: Repo, pull: PullRecord, *, expected: object, login: str) -> str:
+    """Merge `pull` into its base branch; the merge commit's SHA."""
+    if pull.state != "open":
+        raise HttpError(405, "Pull Request is not mergeable")
+    if expected and expected != pull.head_sha:
+        raise HttpError(409, "Head branch was modified. Review and try the merge again.")
+    base = repo.refs[f"heads/{pull.base_ref}"]
+    head_repo = s.repos[pull.head_repo]
+    message = f"Merge pull request #{pull.number} from {head_repo.owner}/{pull.head_ref}"
+    git_dir = repo.git_dir
+    if git_dir is not None and _has(git_dir, base) and _has(git_dir, pull.head_sha):
+        sha = _real_merge(git_dir, pull.base_ref, base, pull.head_sha, message)
+        tree = s.commits[base].tree  # mirrored commits carry the base's emulated tree
+        s.commits[sha] = Commit(sha, tree, (base, pull.head_sha), message, s.now())
+    else:
+        sha = s._commit_tree(_flat_merge(s, base, pull.head_sha), (base, pull.head_sha), message)
+    repo.refs[f"heads/{pull.base_ref}"] = sha
+    pull.state, pull.merged, pull.merge_commit_sha = "closed", True, sha
+    pull.closed_at = s.now()
+    return sha
+
+
+def pulls_of(s: Store, repo: Repo, sha: str) -> list[PullRecord]:
+    """What GET .../commits/{sha}/pulls lists: the merged pull request that brought
+    `sha` to the default branch, or, for a commit not there, the open ones with it."""
+    default = repo.refs[f"heads/{repo.default_branch}"]
+    if sha in set(s._ancestors(default)):
+        return [
+            pull
+            for pull in repo.pulls.values()
+            if pull.merged and (sha == pull.merge_commit_sha or sha in _introduced(s, pull))
+        ]
+    return [
+        pull for pull in repo.pulls.values() if pull.state == "open" and sha in _introduced(s, pull)
+    ]
+
+
+def _introduced(s: Store, pull: PullRecord) -> set[str]:
+    """The commits of the pull request: its head's history minus its base's."""
+    return set(s._ancestors(pull.head_sha)) - set(s._ancestors(pull.base_sha))
