@@ -3,7 +3,8 @@
 Owns: the configuration values (frozen dataclasses) and `parse`, which turns
 the file's text into them or raises ConfigError naming the file, line and
 key ("{file}:{line}: {dotted.key}: {what is wrong}"), and the spelling of
-repository-relative paths (`normalize_path`). The reference of the schema is
+repository-relative paths (`normalize_path`). An environment's `policy` is
+parsed by core.policy_config. The reference of the schema is
 docs/configuration.md; tests check that it and `KEYS` agree.
 Refuses: reading files (the caller brings the text), deciding how a source is
 rendered (render/ does that), and YAML anchors, aliases and tags that make a
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
-from gitops_bot.core import yamlnodes
+from gitops_bot.core import policy_config, yamlnodes
 from gitops_bot.errors import ConfigError
 
 VERSION = 1
@@ -42,6 +43,8 @@ KEYS: tuple[str, ...] = (
     "environments.<name>.helm.values",
     "environments.<name>.namespace",
     "environments.<name>.cluster",
+    "environments.<name>.policy",
+    *(f"environments.<name>.policy.{key}" for key in policy_config.KEYS),
 )
 
 
@@ -82,6 +85,7 @@ class Environment:
     namespace: str | None = None  # default namespace of namespaced objects; helm's --namespace
     cluster: str | None = None  # kubeconfig context for the live diff
     line: int = 0  # where the environment is defined in the file
+    policy: policy_config.Policy = field(default_factory=policy_config.Policy)  # base branch's
 
 
 @dataclass(frozen=True)
@@ -194,7 +198,15 @@ def _environment(r: yamlnodes.Reader, name: str, node: yaml.Node, *, line: int) 
         if problem := _not_a_label(namespace, "namespace name"):
             raise r.error(yamlnodes.line_of(entries["namespace"][0]), f"{key}.namespace", problem)
     cluster = r.string(entries["cluster"][0], f"{key}.cluster") if "cluster" in entries else None
-    return Environment(name, source, namespace=namespace, cluster=cluster, line=line)
+    policy = policy_config.Policy()
+    if "policy" in entries:
+        policy = policy_config.parse(
+            r,
+            entries["policy"][0],
+            f"{key}.policy",
+            path=lambda node, at: _path(r, node, at, folder=False),
+        )
+    return Environment(name, source, namespace=namespace, cluster=cluster, line=line, policy=policy)
 
 
 def _helm(r: yamlnodes.Reader, name: str, node: yaml.Node, *, line: int, env_line: int) -> Source:

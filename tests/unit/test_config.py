@@ -187,9 +187,12 @@ RULE = "lowercase letters, digits and '-', starting and ending with a letter or 
             "4: environments.e.kustomise: unknown key (did you mean 'kustomize'?)",
         ),
         (
-            _env("path: a\npolicy: {approvals: 1}\n"),
-            "5: environments.e.policy: unknown key "
-            "(known keys: path, kustomize, plain, helm, namespace, cluster)",
+            _env("path: a\npolicy: {aprovals: 1}\n"),
+            "5: environments.e.policy.aprovals: unknown key (did you mean 'approvals'?)",
+        ),
+        (
+            _env("path: a\npolicies: {approvals: 1}\n"),
+            "5: environments.e.policies: unknown key (did you mean 'policy'?)",
         ),
         (
             _env("helm: {chart: c, value: [a]}\n"),

@@ -40,24 +40,50 @@ def _rows() -> list[Row]:
 ROWS = _rows()
 
 
+# What a mapping needs besides the key under test, by its dotted key.
+MINIMAL: dict[str, dict[str, Any]] = {
+    f"{ENV}.helm": {"chart": "charts/app"},
+    f"{ENV}.policy.rules[]": {"kinds": ["Role"], "owners": ["@a"]},
+}
+
+
 def _config_with(key: str, value: Any) -> dict[str, Any]:
-    """A minimal configuration in which `key` (a dotted key of the table) is `value`."""
+    """A minimal configuration in which `key` (a dotted key of the table) is `value`;
+    `name[]` in a key is the one item of the list `name`."""
     env: dict[str, Any] = {"path": "deploy/dev"}
     doc: dict[str, Any] = {"version": 1, "environments": {"e": env}}
     if key in ("version", "environments"):
         doc[key] = value
-    elif key == ENV:
+        return doc
+    if key == ENV:
         doc["environments"] = {"e": value}
-    elif key.startswith(f"{ENV}.helm."):
-        leaf = key.rpartition(".")[2]
+        return doc
+    parts = key.split(".")[2:]  # below environments.<name>
+    if parts[0] in SOURCES:
         env.clear()
-        env["helm"] = {"chart": "charts/app", leaf: value}
-    else:
-        leaf = key.rpartition(".")[2]
-        if leaf in SOURCES:
-            env.clear()
-        env[leaf] = value
+    holder, at = env, ENV
+    for part in parts[:-1]:
+        at = f"{at}.{part}"
+        child = dict(MINIMAL.get(at, {}))
+        if part.endswith("[]"):
+            holder[part[:-2]] = [child]
+        else:
+            holder[part] = child
+        holder = child
+    holder[parts[-1]] = value
     return doc
+
+
+def _parent(doc: dict[str, Any], key: str) -> dict[str, Any]:
+    """The mapping of `doc` that holds the last part of `key`."""
+    holder = doc
+    parent = key.rpartition(".")[0]
+    for part in parent.split(".") if parent else ():
+        if part.endswith("[]"):
+            holder = holder[part[:-2]][0]
+        else:
+            holder = holder["e" if part == "<name>" else part]
+    return holder
 
 
 def test_the_table_lists_exactly_the_keys_the_parser_knows() -> None:
@@ -75,11 +101,8 @@ def test_every_example_of_the_table_is_accepted(row: Row) -> None:
 )
 def test_keys_the_table_calls_required_are_required(row: Row) -> None:
     doc = _config_with(row.key, row.example)
-    parent, _, leaf = row.key.rpartition(".")
-    holder = doc
-    for part in parent.split(".") if parent else ():
-        holder = holder["e" if part == "<name>" else part]
-    del holder[leaf]
+    leaf = row.key.rpartition(".")[2]
+    del _parent(doc, row.key)[leaf]
     with pytest.raises(ConfigError, match=f"missing required key '{leaf}'"):
         config.parse(yaml.safe_dump(doc))
 
@@ -89,11 +112,7 @@ def test_keys_the_table_calls_optional_are_optional() -> None:
     assert optional, "the table marks no key as optional"
     for row in optional:
         doc = _config_with(row.key, row.example)
-        parent, _, leaf = row.key.rpartition(".")
-        holder = doc["environments"]["e"]
-        if parent.endswith(".helm"):
-            holder = holder["helm"]
-        del holder[leaf]
+        del _parent(doc, row.key)[row.key.rpartition(".")[2]]
         assert config.parse(yaml.safe_dump(doc)).environments
 
 

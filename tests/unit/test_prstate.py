@@ -1,0 +1,319 @@
+"""The state block in the bot's comment: round trips, bounds, strict and
+crash-free decoding (fuzzed), and merging."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitops_bot.core import prstate
+from gitops_bot.core.destructive import Confirmation
+from gitops_bot.core.prstate import ALL, Hold, State
+
+T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
+H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64
+
+
+def t(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def sha(n: int) -> str:
+    return f"{n:040x}"
+
+
+FULL = State(
+    planned=(
+        prstate.Planned(sha(1), t(0), {"dev": H1, "prod": H2}),
+        prstate.Planned(sha(2), t(5), {"prod": H3}),
+    ),
+    confirmations={"prod": Confirmation("alice", H3, t(6))},
+    holds={ALL: Hold("bob", t(7)), "prod": Hold("carol", t(8))},
+)
+
+
+def _block(doc: Any, version: int = 1) -> str:
+    data = base64.b64encode(json.dumps(doc).encode()).decode()
+    return f"<!-- gitops-bot:state v{version} {data} -->"
+
+
+def test_round_trip_inside_a_comment() -> None:
+    body = f"## prod\n\nSome plan text.\n\n{prstate.encode(FULL)}\n"
+    decoded = prstate.decode(body)
+    assert decoded.problem is None
+    assert decoded.state == FULL
+
+
+def test_the_block_is_one_hidden_line() -> None:
+    block = prstate.encode(FULL)
+    assert block.startswith("<!-- gitops-bot:state v1 ")
+    assert block.endswith(" -->")
+    assert "\n" not in block
+
+
+def test_queries() -> None:
+    assert FULL.hashes("prod") == {sha(1): H2, sha(2): H3}
+    assert FULL.hashes("dev") == {sha(1): H1}
+    assert FULL.hashes("qa") == {}
+    assert FULL.planned_at("dev") == t(0)
+    assert FULL.planned_at("prod") == t(5)
+    assert FULL.planned_at("qa") is None
+    assert FULL.hold_on("prod") == Hold("carol", t(8))
+    assert FULL.hold_on("dev") == Hold("bob", t(7))  # the hold on every environment
+    assert State().hold_on("dev") is None
+
+
+def test_no_block_is_an_empty_state_without_a_problem() -> None:
+    assert prstate.decode("just a comment") == prstate.Decoded(State())
+
+
+def test_updates() -> None:
+    state = prstate.with_plan(State(), sha(1), {"prod": H1}, t(0))
+    state = prstate.with_plan(state, sha(1), {"dev": H2}, t(1))  # a second plan of one commit
+    assert state.planned == (prstate.Planned(sha(1), t(1), {"prod": H1, "dev": H2}),)
+    state = prstate.with_confirmation(state, "prod", Confirmation("alice", H1, t(2)))
+    state = prstate.with_hold(state, None, Hold("bob", t(3)))
+    state = prstate.with_hold(state, "prod", Hold("carol", t(4)))
+    assert set(state.holds) == {ALL, "prod"}
+    assert set(prstate.without_hold(state, "prod").holds) == {ALL}
+    assert prstate.without_hold(state, None).holds == {}
+
+
+def test_only_the_last_fifty_commits_are_kept() -> None:
+    state = State()
+    for n in range(prstate.MAX_COMMITS + 10):
+        state = prstate.with_plan(state, sha(n), {"prod": H1}, t(n))
+    assert len(state.planned) == prstate.MAX_COMMITS
+    assert state.planned[0].sha == sha(10)
+    assert state.planned[-1].sha == sha(prstate.MAX_COMMITS + 9)
+    assert prstate.decode(prstate.encode(state)).state == state
+
+
+def test_merge_keeps_accumulated_facts_and_takes_holds_from_the_newer_state() -> None:
+    old = State(
+        planned=(prstate.Planned(sha(1), t(0), {"prod": H1}),),
+        confirmations={"prod": Confirmation("alice", H1, t(1)), "dev": Confirmation("d", H1, t(9))},
+        holds={"prod": Hold("bob", t(2))},
+    )
+    new = State(
+        planned=(prstate.Planned(sha(2), t(3), {"prod": H2}),),
+        confirmations={"prod": Confirmation("carol", H2, t(4)), "dev": Confirmation("e", H2, t(5))},
+        holds={},
+    )
+    merged = prstate.merge(old, new)
+    assert merged.hashes("prod") == {sha(1): H1, sha(2): H2}
+    assert merged.confirmations == {
+        "prod": Confirmation("carol", H2, t(4)),
+        "dev": Confirmation("d", H1, t(9)),  # the later one, wherever it was
+    }
+    assert merged.holds == {}  # released in the newer state: the release sticks
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (
+            _block({"planned": [], "confirmations": {}, "holds": {}}, version=2),
+            "version 2 is unknown",
+        ),
+        ("<!-- gitops-bot:state v1 not-base64! -->", "malformed"),
+        ("<!-- gitops-bot:state v1 " + base64.b64encode(b"[1,").decode() + " -->", "malformed"),
+        (_block([]), "the state is not an object"),
+        (_block({"planned": []}), "the state has keys ['planned']"),
+        (_block({"planned": {}, "confirmations": {}, "holds": {}}), "planned is not a list"),
+        (
+            _block(
+                {
+                    "planned": [{"sha": "xyz", "at": T0.isoformat(), "hashes": {}}],
+                    "confirmations": {},
+                    "holds": {},
+                }
+            ),
+            "planned[0].sha is invalid",
+        ),
+        (
+            _block(
+                {
+                    "planned": [{"sha": sha(1), "at": "yesterday", "hashes": {}}],
+                    "confirmations": {},
+                    "holds": {},
+                }
+            ),
+            "planned[0].at is not a time",
+        ),
+        (
+            _block(
+                {
+                    "planned": [{"sha": sha(1), "at": "2024-03-04T09:00:00", "hashes": {}}],
+                    "confirmations": {},
+                    "holds": {},
+                }
+            ),
+            "planned[0].at has no time zone",
+        ),
+        (
+            _block(
+                {
+                    "planned": [{"sha": sha(1), "at": T0.isoformat(), "hashes": {"Prod": H1}}],
+                    "confirmations": {},
+                    "holds": {},
+                }
+            ),
+            "'Prod' is not an environment",
+        ),
+        (
+            _block(
+                {
+                    "planned": [{"sha": sha(1), "at": T0.isoformat(), "hashes": {"prod": "abc"}}],
+                    "confirmations": {},
+                    "holds": {},
+                }
+            ),
+            "planned[0].hashes is invalid",
+        ),
+        (
+            _block(
+                {
+                    "planned": [],
+                    "confirmations": {"prod": {"by": "a b", "render_hash": H1}},
+                    "holds": {},
+                }
+            ),
+            "confirmations.prod.by is invalid",
+        ),
+        (
+            _block({"planned": [], "confirmations": {}, "holds": {"prod": {"by": "a"}}}),
+            "holds.prod has keys ['by']",
+        ),
+        (
+            _block(
+                {"planned": [], "confirmations": {ALL: {"by": "a", "render_hash": H1}}, "holds": {}}
+            ),
+            "'*' is not an environment",
+        ),
+        (
+            _block(
+                {
+                    "planned": [
+                        {"sha": sha(n), "at": T0.isoformat(), "hashes": {}} for n in range(51)
+                    ],
+                    "confirmations": {},
+                    "holds": {},
+                }
+            ),
+            "more than 50 planned commits",
+        ),
+        (
+            _block({"planned": [], "confirmations": {}, "holds": {}, "extra": 1}),
+            "the state has keys ['confirmations', 'extra', 'holds', 'planned']",
+        ),
+        (
+            "<!-- gitops-bot:state v1 "
+            + base64.b64encode(b'{"planned": [], "confirmations": {}, "holds": NaN}').decode()
+            + " -->",
+            "NaN is not JSON",
+        ),
+        (prstate.encode(FULL) + "\n" + prstate.encode(State()), "2 state blocks in one comment"),
+        (
+            "<!-- gitops-bot:state v1 " + "A" * (prstate.MAX_ENCODED + 4) + " -->",
+            "over the limit",
+        ),
+        (
+            "<!-- gitops-bot:state v1 " + base64.b64encode(b"[" * 100000).decode() + " -->",
+            "over the limit",
+        ),
+    ],
+)
+def test_bad_blocks_are_ignored_with_a_reason(body: str, problem: str) -> None:
+    decoded = prstate.decode(body)
+    assert decoded.state == State()
+    assert decoded.problem is not None
+    assert problem in decoded.problem
+
+
+def test_deep_nesting_is_a_problem_not_a_crash() -> None:
+    data = base64.b64encode(b"[" * 40000).decode()
+    assert len(data) < prstate.MAX_ENCODED
+    decoded = prstate.decode(f"<!-- gitops-bot:state v1 {data} -->")
+    assert decoded.state == State()
+    assert decoded.problem is not None
+
+
+# -- fuzz ---------------------------------------------------------------------
+
+_envs = st.sampled_from(["dev", "prod", "staging", "eu-west-1", "a", "0"])
+_hashes = st.binary(min_size=32, max_size=32).map(bytes.hex)
+_times = st.datetimes(
+    min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2040, 1, 1), timezones=st.just(dt.UTC)
+)
+_logins = st.sampled_from(["alice", "Bob-2", "github-actions[bot]", "a.b_c"])
+_states = st.builds(
+    State,
+    planned=st.lists(
+        st.builds(
+            prstate.Planned,
+            sha=st.binary(min_size=20, max_size=20).map(bytes.hex),
+            at=_times,
+            hashes=st.dictionaries(_envs, _hashes, max_size=4),
+        ),
+        max_size=6,
+        unique_by=lambda p: p.sha,
+    ).map(lambda ps: tuple(sorted(ps, key=lambda p: (p.at, p.sha)))),
+    confirmations=st.dictionaries(
+        _envs, st.builds(Confirmation, by=_logins, render_hash=_hashes, at=st.none() | _times)
+    ),
+    holds=st.dictionaries(_envs | st.just(ALL), st.builds(Hold, by=_logins, at=_times)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_states)
+def test_any_state_round_trips(state: State) -> None:
+    assert prstate.decode(prstate.encode(state)) == prstate.Decoded(state)
+
+
+_json: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20) | _hashes | _envs,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=10) | _envs, inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.binary(max_size=300).map(
+            lambda b: f"<!-- gitops-bot:state v1 {base64.b64encode(b).decode()} -->"
+        ),
+        _json.map(_block),
+        st.fixed_dictionaries({"planned": _json, "confirmations": _json, "holds": _json}).map(
+            _block
+        ),
+    )
+)
+def test_decode_never_raises(body: str) -> None:
+    decoded = prstate.decode(body)
+    assert isinstance(decoded.state, State)
+    if decoded.state != State():
+        assert decoded.problem is None
+        assert prstate.decode(prstate.encode(decoded.state)).state == decoded.state
+
+
+@settings(max_examples=200, deadline=None)
+@given(_states, _states)
+def test_merge_loses_no_planned_commit_that_fits(old: State, new: State) -> None:
+    merged = prstate.merge(old, new)
+    shas = {p.sha for p in (*old.planned, *new.planned)}
+    assert {p.sha for p in merged.planned} == shas  # at most 12 here, under the bound
+    assert merged.holds == new.holds
+    assert merged.confirmations.keys() == old.confirmations.keys() | new.confirmations.keys()
