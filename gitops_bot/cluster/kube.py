@@ -3,8 +3,10 @@
 Owns: loading a kubeconfig; discovery (aggregated discovery: two requests
 for the whole cluster, refreshed once when a kind is unknown, e.g. a CRD
 created a moment ago); server-side apply with our field manager, with or
-without dryRun=All; get and delete. Objects go in and come out as plain
-dicts; `kubernetes` objects and exceptions never leave this module.
+without dryRun=All; get, list (optionally by label selector) and delete
+(optionally with a UID precondition); a count of the requests sent, by
+method and by kind of call. Objects go in and come out as plain dicts;
+`kubernetes` objects and exceptions never leave this module.
 Refuses: client-side apply and guessing resource names from kinds.
 """
 
@@ -75,11 +77,16 @@ class Kube:
         self._api = api
         self.field_manager = field_manager
         self._resources: dict[tuple[str, str], Resource] | None = None
+        # (group, kind) -> the server's preferred version of it
+        self._preferred: dict[tuple[str, str], Resource] = {}
         self._lock = threading.Lock()
         self._count_lock = threading.Lock()
         # Requests sent, by "METHOD kind-of-call": what the benchmarks and the
         # request-budget tests read.
         self.requests: collections.Counter[str] = collections.Counter()
+        # The same requests by kind of call: "discovery", "get", "list",
+        # "dry-run", "apply", "delete"; the apply engine reports these.
+        self.calls: collections.Counter[str] = collections.Counter()
 
     @classmethod
     def from_kubeconfig(
@@ -112,6 +119,12 @@ class Kube:
         self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
     ) -> dict[str, Any]:
         """Server-side apply `obj` as our field manager; the server's result."""
+        return self.apply_reporting(obj, dry_run=dry_run, force=force)[0]
+
+    def apply_reporting(
+        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
+    ) -> tuple[dict[str, Any], bool]:
+        """Like `apply`; also whether the apply created the object (HTTP 201)."""
         resource = self.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         meta = obj.get("metadata") or {}
         query: list[tuple[str, str]] = [("fieldManager", self.field_manager)]
@@ -120,15 +133,16 @@ class Kube:
         if dry_run:
             query.append(("dryRun", "All"))
         doing = f"{'dry-run ' if dry_run else ''}applying {describe(obj)}"
-        result: dict[str, Any] = self._call(
+        status, result = self._request(
             "PATCH",
             resource.path(namespace=meta.get("namespace"), name=meta.get("name")),
             doing=doing,
+            call="dry-run" if dry_run else "apply",
             query=query,
             body=json.dumps(obj),
             content_type="application/apply-patch+yaml",
         )
-        return result
+        return result, status == 201
 
     def get(
         self, api_version: str, kind: str, name: str, *, namespace: str | None = None
@@ -137,18 +151,29 @@ class Kube:
         resource = self.resource(api_version, kind)
         path = resource.path(namespace=namespace, name=name)
         live: dict[str, Any] | None = self._call(
-            "GET", path, doing=f"reading {kind} {name}", missing_ok=True
+            "GET", path, doing=f"reading {kind} {name}", call="get", missing_ok=True
         )
         return live
 
     def list_objects(
-        self, api_version: str, kind: str, *, namespace: str | None = None
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every object of a kind (in one namespace, for namespaced kinds): one request."""
+        """Every object of a kind (in one namespace, for namespaced kinds), or
+        those matching `label_selector`: one request."""
         resource = self.resource(api_version, kind)
         where = f" in {namespace}" if resource.namespaced else ""
+        query = [("labelSelector", label_selector)] if label_selector else None
         found = self._call(
-            "GET", resource.path(namespace=namespace), doing=f"listing {kind}{where}"
+            "GET",
+            resource.path(namespace=namespace),
+            doing=f"listing {kind}{where}",
+            call="list",
+            query=query,
         )
         items: list[dict[str, Any]] = found.get("items") or []
         for item in items:  # a list's items carry no kind; callers expect whole objects
@@ -164,16 +189,28 @@ class Kube:
         *,
         namespace: str | None = None,
         propagation: str = "Background",
-    ) -> None:
+        uid: str | None = None,
+    ) -> bool:
+        """Delete an object; False if it was already gone.
+
+        With `uid`, the server deletes only the object with that UID (a
+        precondition), never a namesake created since it was read.
+        """
         resource = self.resource(api_version, kind)
-        self._call(
+        body: dict[str, Any] = {"propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        where = f"{namespace}/" if namespace else ""
+        status, _ = self._request(
             "DELETE",
             resource.path(namespace=namespace, name=name),
-            doing=f"deleting {kind} {name}",
-            body={"propagationPolicy": propagation},  # the transport encodes JSON
+            doing=f"deleting {kind} {where}{name}",
+            call="delete",
+            body=body,  # the transport encodes JSON
             content_type="application/json",
             missing_ok=True,
         )
+        return status != 404
 
     # -- discovery -----------------------------------------------------------
 
@@ -190,10 +227,39 @@ class Kube:
             )
         return found
 
+    def preferred(self, group: str, kind: str) -> Resource:
+        """The server's preferred version of a group-kind (e.g. to list what an
+        inventory names without a version); rediscovers once if unknown."""
+        key = (group, kind)
+        with self._lock:
+            if self._resources is None or key not in self._preferred:
+                self._resources = self._discover()
+            found = self._preferred.get(key)
+        if found is None:
+            qualified = f"{kind}.{group}" if group else kind
+            raise ClusterError(f"the API server does not serve {qualified} in any version")
+        return found
+
+    def forget_discovery(self) -> None:
+        """Discover again at the next lookup (a kind went away, e.g. its CRD was deleted)."""
+        with self._lock:
+            self._resources = None
+
+    def served(self, api_version: str, kind: str) -> bool:
+        """Whether discovery (refreshed if the kind is unknown) lists the kind."""
+        try:
+            self.resource(api_version, kind)
+        except ClusterError:
+            return False
+        return True
+
     def _discover(self) -> dict[tuple[str, str], Resource]:
         found: dict[tuple[str, str], Resource] = {}
+        preferred: dict[tuple[str, str], Resource] = {}
         for root in ("/api", "/apis"):
-            doc = self._call("GET", root, doing="discovering the API", accept=_AGGREGATED)
+            doc = self._call(
+                "GET", root, doing="discovering the API", call="discovery", accept=_AGGREGATED
+            )
             if doc.get("kind") != "APIGroupDiscoveryList":
                 raise ClusterError(
                     "discovering the API: the server does not offer aggregated discovery "
@@ -207,33 +273,44 @@ class Kube:
                         kind = (res.get("responseKind") or {}).get("kind")
                         if not kind:
                             continue
-                        found.setdefault(
-                            (gv, kind),
-                            Resource(
-                                group_version=gv,
-                                kind=kind,
-                                plural=res["resource"],
-                                namespaced=res.get("scope") == "Namespaced",
-                            ),
+                        resource = Resource(
+                            group_version=gv,
+                            kind=kind,
+                            plural=res["resource"],
+                            namespaced=res.get("scope") == "Namespaced",
                         )
+                        found.setdefault((gv, kind), resource)
+                        # Versions come in the server's order of preference.
+                        preferred.setdefault((name, kind), resource)
+        self._preferred = preferred
         return found
 
     # -- transport -----------------------------------------------------------
 
-    def _call(
+    def _call(self, method: str, path: str, **options: Any) -> Any:
+        """The decoded body of a request (see `_request` for the options)."""
+        return self._request(method, path, **options)[1]
+
+    def _request(
         self,
         method: str,
         path: str,
         *,
         doing: str,
+        call: str | None = None,
         query: list[tuple[str, str]] | None = None,
         body: str | dict[str, Any] | None = None,
         content_type: str | None = None,
         accept: str = "application/json",
         missing_ok: bool = False,
-    ) -> Any:
+    ) -> tuple[int, Any]:
+        """The HTTP status and the decoded body (None for a 404 if `missing_ok`).
+
+        `call` names the kind of call for `calls` (the method, lowercased, if not given).
+        """
         with self._count_lock:
             self.requests[method] += 1
+            self.calls[call or method.lower()] += 1
         headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
@@ -253,7 +330,7 @@ class Kube:
             # urllib3 errors: connection refused, TLS, timeouts, retries exhausted.
             raise ClusterError(f"{doing}: {type(err).__name__}: {err}") from err
         if resp.status == 404 and missing_ok:
-            return None
+            return 404, None
         try:
             payload = json.loads(data) if data else {}
         except json.JSONDecodeError:
@@ -265,7 +342,7 @@ class Kube:
             )
         if resp.status >= 300:
             raise ClusterError(f"{doing}: {_status_message(resp.status, payload)}")
-        return payload
+        return resp.status, payload
 
 
 def _seconds(value: str) -> float:

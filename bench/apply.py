@@ -1,0 +1,165 @@
+"""The puller's apply engine against `kubectl apply --server-side`, on the same objects.
+
+Run: .venv/bin/python bench/apply.py [--objects 1000] [--rounds 3]
+
+Starts a local control plane, then, per round and in the same run:
+  - full apply: N mixed objects (ConfigMaps, Secrets, Services,
+    ServiceAccounts, Deployments; bench/livediff.py's mix) into 4 fresh
+    namespaces with gitops_bot.cluster.apply.reconcile (validate every
+    object by dry-run, apply, ApplySet parent; wait=False, as kubectl does
+    not wait), and the same objects into 4 other fresh namespaces with
+    kubectl apply --server-side -f;
+  - no-op: both again on the objects they applied, unchanged.
+Prints each round, then medians: time, objects/s, and the requests each sent
+(ours from Kube.calls, kubectl's from -v=6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from livediff import NAMESPACES, objects
+
+from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, reconcile
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.testing.binaries import locate
+from gitops_bot.testing.cluster import LocalControlPlane
+
+_REQUEST = re.compile(r"\"Response\" verb=\"(GET|PATCH|POST|PUT|DELETE)\"")
+PARENT_NAMESPACE = "gitops-bot"
+
+
+def moved(objs: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """The objects, in namespaces `<prefix>-a` .. `<prefix>-d` instead of bench-a .. bench-d.
+
+    Services are headless: the test cluster's service IP range (a /24) cannot
+    hold the Services of every round of both tools.
+    """
+    out = []
+    for obj in objs:
+        meta = {
+            **obj["metadata"],
+            "namespace": obj["metadata"]["namespace"].replace("bench", prefix),
+        }
+        moved_obj = {**obj, "metadata": meta}
+        if obj["kind"] == "Service":
+            moved_obj["spec"] = {**obj["spec"], "clusterIP": "None"}
+        out.append(moved_obj)
+    return out
+
+
+def namespaces(kube: Kube, prefix: str) -> None:
+    for ns in NAMESPACES:
+        name = ns.replace("bench", prefix)
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def ours(kube: Kube, objs: list[dict[str, Any]], ref: ApplySetRef) -> tuple[float, dict[str, int]]:
+    desired = Render.of("bench", [Manifest(Key.of(o), o, Origin("bench.yaml")) for o in objs])
+    start = time.perf_counter()
+    result = reconcile(kube, desired, applyset=ref, revision="r1", options=ApplyOptions(wait=False))
+    took = time.perf_counter() - start
+    assert result.ok, result.error
+    return took, dict(result.requests)
+
+
+def kubectl(kubectl_bin: str, env: dict[str, str], manifest: Path) -> tuple[float, dict[str, int]]:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            kubectl_bin,
+            "apply",
+            "--server-side",
+            "--field-manager=kubectl-bench",
+            "-f",
+            str(manifest),
+            "-v=6",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    took = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-2000:]
+    counts: dict[str, int] = {}
+    for m in _REQUEST.finditer(done.stderr):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return took, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    n = args.objects
+
+    binaries = locate()
+    times: dict[str, list[float]] = {"ours": [], "kubectl": [], "ours-noop": [], "kubectl-noop": []}
+    requests: dict[str, dict[str, int]] = {}
+    with LocalControlPlane(binaries) as cp, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, **cp.env()}
+        kube = Kube.from_kubeconfig(str(cp.kubeconfig))
+        kube.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PARENT_NAMESPACE}}
+        )
+        base = objects(n, changed=False)
+        for r in range(1, args.rounds + 1):
+            mine, theirs = f"ours{r}", f"kubectl{r}"
+            namespaces(kube, mine)
+            namespaces(kube, theirs)
+            ref = ApplySetRef(f"bench-{r}", PARENT_NAMESPACE)
+            manifest = Path(tmp) / f"round{r}.yaml"
+            manifest.write_text(yaml.safe_dump_all(moved(base, theirs)))
+
+            t_ours, requests["ours"] = ours(kube, moved(base, mine), ref)
+            t_kubectl, requests["kubectl"] = kubectl(binaries.path("kubectl"), env, manifest)
+            t_ours_noop, requests["ours-noop"] = ours(kube, moved(base, mine), ref)
+            t_kubectl_noop, requests["kubectl-noop"] = kubectl(
+                binaries.path("kubectl"), env, manifest
+            )
+            for name, took in (
+                ("ours", t_ours),
+                ("kubectl", t_kubectl),
+                ("ours-noop", t_ours_noop),
+                ("kubectl-noop", t_kubectl_noop),
+            ):
+                times[name].append(took)
+            print(
+                f"round {r}: full apply ours {t_ours:.2f}s "
+                f"({n / t_ours:.0f}/s, {requests['ours']}), "
+                f"kubectl {t_kubectl:.2f}s ({n / t_kubectl:.0f}/s, {requests['kubectl']}); "
+                f"no-op ours {t_ours_noop:.3f}s ({requests['ours-noop']}), "
+                f"kubectl {t_kubectl_noop:.2f}s ({requests['kubectl-noop']})"
+            )
+            for prefix in (mine, theirs):  # keep the cluster the same size for every round
+                for ns in NAMESPACES:
+                    kube.delete("v1", "Namespace", ns.replace("bench", prefix))
+        kube.close()
+
+    med = {name: statistics.median(values) for name, values in times.items()}
+    print(
+        f"median of {args.rounds}, {n} objects:\n"
+        f"  full apply: ours {med['ours']:.2f}s ({n / med['ours']:.0f} objects/s), "
+        f"kubectl apply --server-side {med['kubectl']:.2f}s ({n / med['kubectl']:.0f} objects/s), "
+        f"ratio {med['kubectl'] / med['ours']:.1f}x\n"
+        f"  no-op: ours {med['ours-noop']:.3f}s, kubectl {med['kubectl-noop']:.2f}s, "
+        f"ratio {med['kubectl-noop'] / med['ours-noop']:.0f}x\n"
+        f"  requests (last round): {requests}"
+    )
+
+
+if __name__ == "__main__":
+    main()
