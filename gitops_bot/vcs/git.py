@@ -2,7 +2,10 @@
 
 Owns: resolving refs to commits, the merge base of a change, the files a
 change touches, reading one file at a commit, and checking a commit out
-into a temporary folder (a detached worktree) that is removed afterwards.
+into a temporary folder (a detached worktree) that is removed afterwards;
+for the puller's own bare repository also creating it, fetching one
+branch into it, asking whether one commit descends from another, and
+verifying a commit's SSH signature against an allowed-signers file.
 Refuses: anything that moves the user's branches, index or working tree.
 """
 
@@ -12,7 +15,7 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from gitops_bot.errors import BotError
@@ -32,7 +35,13 @@ class Git:
             raise GitError("looking for git: it is not on PATH")
         self._git = git
 
-    def _run(self, *args: str, doing: str, ok_codes: tuple[int, ...] = (0,)) -> str:
+    def _run(
+        self,
+        *args: str,
+        doing: str,
+        ok_codes: tuple[int, ...] = (0,),
+        env: Mapping[str, str] | None = None,
+    ) -> str:
         try:
             done = subprocess.run(
                 [self._git, "-C", str(self.root), *args],
@@ -40,6 +49,7 @@ class Git:
                 text=True,
                 timeout=_TIMEOUT_S,
                 check=False,
+                env=None if env is None else dict(env),
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise GitError(f"{doing}: {err}") from err
@@ -118,3 +128,90 @@ class Git:
                     doing=f"removing the checkout of {commit[:12]}",
                 )
             shutil.rmtree(folder.parent, ignore_errors=True)
+
+    # -- the puller's bare repository ------------------------------------------
+
+    def init_bare(self) -> None:
+        """Make `root` a bare repository, unless it is one already."""
+        if (self.root / "HEAD").is_file():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._run("init", "--bare", "--quiet", doing=f"creating a bare repository in {self.root}")
+
+    def fetch(self, url: str, branch: str, *, into: str, env: Mapping[str, str]) -> str:
+        """Fetch `branch` of `url` into the local ref `into` (forced: the caller
+        judges rewinds); the fetched commit. `env` carries credentials."""
+        if branch.startswith("-") or url.startswith("-"):
+            raise GitError(f"fetching {branch!r} from {url!r}: not a branch or URL")
+        self._run(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            url,
+            f"+refs/heads/{branch}:{into}",
+            doing=f"fetching branch {branch} from {url}",
+            env=env,
+        )
+        return self.resolve(into)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `descendant` is `ancestor` or has it in its history."""
+        code = self._exit_code("merge-base", "--is-ancestor", ancestor, descendant)
+        if code not in (0, 1):
+            raise GitError(
+                f"checking whether {descendant[:12]} descends from {ancestor[:12]}: "
+                f"exit code {code} (is one of them missing?)"
+            )
+        return code == 0
+
+    def _exit_code(self, *args: str) -> int:
+        try:
+            done = subprocess.run(
+                [self._git, "-C", str(self.root), *args],
+                capture_output=True,
+                text=True,
+                timeout=_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise GitError(f"running git {args[0]}: {err}") from err
+        return done.returncode
+
+    def verify_commit(self, commit: str, *, allowed_signers: Path) -> str | None:
+        """None if `commit` carries an SSH signature by a key in `allowed_signers`
+        (git's gpg.ssh.allowedSignersFile format), else why not."""
+        try:
+            done = subprocess.run(
+                [
+                    self._git,
+                    "-C",
+                    str(self.root),
+                    "-c",
+                    "gpg.format=ssh",
+                    "-c",
+                    f"gpg.ssh.allowedSignersFile={allowed_signers}",
+                    "verify-commit",
+                    "--raw",
+                    commit,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=_TIMEOUT_S,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise GitError(f"verifying the signature of {commit[:12]}: {err}") from err
+        if done.returncode == 0:
+            return None
+        if not self._signed(commit):
+            return f"commit {commit[:12]} is not signed"
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        why = lines[-1] if lines else "no reason given"
+        return f"commit {commit[:12]}: the signature is not by an allowed key ({why})"
+
+    def _signed(self, commit: str) -> bool:
+        text = self._run("cat-file", "commit", commit, doing=f"reading commit {commit[:12]}")
+        header = text.split("\n\n", 1)[0]
+        return any(line.startswith("gpgsig") for line in header.splitlines())

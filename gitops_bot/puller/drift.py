@@ -1,0 +1,238 @@
+"""Drift: applied objects that someone changed in the cluster, healed or reported.
+
+Owns: watching what one environment applied (one watch per kind and
+namespace, selected by the ApplySet's part-of label), debouncing the
+events, and judging each changed object against what was applied: when
+core.noop proves that applying it again changes nothing, nothing drifted
+(status updates, our own writes); when it cannot prove it, a server-side
+dry-run decides; otherwise the object drifted (or was deleted). It names
+the field manager that made the drift (the most recent manager, other than
+ours, that owns a field we set with another value), then re-applies that
+object alone with force (self-heal) or only reports it, and records the
+time from the event to the heal.
+Refuses: acting while this replica is not the leader or while the loop is
+applying the same environment (they share a lock), and touching objects
+that were not in the last applied render.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops_bot.cluster import watch
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.core import diff, fieldsv1, noop, normalize
+from gitops_bot.core.model import Key
+from gitops_bot.errors import ClusterError
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: Key
+    manager: str  # who made the drift ("" if nobody can be named, e.g. a deletion)
+    deleted: bool
+    healed: bool
+    seconds: float  # from the watch event to the heal (or to the report)
+    error: str = ""
+
+
+def _time_of(entry: Mapping[str, Any]) -> str:
+    return str(entry.get("time") or "")
+
+
+def culprit(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str) -> str:
+    """The field manager, other than `manager`, that most recently wrote a field
+    `desired` sets to a value the live object no longer has; "" if none."""
+    changed = [
+        path
+        for path, _have, want in diff.field_changes(
+            normalize.for_diff(live), normalize.for_diff(desired)
+        )
+        if want is not diff.ABSENT
+    ]
+    suspects: set[str] = set()
+    for path in changed:
+        suspects |= {m for m in fieldsv1.owners(live, path) if m != manager}
+    entries = [
+        e
+        for e in (live.get("metadata") or {}).get("managedFields") or []
+        if e.get("manager") in suspects and not e.get("subresource")
+    ]
+    if not entries:
+        return ""
+    return str(max(entries, key=_time_of).get("manager", ""))
+
+
+class DriftWatcher:
+    """Watches one environment's applied objects; `update()` after every apply."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        env: str,
+        selector: str,
+        heal: bool,
+        lock: threading.Lock,
+        may_act: Callable[[], bool],
+        report: Callable[[Finding], None],
+        debounce_s: float = 0.05,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.kube, self.env, self.selector, self.heal = kube, env, selector, heal
+        self._env_lock, self._may_act, self._report = lock, may_act, report
+        self.debounce_s = debounce_s
+        self.log = log or logging.getLogger(__name__)
+        self._desired: dict[Key, dict[str, Any]] = {}
+        self._watchers: dict[watch.Target, watch.Watcher] = {}
+        self._healed_version: dict[Key, str] = {}  # resourceVersion our heal produced
+        self._reported: set[Key] = set()  # drifted and reported (report-only): say it once
+        self._queue: queue.Queue[tuple[Key, dict[str, Any] | None, float] | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name=f"drift {env}", daemon=True)
+        self._worker.start()
+
+    # -- what to watch -------------------------------------------------------
+
+    def update(self, applied: Mapping[Key, Mapping[str, Any]]) -> None:
+        """The objects as applied (with our labels); watch their kinds."""
+        self._desired = {k: dict(v) for k, v in applied.items()}
+        self._reported.clear()
+        wanted = {
+            watch.Target(str(obj.get("apiVersion")), k.kind, k.namespace or None)
+            for k, obj in self._desired.items()
+        }
+        for target in set(self._watchers) - wanted:
+            self._watchers.pop(target).stop(timeout=0)
+        for target in sorted(wanted - set(self._watchers), key=str):
+            self._watchers[target] = watch.Watcher(
+                self.kube,
+                target,
+                selector=self.selector,
+                on_event=self._on_event,
+                on_list=self._on_list,
+                log=self.log,
+            ).start()
+
+    def wait_synced(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(
+            w.synced.wait(max(0.0, deadline - time.monotonic())) for w in self._watchers.values()
+        )
+
+    def stop(self) -> None:
+        for w in self._watchers.values():
+            w.stop(timeout=0)
+        for w in self._watchers.values():
+            w.stop(timeout=2)
+        self._watchers.clear()
+        self._queue.put(None)
+        self._worker.join(5)
+
+    # -- events --------------------------------------------------------------
+
+    def _on_event(self, event: watch.Event) -> None:
+        obj = None if event.type == "DELETED" else event.obj
+        self._queue.put((Key.of(event.obj), obj, time.monotonic()))
+
+    def _on_list(self, target: watch.Target, items: list[dict[str, Any]]) -> None:
+        now = time.monotonic()
+        seen = {Key.of(i): i for i in items}
+        for key, obj in self._desired.items():
+            mine = (
+                str(obj.get("apiVersion")) == target.api_version
+                and key.kind == target.kind
+                and (key.namespace or None) == target.namespace
+            )
+            if mine:
+                self._queue.put((key, seen.get(key), now))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = {item[0]: item}
+            deadline = time.monotonic() + self.debounce_s
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    more = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+                if more is None:
+                    return
+                # The newest state counts; the oldest event time is when the drift began.
+                first = batch.get(more[0])
+                batch[more[0]] = (more[0], more[1], first[2] if first else more[2])
+            for key, live, since in batch.values():
+                try:
+                    self._check(key, live, since)
+                except Exception:  # one object must not stop the watcher
+                    self.log.exception("drift %s: checking %s", self.env, key)
+
+    # -- judging -------------------------------------------------------------
+
+    def _check(self, key: Key, live: dict[str, Any] | None, since: float) -> None:
+        with self._env_lock:
+            desired = self._desired.get(key)
+            if desired is None or not self._may_act():
+                return
+            if live is not None and not self._drifted(key, desired, live):
+                self._reported.discard(key)
+                return
+            if not self.heal and key in self._reported:
+                return  # still drifted, and said so already
+            who = "" if live is None else culprit(desired, live, manager=self.kube.field_manager)
+            healed, error = False, ""
+            if self.heal:
+                try:
+                    result = self.kube.apply(desired, force=True)
+                    self._healed_version[key] = str(
+                        (result.get("metadata") or {}).get("resourceVersion", "")
+                    )
+                    healed = True
+                except ClusterError as err:
+                    error = str(err)
+            else:
+                self._reported.add(key)
+            finding = Finding(
+                key=key,
+                manager=who,
+                deleted=live is None,
+                healed=healed,
+                seconds=time.monotonic() - since,
+                error=error,
+            )
+        self._report(finding)
+
+    def _drifted(self, key: Key, desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+        version = str((live.get("metadata") or {}).get("resourceVersion", ""))
+        if version and self._healed_version.get(key) == version:
+            return False  # our own heal, seen again
+        if noop.apply_is_noop(desired, live, manager=self.kube.field_manager):
+            return False
+        # core.noop could not prove it: ask the server what applying would make.
+        try:
+            would = self.kube.apply(desired, dry_run=True, force=True)
+        except ClusterError as err:
+            self.log.warning("drift %s: dry-run of %s: %s", self.env, key, err)
+            return True
+        return normalize.for_diff(would) != normalize.for_diff(live)
+
+
+def record(finding: Finding) -> dict[str, Any]:
+    """The status object's entry for a finding."""
+    return {
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "object": str(finding.key),
+        "manager": finding.manager or ("(deleted)" if finding.deleted else "(unknown)"),
+        "action": "healed" if finding.healed else ("failed" if finding.error else "reported"),
+        "seconds": round(finding.seconds, 3),
+        **({"error": finding.error} if finding.error else {}),
+    }

@@ -1,0 +1,165 @@
+"""Leader election: at most one puller replica applies at a time.
+
+Owns: the client-go algorithm on a coordination.k8s.io/v1 Lease. A
+candidate takes the Lease when it is free or expired (holder empty, or not
+renewed within leaseDurationSeconds), and the leader renews it every
+`retry_s`; every write carries the resourceVersion read, so of two
+candidates only one wins. The leader counts itself leader only until
+`renew_deadline_s` after its last successful renewal by its own monotonic
+clock (shorter than the lease duration, so it stops before anyone else may
+start), and gives the Lease up on release(). Refuses: applying anything
+(the loop asks `is_leader` before each step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from gitops_bot.cluster import lease as lease_mod
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.errors import ClusterError
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Elector:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        namespace: str,
+        name: str,
+        identity: str,
+        duration_s: int = 15,
+        renew_deadline_s: float = 10.0,
+        retry_s: float = 2.0,
+        now: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+        log: logging.Logger | None = None,
+    ) -> None:
+        if not renew_deadline_s < duration_s:
+            raise ValueError("the renew deadline must be shorter than the lease duration")
+        self.kube = kube
+        self.namespace, self.name, self.identity = namespace, name, identity
+        self.duration_s, self.renew_deadline_s, self.retry_s = duration_s, renew_deadline_s, retry_s
+        self._now, self._monotonic = now, monotonic
+        self.log = log or logging.getLogger(__name__)
+        self._lock = threading.Lock()
+        self._valid_until = 0.0  # monotonic time until which we may act as leader
+        self.observed = False  # read the Lease at least once (for /readyz)
+        self.holder = ""  # the holder seen last
+        self._seen_version = ""  # the Lease's resourceVersion when last seen to change ...
+        self._seen_at = 0.0  # ... and when (monotonic)
+        self.transitions = 0  # times this candidate became leader
+
+    @property
+    def is_leader(self) -> bool:
+        with self._lock:
+            return self._monotonic() < self._valid_until
+
+    def try_acquire_or_renew(self) -> bool:
+        """One round: True if we hold the Lease afterwards."""
+        started = self._monotonic()
+        now = self._now()
+        try:
+            current = lease_mod.get(self.kube, self.namespace, self.name)
+            if current is None:
+                written = lease_mod.create(
+                    self.kube,
+                    lease_mod.Lease(
+                        name=self.name,
+                        namespace=self.namespace,
+                        holder=self.identity,
+                        duration_s=self.duration_s,
+                        acquired=now,
+                        renewed=now,
+                    ),
+                )
+            elif current.holder == self.identity:
+                written = lease_mod.update(
+                    self.kube,
+                    dataclasses.replace(
+                        current,
+                        duration_s=self.duration_s,
+                        acquired=current.acquired or now,
+                        renewed=now,
+                    ),
+                )
+            elif self._free(current, started):
+                written = lease_mod.update(
+                    self.kube,
+                    dataclasses.replace(
+                        current,
+                        holder=self.identity,
+                        duration_s=self.duration_s,
+                        acquired=now,
+                        renewed=now,
+                        transitions=current.transitions + 1,
+                    ),
+                )
+            else:
+                return False
+        except lease_mod.LeaseConflictError:
+            return False  # someone wrote in between: read again next round
+        except ClusterError as err:
+            self.log.warning("leader election: %s", err)
+            return False
+        self._seen(written, started)
+        with self._lock:
+            was = self._monotonic() < self._valid_until
+            # A failed renewal does not extend this: is_leader turns False by itself.
+            self._valid_until = started + self.renew_deadline_s
+        if not was:
+            self.transitions += 1
+            self.log.info("leader election: %s now leads %s", self.identity, self.name)
+        return True
+
+    def _free(self, current: lease_mod.Lease, now: float) -> bool:
+        """Whether another holder's Lease may be taken: released, or not renewed
+        for its duration as measured by our own clock since we saw it change
+        (client-go's rule: immune to clock skew between replicas)."""
+        self._seen(current, now)
+        if not current.holder:
+            return True
+        return now - self._seen_at > current.duration_s
+
+    def _seen(self, current: lease_mod.Lease, now: float) -> None:
+        with self._lock:
+            self.observed = True
+            self.holder = current.holder
+            if current.resource_version != self._seen_version:
+                self._seen_version = current.resource_version
+                self._seen_at = now
+
+    def release(self) -> None:
+        """Give the Lease up (others need not wait for it to expire)."""
+        with self._lock:
+            leading = self._monotonic() < self._valid_until
+            self._valid_until = 0.0
+        if not leading:
+            return
+        try:
+            current = lease_mod.get(self.kube, self.namespace, self.name)
+            if current is not None and current.holder == self.identity:
+                lease_mod.update(
+                    self.kube,
+                    dataclasses.replace(current, holder="", duration_s=1, renewed=self._now()),
+                )
+        except ClusterError as err:
+            self.log.warning("leader election: releasing %s: %s", self.name, err)
+
+    def run(self, stop: threading.Event) -> None:
+        """Campaign and renew until `stop` is set; then release."""
+        try:
+            while not stop.is_set():
+                self.try_acquire_or_renew()
+                stop.wait(self.retry_s)
+        finally:
+            self.release()

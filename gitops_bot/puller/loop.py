@@ -1,0 +1,277 @@
+"""The puller's loop: fetch, decide, render, apply, record; for every environment.
+
+Owns: the order of one sync (fetch the tracked branch; for each
+environment, serially: decide whether its tip may be applied (descent,
+rollback, signature), render it with the bot's own code
+(render.render.render, the configuration read at that commit), ask the
+Guard, mark the commit attempted in the status object, reconcile with the
+apply engine, record status, Events, metrics and a forge status, and point
+the drift watcher at what was applied), when syncs happen (every interval,
+at once on a poke, again for an unchanged commit only every resync period,
+and for a failed one every retry period) and that they happen only on the
+leader. One environment's failure is recorded and the next one goes on.
+Refuses: building its collaborators (puller/command.py does) and applying
+anything on a replica that does not hold the Lease.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitops_bot.cluster import apply as apply_mod
+from gitops_bot.cluster import applyset
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.core import config
+from gitops_bot.core.model import Render
+from gitops_bot.errors import BotError, ConfigError
+from gitops_bot.puller import drift as drift_mod
+from gitops_bot.puller import report
+from gitops_bot.puller import status as status_mod
+from gitops_bot.puller.guard import AllowAll, Guard
+from gitops_bot.puller.leader import Elector
+from gitops_bot.puller.settings import Settings
+from gitops_bot.puller.source import Source
+from gitops_bot.render import render as render_mod
+from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
+
+
+@dataclass
+class _Env:
+    name: str
+    lock: threading.Lock
+    render: tuple[str, Render] | None = None  # (commit, render) last rendered
+    last_run: float = float("-inf")  # monotonic time of the last reconcile
+    failed: str = ""  # the commit whose render or apply failed last
+    drift: drift_mod.DriftWatcher | None = None
+
+
+class Puller:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kube: Kube,
+        source: Source,
+        tools: Tools,
+        reporter: report.Reporter,
+        elector: Elector | None = None,
+        guard: Guard | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        log: logging.Logger | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings, self.kube, self.source, self.tools = settings, kube, source, tools
+        self.reporter, self.elector, self.guard = reporter, elector, guard or AllowAll()
+        self.limits = limits
+        self.log = log or logging.getLogger("gitops_bot.puller")
+        self._monotonic = monotonic
+        self.store = status_mod.Store(kube, namespace=settings.namespace)
+        self._envs = {n: _Env(n, threading.Lock()) for n in settings.envs}
+        self._wake = threading.Event()
+        self._leading = False
+        self.synced = threading.Event()  # one whole sync done as leader
+        self.tip = ""  # the commit last fetched
+
+    # -- the outside -----------------------------------------------------------
+
+    def poke(self) -> None:
+        self.reporter.metrics.pokes.inc()
+        self._wake.set()
+
+    def is_leader(self) -> bool:
+        return self.elector is None or self.elector.is_leader
+
+    def ready(self) -> tuple[bool, str]:
+        if self.is_leader():
+            if self.synced.is_set():
+                return True, "leader, synced"
+            return False, "leader, not synced yet"
+        if self.elector is not None and self.elector.observed:
+            return True, f"standby; {self.elector.holder or 'nobody'} leads"
+        return False, "standby, the Lease not read yet"
+
+    def run(self, stop: threading.Event) -> None:
+        """Sync every interval (or at once on a poke) until `stop` is set."""
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                if self.is_leader():
+                    if not self._leading:
+                        self._lead()
+                    self.sync()
+                    self._wake.wait(self.settings.interval_s)
+                else:
+                    if self._leading:
+                        self._follow()
+                    self._wake.wait(min(self.settings.interval_s, 1.0))
+        finally:
+            self._follow()
+
+    def _lead(self) -> None:
+        """Leadership gained: read where the last leader left off."""
+        self._leading = True
+        for env in self._envs.values():
+            self.store.load(env.name)
+            env.last_run = float("-inf")
+
+    def _follow(self) -> None:
+        """Leadership lost (or stopping): stop watching and acting."""
+        self._leading = False
+        self.reporter.metrics.leader.set(0)
+        for env in self._envs.values():
+            if env.drift is not None:
+                env.drift.stop()
+                env.drift = None
+
+    # -- one sync ---------------------------------------------------------------
+
+    def sync(self) -> dict[str, str]:
+        """Fetch, then bring every environment to the tip; what happened per environment."""
+        self.reporter.metrics.leader.set(1 if self.is_leader() else 0)
+        try:
+            self.tip = self.source.fetch()
+        except BotError as err:
+            self.reporter.metrics.fetch_errors.inc()
+            self.log.warning("fetching %s: %s", self.settings.branch, err)
+            return {}
+        outcomes: dict[str, str] = {}
+        for env in self._envs.values():
+            if not self.is_leader():
+                break  # the Lease was lost: the next leader goes on
+            try:
+                outcomes[env.name] = self._sync_env(env, self.tip)
+            except BotError as err:  # recorded; the other environments go on
+                outcomes[env.name] = "failed"
+                self.log.warning("%s: %s", env.name, err)
+        else:
+            self.synced.set()
+        return outcomes
+
+    @staticmethod
+    def _rollback(asked: str, status: status_mod.EnvStatus) -> str:
+        # A rollback followed once is not followed again: a new one needs a new commit.
+        return "" if asked and asked == status.rolled_back_to else asked
+
+    def _due(self, env: _Env, status: status_mod.EnvStatus, commit: str) -> bool:
+        since = self._monotonic() - env.last_run
+        if commit == status.commit and status.outcome == "applied":
+            return since >= self.settings.resync_s
+        if commit == env.failed:
+            return since >= self.settings.retry_s
+        return True
+
+    def _sync_env(self, env: _Env, tip: str) -> str:
+        status = self.store.get(env.name)
+        rollback = self._rollback(self.settings.rollback_to, status)
+        move = self.source.decide(tip, last=status.base, rollback_to=rollback or None)
+        if move.rewound and not rollback:  # only then is the annotation worth a request
+            rollback = self._rollback(self.store.rollback_to(env.name), status)
+            move = self.source.decide(tip, last=status.base, rollback_to=rollback or None)
+        if move.refused:
+            self.reporter.refused(env.name, tip, move.refused, self.store, self._applyset(env.name))
+            return "refused"
+        if not self._due(env, status, move.commit):
+            return "unchanged"
+        started = self._monotonic()
+        try:
+            render = self._render(env, move.commit)
+        except BotError as err:
+            env.last_run, env.failed = self._monotonic(), move.commit
+            self.reporter.failed(
+                env.name, move.commit, str(err), self.store, self._applyset(env.name)
+            )
+            return "failed"
+        why = self.guard.allows(env.name, move.commit, render.hash)
+        if why is not None:
+            self.reporter.refused(env.name, move.commit, why, self.store, self._applyset(env.name))
+            return "refused"
+        with env.lock:
+            if not self.is_leader():
+                return "not leader"
+            self.store.update(
+                env.name,
+                lambda s: dataclasses.replace(
+                    s,
+                    attempted=move.commit,
+                    rolled_back_to=rollback if move.rollback else s.rolled_back_to,
+                ),
+            )
+            result = apply_mod.reconcile(
+                self.kube,
+                render,
+                applyset=self._applyset(env.name),
+                revision=move.commit,
+                options=self._options(),
+                log=self.log,
+            )
+            env.last_run = self._monotonic()
+            env.failed = "" if result.ok else move.commit
+            self._watch(env, render)
+        self.reporter.applied(
+            env.name,
+            result,
+            self.store,
+            seconds=self._monotonic() - started,
+            parent=self._applyset(env.name),
+        )
+        return "applied" if result.ok else "failed"
+
+    def _render(self, env: _Env, commit: str) -> Render:
+        if env.render is not None and env.render[0] == commit:
+            return env.render[1]
+        git = self.source.git
+        text = git.read(commit, self.settings.config_file)
+        if text is None:
+            raise ConfigError(f"{self.settings.config_file}: not found at {commit[:12]}")
+        environment = config.parse(text, file=self.settings.config_file).env(env.name)
+        with git.checkout(commit) as tree:
+            render = render_mod.render(environment, root=tree, tools=self.tools, limits=self.limits)
+        env.render = (commit, render)
+        return render
+
+    def _applyset(self, env: str) -> applyset.ApplySetRef:
+        return applyset.ApplySetRef(self.settings.parent_name(env), self.settings.namespace)
+
+    def _options(self) -> apply_mod.ApplyOptions:
+        a = self.settings.apply
+        return apply_mod.ApplyOptions(
+            force_conflicts=a.force_conflicts,
+            concurrency=a.concurrency,
+            prune=a.prune,
+            prune_max_share=a.prune_max_share,
+            prune_opt_in=a.prune_opt_in,
+            wait=a.wait,
+            health_timeout=a.health_timeout_s,
+        )
+
+    def _watch(self, env: _Env, render: Render) -> None:
+        ref = self._applyset(env.name)
+        applied = {
+            m.key: applyset.labelled(m.obj, ref, where=f"{m.key} ({m.origin})")
+            for m in render.manifests
+        }
+        if env.drift is None:
+            env.drift = drift_mod.DriftWatcher(
+                self.kube,
+                env=env.name,
+                selector=ref.selector,
+                heal=self.settings.heal,
+                lock=env.lock,
+                may_act=self.is_leader,
+                report=functools.partial(self._drifted, env.name, ref),
+                log=self.log,
+            )
+        env.drift.update(applied)
+
+    def _drifted(self, env: str, ref: applyset.ApplySetRef, finding: drift_mod.Finding) -> None:
+        self.reporter.drifted(env, finding, self.store, ref)
+
+    def drift_watcher(self, env: str) -> drift_mod.DriftWatcher | None:
+        """For tests and benchmarks: the environment's drift watcher, once it applied."""
+        return self._envs[env].drift

@@ -1,0 +1,216 @@
+"""Telling the world what the puller did: status object, Events, metrics, forge status.
+
+Owns: turning one apply result, failure, refusal or drift finding into the
+status object's record (puller/status.py), a Kubernetes Event on the
+environment's ApplySet parent, the Prometheus metrics, and, when a forge
+is configured, a commit status `gitops/apply/<env>` ("applied to prod at
+1a2b3c4d5e6f: healthy"). A refusal that repeats (same commit, same reason)
+is recorded once. Reporting never fails the caller: a status object, Event
+or forge status that cannot be written is logged.
+Refuses: deciding anything; and putting object names or commits in metric
+labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops_bot.cluster import apply as apply_mod
+from gitops_bot.cluster import events as events_mod
+from gitops_bot.cluster.applyset import ApplySetRef
+from gitops_bot.core.forge import Status, StatusState
+from gitops_bot.errors import BotError
+from gitops_bot.ports import Statuses
+from gitops_bot.puller import drift as drift_mod
+from gitops_bot.puller import status as status_mod
+from gitops_bot.puller.metrics import Metrics
+
+CONTEXT = "gitops/apply/{env}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _regarding(parent: ApplySetRef) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "namespace": parent.namespace,
+        "name": parent.name,
+    }
+
+
+def health_of(result: apply_mod.ApplyResult) -> list[tuple[str, str, str]]:
+    out = []
+    for obj in result.objects:
+        if obj.outcome in (apply_mod.Outcome.PRUNED, apply_mod.Outcome.PRUNE_SKIPPED):
+            continue
+        if obj.health is None:
+            out.append((str(obj.key), "Unknown", obj.message))
+        else:
+            out.append((str(obj.key), obj.health.status.value, obj.health.message))
+    return out
+
+
+class Reporter:
+    def __init__(
+        self,
+        *,
+        metrics: Metrics,
+        events: events_mod.Recorder | None = None,
+        forge: Statuses | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.metrics, self.events, self.forge = metrics, events, forge
+        self.log = log or logging.getLogger("gitops_bot.puller")
+        self._refusals: dict[str, tuple[str, str]] = {}
+
+    def applied(
+        self,
+        env: str,
+        result: apply_mod.ApplyResult,
+        store: status_mod.Store,
+        *,
+        seconds: float,
+        parent: ApplySetRef,
+    ) -> None:
+        self._refusals.pop(env, None)
+        outcome = "applied" if result.ok else "failed"
+        health = status_mod.summarize_health(health_of(result))
+        counts = Counter(o.outcome for o in result.objects)
+        summary = ", ".join(f"{n} {o.name.lower().replace('_', ' ')}" for o, n in counts.items())
+        message = result.error or summary
+        record = status_mod.Record(
+            time=_now(),
+            commit=result.revision,
+            outcome=outcome,
+            render_hash=result.render_hash,
+            message=message[:500],
+        )
+        self._safely(
+            "writing the status",
+            lambda: store.update(env, lambda s: s.applied(record, health=health, ok=result.ok)),
+        )
+        self.metrics.applies.labels(env=env, outcome=outcome).inc()
+        self.metrics.apply_seconds.labels(env=env).observe(seconds)
+        self.metrics.set_health(env, health.get("counts", {}))
+        if result.ok:
+            self.metrics.last_applied.labels(env=env).set_to_current_time()
+        short = result.revision[:12]
+        if self.events is not None:
+            if result.ok:
+                note = f"applied {short} (render {result.render_hash[:12]}): {summary}"
+                self.events.event(_regarding(parent), reason="Applied", action="Apply", note=note)
+            else:
+                note = f"applying {short}: {result.error or summary}"
+                self.events.event(
+                    _regarding(parent),
+                    reason="ApplyFailed",
+                    action="Apply",
+                    note=note,
+                    type_=events_mod.WARNING,
+                )
+            pruned = [str(o.key) for o in result.objects if o.outcome is apply_mod.Outcome.PRUNED]
+            if pruned:
+                self.events.event(
+                    _regarding(parent),
+                    reason="Pruned",
+                    action="Prune",
+                    note=f"pruned at {short}: {', '.join(pruned)}",
+                )
+        not_healthy = health.get("notHealthy") or []
+        state = StatusState.SUCCESS if result.ok else StatusState.FAILURE
+        if result.ok:
+            words = "healthy" if not not_healthy else f"{len(not_healthy)} not healthy"
+            description = f"applied to {env} at {short}: {words}"
+        else:
+            description = f"applying to {env} at {short}: {result.error or summary}"
+        self._forge(env, result.revision, state, description)
+
+    def failed(
+        self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
+    ) -> None:
+        record = status_mod.Record(
+            time=_now(), commit=commit, outcome="failed", message=message[:500]
+        )
+        self._safely(
+            "writing the status",
+            lambda: store.update(env, lambda s: s.applied(record, health=s.health, ok=False)),
+        )
+        self.metrics.applies.labels(env=env, outcome="failed").inc()
+        if self.events is not None:
+            self.events.event(
+                _regarding(parent),
+                reason="ApplyFailed",
+                action="Render",
+                note=f"at {commit[:12]}: {message}",
+                type_=events_mod.WARNING,
+            )
+        self._forge(
+            env, commit, StatusState.FAILURE, f"applying to {env} at {commit[:12]}: {message}"
+        )
+
+    def refused(
+        self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
+    ) -> None:
+        if self._refusals.get(env) == (commit, message):
+            return
+        self._refusals[env] = (commit, message)
+        self.log.warning("%s: refusing %s: %s", env, commit[:12], message)
+        record = status_mod.Record(
+            time=_now(), commit=commit, outcome="refused", message=message[:500]
+        )
+        self._safely("writing the status", lambda: store.update(env, lambda s: s.refused(record)))
+        self.metrics.applies.labels(env=env, outcome="refused").inc()
+        if self.events is not None:
+            self.events.event(
+                _regarding(parent),
+                reason="Refused",
+                action="Fetch",
+                note=f"refusing {commit[:12]}: {message}",
+                type_=events_mod.WARNING,
+            )
+        self._forge(env, commit, StatusState.FAILURE, f"refused for {env}: {message}")
+
+    def drifted(
+        self, env: str, finding: drift_mod.Finding, store: status_mod.Store, parent: ApplySetRef
+    ) -> None:
+        entry = drift_mod.record(finding)
+        self.metrics.drift.labels(env=env, action=entry["action"]).inc()
+        if finding.healed:
+            self.metrics.heal_seconds.labels(env=env).observe(finding.seconds)
+        self.log.info(
+            "%s: drift of %s by %s: %s", env, finding.key, entry["manager"], entry["action"]
+        )
+        self._safely("writing the status", lambda: store.update(env, lambda s: s.drifted(entry)))
+        if self.events is not None:
+            verb = "deleted" if finding.deleted else f"changed by {entry['manager']}"
+            self.events.event(
+                _regarding(parent),
+                reason="DriftHealed" if finding.healed else "DriftDetected",
+                action="Heal" if finding.healed else "Watch",
+                note=f"{finding.key} {verb}; {entry['action']}"
+                + (f": {finding.error}" if finding.error else ""),
+                type_=events_mod.NORMAL if finding.healed else events_mod.WARNING,
+            )
+
+    def _forge(self, env: str, commit: str, state: StatusState, description: str) -> None:
+        if self.forge is None:
+            return
+        status = Status(
+            sha=commit, context=CONTEXT.format(env=env), state=state, description=description
+        )
+        self._safely(
+            "setting the forge status",
+            lambda: self.forge.set_status(status) if self.forge else None,
+        )
+
+    def _safely(self, doing: str, action: Any) -> None:
+        try:
+            action()
+        except BotError as err:
+            self.log.warning("%s: %s", doing, err)

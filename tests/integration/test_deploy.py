@@ -1,0 +1,136 @@
+"""deploy/: the kustomize base builds, the API server accepts it, its RBAC is least privilege."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.testing.binaries import Binaries
+from gitops_bot.testing.cluster import LocalControlPlane
+
+pytestmark = pytest.mark.cluster
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _build(binaries: Binaries, folder: Path) -> list[dict[str, Any]]:
+    out = subprocess.run(
+        [binaries.path("kustomize"), "build", str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def _overlay(tmp_path: Path, *, namespace: str | None, components: tuple[str, ...]) -> Path:
+    folder = tmp_path / "overlay"
+    folder.mkdir()
+    doc: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(DEPLOY, folder)],
+        "components": [os.path.relpath(DEPLOY / "components" / c, folder) for c in components],
+    }
+    if namespace:
+        doc["namespace"] = namespace
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(doc))
+    return folder
+
+
+def test_the_base_builds_with_no_cluster_scope(binaries: Binaries) -> None:
+    objects = _build(binaries, DEPLOY)
+    kinds = sorted(o["kind"] for o in objects)
+    assert kinds == ["Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    assert {o["metadata"]["namespace"] for o in objects} == {"gitops-bot"}
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert {"requests", "limits"} <= container["resources"].keys()
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"gitops-bot-git", "gitops-bot-poke"}
+    role = next(o for o in objects if o["kind"] == "Role")
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
+        assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+
+
+def test_every_object_passes_a_server_side_dry_run(
+    binaries: Binaries, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
+    overlay = _overlay(tmp_path, namespace=namespace, components=("namespace", "cluster-scope"))
+    objects = _build(binaries, overlay)
+    assert {o["kind"] for o in objects} >= {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for obj in objects:
+        if obj["kind"] == "Namespace":
+            continue  # renamed to the test's namespace, which exists: dry-run it as it ships
+        result = kube.apply(obj, dry_run=True)
+        assert result["metadata"]["name"] == obj["metadata"]["name"]
+    shipped = _build(binaries, DEPLOY / "components" / "namespace")
+    assert kube.apply(shipped[0], dry_run=True)["kind"] == "Namespace"
+    assert kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", "gitops-bot-puller") is None
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "where", "allowed"),
+    [
+        ("patch", "configmaps", "own", True),
+        ("watch", "configmaps", "own", True),
+        ("update", "leases.coordination.k8s.io", "own", True),
+        ("create", "events.events.k8s.io", "own", True),
+        ("patch", "deployments.apps", "own", True),
+        ("delete", "secrets", "own", True),
+        ("list", "configmaps", "other", False),
+        ("patch", "deployments.apps", "other", False),
+        ("create", "namespaces", "cluster", False),
+        ("create", "clusterroles.rbac.authorization.k8s.io", "cluster", False),
+        ("create", "roles.rbac.authorization.k8s.io", "own", False),
+        ("create", "pods/exec", "own", False),
+        ("impersonate", "users", "cluster", False),
+        ("list", "nodes", "cluster", False),
+    ],
+)
+def test_the_service_account_may_do_only_what_the_puller_needs(  # noqa: PLR0917 - pytest fixtures
+    binaries: Binaries,
+    control_plane: LocalControlPlane,
+    kube: Kube,
+    namespace: str,
+    tmp_path: Path,
+    verb: str,
+    resource: str,
+    where: str,
+    allowed: bool,
+) -> None:
+    overlay = _overlay(tmp_path, namespace=namespace, components=())
+    for obj in _build(binaries, overlay):
+        if obj["kind"] in ("ServiceAccount", "Role", "RoleBinding"):
+            kube.apply(obj)
+    scope = {"own": ["-n", namespace], "other": ["-n", "default"], "cluster": []}[where]
+    done = subprocess.run(
+        [
+            binaries.path("kubectl"),
+            "auth",
+            "can-i",
+            verb,
+            resource,
+            *scope,
+            f"--as=system:serviceaccount:{namespace}:gitops-bot-puller",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **control_plane.env()},
+        check=False,
+    )
+    assert done.stdout.strip() == ("yes" if allowed else "no"), done.stderr

@@ -1,0 +1,125 @@
+"""The puller's HTTP endpoint, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+from collections.abc import Iterator
+
+import pytest
+
+from gitops_bot.puller.metrics import Metrics
+from gitops_bot.puller.server import Handlers, Server
+
+SECRET = b"poke-secret"
+
+
+class _App:
+    def __init__(self) -> None:
+        self.pokes = 0
+        self.is_ready = False
+        self.metrics = Metrics()
+
+    def handlers(self) -> Handlers:
+        return Handlers(
+            poke=self._poke,
+            ready=lambda: (self.is_ready, "leader, synced" if self.is_ready else "not synced yet"),
+            metrics=self.metrics.exposition,
+        )
+
+    def _poke(self) -> None:
+        self.pokes += 1
+
+
+@pytest.fixture
+def app() -> _App:
+    return _App()
+
+
+@pytest.fixture
+def server(app: _App) -> Iterator[Server]:
+    s = Server(app.handlers(), secret=SECRET, max_body_bytes=1024)
+    yield s
+    s.close()
+
+
+def _request(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    host, port = server.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def _sign(body: bytes, secret: bytes = SECRET) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("signature", "status"),
+    [
+        (_sign(b'{"ref":"refs/heads/main"}'), 202),
+        (_sign(b'{"ref":"refs/heads/main"}', b"wrong"), 401),
+        (_sign(b"another body"), 401),
+        (None, 401),
+        ("sha1=abc", 401),
+    ],
+    ids=["signed", "wrong-secret", "other-body", "unsigned", "not-sha256"],
+)
+def test_a_poke_counts_only_when_signed_with_the_secret(
+    server: Server, app: _App, signature: str | None, status: int
+) -> None:
+    headers = {"X-Hub-Signature-256": signature} if signature else {}
+    got, text = _request(server, "POST", "/poke", b'{"ref":"refs/heads/main"}', headers)
+    assert got == status
+    assert app.pokes == (1 if status == 202 else 0)
+    if status == 401:
+        assert "poke's signature" in text
+
+
+def test_the_bots_own_poke_is_taken(server: Server, app: _App) -> None:
+    from gitops_bot.puller_client import SIGNATURE_HEADER  # noqa: PLC0415
+
+    body = b'{"ref":"refs/heads/main","sha":"abc"}'
+    got, _ = _request(server, "POST", "/poke", body, {SIGNATURE_HEADER: _sign(body)})
+    assert (got, app.pokes) == (202, 1)
+
+
+def test_an_oversized_poke_is_refused_before_it_is_read(server: Server, app: _App) -> None:
+    body = b"x" * 2048
+    got, text = _request(server, "POST", "/poke", body, {"X-Hub-Signature-256": _sign(body)})
+    assert (got, app.pokes) == (413, 0)
+    assert "too large" in text
+
+
+def test_without_a_secret_every_poke_is_refused(app: _App) -> None:
+    s = Server(app.handlers(), secret=b"")
+    try:
+        got, _ = _request(s, "POST", "/poke", b"{}", {"X-Hub-Signature-256": _sign(b"{}", b"")})
+        assert (got, app.pokes) == (401, 0)
+    finally:
+        s.close()
+
+
+def test_health_readiness_and_metrics(server: Server, app: _App) -> None:
+    assert _request(server, "GET", "/healthz") == (200, "ok\n")
+    assert _request(server, "GET", "/readyz") == (503, "not synced yet\n")
+    app.is_ready = True
+    assert _request(server, "GET", "/readyz") == (200, "leader, synced\n")
+    app.metrics.applies.labels(env="prod", outcome="applied").inc()
+    status, text = _request(server, "GET", "/metrics")
+    assert status == 200
+    assert 'gitops_bot_applies_total{env="prod",outcome="applied"} 1.0' in text
+    assert "# TYPE gitops_bot_apply_duration_seconds histogram" in text
+    assert _request(server, "GET", "/nope")[0] == 404
+    assert _request(server, "POST", "/nope", b"")[0] == 404
