@@ -16,13 +16,33 @@ demo: $(STAMP) testenv
 test: lint $(STAMP) $(NODE_STAMP) testenv
 	$(BIN)/pytest
 
-lint: $(STAMP)
+# The packaging linters: hadolint (Dockerfile), actionlint and zizmor (the
+# action and the example workflows), check-jsonschema (action.yml and the
+# GitLab template against their vendored schemas). All but actionlint come
+# with the lint extra; actionlint is built from its Go module, since only the
+# Go module proxy serves it as source (its PyPI wrapper downloads a GitHub
+# release at install time).
+ACTIONLINT_VERSION := v1.7.12
+LINTERS := $(VENV)/.actionlint-$(ACTIONLINT_VERSION)
+WORKFLOWS := $(wildcard actions/github/*.yml)
+
+lint: $(STAMP) $(LINTERS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/actionlint -shellcheck=$(BIN)/shellcheck $(WORKFLOWS)
+	$(BIN)/zizmor --quiet --offline --strict-collection --config actions/zizmor.yml action.yml $(WORKFLOWS)
+	$(BIN)/check-jsonschema --quiet --builtin-schema vendor.github-actions action.yml
+	$(BIN)/check-jsonschema --quiet --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(BIN)/check-jsonschema --quiet --builtin-schema vendor.gitlab-ci actions/gitlab/*.yml
 
-unit: $(STAMP) $(NODE_STAMP)
+$(LINTERS): $(STAMP)
+	GOBIN=$(abspath $(BIN)) CGO_ENABLED=0 go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	touch $@
+
+unit: $(STAMP) $(NODE_STAMP) $(LINTERS)
 	$(BIN)/pytest tests/unit
 
 testenv:
