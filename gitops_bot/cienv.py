@@ -28,6 +28,7 @@ class CiContext:
     event: events.Event
     bot_login: str | None = None  # the bot's account, when the token cannot tell (Actions)
     workspace: str = "."
+    git_url: str = ""  # where the repository can be fetched from (with the token)
 
 
 def _token(env: Mapping[str, str], *names: str) -> str:
@@ -68,6 +69,7 @@ def _github(env: Mapping[str, str], read: Callable[[str], str]) -> CiContext:
         event=from_github(name, payload),
         bot_login=env.get("GITOPS_BOT_LOGIN") or None,
         workspace=env.get("GITHUB_WORKSPACE") or ".",
+        git_url=f"{env.get('GITHUB_SERVER_URL') or 'https://github.com'}/{repo}.git",
     )
 
 
@@ -105,4 +107,5 @@ def _gitlab(env: Mapping[str, str]) -> CiContext:
         token=_token(env, "GITOPS_BOT_TOKEN"),
         event=event,
         workspace=env.get("CI_PROJECT_DIR") or ".",
+        git_url=f"{env.get('CI_SERVER_URL') or 'https://gitlab.com'}/{repo}.git",
     )

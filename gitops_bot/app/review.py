@@ -1,31 +1,45 @@
 """Use case: review a pull request (what `gitops-bot run` does when one is
 opened, reopened or pushed to).
 
-Owns: planning the pull request's base..head, then keeping one sticky
-comment per environment (per part, when a plan is split) and one commit
-status per environment (`gitops/plan/ENV`) up to date. A run whose head has
-moved by the time it would write writes nothing: the newer run reports.
-Refuses: deciding approval (the policy use case does) and reading the
-environment (the CLI does).
+Owns: planning the pull request's base..head, gating each planned
+environment (app.gate), then keeping one sticky comment per environment
+(per part, when a plan is split; part 1 also carries the gate's section and
+the bot's memory of this pull request, core.prstate), two statuses per
+planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary
+status (`gitops`, the one context branch protection needs to require,
+whichever environments a change touches) up to date, with as few calls as
+that takes: the comments are listed once, and a comment whose text is
+unchanged is not written. Approvals, commands and pushes all come here, so
+the gate is always judged on a fresh plan. A run whose head has moved by the
+time it would write writes nothing: the newer run reports.
+Refuses: the rules themselves (core.policy) and reading the environment (the
+CLI does).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
+from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
-from gitops_bot.core.forge import Status, StatusState
+from gitops_bot.core import policy, prstate
+from gitops_bot.core.forge import Comment, Pull, Status, StatusState
 from gitops_bot.core.plan import Action, EnvPlan, Plan
+from gitops_bot.core.policy import Verdict
 from gitops_bot.core.report import markdown
-from gitops_bot.ports import Comments, PullRequests, Statuses
+from gitops_bot.core.report import policy as policy_report
+from gitops_bot.ports import Comments, PullRequests
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
 CONTEXT = "gitops/plan/{env}"
+SUMMARY_CONTEXT = "gitops"
 
 
-class ReviewForge(PullRequests, Comments, Statuses, Protocol):
+class ReviewForge(PullRequests, Comments, gate_app.GateForge, Protocol):
     """The ports a review writes through."""
 
 
@@ -35,6 +49,7 @@ class Outcome:
     comments: int = 0  # comment parts written or confirmed
     statuses: int = 0
     stale: str = ""  # why nothing was written, when the head moved
+    decisions: Mapping[str, policy.Decision] = field(default_factory=dict)
 
 
 def _marker_prefix(env: str) -> str:
@@ -55,10 +70,44 @@ def _describe(env: EnvPlan) -> tuple[StatusState, str]:
     return StatusState.SUCCESS, ", ".join(parts) if parts else "no changes"
 
 
+def _comments_on(env: EnvPlan, mode: str, existing: tuple[Comment, ...]) -> bool:
+    if mode == "off":
+        return False
+    if mode == "always" or env.error or env.has_changes:
+        return True
+    prefix = _marker_prefix(env.env)
+    return any(c.is_bot and prefix in c.body for c in existing)
+
+
+def _summary(result: Plan, decisions: Mapping[str, policy.Decision], url: str, sha: str) -> Status:
+    """The one context to require: failure if a plan or gate failed, pending while
+    a gate waits, else success."""
+    failed = [e.env for e in result.envs if e.error or decisions[e.env].state is Verdict.FAILURE]
+    waiting = [e for e, d in decisions.items() if d.state is Verdict.PENDING and e not in failed]
+    changed = [env.env for env in result.envs if not env.error and env.has_changes]
+    parts = []
+    if failed:
+        parts.append(f"failed: {', '.join(failed)}")
+    if waiting:
+        parts.append(f"waiting: {', '.join(waiting)}")
+    if changed:
+        parts.append(f"changes: {', '.join(changed)}")
+    unchanged = len(result.envs) - len(failed) - len(changed)
+    if unchanged:
+        parts.append(f"{unchanged} unchanged")
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} not affected")
+    state = (
+        StatusState.FAILURE if failed else StatusState.PENDING if waiting else StatusState.SUCCESS
+    )
+    text = "; ".join(parts) or "no environments"
+    return Status(sha, SUMMARY_CONTEXT, state, text[: policy.DESCRIPTION_LIMIT], url)
+
+
 def review(
     *,
     forge: ReviewForge,
-    repo: Git,
+    repo_for: Callable[[Pull], Git],
     number: int,
     tools: Tools,
     mask_key: bytes,
@@ -66,46 +115,100 @@ def review(
     cluster_for: plan_app.ClusterFor | None = None,
     live: bool = False,
     url: str = "",
+    envs: tuple[str, ...] = (),
+    config_file: str = ".gitops.yaml",
+    comment_mode: str = "always",
+    change_state: Callable[[prstate.State, str], prstate.State] | None = None,
+    now: datetime | None = None,
 ) -> Outcome:
+    """`comment_mode`: "always" (a comment per planned environment), "changes"
+    (only where the plan changes something or failed; an existing comment is
+    still kept up to date) or "off" (statuses only)."""
     pull = forge.pull(number)
+    now = now or datetime.now(UTC)
+    repo = repo_for(pull)
     result = plan_app.plan(
         repo=repo,
-        request=plan_app.Request(base=pull.base_sha, head=pull.head_sha, live=live),
+        request=plan_app.Request(
+            base=pull.base_sha, head=pull.head_sha, envs=envs, live=live, config_file=config_file
+        ),
         tools=tools,
         cluster_for=cluster_for,
         mask_key=mask_key,
     )
-    now = forge.pull(number)
-    if now.head_sha != pull.head_sha:
+    latest = forge.pull(number)
+    if latest.head_sha != pull.head_sha:
         return Outcome(
             plan=result,
-            stale=f"the head moved from {pull.head_sha[:12]} to {now.head_sha[:12]} while "
+            stale=f"the head moved from {pull.head_sha[:12]} to {latest.head_sha[:12]} while "
             "planning; the run for the new head reports",
         )
 
+    existing = forge.comments(number)
+    state = prstate.with_plan(
+        _state(existing), pull.head_sha, {e.env: e.render_hash for e in result.envs}, now
+    )
+    if change_state is not None:
+        state = change_state(state, pull.head_sha)
+    decisions = gate_app.gate(
+        forge=forge,
+        repo=repo,
+        pull=pull,
+        result=result,
+        state=state,
+        now=now,
+        config_file=config_file,
+    )
     comments = statuses = 0
     for env in result.envs:
-        parts = markdown.env_comment(result, env, budget=comment_limit)
+        decision = decisions[env.env]
+        parts = list(
+            markdown.env_comment(result, env, budget=comment_limit - policy_report.MAX_CHARS - 2000)
+        )
+        parts[0] += (
+            "\n\n" + policy_report.section(decision) + "\n" + prstate.encode(_only(state, env.env))
+        )
+        if not _comments_on(env, comment_mode, existing):
+            parts = []
         for i, body in enumerate(parts, start=1):
             prefix = _marker_prefix(env.env).replace("part=1/", f"part={i}/")
-            forge.upsert_comment(number, marker=prefix, body=body)
+            forge.upsert_comment(number, marker=prefix, body=body, existing=existing)
             comments += 1
-        state, description = _describe(env)
+        state_, description = _describe(env)
         forge.set_status(
-            Status(pull.head_sha, CONTEXT.format(env=env.env), state, description, url)
+            Status(pull.head_sha, CONTEXT.format(env=env.env), state_, description, url)
         )
-        statuses += 1
-    for skipped in result.skipped:
-        # Branch protection may require every environment's status: say why
-        # this one has nothing to report, rather than leave it missing.
         forge.set_status(
             Status(
                 pull.head_sha,
-                CONTEXT.format(env=skipped.env),
-                StatusState.SUCCESS,
-                f"not affected: {skipped.reason}",
+                decision.context,
+                StatusState(decision.state.value),
+                decision.description,
                 url,
             )
         )
-        statuses += 1
-    return Outcome(plan=result, comments=comments, statuses=statuses)
+        statuses += 2
+    forge.set_status(_summary(result, decisions, url, pull.head_sha))
+    return Outcome(plan=result, comments=comments, statuses=statuses + 1, decisions=decisions)
+
+
+def _state(existing: tuple[Comment, ...]) -> prstate.State:
+    """What the bot's own comments remember (anyone can paste a block into theirs)."""
+    state = prstate.State()
+    for comment in existing:
+        if comment.is_bot:
+            state = prstate.merge(state, prstate.decode(comment.body).state)
+    return state
+
+
+def _only(state: prstate.State, env: str) -> prstate.State:
+    """The part of `state` that env's comment keeps."""
+    return prstate.State(
+        planned=tuple(
+            prstate.Planned(p.sha, p.at, {env: p.hashes[env]})
+            for p in state.planned
+            if env in p.hashes
+        ),
+        confirmations={k: v for k, v in state.confirmations.items() if k == env},
+        holds={k: v for k, v in state.holds.items() if k in (env, prstate.ALL)},
+    )

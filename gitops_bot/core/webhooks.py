@@ -22,6 +22,11 @@ class WebhookError(BotError):
     """A delivery is refused: unsigned, wrongly signed, too large or malformed."""
 
 
+def sign(body: bytes, *, secret: bytes) -> str:
+    """sha256=HMAC(secret, body): GitHub's signature, also the bot's poke to the puller."""
+    return _PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
 def verify_github(body: bytes, signature: str | None, *, secret: bytes) -> None:
     """Raise WebhookError unless `signature` is sha256=HMAC(secret, body)."""
     if not secret:
@@ -30,7 +35,7 @@ def verify_github(body: bytes, signature: str | None, *, secret: bytes) -> None:
         raise WebhookError("checking the GitHub signature: X-Hub-Signature-256 is missing")
     if not signature.startswith(_PREFIX):
         raise WebhookError("checking the GitHub signature: X-Hub-Signature-256 is not sha256=...")
-    expected = _PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    expected = sign(body, secret=secret)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise WebhookError("checking the GitHub signature: it does not match the body")
 

@@ -20,6 +20,8 @@ from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "run_prod_comment.md"
+# prod needs an approval from @acme/sre (examples/shop/.gitops.yaml, read from main).
+PROD_PENDING = "needs 1 more approval from @acme/sre"
 TOKEN = "ghs_canary_token_0123456789"
 REPO = "acme/shop"
 
@@ -93,10 +95,12 @@ def test_a_pull_request_gets_one_comment_and_one_status_per_environment(
     result = run_as_actions(shop, server, tmp_path, "opened")
 
     assert result.exit_code == 0, result.output
-    assert result.output == "gitops-bot: acme/shop#1: 3 comment(s) and 4 status(es) written\n"
+    assert result.output == "gitops-bot: acme/shop#1: 3 comment(s) and 7 status(es) written\n"
     written = comments(server)
     assert set(written) == {"dev", "prod", "cache-prod"}
     prod = re.sub(r"<secret sha256:[0-9a-f]{8}>", "<secret sha256:…>", written["prod"][1])
+    # The state block records when the head was planned: the one part that moves.
+    prod = re.sub(r"<!-- gitops-bot:state v1 \S+ -->", "<!-- gitops-bot:state v1 … -->", prod)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN.write_text(prod)
     assert prod == GOLDEN.read_text()
@@ -105,7 +109,10 @@ def test_a_pull_request_gets_one_comment_and_one_status_per_environment(
         "gitops/plan/dev": ("success", "1 to update"),
         "gitops/plan/prod": ("success", "2 to update"),
         "gitops/plan/cache-prod": ("success", "1 to update"),
-        "gitops/plan/platform": ("success", "not affected: no file it reads changed"),
+        "gitops/policy/dev": ("success", "the policy needs no approval"),
+        "gitops/policy/prod": ("pending", PROD_PENDING),
+        "gitops/policy/cache-prod": ("success", "the policy needs no approval"),
+        "gitops": ("pending", "waiting: prod; changes: dev, prod, cache-prod; 1 not affected"),
     }
     everything = "\n".join(
         [

@@ -15,6 +15,8 @@ from gitops_bot.cli import cli
 from tests.fakes.gitlab_server import GitLabServer
 from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
 
+# prod needs an approval from @acme/sre (examples/shop/.gitops.yaml, read from main).
+PROD_PENDING = "needs 1 more approval from @acme/sre"
 TOKEN = "glpat-canary-0123456789"
 PROJECT = "acme/shop"
 
@@ -76,7 +78,7 @@ def test_a_merge_request_gets_a_note_and_a_status_per_environment_and_a_push_edi
     result = run_in_pipeline(shop, server, iid)
 
     assert result.exit_code == 0, result.output
-    assert result.output == f"gitops-bot: {PROJECT}#{iid}: 3 comment(s) and 4 status(es) written\n"
+    assert result.output == f"gitops-bot: {PROJECT}#{iid}: 3 comment(s) and 7 status(es) written\n"
     first = notes(server, iid)
     assert set(first) == {"dev", "prod", "cache-prod"}
     head = head_of(server, iid)
@@ -84,7 +86,10 @@ def test_a_merge_request_gets_a_note_and_a_status_per_environment_and_a_push_edi
         "gitops/plan/dev": ("success", "1 to update"),
         "gitops/plan/prod": ("success", "2 to update"),
         "gitops/plan/cache-prod": ("success", "1 to update"),
-        "gitops/plan/platform": ("success", "not affected: no file it reads changed"),
+        "gitops/policy/dev": ("success", "the policy needs no approval"),
+        "gitops/policy/prod": ("pending", PROD_PENDING),
+        "gitops/policy/cache-prod": ("success", "the policy needs no approval"),
+        "gitops": ("pending", "waiting: prod; changes: dev, prod, cache-prod; 1 not affected"),
     }
     for secret in (OLD_PASSWORD, NEW_PASSWORD, TOKEN):
         assert secret not in result.output

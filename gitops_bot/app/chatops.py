@@ -1,0 +1,199 @@
+"""Use case: a `/gitops` command in a pull request comment.
+
+Owns: deciding whether a comment is obeyed (only newly created comments by
+people, not the bot's own or edited ones; only by someone with the
+permission the command table asks for that environment), acknowledging it
+(a reaction when seen, when done, when refused, and a reply that says why),
+and carrying it out through the same review the pushes get, so the gate is
+judged once, on a fresh plan, with the command's effect on the bot's memory
+of the pull request (holds, destroy confirmations) applied. Refuses:
+parsing (core.commands), the rules (core.policy) and promotion, which is not
+configured in this version (its commands say so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from gitops_bot.app import gate as gate_app
+from gitops_bot.app import review as review_app
+from gitops_bot.core import approvals, codeowners, commands, prstate
+from gitops_bot.core.destructive import Confirmation
+from gitops_bot.core.events import CommentAction, CommentEvent
+from gitops_bot.core.forge import Pull, Reaction
+from gitops_bot.vcs.git import Git
+
+# The review to run again, given how the command changes the pull request's state.
+Rerun = Callable[[Callable[[prstate.State, str], prstate.State] | None, tuple[str, ...]], str]
+MARKER = "<!-- gitops-bot:"
+
+
+class ChatForge(review_app.ReviewForge, Protocol):
+    """The ports a command is answered through."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str  # for the log
+    reaction: Reaction | None = None
+    reply: str = ""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One obeyed command and what carrying it out needs."""
+
+    event: CommentEvent
+    invocation: commands.Invocation
+    pull: Pull
+    forge: ChatForge
+    rerun: Rerun
+    now: datetime
+
+    @property
+    def env(self) -> str:
+        """The ENV argument; only called by handlers whose command requires it."""
+        if self.invocation.env is None:  # pragma: no cover - the parser requires it
+            raise ValueError(f"{self.invocation.name} without ENV")
+        return self.invocation.env
+
+
+def handle(
+    event: CommentEvent,
+    *,
+    forge: ChatForge,
+    repo_for: Callable[[Pull], Git],
+    rerun: Rerun,
+    config_file: str = ".gitops.yaml",
+) -> str:
+    where = f"{event.repo}#{event.number}"
+    if event.action is CommentAction.DELETED:
+        return f"{where}: a deleted comment: nothing to do"
+    if event.author_is_bot or MARKER in event.body:
+        return f"{where}: the bot's own comment: nothing to do"
+    parsed = commands.parse(event.body)
+    if isinstance(parsed, commands.NoCommand):
+        return f"{where}: no command in the comment"
+    forge.react(event.number, event.comment_id, Reaction.SEEN)
+    answer = _answer(event, parsed, forge=forge, repo_for=repo_for, config_file=config_file)
+    if answer is None:
+        assert isinstance(parsed, commands.Invocation)  # noqa: S101 (what _answer lets through)
+        call = _Call(event, parsed, forge.pull(event.number), forge, rerun, datetime.now(UTC))
+        answer = HANDLERS[parsed.name](call)
+    if answer.reply:
+        forge.reply(event.number, f"@{event.author} {answer.reply}")
+    if answer.reaction:
+        forge.react(event.number, event.comment_id, answer.reaction)
+    return f"{where}: {answer.text}"
+
+
+def _answer(
+    event: CommentEvent,
+    parsed: commands.Result,
+    *,
+    forge: ChatForge,
+    repo_for: Callable[[Pull], Git],
+    config_file: str,
+) -> Answer | None:
+    """The refusal, or None when the command is to be carried out."""
+    if event.action is CommentAction.EDITED:
+        why = "commands in edited comments are not run; post the command in a new comment."
+        return Answer("refused an edited comment", Reaction.REFUSED, why)
+    if isinstance(parsed, commands.Unknown | commands.BadArgs):
+        return Answer(f"refused: {parsed.message}", Reaction.REFUSED, parsed.message)
+    if not isinstance(parsed, commands.Invocation):  # pragma: no cover - NoCommand returned early
+        return Answer("no command")
+    pull = forge.pull(event.number)
+    if pull.state != "open":
+        return Answer(f"refused {parsed}: closed", Reaction.REFUSED, "this pull request is closed.")
+    permission = forge.permission(event.author)
+    is_owner: bool | None = None
+    if parsed.spec.owner and parsed.env is not None:
+        policies = gate_app.base_policies(repo_for(pull), pull, config_file)
+        owners = policies.get(parsed.env, gate_app.NEW_ENVIRONMENT).owners
+        is_owner = _is_owner(forge, event.author, owners) if owners else None
+    refusal = commands.refusal(parsed.spec, permission=permission, is_owner=is_owner)
+    if refusal:
+        return Answer(f"refused {parsed}: {refusal}", Reaction.REFUSED, refusal + ".")
+    return None
+
+
+def _is_owner(forge: ChatForge, user: str, owners: tuple[str, ...]) -> bool:
+    teams = {
+        (user, t): forge.in_team(user, t.removeprefix("@")) for t in owners if codeowners.is_team(t)
+    }
+    return approvals.is_owner(user, owners, teams)
+
+
+def _help(_call: _Call) -> Answer:
+    return Answer("answered help", Reaction.DONE, "\n\n" + commands.help_text())
+
+
+def _plan(call: _Call) -> Answer:
+    env = call.invocation.env
+    return Answer(call.rerun(None, (env,) if env else ()), Reaction.DONE)
+
+
+def _not_configured(call: _Call) -> Answer:
+    why = (
+        f"`{call.invocation.name}` needs promotion rules in .gitops.yaml, which this "
+        "version does not support yet; nothing was done."
+    )
+    return Answer(f"refused {call.invocation}: promotion not configured", Reaction.REFUSED, why)
+
+
+def _lock(call: _Call) -> Answer:
+    lock = call.forge.acquire_lock(call.env, pull=call.pull.number, sha=call.pull.head_sha)
+    if lock.pull != call.pull.number:
+        why = f"`{call.env}` is locked by #{lock.pull}; `/gitops unlock {call.env}` frees it."
+        return Answer(f"{call.env} is locked by #{lock.pull}", Reaction.REFUSED, why)
+    return Answer(f"locked {call.env}", Reaction.DONE, f"`{call.env}` is locked for this change.")
+
+
+def _unlock(call: _Call) -> Answer:
+    holder = call.forge.lock_holder(call.env)
+    if holder is None:
+        return Answer(f"{call.env} was not locked", Reaction.DONE, f"`{call.env}` was not locked.")
+    call.forge.release_lock(call.env, pull=holder.pull)
+    text = call.rerun(None, ())
+    reply = f"`{call.env}` is unlocked (it was held by #{holder.pull})."
+    return Answer(f"unlocked {call.env} (held by #{holder.pull}); {text}", Reaction.DONE, reply)
+
+
+def _approve_destroy(call: _Call) -> Answer:
+    env, by, now = call.env, call.event.author, call.now
+
+    def confirm(state: prstate.State, head: str) -> prstate.State:
+        # Bound to env's render at the head being planned: a later push that
+        # changes it makes this confirmation count for nothing.
+        render = state.hashes(env).get(head, "")
+        return prstate.with_confirmation(state, env, Confirmation(by, render, now))
+
+    return Answer(call.rerun(confirm, ()), Reaction.DONE)
+
+
+def _hold(call: _Call) -> Answer:
+    env, hold = call.invocation.env, prstate.Hold(by=call.event.author, at=call.now)
+    return Answer(call.rerun(lambda s, _h: prstate.with_hold(s, env, hold), ()), Reaction.DONE)
+
+
+def _unhold(call: _Call) -> Answer:
+    env = call.invocation.env
+    return Answer(call.rerun(lambda s, _h: prstate.without_hold(s, env), ()), Reaction.DONE)
+
+
+# One handler per command of core.commands.TABLE (a test checks they agree).
+HANDLERS: dict[str, Callable[[_Call], Answer]] = {
+    "help": _help,
+    "plan": _plan,
+    "lock": _lock,
+    "unlock": _unlock,
+    "approve-destroy": _approve_destroy,
+    "hold": _hold,
+    "unhold": _unhold,
+    "promote": _not_configured,
+    "rollback": _not_configured,
+}

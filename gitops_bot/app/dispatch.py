@@ -1,0 +1,153 @@
+"""Use case: act on one forge event; the one table both `run` (CI) and `serve` (webhooks) use.
+
+Owns: which use case each event starts: a pull request opened, reopened or
+pushed to, and a review submitted or dismissed, is reviewed (planned and
+gated); a comment goes to ChatOps; one merged or closed is cleaned up (its
+environment locks released; closed without merge, its pending gitops
+statuses resolved, so nothing waits on a closed change); a push to the
+default branch is handed to the puller (poked, when one is configured). Refuses: reading the
+CI environment or HTTP (the entry points do), trusting the event beyond what
+it names (the use cases re-read the pull request), and failing silently:
+every call returns a line that says what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitops_bot.app import chatops
+from gitops_bot.app import gate as gate_app
+from gitops_bot.app import plan as plan_app
+from gitops_bot.app import review as review_app
+from gitops_bot.core import events, prstate
+from gitops_bot.core.forge import Pull, Status, StatusState
+from gitops_bot.core.plan import Plan
+from gitops_bot.render.render import Tools
+from gitops_bot.vcs.git import Git
+
+Poke = Callable[[str, str], str]  # (ref, sha) -> what the puller answered
+
+
+@dataclass(frozen=True)
+class Deps:
+    forge: review_app.ReviewForge
+    repo_for: Callable[[Pull], Git]  # a repository holding the pull request's base and head
+    tools: Tools
+    mask_key: Callable[[], bytes]  # a fresh key per call: fingerprints never match across runs
+    comment_limit: int
+    cluster_for: plan_app.ClusterFor | None = None
+    live: bool = False
+    poke: Poke | None = None
+    url: str = ""  # where the statuses link to (the CI job, the server)
+    envs: tuple[str, ...] = ()  # plan only these environments
+    config_file: str = ".gitops.yaml"
+    comment_mode: str = "always"  # always | changes | off (see review.review)
+
+
+@dataclass(frozen=True)
+class Done:
+    text: str  # one line for the log: what was done, or why nothing
+    failed: bool = False  # the run should exit non-zero (e.g. a plan with errors)
+    plan: Plan | None = None  # when a review planned
+
+
+_REVIEWED = (events.PullAction.OPENED, events.PullAction.PUSHED, events.PullAction.REOPENED)
+
+
+def handle(event: events.Event, deps: Deps) -> Done:
+    if isinstance(event, events.Ignored):
+        return Done(f"nothing to do: {event.reason}")
+    if isinstance(event, events.PullEvent):
+        if event.action in _REVIEWED:
+            return _review(event, deps)
+        return _cleanup(event, deps)
+    if isinstance(event, events.ReviewEvent):
+        # An approval or a dismissal: the gate is judged again on a fresh plan.
+        return _review(event, deps)
+    if isinstance(event, events.CommentEvent):
+        text = chatops.handle(
+            event,
+            forge=deps.forge,
+            repo_for=deps.repo_for,
+            rerun=lambda change, envs: _review(event, deps, change_state=change, envs=envs).text,
+            config_file=deps.config_file,
+        )
+        return Done(text)
+    return _hand_off(event, deps)
+
+
+def _review(
+    event: events.PullEvent | events.ReviewEvent | events.CommentEvent,
+    deps: Deps,
+    *,
+    change_state: Callable[[prstate.State, str], prstate.State] | None = None,
+    envs: tuple[str, ...] = (),
+) -> Done:
+    outcome = review_app.review(
+        forge=deps.forge,
+        repo_for=deps.repo_for,
+        number=event.number,
+        tools=deps.tools,
+        mask_key=deps.mask_key(),
+        comment_limit=deps.comment_limit,
+        cluster_for=deps.cluster_for,
+        live=deps.live,
+        url=deps.url,
+        envs=envs or deps.envs,
+        config_file=deps.config_file,
+        comment_mode=deps.comment_mode,
+        change_state=change_state,
+    )
+    where = f"{event.repo}#{event.number}"
+    if outcome.stale:
+        return Done(f"{where}: wrote nothing: {outcome.stale}")
+    return Done(
+        f"{where}: {outcome.comments} comment(s) and {outcome.statuses} status(es) written",
+        failed=outcome.plan.has_errors,
+        plan=outcome.plan,
+    )
+
+
+def _cleanup(event: events.PullEvent, deps: Deps) -> Done:
+    """Merged or closed: its environment locks are released; closed without
+    merge, its pending gitops statuses are resolved too."""
+    pull = deps.forge.pull(event.number)
+    where = f"{event.repo}#{event.number}"
+    if pull.state == "open":
+        return Done(f"{where} is open again: nothing to clean up")
+    repo = deps.repo_for(pull)
+    released = [
+        env
+        for env in gate_app.base_policies(repo, pull, deps.config_file)
+        if deps.forge.release_lock(env, pull=pull.number)
+    ]
+    freed = f"; locks released: {', '.join(released)}" if released else ""
+    if pull.state == "merged":
+        return Done(f"{where} merged{freed}; the push to its target branch hands off")
+    resolved = 0
+    for status in deps.forge.statuses(pull.head_sha):
+        if status.context.startswith("gitops/") and status.state is StatusState.PENDING:
+            deps.forge.set_status(
+                Status(
+                    pull.head_sha,
+                    status.context,
+                    StatusState.ERROR,
+                    "closed without merge: nothing will be applied",
+                    deps.url,
+                )
+            )
+            resolved += 1
+    return Done(f"{where} closed: {resolved} pending status(es) resolved{freed}")
+
+
+def _hand_off(event: events.PushEvent, deps: Deps) -> Done:
+    if not event.to_default_branch:
+        return Done(f"a push to {event.ref} is not to the default branch: nothing to apply")
+    if deps.poke is None:
+        return Done(
+            f"{event.after[:12]} on {event.ref}: no puller endpoint is configured "
+            "(GITOPS_BOT_PULLER_URL); the puller finds the commit at its next fetch"
+        )
+    answer = deps.poke(event.ref, event.after)
+    return Done(f"{event.after[:12]} on {event.ref}: handed to the puller: {answer}")

@@ -1,0 +1,88 @@
+"""What the commands share: tool and cluster options, and building their adapters.
+
+Owns: the --kubeconfig/--helm/--kustomize options, one Kubernetes client per
+kubeconfig context for a command's duration, finding the renderers on PATH,
+and the per-run masking key. Refuses: commands of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import click
+
+from gitops_bot.errors import BotError
+
+if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
+    from gitops_bot.cluster.kube import Kube
+    from gitops_bot.core.config import Environment
+    from gitops_bot.render.render import Tools
+
+
+def tool_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--kubeconfig, --helm and --kustomize, shared by plan and run."""
+    f = click.option(
+        "--kustomize",
+        envvar="GITOPS_BOT_KUSTOMIZE",
+        default="kustomize",
+        show_default=True,
+        help="The kustomize binary [env: GITOPS_BOT_KUSTOMIZE].",
+    )(f)
+    f = click.option(
+        "--helm",
+        envvar="GITOPS_BOT_HELM",
+        default="helm",
+        show_default=True,
+        help="The helm binary [env: GITOPS_BOT_HELM].",
+    )(f)
+    return click.option(
+        "--kubeconfig",
+        envvar="KUBECONFIG",
+        type=click.Path(dir_okay=False),
+        help="Kubeconfig for --live [env: KUBECONFIG].",
+    )(f)
+
+
+@contextlib.contextmanager
+def clusters(kubeconfig: str | None) -> Iterator[Callable[[Environment], Kube]]:
+    """cluster_for(env): one client per kubeconfig context, closed at the end."""
+    from gitops_bot.cluster.kube import Kube  # noqa: PLC0415
+
+    clusters: dict[str | None, Kube] = {}
+
+    def cluster_for(env: Environment) -> Kube:
+        if env.cluster not in clusters:
+            clusters[env.cluster] = Kube.from_kubeconfig(kubeconfig, context=env.cluster)
+        return clusters[env.cluster]
+
+    try:
+        yield cluster_for
+    finally:
+        for kube in clusters.values():
+            kube.close()
+
+
+def tools(helm: str, kustomize: str) -> Tools:
+    from gitops_bot.render.render import Tools  # noqa: PLC0415
+
+    return Tools(helm=find_tool(helm), kustomize=find_tool(kustomize))
+
+
+def mask_key() -> bytes:
+    # A fresh key per run: fingerprints show whether two secret values are equal
+    # within one run, and cannot be matched against anything else.
+    return os.urandom(32)
+
+
+def find_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BotError(
+            f"looking for {name}: not found on PATH (set --helm/--kustomize "
+            "or GITOPS_BOT_HELM/GITOPS_BOT_KUSTOMIZE)"
+        )
+    return found

@@ -1,0 +1,114 @@
+"""A local bare copy of a remote repository, for the webhook server.
+
+Owns: keeping one bare repository per remote under a cache folder and
+fetching into it the commits a pull request needs (by SHA, or by the
+forge's pull request ref when the server does not serve SHAs), one fetch at
+a time. The token travels in an HTTP header set through the child's
+environment (GIT_CONFIG_*), never in the URL, argv or the repository's
+config, and is scrubbed from any error. Refuses: checking anything out
+(vcs.git.Git does that, on the same folder) and deciding which commits are
+needed (the use case says).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from gitops_bot.vcs.git import Git, GitError
+
+_TIMEOUT_S = 300
+
+
+class Mirror:
+    def __init__(
+        self, cache: Path, url: str, *, token: str = "", user: str = "x-access-token"
+    ) -> None:
+        git = shutil.which("git")
+        if git is None:
+            raise GitError("looking for git: it is not on PATH")
+        self._git_bin = git
+        self.url = url
+        self.root = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
+        self._token = token
+        self._env = self._environment(token, user)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _environment(token: str, user: str) -> dict[str, str]:
+        # Our one setting goes through GIT_CONFIG_COUNT; the caller's own
+        # (e.g. GIT_CONFIG_PARAMETERS, proxies) still apply.
+        ours = ("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_", "GIT_DIR")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+        env["GIT_TERMINAL_PROMPT"] = "0"
+        if token:
+            basic = base64.b64encode(f"{user}:{token}".encode()).decode()
+            env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+            )
+        return env
+
+    def _run(self, *args: str, doing: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        try:
+            done = subprocess.run(
+                [self._git_bin, "-C", str(self.root), *args],
+                capture_output=True,
+                text=True,
+                timeout=_TIMEOUT_S,
+                check=False,
+                env=self._env,
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise GitError(f"{doing}: {self._scrub(str(err))}") from err
+        if check and done.returncode != 0:
+            lines = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+            raise GitError(f"{doing}: {self._scrub(lines[0])}")
+        return done
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _has(self, sha: str) -> bool:
+        spec = f"{sha}^{{commit}}"
+        return (
+            self._run(
+                "cat-file", "-e", spec, doing=f"looking for {sha[:12]}", check=False
+            ).returncode
+            == 0
+        )
+
+    def sync(self, *shas: str, refs: tuple[str, ...] = ()) -> Git:
+        """The mirror with every commit of `shas` present: fetched by SHA, or
+        through `refs` (e.g. refs/pull/7/head) when the server refuses SHAs."""
+        with self._lock:
+            if not (self.root / "HEAD").exists():
+                self.root.mkdir(parents=True, exist_ok=True)
+                self._run("init", "--bare", "--quiet", doing=f"creating the mirror of {self.url}")
+            missing = [sha for sha in dict.fromkeys(shas) if not self._has(sha)]
+            if missing:
+                self._fetch(missing, refs)
+        return Git(self.root)
+
+    def _fetch(self, missing: list[str], refs: tuple[str, ...]) -> None:
+        doing = f"fetching {', '.join(s[:12] for s in missing)} from {self.url}"
+        base = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", self.url)
+        done = self._run(*base, *missing, doing=doing, check=False)
+        if done.returncode != 0 and refs:
+            spec = [f"+{ref}:refs/gitops-bot/fetched/{i}" for i, ref in enumerate(refs)]
+            self._run(*base, *spec, doing=doing)
+        elif done.returncode != 0:
+            lines = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+            raise GitError(f"{doing}: {self._scrub(lines[0])}")
+        still = [sha for sha in missing if not self._has(sha)]
+        if still:
+            raise GitError(
+                f"{doing}: {', '.join(s[:12] for s in still)} not found there "
+                "(force-pushed away, or not readable with this token)"
+            )
