@@ -7,8 +7,8 @@ permission the command table asks for that environment), acknowledging it
 and carrying it out through the same review the pushes get, so the gate is
 judged once, on a fresh plan, with the command's effect on the bot's memory
 of the pull request (holds, destroy confirmations) applied. Refuses:
-parsing (core.commands), the rules (core.policy) and promotion, which is not
-configured in this version (its commands say so).
+parsing (core.commands), the rules (core.policy) and what a promotion or
+rollback carries (app.promote; `promote` without a rule to ENV says so).
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, cast
 
 from gitops_bot.app import gate as gate_app
+from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
-from gitops_bot.core import approvals, codeowners, commands, prstate
+from gitops_bot.core import approvals, codeowners, commands, promotion_config, prstate
 from gitops_bot.core.destructive import Confirmation
 from gitops_bot.core.events import CommentAction, CommentEvent
 from gitops_bot.core.forge import Pull, Reaction
-from gitops_bot.vcs.git import Git
+from gitops_bot.errors import ConfigError
+from gitops_bot.vcs.git import Git, GitError
 
 # The review to run again, given how the command changes the pull request's state.
 Rerun = Callable[[Callable[[prstate.State, str], prstate.State] | None, tuple[str, ...]], str]
@@ -52,6 +54,8 @@ class _Call:
     forge: ChatForge
     rerun: Rerun
     now: datetime
+    repo_for: Callable[[Pull], Git] | None = None  # promote and rollback read Git
+    config_file: str = ".gitops.yaml"
 
     @property
     def env(self) -> str:
@@ -81,7 +85,16 @@ def handle(
     answer = _answer(event, parsed, forge=forge, repo_for=repo_for, config_file=config_file)
     if answer is None:
         assert isinstance(parsed, commands.Invocation)  # noqa: S101 (what _answer lets through)
-        call = _Call(event, parsed, forge.pull(event.number), forge, rerun, datetime.now(UTC))
+        call = _Call(
+            event,
+            parsed,
+            forge.pull(event.number),
+            forge,
+            rerun,
+            datetime.now(UTC),
+            repo_for=repo_for,
+            config_file=config_file,
+        )
         answer = HANDLERS[parsed.name](call)
     if answer.reply:
         forge.reply(event.number, f"@{event.author} {answer.reply}")
@@ -139,10 +152,84 @@ def _plan(call: _Call) -> Answer:
 
 def _not_configured(call: _Call) -> Answer:
     why = (
-        f"`{call.invocation.name}` needs promotion rules in .gitops.yaml, which this "
-        "version does not support yet; nothing was done."
+        f"`{call.invocation}` needs a promotion rule to `{call.env}` in {call.config_file} "
+        f"on `{call.pull.base_ref}` (`promotion: [{{from: ..., to: {call.env}, copy: [...]}}]`), "
+        "and there is none; nothing was done."
     )
     return Answer(f"refused {call.invocation}: promotion not configured", Reaction.REFUSED, why)
+
+
+def _base_tip(repo: Git, pull: Pull) -> str:
+    """The head of the pull request's base branch: the local branch when the
+    checkout has it (CI checks out the default branch for comments), else the
+    base the forge reports."""
+    try:
+        return repo.resolve(f"refs/heads/{pull.base_ref}")
+    except GitError:
+        return pull.base_sha
+
+
+def _promotion_context(call: _Call) -> tuple[promote_app.PromoteForge, Git, str]:
+    if call.repo_for is None:  # pragma: no cover - handle() always passes it
+        raise ValueError(f"{call.invocation.name} without a repository")
+    repo = call.repo_for(call.pull)
+    # The adapters implement every port; ChatForge names only those a review needs.
+    return cast(promote_app.PromoteForge, call.forge), repo, _base_tip(repo, call.pull)
+
+
+def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
+    if isinstance(outcome, promote_app.Closed):
+        closed = f"; closed the stale #{outcome.closed}" if outcome.closed else ""
+        return Answer(
+            f"{what}: nothing to do{closed}", Reaction.DONE, outcome.reason + closed + "."
+        )
+    verb = "opened" if outcome.created else "updated"
+    number = outcome.pull.number
+    files = ", ".join(f"`{path}`" for path, _ in outcome.proposal.files)
+    reply = f"{verb} #{number}: {outcome.proposal.title} ({files})."
+    return Answer(f"{what}: {verb} #{number}", Reaction.DONE, reply)
+
+
+def _promote(call: _Call) -> Answer:
+    forge, repo, tip = _promotion_context(call)
+    cfg = promote_app.read_config(repo, tip, call.config_file)
+    if promotion_config.rule_to(cfg.promotions, call.env) is None:
+        return _not_configured(call)
+    outcome = promote_app.promote(
+        forge,
+        repo,
+        cfg=cfg,
+        target_env=call.env,
+        base_ref=call.pull.base_ref,
+        source_sha=tip,
+        requested_by=call.event.author,
+        requested_in=call.pull.number,
+    )
+    return _reply(outcome, f"promote to {call.env}")
+
+
+def _rollback(call: _Call) -> Answer:
+    forge, repo, tip = _promotion_context(call)
+    cfg = promote_app.read_config(repo, tip, call.config_file)
+    if call.env not in {e.name for e in cfg.environments}:
+        why = f"{call.config_file} on `{call.pull.base_ref}` has no environment `{call.env}`."
+        return Answer(f"refused {call.invocation}: no such environment", Reaction.REFUSED, why)
+    sha = call.invocation.sha or ""
+    try:
+        outcome = promote_app.rollback(
+            forge,
+            repo,
+            cfg=cfg,
+            env=call.env,
+            sha=sha,
+            base_ref=call.pull.base_ref,
+            base_sha=tip,
+            requested_by=call.event.author,
+            requested_in=call.pull.number,
+        )
+    except (GitError, ConfigError) as err:
+        return Answer(f"refused {call.invocation}: {err}", Reaction.REFUSED, f"{err}.")
+    return _reply(outcome, f"roll {call.env} back to {sha}")
 
 
 def _lock(call: _Call) -> Answer:
@@ -194,6 +281,6 @@ HANDLERS: dict[str, Callable[[_Call], Answer]] = {
     "approve-destroy": _approve_destroy,
     "hold": _hold,
     "unhold": _unhold,
-    "promote": _not_configured,
-    "rollback": _not_configured,
+    "promote": _promote,
+    "rollback": _rollback,
 }

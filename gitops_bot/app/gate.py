@@ -88,7 +88,9 @@ def gate(
 ) -> dict[str, policy.Decision]:
     """A decision per planned environment (skipped ones are not gated: they change nothing)."""
     policies = base_policies(repo, pull, config_file)
-    reviews = forge.reviews(pull.number)
+    # Approvals cost a call; only ask when some planned environment's rules use them.
+    want_reviews = any(policies.get(e.env, NEW_ENVIRONMENT).needs_review for e in result.envs)
+    reviews = forge.reviews(pull.number) if want_reviews else ()
     asked = _Asked(forge, pull.head_sha)
     changed: tuple[str, ...] | None = None
     decisions = {}
@@ -134,7 +136,7 @@ def gate(
 def _lock(forge: GateForge, pull: Pull, env: EnvPlan, rules: Policy) -> int | None:
     """The other pull request holding env's lock, if any; takes it when free and
     this change does something to env."""
-    if not rules.lock or env.error or not env.has_changes:
+    if not rules.lock_gate or env.error or not env.has_changes:
         return None
     lock = forge.acquire_lock(env.env, pull=pull.number, sha=pull.head_sha)
     return None if lock.pull == pull.number else lock.pull

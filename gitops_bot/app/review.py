@@ -145,8 +145,23 @@ def review(
         )
 
     existing = forge.comments(number)
+    remembered = _state(existing)
+    # A head planned before (an approval, a command) already has statuses: read
+    # them once and write only those that change.
+    statuses_before = (
+        {s.context: s for s in forge.statuses(pull.head_sha)}
+        if any(p.sha == pull.head_sha for p in remembered.planned)
+        else {}
+    )
+
+    def set_status(status: Status) -> int:
+        if statuses_before.get(status.context) == status:
+            return 0
+        forge.set_status(status)
+        return 1
+
     state = prstate.with_plan(
-        _state(existing), pull.head_sha, {e.env: e.render_hash for e in result.envs}, now
+        remembered, pull.head_sha, {e.env: e.render_hash for e in result.envs}, now
     )
     if change_state is not None:
         state = change_state(state, pull.head_sha)
@@ -175,10 +190,10 @@ def review(
             forge.upsert_comment(number, marker=prefix, body=body, existing=existing)
             comments += 1
         state_, description = _describe(env)
-        forge.set_status(
+        statuses += set_status(
             Status(pull.head_sha, CONTEXT.format(env=env.env), state_, description, url)
         )
-        forge.set_status(
+        statuses += set_status(
             Status(
                 pull.head_sha,
                 decision.context,
@@ -187,9 +202,8 @@ def review(
                 url,
             )
         )
-        statuses += 2
-    forge.set_status(_summary(result, decisions, url, pull.head_sha))
-    return Outcome(plan=result, comments=comments, statuses=statuses + 1, decisions=decisions)
+    statuses += set_status(_summary(result, decisions, url, pull.head_sha))
+    return Outcome(plan=result, comments=comments, statuses=statuses, decisions=decisions)
 
 
 def _state(existing: tuple[Comment, ...]) -> prstate.State:

@@ -4,8 +4,9 @@ Owns: the configuration values (frozen dataclasses) and `parse`, which turns
 the file's text into them or raises ConfigError naming the file, line and
 key ("{file}:{line}: {dotted.key}: {what is wrong}"), and the spelling of
 repository-relative paths (`normalize_path`). An environment's `policy` is
-parsed by core.policy_config. The reference of the schema is
-docs/configuration.md; tests check that it and `KEYS` agree.
+parsed by core.policy_config, the `promotion` list by core.promotion_config.
+The reference of the schema is docs/configuration.md; tests check that it
+and `KEYS` agree.
 Refuses: reading files (the caller brings the text), deciding how a source is
 rendered (render/ does that), and YAML anchors, aliases and tags that make a
 short file mean something long or surprising.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from gitops_bot.core import policy_config, yamlnodes
+from gitops_bot.core import policy_config, promotion_config, yamlnodes
 from gitops_bot.errors import ConfigError
 
 VERSION = 1
@@ -45,6 +46,8 @@ KEYS: tuple[str, ...] = (
     "environments.<name>.cluster",
     "environments.<name>.policy",
     *(f"environments.<name>.policy.{key}" for key in policy_config.KEYS),
+    "promotion",
+    *(f"promotion{key}" for key in promotion_config.KEYS),
 )
 
 
@@ -56,6 +59,7 @@ def _children(parent: str) -> tuple[str, ...]:
 
 
 _TOP_KEYS = _children("")
+_REQUIRED_TOP_KEYS = ("version", "environments")
 _ENV_KEYS = _children("environments.<name>")
 _HELM_KEYS = _children("environments.<name>.helm")
 
@@ -93,6 +97,7 @@ class Config:
     version: int
     environments: tuple[Environment, ...]  # in file order
     file: str = ".gitops.yaml"
+    promotions: tuple[promotion_config.Rule, ...] = ()  # in file order
 
     def env(self, name: str) -> Environment:
         """The environment called `name`; ConfigError if there is none."""
@@ -130,7 +135,7 @@ def parse(text: str, *, file: str = ".gitops.yaml") -> Config:
     root = r.compose(text)
     entries = r.mapping(root, "")
     r.known(entries, "", _TOP_KEYS)
-    for required in _TOP_KEYS:
+    for required in _REQUIRED_TOP_KEYS:
         if required not in entries:
             raise r.error(yamlnodes.line_of(root), "", f"missing required key {required!r}")
     version_node, _ = entries["version"]
@@ -145,13 +150,19 @@ def parse(text: str, *, file: str = ".gitops.yaml") -> Config:
     envs = r.mapping(envs_node, "environments")
     if not envs:
         raise r.error(envs_line, "environments", "no environment; at least one is needed")
-    return Config(
-        version=version,
-        environments=tuple(
-            _environment(r, name, node, line=line) for name, (node, line) in envs.items()
-        ),
-        file=file,
+    environments = tuple(
+        _environment(r, name, node, line=line) for name, (node, line) in envs.items()
     )
+    promotions: tuple[promotion_config.Rule, ...] = ()
+    if "promotion" in entries:
+        promotions = promotion_config.parse(
+            r,
+            entries["promotion"][0],
+            "promotion",
+            envs=tuple(e.name for e in environments),
+            path=lambda node, at: _path(r, node, at, folder=False),
+        )
+    return Config(version=version, environments=environments, file=file, promotions=promotions)
 
 
 # DNS-1123 label: what Kubernetes allows for namespace names.

@@ -247,7 +247,7 @@ def evaluate(inputs: Inputs) -> Decision:
         pending.append(windows.closed_message(policy.windows, inputs.now))
     if inputs.held_by is not None:
         pending.append(f"held by {approvals.show(inputs.held_by)}: `/gitops unhold` to release")
-    if policy.lock and inputs.lock_holder is not None and inputs.lock_holder != inputs.pull:
+    if policy.lock_gate and inputs.lock_holder is not None and inputs.lock_holder != inputs.pull:
         pending.append(f"locked by #{inputs.lock_holder}")
 
     reasons = failures + pending

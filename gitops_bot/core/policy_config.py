@@ -93,7 +93,21 @@ class Policy:
     windows: tuple[windows.Window, ...] = ()  # empty: always open
     destructive: Destructive | None = None  # None: see destructive_gate
     rules: tuple[DiffRule, ...] = ()
-    lock: bool = True  # an open pull request that changes the environment takes its lock
+    lock: bool | None = None  # None: see lock_gate
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether any approval can matter to this environment's gate."""
+        return self.approvals > 0 or bool(self.owners or self.codeowners or self.rules)
+
+    @property
+    def lock_gate(self) -> bool:
+        """`lock` as set, else on when an approval is needed: a change that waits for
+        reviews is the one another pull request could race past; an environment
+        that needs none (dev) should not serialize everyone's work."""
+        if self.lock is not None:
+            return self.lock
+        return self.approvals > 0 or bool(self.owners)
 
     @property
     def destructive_gate(self) -> Destructive:
@@ -243,7 +257,7 @@ def parse(
                 yamlnodes.line_of(n), f"{key}.rules", f"expected a list, got {yamlnodes.what(n)}"
             )
         rules = [_rule(r, item, f"{key}.rules[{i}]") for i, item in enumerate(n.value)]
-    lock = _boolean(r, n, f"{key}.lock") if (n := node_of("lock")) is not None else True
+    lock = _boolean(r, n, f"{key}.lock") if (n := node_of("lock")) is not None else None
     return Policy(
         approvals=approvals,
         owners=owners,

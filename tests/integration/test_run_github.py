@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,5 +153,22 @@ def test_a_second_push_edits_the_same_comments(
     assert "shop:1.5.1" in second["dev"][1]
     assert "shop:1.5.1" not in first["dev"][1]
     calls = server.log[before:]
+    # The whole API bill of an update touching three environments (docs/forges-github.md):
+    # the pull request read twice (before planning, and to see the head did not move),
+    # the comments listed once, the reviews once (prod's rules use them), prod's lock
+    # confirmed (ref + tag), each comment edited in place, and a plan and a policy
+    # status per environment plus the summary. Nothing is created but statuses.
+    kinds = Counter(re.sub(r"/[0-9a-f]{40}$|/\d+$", "/…", c) for c in calls)
+    assert kinds == Counter(
+        {
+            "GET /repos/acme/shop/pulls/…": 2,
+            "GET /repos/acme/shop/issues/1/comments": 1,
+            "GET /repos/acme/shop/pulls/1/reviews": 1,
+            "GET /repos/acme/shop/git/ref/gitops-bot/locks/prod": 1,
+            "GET /repos/acme/shop/git/tags/…": 1,
+            "PATCH /repos/acme/shop/issues/comments/…": 3,
+            "POST /repos/acme/shop/statuses/…": 7,
+        }
+    ), calls
     assert not [c for c in calls if c.startswith("POST") and "/comments" in c]
     assert statuses(server, new_head)["gitops/plan/dev"] == ("success", "1 to update")

@@ -472,12 +472,26 @@ CASES: list[Any] = [
     ),
     (
         "locked-by-another-pull-request",
-        {"policy": Policy(), "lock_holder": 12},
+        {"policy": Policy(lock=True), "lock_holder": 12},
         Verdict.PENDING,
         ["locked by #12"],
         (),
     ),
-    ("locked-by-this-one", {"policy": Policy(), "lock_holder": 7}, Verdict.SUCCESS, [], ()),
+    (
+        "locked-by-this-one",
+        {"policy": Policy(lock=True), "lock_holder": 7},
+        Verdict.SUCCESS,
+        [],
+        (),
+    ),
+    # Without approvals the lock is off unless asked for.
+    (
+        "no-lock-by-default-without-approvals",
+        {"policy": Policy(), "lock_holder": 12},
+        Verdict.SUCCESS,
+        [],
+        (),
+    ),
     (
         "locks-off-in-the-policy",
         {"policy": Policy(lock=False), "lock_holder": 12},

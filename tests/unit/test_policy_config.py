@@ -109,7 +109,11 @@ def test_valid(body: str, expected: Policy) -> None:
 def test_an_environment_without_policy_has_the_default() -> None:
     parsed = config.parse("version: 1\nenvironments: {e: {path: a}}\n")
     assert parsed.environments[0].policy == Policy()
-    assert Policy().lock is True
+    assert Policy().lock is None
+    assert Policy().lock_gate is False
+    assert Policy(approvals=1).lock_gate is True
+    assert Policy(owners=("@acme/sre",)).lock_gate is True
+    assert Policy(approvals=1, lock=False).lock_gate is False
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,231 @@
+"""What a promotion or a rollback pull request carries, decided without I/O.
+
+Owns: the new texts of the target environment's files for a promotion
+(each `copy` path of the rule, read as the source environment spells it at
+the source commit, written where the target spells it), the files that
+put an environment's sources back to a commit for a rollback (`rollback`,
+given the files that differ, and `scope`, which says which files are an
+environment's sources), and each pull request's deterministic branch
+(`gitops-bot/promote/<from>-to-<to>`, `gitops-bot/rollback/<env>-<sha12>`),
+title, body and commit message. The body carries a hidden marker with the
+facts (kind, environments, commit), so the history of promotions can be
+read back from the pull requests. Refuses: reading Git and writing to the
+forge (app.promote does), and deciding whether the source is healthy
+enough to promote (the puller's report will; `healthy_since` is shown, not
+judged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from gitops_bot.core import config
+from gitops_bot.core.promotion_config import Rule
+from gitops_bot.errors import ConfigError
+
+PROMOTE_PREFIX = "gitops-bot/promote/"
+ROLLBACK_PREFIX = "gitops-bot/rollback/"
+MARKER = "<!-- gitops-bot:{kind} {facts} -->"
+SHORT = 12
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One pull request to open or update: `files` set on top of the base."""
+
+    kind: str  # "promotion" or "rollback"
+    branch: str
+    title: str
+    body: str
+    message: str  # of the commit
+    files: tuple[tuple[str, str], ...]  # (path, new text), sorted by path
+
+    @property
+    def texts(self) -> dict[str, str]:
+        return dict(self.files)
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """No pull request is needed, and why."""
+
+    reason: str
+
+
+def promote_branch(rule: Rule) -> str:
+    return f"{PROMOTE_PREFIX}{rule.source}-to-{rule.target}"
+
+
+def rollback_branch(env: str, sha: str) -> str:
+    return f"{ROLLBACK_PREFIX}{env}-{sha[:SHORT]}"
+
+
+def _link(sha: str, commit_url: str) -> str:
+    """`sha12`, linked when the forge's commit URL template ({sha}) is known."""
+    short = f"`{sha[:SHORT]}`"
+    return f"[{short}]({commit_url.format(sha=sha)})" if commit_url else short
+
+
+def _marker(kind: str, **facts: str) -> str:
+    return MARKER.format(kind=kind, facts=" ".join(f"{k}={v}" for k, v in facts.items()))
+
+
+def _requested(by: str, in_pull: int) -> str:
+    if not by:
+        return ""
+    return f"Requested by @{by}" + (f" in #{in_pull}" if in_pull else "") + "."
+
+
+def promotion(
+    rule: Rule,
+    *,
+    source_sha: str,
+    source: Mapping[str, str | None],
+    target: Mapping[str, str | None],
+    healthy_since: datetime | None = None,
+    commit_url: str = "",
+    requested_by: str = "",
+    requested_in: int = 0,
+) -> Proposal | Nothing:
+    """The pull request that brings `rule.target` to `rule.source`'s state at
+    `source_sha`. `source`: each of `rule.paths(rule.source)` -> its text at
+    `source_sha` (None: missing); `target`: each of `rule.paths(rule.target)`
+    -> its text on the base the pull request starts from."""
+    changed: list[tuple[str, str, str]] = []  # (from path, to path, text)
+    for pattern in rule.copy:
+        src = pattern.replace("{env}", rule.source)
+        dst = pattern.replace("{env}", rule.target)
+        text = source.get(src)
+        if text is None:
+            raise ConfigError(
+                f"promoting {rule.source} to {rule.target}: {src} does not exist at "
+                f"{source_sha[:SHORT]} (a copy path of the promotion rule on line {rule.line})"
+            )
+        if target.get(dst) != text:
+            changed.append((src, dst, text))
+    if not changed:
+        return Nothing(
+            f"`{rule.target}` already has `{rule.source}`'s files at {source_sha[:SHORT]}: "
+            "nothing to promote"
+        )
+    title = f"Promote {rule.source} to {rule.target} ({source_sha[:SHORT]})"
+    health = (
+        f"`{rule.source}` has been healthy since {healthy_since.isoformat()}."
+        if healthy_since is not None
+        else f"`{rule.source}`'s health was not checked: this promotion was asked for by hand."
+    )
+    rows = "\n".join(f"| `{src}` | `{dst}` |" for src, dst, _ in changed)
+    lines = [
+        _marker("promotion", source=rule.source, target=rule.target, sha=source_sha),
+        f"Promotes `{rule.source}` at {_link(source_sha, commit_url)} to `{rule.target}`.",
+        "",
+        health,
+        _requested(requested_by, requested_in),
+        "",
+        "| Copied from | To |",
+        "| --- | --- |",
+        rows,
+        "",
+        f"The bot updates this pull request when `/gitops promote {rule.target}` is asked "
+        f"again; it never opens a second one for `{rule.source}` to `{rule.target}`. "
+        f"The plan and policy of `{rule.target}` gate it like any other change.",
+    ]
+    message = f"{title}\n\nCopied from {rule.source} at {source_sha}:\n" + "\n".join(
+        f"  {src} -> {dst}" for src, dst, _ in changed
+    )
+    return Proposal(
+        kind="promotion",
+        branch=promote_branch(rule),
+        title=title,
+        body="\n".join(lines).strip() + "\n",
+        message=message,
+        files=tuple(sorted((dst, text) for _, dst, text in changed)),
+    )
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The files that are an environment's sources: everything under `folders`,
+    and `files`."""
+
+    folders: tuple[str, ...]
+    files: tuple[str, ...]
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
+        return path in self.files or any(
+            folder == "." or path.startswith(folder + "/") for folder in self.folders
+        )
+
+
+def scope(cfg: config.Config, env: str) -> Scope:
+    """`env`'s sources: its source folder (a helm chart's folder), its helm values
+    files, and the paths that promotion rules copy into or out of it. Files a
+    kustomization reaches outside its folder (`../../base`) are shared with
+    other environments and are not included."""
+    environment = cfg.env(env)
+    files = list(environment.source.values)
+    for rule in cfg.promotions:
+        if env in (rule.source, rule.target):
+            files.extend(rule.paths(env))
+    return Scope(folders=(environment.source.path,), files=tuple(sorted(set(files))))
+
+
+def rollback(
+    env: str,
+    *,
+    sha: str,
+    base_sha: str,
+    at_sha: Mapping[str, str | None],
+    at_base: Mapping[str, str | None],
+    commit_url: str = "",
+    requested_by: str = "",
+    requested_in: int = 0,
+) -> Proposal | Nothing:
+    """The pull request that puts `env`'s sources back to `sha`. `at_sha` and
+    `at_base`: each source file that differs between `sha` and the base ->
+    its text there (None: missing). A file that exists on the base but not at
+    `sha` would need deleting, which a commit of this version cannot do:
+    ConfigError names them."""
+    paths = sorted(set(at_sha) | set(at_base))
+    changed = [(p, at_sha[p]) for p in paths if at_sha.get(p) != at_base.get(p)]
+    added_since = [p for p, text in changed if text is None]
+    if added_since:
+        raise ConfigError(
+            f"rolling {env} back to {sha[:SHORT]}: {', '.join(added_since)} did not exist "
+            "then, and removing files is not supported by rollback yet; revert the "
+            "change that added them instead"
+        )
+    if not changed:
+        return Nothing(
+            f"`{env}`'s sources on {base_sha[:SHORT]} are already as they were at "
+            f"{sha[:SHORT]}: nothing to roll back"
+        )
+    title = f"Roll {env} back to {sha[:SHORT]}"
+    rows = "\n".join(f"| `{path}` |" for path, _ in changed)
+    lines = [
+        _marker("rollback", env=env, sha=sha, base=base_sha),
+        f"Puts `{env}`'s sources back to their state at {_link(sha, commit_url)}, "
+        f"on top of {_link(base_sha, commit_url)}.",
+        "",
+        _requested(requested_by, requested_in),
+        "",
+        "| Restored |",
+        "| --- |",
+        rows,
+        "",
+        "A rollback is an ordinary change: it is planned, gated and merged like any "
+        "other, and the puller applies it forward, so it never fights the puller.",
+    ]
+    message = f"{title}\n\nRestored from {sha}:\n" + "\n".join(f"  {p}" for p, _ in changed)
+    return Proposal(
+        kind="rollback",
+        branch=rollback_branch(env, sha),
+        title=title,
+        body="\n".join(lines).strip() + "\n",
+        message=message,
+        files=tuple((p, text) for p, text in changed if text is not None),
+    )

@@ -1,0 +1,199 @@
+"""The `promotion` list of `.gitops.yaml`: schema, parsing and validation.
+
+Owns: the promotion rule value (`Rule`), its keys (`KEYS`, relative to
+`promotion`; core.config lists them under that prefix), `parse`, which reads
+the list and checks it against the environments (both ends exist, a rule
+does not promote an environment to itself, one rule per target, no cycle,
+copy paths relative and templated with `{env}`), raising ConfigError as
+`{file}:{line}: {dotted.key}: {what}`, and `parse_duration` for `soak`.
+Refuses: deciding what a promotion changes (core.promotion does) and
+reading files (the caller brings the composed nodes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import yaml
+
+from gitops_bot.core import yamlnodes
+
+# Relative to `promotion`; `[]` is an item of the list.
+KEYS: tuple[str, ...] = (
+    "[].from",
+    "[].to",
+    "[].copy",
+    "[].soak",
+    "[].auto_open",
+    "[].auto_merge",
+)
+_RULE_KEYS = tuple(k.removeprefix("[].") for k in KEYS)
+_REQUIRED = ("from", "to", "copy")
+PLACEHOLDER = "{env}"
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Promote `source`'s state to `target` by copying each path of `copy`
+    with `{env}` spelled as `source` onto the same path spelled as `target`."""
+
+    source: str  # `from`
+    target: str  # `to`
+    copy: tuple[str, ...]  # repository-relative, each with `{env}`
+    soak: timedelta = timedelta(0)  # how long `source` must stay healthy first
+    auto_open: bool = False
+    auto_merge: bool = False
+    line: int = 0
+
+    def paths(self, env: str) -> tuple[str, ...]:
+        """The copied paths as `env` spells them."""
+        return tuple(p.replace(PLACEHOLDER, env) for p in self.copy)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """`30m`, `1h30m`, `2d`, `90s`: a duration; None if `text` is not one."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _boolean(r: yamlnodes.Reader, node: yaml.Node, key: str) -> bool:
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL:
+        raise r.error(
+            yamlnodes.line_of(node), key, f"expected true or false, got {yamlnodes.what(node)}"
+        )
+    return node.value.lower() in ("true", "yes", "on")
+
+
+def _env(r: yamlnodes.Reader, node: yaml.Node, key: str, envs: tuple[str, ...]) -> str:
+    name = r.string(node, key)
+    if name not in envs:
+        raise r.error(
+            yamlnodes.line_of(node),
+            key,
+            f"no environment {name!r}{yamlnodes.suggest(name, envs, known='environments')}",
+        )
+    return name
+
+
+def _copy(
+    r: yamlnodes.Reader, node: yaml.Node, key: str, path: Callable[[yaml.Node, str], str]
+) -> tuple[str, ...]:
+    if not isinstance(node, yaml.SequenceNode) or node.tag != yamlnodes.SEQ:
+        hint = " (write a list: [deploy/{env}/version.yaml])" if node.tag == yamlnodes.STR else ""
+        raise r.error(
+            yamlnodes.line_of(node), key, f"expected a list, got {yamlnodes.what(node)}{hint}"
+        )
+    if not node.value:
+        raise r.error(yamlnodes.line_of(node), key, "no path; at least one is needed")
+    paths: list[str] = []
+    for i, item in enumerate(node.value):
+        at = f"{key}[{i}]"
+        normal = path(item, at)
+        if PLACEHOLDER not in normal:
+            raise r.error(
+                yamlnodes.line_of(item),
+                at,
+                f"{normal!r} has no {PLACEHOLDER}; a promoted path names each environment's "
+                f"copy, e.g. deploy/overlays/{PLACEHOLDER}/version.yaml",
+            )
+        paths.append(normal)
+    return tuple(paths)
+
+
+def _rule(
+    r: yamlnodes.Reader,
+    node: yaml.Node,
+    key: str,
+    *,
+    envs: tuple[str, ...],
+    path: Callable[[yaml.Node, str], str],
+) -> Rule:
+    entries = r.mapping(node, key)
+    r.known(entries, key, _RULE_KEYS)
+    for required in _REQUIRED:
+        if required not in entries:
+            raise r.error(yamlnodes.line_of(node), key, f"missing required key {required!r}")
+    source = _env(r, entries["from"][0], f"{key}.from", envs)
+    target = _env(r, entries["to"][0], f"{key}.to", envs)
+    if source == target:
+        raise r.error(entries["to"][1], f"{key}.to", f"promotes {source!r} to itself")
+    soak = timedelta(0)
+    if "soak" in entries:
+        soak_node = entries["soak"][0]
+        text = r.string(soak_node, f"{key}.soak")
+        parsed = parse_duration(text)
+        if parsed is None:
+            raise r.error(
+                yamlnodes.line_of(soak_node),
+                f"{key}.soak",
+                f"{text!r} is not a duration; write e.g. 30m, 1h30m, 2d or 90s",
+            )
+        soak = parsed
+    flags = {
+        name: _boolean(r, entries[name][0], f"{key}.{name}") if name in entries else False
+        for name in ("auto_open", "auto_merge")
+    }
+    return Rule(
+        source=source,
+        target=target,
+        copy=_copy(r, entries["copy"][0], f"{key}.copy", path),
+        soak=soak,
+        auto_open=flags["auto_open"],
+        auto_merge=flags["auto_merge"],
+        line=yamlnodes.line_of(node),
+    )
+
+
+def parse(
+    r: yamlnodes.Reader,
+    node: yaml.Node,
+    key: str,
+    *,
+    envs: tuple[str, ...],
+    path: Callable[[yaml.Node, str], str],
+) -> tuple[Rule, ...]:
+    """The rules at `node` (the value of `key`) between the environments `envs`;
+    `path` reads and normalizes a repository path."""
+    if not isinstance(node, yaml.SequenceNode) or node.tag != yamlnodes.SEQ:
+        raise r.error(yamlnodes.line_of(node), key, f"expected a list, got {yamlnodes.what(node)}")
+    rules: list[Rule] = []
+    for i, item in enumerate(node.value):
+        at = f"{key}[{i}]"
+        rule = _rule(r, item, at, envs=envs, path=path)
+        for earlier in rules:
+            if earlier.target == rule.target:
+                raise r.error(
+                    rule.line,
+                    f"{at}.to",
+                    f"{rule.target!r} is already promoted to from {earlier.source!r} "
+                    f"(line {earlier.line}); an environment has one source",
+                )
+        rules.append(rule)
+    _refuse_cycles(r, key, tuple(rules))
+    return tuple(rules)
+
+
+def _refuse_cycles(r: yamlnodes.Reader, key: str, rules: tuple[Rule, ...]) -> None:
+    source_of = {rule.target: rule for rule in rules}  # one source per target (checked)
+    for start in rules:
+        seen = [start.target]
+        current: Rule | None = start
+        while current is not None:
+            if current.source in seen:
+                chain = " -> ".join([current.source, *reversed(seen)])
+                raise r.error(start.line, key, f"promotions form a cycle: {chain}")
+            seen.append(current.source)
+            current = source_of.get(current.source)
+
+
+def rule_to(rules: tuple[Rule, ...], target: str) -> Rule | None:
+    """The rule that promotes into `target`, if any."""
+    return next((rule for rule in rules if rule.target == target), None)
