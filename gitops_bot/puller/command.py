@@ -129,6 +129,18 @@ _OPTIONS = [
     _opt("--forge-repo", env="GITOPS_BOT_FORGE_REPO", help="owner/name or group/project."),
     _opt("--forge-token-file", env="GITOPS_BOT_FORGE_TOKEN_FILE", type=_FILE),
     _opt("--forge-api-url", env="GITOPS_BOT_FORGE_API_URL"),
+    _opt(
+        "--forge-bot-login",
+        env="GITOPS_BOT_LOGIN",
+        help="The bot's account, when the token cannot tell (GitHub Actions tokens).",
+    ),
+    _opt(
+        "--require-approved-render",
+        env="GITOPS_BOT_REQUIRE_APPROVED_RENDER",
+        is_flag=True,
+        help="Merge-skew guard: apply a changed render only if the merged pull request's "
+        "gitops/policy/ENV was success for exactly that render (needs --forge).",
+    ),
     _opt("--identity", env="POD_NAME", default=socket.gethostname, help="Name in the Lease."),
     _opt("--leader-elect/--no-leader-elect", env="GITOPS_BOT_LEADER_ELECT", default=True),
     _opt("--lease-duration", env="GITOPS_BOT_LEASE_DURATION", type=int, default=15),

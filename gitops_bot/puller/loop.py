@@ -187,7 +187,12 @@ class Puller:
                 env.name, move.commit, str(err), self.store, self._applyset(env.name)
             )
             return "failed"
-        why = self.guard.allows(env.name, move.commit, render.hash)
+        # A render already applied needs no new approval (a merge that left env alone).
+        why = (
+            None
+            if render.hash == status.render_hash
+            else self.guard.allows(env.name, move.commit, render.hash)
+        )
         if why is not None:
             self.reporter.refused(env.name, move.commit, why, self.store, self._applyset(env.name))
             return "refused"

@@ -19,9 +19,9 @@ from typing import Any
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.errors import BotError, ConfigError
-from gitops_bot.ports import Statuses
 from gitops_bot.puller import report as report_mod
 from gitops_bot.puller.command import read_secret
+from gitops_bot.puller.guard import ApprovedRenders, GuardForge
 from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
@@ -60,7 +60,7 @@ def settings_from(flags: dict[str, Any]) -> Settings:
     )
 
 
-def _forge(flags: dict[str, Any]) -> Statuses | None:
+def _forge(flags: dict[str, Any]) -> GuardForge | None:
     kind = flags.get("forge")
     if not kind:
         return None
@@ -74,7 +74,7 @@ def _forge(flags: dict[str, Any]) -> Statuses | None:
             repo=flags["forge_repo"],
             token=token,
             base_url=flags.get("forge_api_url") or "https://api.github.com",
-            bot_login="gitops-bot",
+            bot_login=flags.get("forge_bot_login") or None,
         )
     from gitops_bot.forges import gitlab  # noqa: PLC0415
 
@@ -133,10 +133,13 @@ def main(flags: dict[str, Any], *, stop: threading.Event, once: bool) -> int:
             if flags["leader_elect"] and not once
             else None
         )
+        forge = _forge(flags)
+        if flags.get("require_approved_render") and forge is None:
+            raise ConfigError("--require-approved-render needs --forge to read the approvals")
         reporter = report_mod.Reporter(
             metrics=metrics,
             events=events_mod.Recorder(kube, instance=settings.identity),
-            forge=_forge(flags),
+            forge=forge,
         )
         puller = Puller(
             settings,
@@ -145,6 +148,9 @@ def main(flags: dict[str, Any], *, stop: threading.Event, once: bool) -> int:
             tools=Tools(helm=_tool(flags["helm"]), kustomize=_tool(flags["kustomize"])),
             reporter=reporter,
             elector=elector,
+            guard=ApprovedRenders(forge)
+            if forge and flags.get("require_approved_render")
+            else None,
         )
         if once:
             outcomes = puller.sync()

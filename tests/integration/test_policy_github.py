@@ -15,6 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from gitops_bot.cli import cli
+from gitops_bot.core import prstate
+from gitops_bot.forges.github import GitHub
+from gitops_bot.puller.guard import ApprovedRenders
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git
 
@@ -267,3 +270,30 @@ def test_two_pull_requests_compete_for_one_environments_lock(
 
 def prod_comment(github: GitHubServer, number: int) -> str:
     return next(c.body for c in github.comments_on(REPO, number) if "env=prod part=1/" in c.body)
+
+
+def test_the_pullers_merge_skew_guard_applies_only_the_approved_render(
+    bot: Bot, github: GitHubServer, shop: Path
+) -> None:
+    github.attach_git(REPO, shop / ".git")
+    number = mirror(github, shop)
+    bot.push(number, "opened")
+    bot.approve(number, "bob")
+    forge = GitHub(repo=REPO, token=TOKEN, base_url=github.url, bot_login=BOT)
+    head = github.repos[REPO].pulls[number].head_sha
+    approved = next(
+        prstate.decode(c.body).state.hashes("prod")[head]
+        for c in forge.comments(number)
+        if "env=prod part=1/" in c.body
+    )
+    merge = forge.merge_pull(number)
+    guard = ApprovedRenders(forge)
+
+    assert guard.allows("prod", merge, approved) is None
+    skew = guard.allows("prod", merge, "f" * 64)
+    assert skew is not None
+    assert "merge skew" in skew
+    assert f"#{number} approved render {approved[:12]}" in skew
+    unmerged = guard.allows("prod", github.repos[REPO].pulls[number].base_sha, approved)
+    assert unmerged is not None
+    assert "no merged pull request" in unmerged
