@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from gitops_bot import __version__
-from gitops_bot.cli import ci, common
+from gitops_bot.cli import ci, common, serve
 from gitops_bot.errors import BotError
 from gitops_bot.puller.command import puller
 
@@ -124,7 +124,7 @@ def plan(  # click passes options by name
 
 
 cli.add_command(ci.run)
-cli.add_command(ci.serve)
+cli.add_command(serve.serve)
 cli.add_command(puller)
 
 

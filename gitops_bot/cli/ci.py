@@ -1,20 +1,17 @@
-"""`gitops-bot run` (one CI job, one event) and `gitops-bot serve` (webhooks, many events).
+"""`gitops-bot run`: one CI job, one event.
 
 Owns: building the forge adapter, the repository and the puller hand-off
-for an event, from the CI variables (run) or from flags and the delivery
-(serve), then calling app.dispatch. Refuses: deciding what an event means
-(app.dispatch does) and HTTP mechanics (webhook_server does).
+for an event from the CI variables, calling app.dispatch, and the GitHub
+Actions outputs and job summary; the pieces `serve` shares (forge_adapter,
+poke, pull_refs, puller_options). Refuses: deciding what an event means
+(app.dispatch does).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,13 +25,12 @@ if TYPE_CHECKING:
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.app.review import ReviewForge
     from gitops_bot.cienv import CiContext
-    from gitops_bot.core import events
     from gitops_bot.core.forge import Pull
     from gitops_bot.core.plan import Plan
     from gitops_bot.vcs.git import Git
 
 
-def _puller_options(f: Callable[..., None]) -> Callable[..., None]:
+def puller_options(f: Callable[..., None]) -> Callable[..., None]:
     f = click.option(
         "--puller-url",
         envvar="GITOPS_BOT_PULLER_URL",
@@ -56,7 +52,7 @@ def _puller_options(f: Callable[..., None]) -> Callable[..., None]:
     )(f)
 
 
-def _poke(url: str | None, secret_file: str | None) -> Poke | None:
+def poke(url: str | None, secret_file: str | None) -> Poke | None:
     if not url:
         return None
     # The secret's value may come straight from a CI secret variable.
@@ -112,7 +108,7 @@ def forge_adapter(
     help="always: a comment per environment; changes: only where something changes "
     "(existing comments kept up to date); off: statuses only [env: GITOPS_BOT_COMMENT_MODE].",
 )
-@_puller_options
+@puller_options
 @common.tool_options
 def run(
     *,
@@ -153,7 +149,7 @@ def run(
                 comment_limit=limit,
                 cluster_for=cluster_for,
                 live=live,
-                poke=_poke(puller_url, puller_secret_file),
+                poke=poke(puller_url, puller_secret_file),
                 envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
                 config_file=config_file,
                 comment_mode=comment_mode,
@@ -198,150 +194,16 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
         except GitError:
             cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
             mirror = Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token)
-            return mirror.sync(pull.base_sha, pull.head_sha, refs=_pull_refs(ctx.forge, pull))
+            return mirror.sync(pull.base_sha, pull.head_sha, refs=pull_refs(ctx.forge, pull))
         return workspace
 
     return repo_for
 
 
-def _pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:
+def pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:
     head = (
         f"refs/pull/{pull.number}/head"
         if forge == "github"
         else (f"refs/merge-requests/{pull.number}/head")
     )
     return (f"refs/heads/{pull.base_ref}", head)
-
-
-def _secret(path: str | None) -> bytes:
-    return Path(path).read_bytes().strip() if path else b""
-
-
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="GITOPS_BOT_HOST")
-@click.option("--port", default=8080, show_default=True, type=int, envvar="GITOPS_BOT_PORT")
-@click.option(
-    "--forge",
-    type=click.Choice(["github", "gitlab"]),
-    required=True,
-    envvar="GITOPS_BOT_FORGE",
-    help="The forge whose webhooks this server takes [env: GITOPS_BOT_FORGE].",
-)
-@click.option(
-    "--api-url",
-    envvar="GITOPS_BOT_API_URL",
-    help="GitHub's API URL (https://api.github.com) or GitLab's URL (https://gitlab.com) "
-    "[env: GITOPS_BOT_API_URL].",
-)
-@click.option(
-    "--git-url",
-    envvar="GITOPS_BOT_GIT_URL",
-    help="Clone URL with {repo} for the repository path; derived from --api-url when unset "
-    "[env: GITOPS_BOT_GIT_URL].",
-)
-@click.option(
-    "--secret-file",
-    envvar="GITOPS_BOT_WEBHOOK_SECRET_FILE",
-    type=click.Path(dir_okay=False, exists=True),
-    required=True,
-    help="The webhook secret (GitHub: HMAC key; GitLab: X-Gitlab-Token) "
-    "[env: GITOPS_BOT_WEBHOOK_SECRET_FILE].",
-)
-@click.option(
-    "--cache",
-    envvar="GITOPS_BOT_CACHE",
-    type=click.Path(file_okay=False),
-    default=str(Path.home() / ".cache" / "gitops-bot" / "mirrors"),
-    show_default=True,
-    help="Where the copies of the repositories are kept [env: GITOPS_BOT_CACHE].",
-)
-@_puller_options
-@common.tool_options
-def serve(
-    *,
-    host: str,
-    port: int,
-    forge: str,
-    api_url: str | None,
-    git_url: str | None,
-    secret_file: str,
-    cache: str,
-    live: bool,
-    puller_url: str | None,
-    puller_secret_file: str | None,
-    kubeconfig: str | None,
-    helm: str,
-    kustomize: str,
-) -> None:
-    """Take webhooks from GitHub or GitLab and act on each, as `run` does in CI.
-
-    The token comes from GITOPS_BOT_TOKEN; GitHub's bot account from
-    GITOPS_BOT_LOGIN when the token cannot tell. Deliveries go to
-    POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
-    Runs until SIGTERM or Ctrl-C, then finishes the running events.
-    """
-    from gitops_bot import webhook_server  # noqa: PLC0415
-    from gitops_bot.app import dispatch  # noqa: PLC0415
-    from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
-
-    token = os.environ.get("GITOPS_BOT_TOKEN", "")
-    if not token:
-        raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
-    api = api_url or ("https://api.github.com" if forge == "github" else "https://gitlab.com")
-    clone = git_url or _clone_url(forge, api)
-    secret = _secret(secret_file)
-    tools = common.tools(helm, kustomize)
-    poke = _poke(puller_url, puller_secret_file)
-    log = logging.getLogger("gitops_bot.serve")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    def handle(event: events.Event) -> None:
-        repo = getattr(event, "repo", "")
-        adapter, limit = forge_adapter(
-            forge,
-            repo=repo,
-            token=token,
-            api_url=api,
-            bot_login=os.environ.get("GITOPS_BOT_LOGIN") or None,
-        )
-        mirror = Mirror(Path(cache), clone.format(repo=repo), token=token)
-        with common.clusters(kubeconfig) as cluster_for:
-            done = dispatch.handle(
-                event,
-                dispatch.Deps(
-                    forge=adapter,
-                    repo_for=lambda pull: mirror.sync(
-                        pull.base_sha, pull.head_sha, refs=_pull_refs(forge, pull)
-                    ),
-                    tools=tools,
-                    mask_key=common.mask_key,
-                    comment_limit=limit,
-                    cluster_for=cluster_for,
-                    live=live,
-                    poke=poke,
-                ),
-            )
-        log.info("%s", done.text)
-
-    settings = webhook_server.Settings(
-        github_secret=secret if forge == "github" else b"",
-        gitlab_secret=secret.decode() if forge == "gitlab" else "",
-    )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with webhook_server.WebhookServer(
-        handler=handle, settings=settings, host=host, port=port, logger=log
-    ) as server:
-        click.echo(f"gitops-bot: serving {forge} webhooks on {server.url}", err=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
-
-
-def _clone_url(forge: str, api: str) -> str:
-    """https://github.com/{repo}.git for api.github.com; GitHub Enterprise
-    (https://HOST/api/v3) and GitLab (https://HOST) clone from the host."""
-    if forge == "github":
-        if api.rstrip("/") == "https://api.github.com":
-            return "https://github.com/{repo}.git"
-        return api.rstrip("/").removesuffix("/api/v3") + "/{repo}.git"
-    return api.rstrip("/") + "/{repo}.git"
