@@ -47,6 +47,7 @@ def test_github_actions() -> None:
         token="t0ken",
         event=events.PullEvent("acme/shop", 7, events.PullAction.PUSHED, "a" * 40, "alice"),
         workspace="/github/workspace",
+        git_url="https://github.com/acme/shop.git",  # where a comment's job fetches the PR from
     )
 
 
