@@ -35,15 +35,12 @@ class Git:
             raise GitError("looking for git: it is not on PATH")
         self._git = git
 
-    def _run(
-        self,
-        *args: str,
-        doing: str,
-        ok_codes: tuple[int, ...] = (0,),
-        env: Mapping[str, str] | None = None,
-    ) -> str:
+    def execute(
+        self, *args: str, doing: str, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """git -C root ARGS, whatever its exit code; GitError if git cannot run."""
         try:
-            done = subprocess.run(
+            return subprocess.run(
                 [self._git, "-C", str(self.root), *args],
                 capture_output=True,
                 text=True,
@@ -53,6 +50,15 @@ class Git:
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise GitError(f"{doing}: {err}") from err
+
+    def _run(
+        self,
+        *args: str,
+        doing: str,
+        ok_codes: tuple[int, ...] = (0,),
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        done = self.execute(*args, doing=doing, env=env)
         if done.returncode not in ok_codes:
             message = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             raise GitError(f"{doing}: {message[0]}")
@@ -167,17 +173,7 @@ class Git:
         return code == 0
 
     def _exit_code(self, *args: str) -> int:
-        try:
-            done = subprocess.run(
-                [self._git, "-C", str(self.root), *args],
-                capture_output=True,
-                text=True,
-                timeout=_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise GitError(f"running git {args[0]}: {err}") from err
-        return done.returncode
+        return self.execute(*args, doing=f"running git {args[0]}").returncode
 
     def verify_commit(self, commit: str, *, allowed_signers: Path) -> str | None:
         """None if `commit` carries an SSH signature by a key in `allowed_signers`

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -29,12 +28,9 @@ class Mirror:
     def __init__(
         self, cache: Path, url: str, *, token: str = "", user: str = "x-access-token"
     ) -> None:
-        git = shutil.which("git")
-        if git is None:
-            raise GitError("looking for git: it is not on PATH")
-        self._git_bin = git
         self.url = url
         self.root = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
+        self._git = Git(self.root)
         self._token = token
         self._env = self._environment(token, user)
         self._lock = threading.Lock()
@@ -57,16 +53,9 @@ class Mirror:
 
     def _run(self, *args: str, doing: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         try:
-            done = subprocess.run(
-                [self._git_bin, "-C", str(self.root), *args],
-                capture_output=True,
-                text=True,
-                timeout=_TIMEOUT_S,
-                check=False,
-                env=self._env,
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise GitError(f"{doing}: {self._scrub(str(err))}") from err
+            done = self._git.execute(*args, doing=doing, env=self._env)
+        except GitError as err:
+            raise GitError(self._scrub(str(err))) from None
         if check and done.returncode != 0:
             lines = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
             raise GitError(f"{doing}: {self._scrub(lines[0])}")
