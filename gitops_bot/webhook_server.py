@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from gitops_bot.core import events, webhooks
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges import events as forge_events
+from gitops_bot.httpbody import read_body
 from gitops_bot.webhook_queue import Actionable, Handler, Key, Workers
 
 __all__ = ["Counters", "Handler", "Settings", "WebhookServer"]
@@ -250,26 +251,9 @@ class _Request(BaseHTTPRequestHandler):
             self._answer(_Reply(404, "no such webhook"))
             return
         app = self.server.app
-        announced = self.headers.get("Content-Length")
-        if announced is None:
-            self._answer(app.refuse(411, "reading the delivery: Content-Length is missing"))
-            return
-        try:
-            length = int(announced)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._answer(app.refuse(400, "reading the delivery: Content-Length is not a size"))
-            return
-        if length > app.settings.max_body_bytes:
-            self._answer(app.refuse(413, "reading the delivery: the body is too large"))
-            return
-        try:
-            body = self.rfile.read(length)
-        except TimeoutError:
-            body = b""
-        if len(body) != length:
-            self._answer(app.refuse(400, "reading the delivery: the body ended early"))
+        body = read_body(self, limit=app.settings.max_body_bytes, what="the delivery")
+        if isinstance(body, tuple):
+            self._answer(app.refuse(*body))
             return
         self._answer(app.receive(forge, self.headers.get, body))
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitops_bot.core import webhooks
+from gitops_bot.httpbody import read_body
 
 READ_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 1 << 20  # a GitHub push payload is usually far smaller
@@ -108,25 +109,10 @@ class _Request(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/poke":
             self._answer(404, b"no such page\n")
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            length = -1
-        if length < 0:
+        body = read_body(self, limit=app.max_body_bytes, what="the poke")
+        if isinstance(body, tuple):
             app.refused += 1
-            self._answer(411, b"reading the poke: Content-Length is missing or not a size\n")
-            return
-        if length > app.max_body_bytes:
-            app.refused += 1
-            self._answer(413, b"reading the poke: the body is too large\n")
-            return
-        try:
-            body = self.rfile.read(length)
-        except TimeoutError:
-            body = b""
-        if len(body) != length:
-            app.refused += 1
-            self._answer(400, b"reading the poke: the body ended early\n")
+            self._answer(body[0], (body[1] + "\n").encode())
             return
         signature = next(
             (v for h in SIGNATURE_HEADERS if (v := self.headers.get(h)) is not None), None
