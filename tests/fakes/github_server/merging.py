@@ -13,49 +13,13 @@ Refuses: squash and rebase merges, and merging conflicting changes.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.fakes import merges
 from tests.fakes.github_server.state import Commit, HttpError, PullRecord, Repo
 
 if TYPE_CHECKING:
     from tests.fakes.github_server.store import Store
-
-_GIT_ENV = {
-    "GIT_AUTHOR_NAME": "GitHub",
-    "GIT_AUTHOR_EMAIL": "noreply@github.com",
-    "GIT_COMMITTER_NAME": "GitHub",
-    "GIT_COMMITTER_EMAIL": "noreply@github.com",
-}
-
-
-def _git(git_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "--git-dir", str(git_dir), *args],
-        capture_output=True,
-        text=True,
-        check=check,
-        env={**os.environ, **_GIT_ENV},
-        timeout=60,
-    )
-
-
-def _has(git_dir: Path, sha: str) -> bool:
-    return _git(git_dir, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
-
-
-def _real_merge(git_dir: Path, branch: str, base: str, head: str, message: str) -> str:
-    """The merge commit of `head` into `branch` (at `base`), made in `git_dir`."""
-    tree = _git(git_dir, "merge-tree", "--write-tree", base, head, check=False)
-    if tree.returncode != 0:
-        raise HttpError(405, "Pull Request is not mergeable")
-    oid = tree.stdout.split()[0]
-    commit = _git(git_dir, "commit-tree", oid, "-p", base, "-p", head, "-m", message)
-    sha = commit.stdout.strip()
-    _git(git_dir, "update-ref", f"refs/heads/{branch}", sha, base)  # fails if it moved
-    return sha
 
 
 def _flat_merge(s: Store, base: str, head: str) -> str:
@@ -64,17 +28,9 @@ def _flat_merge(s: Store, base: str, head: str) -> str:
     common = set(s._ancestors(base))
     fork = next((sha for sha in s._ancestors(head) if sha in common), None)
     start = s.trees[s.commits[fork].tree] if fork else {}
-    merged = dict(ours)
-    for path in set(ours) | set(theirs) | set(start):
-        was, mine, their = start.get(path), ours.get(path), theirs.get(path)
-        if their in (was, mine):
-            continue
-        if mine != was:
-            raise HttpError(405, "Pull Request is not mergeable")
-        if their is None:
-            merged.pop(path, None)
-        else:
-            merged[path] = their
+    merged = merges.merge_trees(start, ours, theirs)
+    if merged is None:
+        raise HttpError(405, "Pull Request is not mergeable")
     return s._tree(merged)
 
 
@@ -88,8 +44,13 @@ def merge(s: Store, repo: Repo, pull: PullRecord, *, expected: object, login: st
     head_repo = s.repos[pull.head_repo]
     message = f"Merge pull request #{pull.number} from {head_repo.owner}/{pull.head_ref}"
     git_dir = repo.git_dir
-    if git_dir is not None and _has(git_dir, base) and _has(git_dir, pull.head_sha):
-        sha = _real_merge(git_dir, pull.base_ref, base, pull.head_sha, message)
+    if git_dir is not None and merges.has(git_dir, base) and merges.has(git_dir, pull.head_sha):
+        made = merges.git_merge(
+            git_dir, pull.base_ref, base=base, head=pull.head_sha, message=message
+        )
+        if made is None:
+            raise HttpError(405, "Pull Request is not mergeable")
+        sha = made
         tree = s.commits[base].tree  # mirrored commits carry the base's emulated tree
         s.commits[sha] = Commit(sha, tree, (base, pull.head_sha), message, s.now())
     else:
