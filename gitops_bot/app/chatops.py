@@ -16,12 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, cast
+from typing import Protocol
 
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
-from gitops_bot.core import approvals, codeowners, commands, promotion_config, prstate
+from gitops_bot.core import (
+    approvals,
+    codeowners,
+    commands,
+    promotion,
+    promotion_config,
+    prstate,
+)
 from gitops_bot.core.destructive import Confirmation
 from gitops_bot.core.events import CommentAction, CommentEvent
 from gitops_bot.core.forge import Pull, Reaction
@@ -33,7 +40,7 @@ Rerun = Callable[[Callable[[prstate.State, str], prstate.State] | None, tuple[st
 MARKER = "<!-- gitops-bot:"
 
 
-class ChatForge(review_app.ReviewForge, Protocol):
+class ChatForge(review_app.ReviewForge, promote_app.PromoteForge, Protocol):
     """The ports a command is answered through."""
 
 
@@ -174,7 +181,7 @@ def _promotion_context(call: _Call) -> tuple[promote_app.PromoteForge, Git, str]
         raise ValueError(f"{call.invocation.name} without a repository")
     repo = call.repo_for(call.pull)
     # The adapters implement every port; ChatForge names only those a review needs.
-    return cast(promote_app.PromoteForge, call.forge), repo, _base_tip(repo, call.pull)
+    return call.forge, repo, _base_tip(repo, call.pull)
 
 
 def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
@@ -202,6 +209,7 @@ def _promote(call: _Call) -> Answer:
         target_env=call.env,
         base_ref=call.pull.base_ref,
         source_sha=tip,
+        commit_url=promotion.commit_url(call.pull.url),
         requested_by=call.event.author,
         requested_in=call.pull.number,
     )
@@ -224,6 +232,7 @@ def _rollback(call: _Call) -> Answer:
             sha=sha,
             base_ref=call.pull.base_ref,
             base_sha=tip,
+            commit_url=promotion.commit_url(call.pull.url),
             requested_by=call.event.author,
             requested_in=call.pull.number,
         )

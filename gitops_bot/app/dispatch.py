@@ -31,7 +31,7 @@ Poke = Callable[[str, str], str]  # (ref, sha) -> what the puller answered
 
 @dataclass(frozen=True)
 class Deps:
-    forge: review_app.ReviewForge
+    forge: chatops.ChatForge
     repo_for: Callable[[Pull], Git]  # a repository holding the pull request's base and head
     tools: Tools
     mask_key: Callable[[], bytes]  # a fresh key per call: fingerprints never match across runs

@@ -22,8 +22,8 @@ from gitops_bot.cli import common
 from gitops_bot.errors import BotError
 
 if TYPE_CHECKING:
+    from gitops_bot.app.chatops import ChatForge
     from gitops_bot.app.dispatch import Poke
-    from gitops_bot.app.review import ReviewForge
     from gitops_bot.cienv import CiContext
     from gitops_bot.core.forge import Pull
     from gitops_bot.core.plan import Plan
@@ -70,7 +70,7 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
 
 def forge_adapter(
     forge: str, *, repo: str, token: str, api_url: str, bot_login: str | None
-) -> tuple[ReviewForge, int]:
+) -> tuple[ChatForge, int]:
     """The adapter for `forge` ("github" or "gitlab"), and its comment limit."""
     if forge == "github":
         from gitops_bot.forges import github  # noqa: PLC0415

@@ -62,10 +62,19 @@ def rollback_branch(env: str, sha: str) -> str:
     return f"{ROLLBACK_PREFIX}{env}-{sha[:SHORT]}"
 
 
+def commit_url(pull_url: str) -> str:
+    """The template ({sha}) of a commit's page, from a pull request's page on
+    GitHub (`.../pull/7`) or GitLab (`.../-/merge_requests/7`); "" if neither."""
+    for marker, page in (("/-/merge_requests/", "/-/commit/"), ("/pull/", "/commit/")):
+        if marker in pull_url:
+            return pull_url.rsplit(marker, 1)[0] + page + "{sha}"
+    return ""
+
+
 def _link(sha: str, commit_url: str) -> str:
     """`sha12`, linked when the forge's commit URL template ({sha}) is known."""
     short = f"`{sha[:SHORT]}`"
-    return f"[{short}]({commit_url.format(sha=sha)})" if commit_url else short
+    return f"[{short}]({commit_url.replace('{sha}', sha)})" if commit_url else short
 
 
 def _marker(kind: str, **facts: str) -> str:

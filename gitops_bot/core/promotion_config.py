@@ -188,7 +188,8 @@ def _refuse_cycles(r: yamlnodes.Reader, key: str, rules: tuple[Rule, ...]) -> No
         current: Rule | None = start
         while current is not None:
             if current.source in seen:
-                chain = " -> ".join([current.source, *reversed(seen)])
+                loop = seen[seen.index(current.source) :]
+                chain = " -> ".join([current.source, *reversed(loop)])
                 raise r.error(start.line, key, f"promotions form a cycle: {chain}")
             seen.append(current.source)
             current = source_of.get(current.source)

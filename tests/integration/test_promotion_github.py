@@ -124,7 +124,7 @@ def test_promote_opens_one_pull_request_and_updates_it_after(
     assert prod is not None
     assert "shop:1.5.0" in prod
     assert record.title.startswith("Promote dev to prod (")
-    assert "Requested by @bob in #" in record.body
+    assert "Requested by @bob in #" in (record.body or "")
     assert any(f"opened #{promo}" in r and "@bob" in r for r in replies(github, number))
 
     second = release_to_dev(github, shop, "1.6.0")

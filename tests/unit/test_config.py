@@ -176,11 +176,11 @@ RULE = "lowercase letters, digits and '-', starting and ending with a letter or 
         ),
         (
             "version: 1\nenvironments: {e: {path: a}}\npolicy: {approvals: 2}\n",
-            "3: policy: unknown key (known keys: version, environments)",
+            "3: policy: unknown key (known keys: version, environments, promotion)",
         ),
         (
-            "version: 1\nenvironments: {e: {path: a}}\npromotion: []\n",
-            "3: promotion: unknown key (known keys: version, environments)",
+            "version: 1\nenvironments: {e: {path: a}}\npromotion: {}\n",
+            "3: promotion: expected a list, got a mapping",
         ),
         (
             _env("kustomise: x\n"),

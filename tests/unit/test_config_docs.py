@@ -44,12 +44,15 @@ ROWS = _rows()
 MINIMAL: dict[str, dict[str, Any]] = {
     f"{ENV}.helm": {"chart": "charts/app"},
     f"{ENV}.policy.rules[]": {"kinds": ["Role"], "owners": ["@a"]},
+    "promotion[]": {"from": "dev", "to": "prod", "copy": ["deploy/{env}/version.yaml"]},
 }
 
 
 def _config_with(key: str, value: Any) -> dict[str, Any]:
     """A minimal configuration in which `key` (a dotted key of the table) is `value`;
     `name[]` in a key is the one item of the list `name`."""
+    if key == "promotion" or key.startswith("promotion[]."):
+        return _promotion_with(key, value)
     env: dict[str, Any] = {"path": "deploy/dev"}
     doc: dict[str, Any] = {"version": 1, "environments": {"e": env}}
     if key in ("version", "environments"):
@@ -71,6 +74,17 @@ def _config_with(key: str, value: Any) -> dict[str, Any]:
             holder[part] = child
         holder = child
     holder[parts[-1]] = value
+    return doc
+
+
+def _promotion_with(key: str, value: Any) -> dict[str, Any]:
+    """A configuration with environments dev and prod and `key` of `promotion` set."""
+    envs = {"dev": {"path": "deploy/dev"}, "prod": {"path": "deploy/prod"}}
+    doc: dict[str, Any] = {"version": 1, "environments": envs}
+    if key == "promotion":
+        doc["promotion"] = value
+    else:
+        doc["promotion"] = [{**MINIMAL["promotion[]"], key.removeprefix("promotion[]."): value}]
     return doc
 
 
