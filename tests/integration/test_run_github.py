@@ -67,6 +67,8 @@ def run_as_actions(shop: Path, server: GitHubServer, tmp_path: Path, action: str
         "GITHUB_TOKEN": TOKEN,
         "GITHUB_WORKSPACE": str(shop),
         "GITOPS_BOT_LOGIN": "gitops-bot[bot]",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
     }
     return CliRunner().invoke(cli, ["run"], env=env)
 
@@ -97,6 +99,14 @@ def test_a_pull_request_gets_one_comment_and_one_status_per_environment(
 
     assert result.exit_code == 0, result.output
     assert result.output == "gitops-bot: acme/shop#1: 3 comment(s) and 7 status(es) written\n"
+    # The action's outputs and the job summary.
+    output = (tmp_path / "output").read_text()
+    assert "has-changes=true\n" in output
+    delimiter = re.search(r"^summary<<(\S+)$", output, re.MULTILINE)
+    assert delimiter, output
+    summary = output.split(f"summary<<{delimiter[1]}\n")[1].split(f"\n{delimiter[1]}\n")[0]
+    assert "prod" in summary
+    assert (tmp_path / "summary.md").read_text().strip() == summary.strip()
     written = comments(server)
     assert set(written) == {"dev", "prod", "cache-prod"}
     prod = re.sub(r"<secret sha256:[0-9a-f]{8}>", "<secret sha256:…>", written["prod"][1])
