@@ -27,9 +27,17 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--keep", is_flag=True, help="Keep the cluster running until Ctrl-C.")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep the cluster and the sample repository until Ctrl-C (prints KUBECONFIG).",
+)
 def demo(keep: bool) -> None:
-    """Start a local control plane and apply a sample to it.
+    """Run the whole story locally: a pull request planned, merged, applied.
+
+    Starts a local control plane, lets the puller apply a sample repository
+    (examples/shop), plans a change on a branch as the PR comment shows it,
+    merges it and lets the puller apply it, with health and a no-op resync.
 
     Needs the binaries testenv/build.sh builds (it runs when this is a source
     checkout), or $GITOPS_BOT_TESTENV_BIN pointing at them.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from typing import TextIO
 
 from gitops_bot.app import plan as plan_app
 from gitops_bot.cluster import apply as apply_mod
+from gitops_bot.cluster.applyset import ApplySetRef
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.plan import Plan
 from gitops_bot.core.report import markdown
@@ -33,6 +35,7 @@ from gitops_bot.demo import repo as repo_mod
 from gitops_bot.demo import show
 from gitops_bot.errors import BotError
 from gitops_bot.puller import report as report_mod
+from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.settings import ApplySettings, Settings
@@ -47,6 +50,7 @@ __all__ = ["run"]
 ENVS = ("platform", "dev", "prod", "cache-prod")  # platform first: it makes the namespaces
 PULLER_NAMESPACE = "gitops-bot"
 _HEALTH_TIMEOUT_S = 60.0
+PLAN_FIELD_MANAGER = "gitops-bot-plan"
 
 
 class _Recording(report_mod.Reporter):
@@ -56,11 +60,17 @@ class _Recording(report_mod.Reporter):
         super().__init__(metrics=Metrics(), log=logging.getLogger("gitops_bot.demo"))
         self.results: dict[str, apply_mod.ApplyResult] = {}
 
-    def applied(  # type: ignore[override]  # same parameters, kept keyword-compatible
-        self, env: str, result: apply_mod.ApplyResult, *args: object, **kwargs: object
+    def applied(
+        self,
+        env: str,
+        result: apply_mod.ApplyResult,
+        store: status_mod.Store,
+        *,
+        seconds: float,
+        parent: ApplySetRef,
     ) -> None:
         self.results[env] = result
-        super().applied(env, result, *args, **kwargs)  # type: ignore[arg-type]
+        super().applied(env, result, store, seconds=seconds, parent=parent)
 
 
 def _sync(puller: Puller, reporter: _Recording) -> dict[str, apply_mod.ApplyResult]:
@@ -98,7 +108,7 @@ def run(*, binaries: Binaries, out: TextIO, keep: bool = False) -> int:
         out.write(f"kube-apiserver ready at {cp.server} in {time.monotonic() - started:.1f}s\n")
         kube = Kube.from_kubeconfig(str(cp.kubeconfig))
         try:
-            _story(out, kube=kube, tools=tools, folder=folder)
+            _story(out, kubeconfig=str(cp.kubeconfig), kube=kube, tools=tools, folder=folder)
             show.step(out, 6, "Next")
             kept = (cp.kubeconfig, folder / "shop") if keep else None
             show.next_steps(out, kept=kept, kubectl=binaries.path("kubectl"))
@@ -107,14 +117,14 @@ def run(*, binaries: Binaries, out: TextIO, keep: bool = False) -> int:
                     threading.Event().wait()
         finally:
             kube.close()
-    out.write(
-        f"\nThe whole story took {time.monotonic() - started:.1f}s; "
-        + ("the cluster is stopped.\n" if keep else "the cluster is stopped, the folders removed.\n")
+    gone = "the cluster is stopped" + (
+        f"; the repository stays in {folder / 'shop'}" if keep else ", the folders removed"
     )
+    out.write(f"\nThe whole story took {time.monotonic() - started:.1f}s; {gone}.\n")
     return 0
 
 
-def _story(out: TextIO, *, kube: Kube, tools: Tools, folder: Path) -> None:
+def _story(out: TextIO, *, kubeconfig: str, kube: Kube, tools: Tools, folder: Path) -> None:
     repo = repo_mod.create(folder)
     show.step(out, 2, "The puller applies `main` of a sample repository")
     out.write(f"sample repository: {repo} (from examples/shop), environments {', '.join(ENVS)}\n")
@@ -147,13 +157,19 @@ def _story(out: TextIO, *, kube: Kube, tools: Tools, folder: Path) -> None:
         for path, old, new in repo_mod.CHANGE:
             out.write(f"  {path}: {old} -> {new}\n")
         out.write("\nThe bot plans it against the live cluster (server-side dry-run):\n\n")
-        plan = plan_app.plan(
-            repo=Git(repo),
-            request=plan_app.Request(base="main", head=repo_mod.BRANCH, live=True),
-            tools=tools,
-            cluster_for=lambda _env: kube,
-            mask_key=b"gitops-bot-demo-mask-key-0000000",
-        )
+        # The PR job's own field manager: a dry-run under the puller's would drop the
+        # ApplySet labels the puller adds, and show them as drift.
+        planner = Kube.from_kubeconfig(kubeconfig, field_manager=PLAN_FIELD_MANAGER)
+        try:
+            plan = plan_app.plan(
+                repo=Git(repo),
+                request=plan_app.Request(base="main", head=repo_mod.BRANCH, live=True),
+                tools=tools,
+                cluster_for=lambda _env: planner,
+                mask_key=os.urandom(32),
+            )
+        finally:
+            planner.close()
         _print_plan(out, plan)
 
         show.step(out, 4, "Merged: the puller applies the new `main`")

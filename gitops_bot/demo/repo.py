@@ -46,7 +46,7 @@ def sample_source() -> Path:
 
 def git(repo: Path, *args: str) -> str:
     try:
-        return subprocess.run(  # noqa: S603 - fixed argv, our own folder
+        return subprocess.run(
             ["git", "-C", str(repo), *args],  # noqa: S607 - git from PATH, like the puller
             check=True,
             capture_output=True,

@@ -38,7 +38,7 @@ def mutating(result: ApplyResult) -> int:
 
 def requests(result: ApplyResult) -> str:
     counts = ", ".join(f"{k} {n}" for k, n in sorted(result.requests.items())) or "none"
-    return f"{mutating(result)} mutating requests ({counts})"
+    return f"requests: {counts}; {mutating(result)} mutating"
 
 
 def applied(out: TextIO, results: Mapping[str, ApplyResult], commit: str) -> None:
@@ -47,7 +47,6 @@ def applied(out: TextIO, results: Mapping[str, ApplyResult], commit: str) -> Non
     for env, result in results.items():
         for obj in result.objects:
             key = obj.key
-            verdict = obj.health
             rows.append(
                 (
                     env,
@@ -55,8 +54,8 @@ def applied(out: TextIO, results: Mapping[str, ApplyResult], commit: str) -> Non
                     key.namespace or "",
                     key.name,
                     obj.outcome.name.lower().replace("_", " "),
-                    verdict.status.value if verdict else "-",
-                    verdict.message if verdict else obj.message,
+                    obj.health.status.value if obj.health else "-",
+                    obj.health.message if obj.health else obj.message,
                 )
             )
     headers = ("ENV", "KIND", "NAMESPACE", "NAME", "OUTCOME", "HEALTH", "DETAIL")
