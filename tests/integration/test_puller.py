@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from gitops_bot.cluster.kube import Kube
+from gitops_bot.forges.github import GitHub
 from gitops_bot.puller import status as status_mod
 from gitops_bot.testing.binaries import Binaries
+from tests.fakes.github_server import checked
 from tests.integration import pullerkit
 from tests.integration.pullerkit import Remote
 
@@ -184,3 +186,30 @@ def test_one_invalid_object_among_fifty_changes_nothing(
     assert "bad" in last["message"]
     assert ("ApplyFailed") in [r for r, _ in _events(kube, namespace)]
     assert puller.sync() == {"dev": "unchanged"}, "a failed commit is retried only after a while"
+
+
+def test_the_apply_is_reported_to_the_forge_as_a_commit_status(
+    kube: Kube, namespace: str, remote: Remote, binaries: Binaries, tmp_path: Path
+) -> None:
+    token = "ghs_puller_canary_0123456789"
+    tip = pullerkit.git(remote.work, "rev-parse", "HEAD")
+    with checked() as github:
+        github.add_user("gitops-bot[bot]", type="Bot", token=token)
+        github.add_repo("acme/deploy", files={"README.md": "x\n"})
+        github.mirror("acme/deploy", "main", sha=tip)
+        puller = pullerkit.make(
+            kube, remote, namespace=namespace, cache=tmp_path / "c", binaries=binaries
+        )
+        puller.reporter.forge = GitHub(
+            repo="acme/deploy", token=token, base_url=github.url, bot_login="gitops-bot[bot]"
+        )
+
+        assert puller.sync() == {"dev": "applied"}
+
+        reported = [
+            (s.context, s.state, s.description) for s in github.repos["acme/deploy"].statuses
+        ]
+    assert len(reported) == 1
+    context, state, description = reported[0]
+    assert (context, state) == ("gitops/apply/dev", "success")
+    assert tip[:12] in (description or "")
