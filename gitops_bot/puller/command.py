@@ -86,7 +86,8 @@ _OPTIONS = [
         "--allowed-signers-file",
         env="GITOPS_BOT_ALLOWED_SIGNERS_FILE",
         type=_FILE,
-        help="Apply only commits signed by these SSH keys (git's allowed-signers format).",
+        help="Apply only commits signed by these keys: git's SSH allowed-signers format, "
+        "or ASCII-armored OpenPGP public keys.",
     ),
     _opt(
         "--rollback-to",

@@ -12,6 +12,7 @@ Refuses: anything that moves the user's branches, index or working tree.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 from gitops_bot.errors import BotError
 
 _TIMEOUT_S = 120
+_PGP_KEYS = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 
 
 class GitError(BotError):
@@ -176,29 +178,17 @@ class Git:
         return self.execute(*args, doing=f"running git {args[0]}").returncode
 
     def verify_commit(self, commit: str, *, allowed_signers: Path) -> str | None:
-        """None if `commit` carries an SSH signature by a key in `allowed_signers`
-        (git's gpg.ssh.allowedSignersFile format), else why not."""
-        try:
-            done = subprocess.run(
-                [
-                    self._git,
-                    "-C",
-                    str(self.root),
-                    "-c",
-                    "gpg.format=ssh",
-                    "-c",
-                    f"gpg.ssh.allowedSignersFile={allowed_signers}",
-                    "verify-commit",
-                    "--raw",
-                    commit,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=_TIMEOUT_S,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise GitError(f"verifying the signature of {commit[:12]}: {err}") from err
+        """None if `commit` is signed by a key of `allowed_signers`, else why not.
+
+        `allowed_signers` is git's gpg.ssh.allowedSignersFile (SSH keys), or
+        ASCII-armored OpenPGP public keys (a file with a PGP PUBLIC KEY BLOCK),
+        imported into a keyring of this check's own, so only they can vouch."""
+        doing = f"verifying the signature of {commit[:12]}"
+        if _PGP_KEYS in allowed_signers.read_text(errors="replace"):
+            done = self._verify_openpgp(commit, allowed_signers, doing=doing)
+        else:
+            ssh = ("-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={allowed_signers}")
+            done = self.execute(*ssh, "verify-commit", "--raw", commit, doing=doing)
         if done.returncode == 0:
             return None
         if not self._signed(commit):
@@ -206,6 +196,30 @@ class Git:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         why = lines[-1] if lines else "no reason given"
         return f"commit {commit[:12]}: the signature is not by an allowed key ({why})"
+
+    def _verify_openpgp(
+        self, commit: str, keys: Path, *, doing: str
+    ) -> subprocess.CompletedProcess[str]:
+        gpg = shutil.which("gpg")
+        if gpg is None:
+            raise GitError(f"{doing}: gpg is not on PATH, and the allowed keys are OpenPGP keys")
+        with tempfile.TemporaryDirectory(prefix="gitops-bot-gpg-") as home:
+            env = {**os.environ, "GNUPGHOME": home}
+            try:
+                imported = subprocess.run(
+                    [gpg, "--batch", "--quiet", "--import", str(keys)],
+                    capture_output=True,
+                    text=True,
+                    timeout=_TIMEOUT_S,
+                    check=False,
+                    env=env,
+                )
+            except (OSError, subprocess.TimeoutExpired) as err:
+                raise GitError(f"{doing}: importing the OpenPGP keys: {err}") from err
+            if imported.returncode != 0:
+                raise GitError(f"{doing}: the OpenPGP keys in {keys} could not be imported")
+            gpg_args = ("-c", "gpg.format=openpgp", "-c", f"gpg.program={gpg}")
+            return self.execute(*gpg_args, "verify-commit", "--raw", commit, doing=doing, env=env)
 
     def _signed(self, commit: str) -> bool:
         text = self._run("cat-file", "commit", commit, doing=f"reading commit {commit[:12]}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 from pathlib import Path
 
@@ -120,4 +121,58 @@ def test_only_commits_signed_by_an_allowed_key_are_applied(remote: Remote, tmp_p
     assert source.decide(good, last=unsigned).allowed
     bad = signed_commit(stranger, "bad")
     refused = source.decide(bad, last=good).refused or ""
+    assert "not by an allowed key" in refused
+
+
+def _gpg_key(home: Path, email: str) -> str:
+    """A fresh OpenPGP key in its own GNUPGHOME; its armored public key."""
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", email, "ed25519"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    exported = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export", email],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return exported.stdout
+
+
+def test_openpgp_keys_are_allowed_signers_too(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trusted = _gpg_key(tmp_path / "gpg-trusted", "trusted@example.com")
+    _gpg_key(tmp_path / "gpg-stranger", "stranger@example.com")
+    keys = tmp_path / "allowed.asc"
+    keys.write_text(trusted)
+    source = Source(remote.url, "main", cache=tmp_path / "cache", allowed_signers=keys)
+    unsigned = source.fetch()
+
+    def signed_by(who: str, text: str) -> str:
+        monkeypatch.setenv("GNUPGHOME", str(tmp_path / f"gpg-{who}"))
+        (remote.work / "a.txt").write_text(text)
+        git(remote.work, "add", "-A")
+        git(
+            remote.work,
+            "-c",
+            f"user.signingkey={who}@example.com",
+            "commit",
+            "-q",
+            "-S",
+            "-m",
+            text,
+        )
+        remote.push()
+        monkeypatch.delenv("GNUPGHOME")
+        return source.fetch()
+
+    good = signed_by("trusted", "good")
+    assert source.decide(good, last=unsigned).allowed
+    refused = source.decide(signed_by("stranger", "bad"), last=good).refused or ""
     assert "not by an allowed key" in refused
