@@ -14,11 +14,11 @@ of failing. Refuses: comparing anything (core.diff does) and mutating.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gitops_bot.cluster import pool
+from gitops_bot.cluster import applyset, pool
 from gitops_bot.cluster.kube import Kube, ThrottledError
 from gitops_bot.core import noop
 from gitops_bot.core.model import Key, Manifest
@@ -32,6 +32,23 @@ class Observed:
     dry_run: dict[str, Any] | None = None  # None when not dry-run (see note or error)
     note: str = ""
     error: str | None = None
+
+
+def as_the_puller_applies(
+    obj: Mapping[str, Any], live: Mapping[str, Any] | None
+) -> Mapping[str, Any]:
+    """`obj` with the ApplySet label the live object carries: the puller adds it
+    to everything it applies, so without it every live plan would show the
+    label's removal as a change (and as drift) on every object."""
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    member = labels.get(applyset.PART_OF)
+    meta = obj.get("metadata") or {}
+    if member is None or applyset.PART_OF in (meta.get("labels") or {}):
+        return obj
+    return {
+        **obj,
+        "metadata": {**meta, "labels": {**(meta.get("labels") or {}), applyset.PART_OF: member}},
+    }
 
 
 def _creates(desired: Sequence[Manifest]) -> tuple[set[str], set[tuple[str, str]]]:
@@ -109,10 +126,11 @@ def observe(
         if (skipped := cannot_dry_run(m)) is not None:
             return skipped
         current = live[key]
-        if current is not None and noop.apply_is_noop(m.obj, current, manager=kube.field_manager):
+        obj = as_the_puller_applies(m.obj, current)
+        if current is not None and noop.apply_is_noop(obj, current, manager=kube.field_manager):
             return Observed(key, live=current, dry_run=current)  # applying changes nothing
         try:
-            result = kube.apply(m.obj, dry_run=True)
+            result = kube.apply(obj, dry_run=True)
         except ThrottledError:
             raise
         except ClusterError as err:
@@ -121,7 +139,7 @@ def observe(
             # Someone else owns fields we set: show what a forced apply would do,
             # and say who we would take them from.
             try:
-                result = kube.apply(m.obj, dry_run=True, force=True)
+                result = kube.apply(obj, dry_run=True, force=True)
             except ClusterError as forced_err:
                 return Observed(key, live=live[key], error=str(forced_err))
             return Observed(
