@@ -50,7 +50,6 @@ __all__ = ["run"]
 ENVS = ("platform", "dev", "prod", "cache-prod")  # platform first: it makes the namespaces
 PULLER_NAMESPACE = "gitops-bot"
 _HEALTH_TIMEOUT_S = 60.0
-PLAN_FIELD_MANAGER = "gitops-bot-plan"
 
 
 class _Recording(report_mod.Reporter):
@@ -157,9 +156,8 @@ def _story(out: TextIO, *, kubeconfig: str, kube: Kube, tools: Tools, folder: Pa
         for path, old, new in repo_mod.CHANGE:
             out.write(f"  {path}: {old} -> {new}\n")
         out.write("\nThe bot plans it against the live cluster (server-side dry-run):\n\n")
-        # The PR job's own field manager: a dry-run under the puller's would drop the
-        # ApplySet labels the puller adds, and show them as drift.
-        planner = Kube.from_kubeconfig(kubeconfig, field_manager=PLAN_FIELD_MANAGER)
+        # As a PR job plans: the same field manager as the puller's applies.
+        planner = Kube.from_kubeconfig(kubeconfig)
         try:
             plan = plan_app.plan(
                 repo=Git(repo),
