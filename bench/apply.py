@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import kubectl_run
 import yaml
 from livediff import NAMESPACES, objects
 
@@ -35,7 +34,6 @@ from gitops_bot.core.model import Key, Manifest, Origin, Render
 from gitops_bot.testing.binaries import locate
 from gitops_bot.testing.cluster import LocalControlPlane
 
-_REQUEST = re.compile(r"\"Response\" verb=\"(GET|PATCH|POST|PUT|DELETE)\"")
 PARENT_NAMESPACE = "gitops-bot"
 
 
@@ -74,28 +72,8 @@ def ours(kube: Kube, objs: list[dict[str, Any]], ref: ApplySetRef) -> tuple[floa
 
 
 def kubectl(kubectl_bin: str, env: dict[str, str], manifest: Path) -> tuple[float, dict[str, int]]:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [
-            kubectl_bin,
-            "apply",
-            "--server-side",
-            "--field-manager=kubectl-bench",
-            "-f",
-            str(manifest),
-            "-v=6",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    took = time.perf_counter() - start
-    assert done.returncode == 0, done.stderr[-2000:]
-    counts: dict[str, int] = {}
-    for m in _REQUEST.finditer(done.stderr):
-        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    args = ("apply", "--server-side", "--field-manager=kubectl-bench", "-f", str(manifest))
+    took, _done, counts = kubectl_run.timed(kubectl_bin, env, *args)
     return took, counts
 
 

@@ -19,12 +19,12 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import kubectl_run
 import yaml
 
 from gitops_bot.app.plan import live_diff
@@ -36,7 +36,6 @@ from gitops_bot.testing.binaries import locate
 from gitops_bot.testing.cluster import LocalControlPlane
 
 NAMESPACES = ("bench-a", "bench-b", "bench-c", "bench-d")
-_REQUEST = re.compile(r"\"Response\" verb=\"(GET|PATCH|POST|PUT|DELETE)\"")
 
 
 def objects(n: int, *, changed: bool, every: int = 10) -> list[dict[str, Any]]:
@@ -131,28 +130,8 @@ def ours(kubeconfig: str, desired: Render) -> tuple[float, set[Key], dict[str, i
 def kubectl(
     kubectl_bin: str, env: dict[str, str], manifest: Path
 ) -> tuple[float, set[Key], dict[str, int]]:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [
-            kubectl_bin,
-            "diff",
-            "--server-side",
-            "--field-manager=gitops-bot",
-            "-f",
-            str(manifest),
-            "-v=6",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1800,
-    )
-    took = time.perf_counter() - start
-    assert done.returncode in (0, 1), done.stderr[-2000:]
-    counts: dict[str, int] = {}
-    for m in _REQUEST.finditer(done.stderr):
-        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    args = ("diff", "--server-side", "--field-manager=gitops-bot", "-f", str(manifest))
+    took, done, counts = kubectl_run.timed(kubectl_bin, env, *args, ok=(0, 1))
     changed = set()
     for header in re.finditer(r"^diff -u -N \S+/(\S+)\.(\S+)\.(\S+)\.(\S+) ", done.stdout, re.M):
         group_version_kind, ns, name = header.group(1), header.group(3), header.group(4)
