@@ -180,6 +180,10 @@ def _check_events(data: bytes, origin: str) -> None:
         for event in yaml.parse(data, Loader=_Loader):
             budget.see(event)
     except yaml.YAMLError as err:
+        if "exceeded maximum nesting depth" in str(getattr(err, "problem", "")):
+            # libyaml (0.2.6+) scans ahead and stops at its own limit of 1000
+            # before the parser hands over the 201st level: the same refusal.
+            budget.refuse(f"nested more than {MAX_DEPTH} levels deep")
         raise RenderError(_yaml_problem(err, origin, budget.document, data)) from None
 
 
