@@ -11,11 +11,12 @@ exception as its cause) with a message that says what was happening.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gitops_bot.core.forge import (
     Comment,
+    Deployment,
     DeploymentState,
     Lock,
     Permission,
@@ -86,10 +87,17 @@ class Changes(Protocol):
     def create_branch(self, name: str, *, from_sha: str) -> None: ...
 
     def commit_files(
-        self, branch: str, *, files: dict[str, str], message: str, parent: str | None = None
+        self,
+        branch: str,
+        *,
+        files: Mapping[str, str | None],
+        message: str,
+        parent: str | None = None,
     ) -> str:
         """Commit these repository paths with these texts; the new SHA.
 
+        A text of None deletes that path; deleting a path the starting commit
+        does not have is refused (ForgeError), as both forges refuse it.
         Without `parent` the commit goes on top of `branch` (a fast-forward).
         With it, the commit's parent is `parent` and `branch` is set to the
         commit whatever it held before (created if missing): a promotion

@@ -3,7 +3,7 @@
 Owns: the values the forge adapters hand to the core and the use cases
 (pull requests, comments, reviews, permissions, statuses, reactions) and
 the enums that name forge concepts once for both forges, an environment's
-lock and a deployment's state, and the text a lock records (format_lock,
+lock, a deployment and its state, and the text a lock records (format_lock,
 parse_lock: the same on both forges). Refuses: any
 vendor object: adapters copy PyGithub and python-gitlab data into these at
 the border. GitLab's merge requests are "pulls" here, its notes "comments",
@@ -104,6 +104,18 @@ class DeploymentState(enum.Enum):
     SUCCESS = "success"
     FAILURE = "failure"
     ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the forge recorded of one commit's deployment to one environment."""
+
+    env: str
+    sha: str
+    state: DeploymentState
+    since: str  # ISO 8601: when it came to `state` (the start of the latest run of it)
+    description: str = ""  # GitLab records none
+    created_at: str = ""  # ISO 8601: when the deployment was first recorded
 
 
 @dataclass(frozen=True)

@@ -295,3 +295,55 @@ def test_another_environment_gets_its_own_deployment(server: GitHubServer, githu
         ("prod", "failure"),
     ]
     assert len(server.repos[REPO].deployments[1].statuses[-1].description) == 140
+
+
+# -- committing files: deletions ---------------------------------------------------
+
+
+def test_a_commit_deletes_a_path_with_a_null_sha_in_the_same_tree(
+    server: GitHubServer, github: GitHub
+) -> None:
+    main = server.repos[REPO].refs["heads/main"]
+    github.create_branch("promote/dev", from_sha=main)
+
+    sha = github.commit_files(
+        "promote/dev",
+        files={"deploy/dev/app.yaml": None, "deploy/dev/version.yaml": "v: 2\n"},
+        message="Promote v2",
+    )
+
+    assert server.repos[REPO].refs["heads/promote/dev"] == sha
+    assert server.commits[sha].parents == (main,)
+    assert server.file_at(REPO, "promote/dev", "deploy/dev/app.yaml") is None
+    assert server.file_at(REPO, "promote/dev", "deploy/dev/version.yaml") == "v: 2\n"
+    assert server.file_at(REPO, "main", "deploy/dev/app.yaml") == "replicas: 1\n"
+    [tree] = [r for r in server.requests if str(r) == f"POST {API}/git/trees"]
+    assert tree.body is not None
+    assert tree.body["tree"] == [
+        {"path": "deploy/dev/app.yaml", "mode": "100644", "type": "blob", "sha": None},
+        {"path": "deploy/dev/version.yaml", "mode": "100644", "type": "blob", "content": "v: 2\n"},
+    ]
+
+
+def test_deleting_a_path_the_commit_lacks_is_refused_and_nothing_is_written(
+    server: GitHubServer, github: GitHub
+) -> None:
+    main = server.repos[REPO].refs["heads/main"]
+    before = len(server.log)
+
+    with pytest.raises(ForgeError) as caught:
+        github.commit_files(
+            "promote/dev",
+            files={"deploy/dev/gone.yaml": None, "deploy/dev/app.yaml": "replicas: 2\n"},
+            message="m",
+            parent=main,
+        )
+
+    assert str(caught.value) == (
+        f"committing 2 file(s) to promote/dev in {REPO}: deleting deploy/dev/gone.yaml: "
+        "GitHub answered 422: GitRPC::BadObjectState "
+        f"(GitHub refuses to delete a path that {main[:12]} does not have)"
+    )
+    assert server.log[before:] == [f"GET {API}/git/commits/{main}", f"POST {API}/git/trees"]
+    assert server.requests[-1].status == 422
+    assert "heads/promote/dev" not in server.repos[REPO].refs

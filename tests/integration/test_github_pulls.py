@@ -1,6 +1,7 @@
 """Finding, editing, merging pull requests and rebuilding promotion branches on
-the GitHub emulator; merges of mirrored commits happen in a real bare git
-repository, so their SHAs are real and a clone can fetch them.
+the GitHub emulator; in a mirrored real bare git repository, merges and the
+commits and branches made through the API happen in git too, so their SHAs
+are real and a clone can fetch them.
 
 Every exchange is checked against GitHub's OpenAPI description.
 """
@@ -232,3 +233,85 @@ def test_a_promotion_branch_that_does_not_exist_is_created_at_the_commit(
         f"PATCH {API}/git/refs/heads/promote/new",  # 422: Reference does not exist
         f"POST {API}/git/refs",
     ]
+
+
+# -- commits through the API in a mirrored repository ------------------------------------
+
+
+def _real_repo(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A work repository and its bare clone: main with app.yaml, old.yaml and a nested file."""
+    work = tmp_path / "work"
+    (work / "deploy").mkdir(parents=True)
+    git(work, "init", "-q", "-b", "main")
+    (work / "app.yaml").write_text("replicas: 1\n")
+    (work / "old.yaml").write_text("old\n")
+    (work / "deploy" / "keep.yaml").write_text("keep\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "base")
+    bare = tmp_path / "shop.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return work, bare, git(work, "rev-parse", "main")
+
+
+def test_a_commit_in_a_mirrored_repository_is_a_real_commit_a_clone_can_fetch(
+    server: GitHubServer, github: GitHub, tmp_path: Path
+) -> None:
+    work, bare, base = _real_repo(tmp_path)
+    server.mirror(REPO, "main", sha=base)
+    server.attach_git(REPO, bare)
+
+    sha = github.commit_files(
+        "promote/prod",
+        files={"app.yaml": "replicas: 3\n", "old.yaml": None, "deploy/v.yaml": "v: 1\n"},
+        message="Promote v1",
+        parent=base,
+    )
+    more = github.commit_files("promote/prod", files={"b.yaml": "b\n"}, message="Promote b")
+
+    assert git(bare, "cat-file", "-t", sha) == "commit"
+    assert git(bare, "rev-list", "--parents", "-n1", sha).split() == [sha, base]
+    assert git(bare, "log", "-1", "--format=%s", sha) == "Promote v1"
+    assert git(bare, "show", f"{sha}:app.yaml") == "replicas: 3"
+    assert git(bare, "ls-tree", "-r", "--name-only", sha).split() == [
+        "app.yaml",
+        "deploy/keep.yaml",
+        "deploy/v.yaml",
+    ]
+    assert git(bare, "rev-list", "--parents", "-n1", more).split() == [more, sha]
+    assert git(bare, "rev-parse", "promote/prod") == more  # created, then fast-forwarded
+    assert server.repos[REPO].refs["heads/promote/prod"] == more
+    assert server.commits[sha].tree == git(bare, "rev-parse", f"{sha}^{{tree}}")
+    assert server.file_at(REPO, sha, "deploy/keep.yaml") == "keep\n"  # the real files
+    assert server.file_at(REPO, sha, "old.yaml") is None
+    number = github.open_pull(head="promote/prod", base="main", title="Promote", body="b").number
+
+    merge = github.merge_pull(number)
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", f"file://{bare}", str(clone)], check=True)
+    assert git(clone, "rev-parse", "HEAD") == merge
+    assert sorted(p.name for p in clone.iterdir() if p.name != ".git") == [
+        "app.yaml",
+        "b.yaml",
+        "deploy",
+    ]
+    assert (clone / "app.yaml").read_text() == "replicas: 3\n"
+    assert server.file_at(REPO, "main", "b.yaml") == "b\n"
+    git(work, "fetch", "-q", str(bare), "promote/prod")
+    assert git(work, "rev-parse", "FETCH_HEAD") == more
+
+
+def test_deleting_a_file_the_real_commit_lacks_moves_nothing(
+    server: GitHubServer, github: GitHub, tmp_path: Path
+) -> None:
+    _, bare, base = _real_repo(tmp_path)
+    server.mirror(REPO, "main", sha=base)
+    server.attach_git(REPO, bare)
+    github.create_branch("promote/prod", from_sha=base)
+
+    # The emulator's own first commit has deploy/prod/app.yaml; the real one does not.
+    with pytest.raises(ForgeError, match=r"deleting deploy/prod/app\.yaml: .*BadObjectState"):
+        github.commit_files("promote/prod", files={"deploy/prod/app.yaml": None}, message="m")
+
+    assert git(bare, "rev-parse", "promote/prod") == base  # created through the API, unmoved
+    assert server.repos[REPO].refs["heads/promote/prod"] == base

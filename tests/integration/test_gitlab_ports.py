@@ -228,6 +228,70 @@ def test_a_finished_deployment_is_not_rewound_a_new_one_records_the_new_attempt(
     assert server.count(f"GET {API}") == 0  # `ref` given: the default branch is not read
 
 
+# -- committing files: deletions ------------------------------------------------------
+
+
+def test_a_commit_deletes_updates_and_creates_in_one_request(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    main = server.project(PROJECT).branches["main"]
+    server.commit(PROJECT, "main", {"deploy/prod/old.yaml": "old\n"})
+    start = server.project(PROJECT).branches["main"]
+    server.log.clear()
+
+    sha = forge.commit_files(
+        "promote/prod",
+        files={
+            "deploy/prod/old.yaml": None,
+            "deploy/prod/app.yaml": "replicas: 2\n",
+            "deploy/prod/version.yaml": "v: 2\n",
+        },
+        message="Promote v2",
+        parent=start,
+    )
+
+    assert server.project(PROJECT).branches["promote/prod"] == sha
+    assert server.parents(sha) == (start,)
+    assert server.file(PROJECT, "promote/prod", "deploy/prod/old.yaml") is None
+    assert server.file(PROJECT, "promote/prod", "deploy/prod/app.yaml") == "replicas: 2\n"
+    assert server.file(PROJECT, "promote/prod", "deploy/prod/version.yaml") == "v: 2\n"
+    assert server.file(PROJECT, main, "deploy/prod/old.yaml") is None  # never there
+    assert server.log == [
+        f"HEAD {API}/repository/files/deploy/prod/app.yaml",  # update
+        f"HEAD {API}/repository/files/deploy/prod/old.yaml",  # delete
+        f"HEAD {API}/repository/files/deploy/prod/version.yaml",  # create
+        f"POST {API}/repository/commits",
+    ]
+
+
+def test_deleting_a_file_the_start_lacks_is_refused_before_committing(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    main = server.project(PROJECT).branches["main"]
+    server.log.clear()
+
+    with pytest.raises(ForgeError) as caught:
+        forge.commit_files(
+            "promote/prod", files={"deploy/prod/gone.yaml": None}, message="m", parent=main
+        )
+
+    assert str(caught.value) == (
+        f"committing 1 files to 'promote/prod' in {PROJECT}: "
+        f"deleting 'deploy/prod/gone.yaml': {main[:12]} has no such file"
+    )
+    assert server.log == [f"HEAD {API}/repository/files/deploy/prod/gone.yaml"]
+    assert "promote/prod" not in server.project(PROJECT).branches
+    project = gitlab.Gitlab(url=server.url, private_token=TOKEN).projects.get(PROJECT, lazy=True)
+    with pytest.raises(gitlab.GitlabCreateError, match="A file with this name doesn't exist"):
+        project.commits.create(  # what GitLab answers the request the adapter does not send
+            {
+                "branch": "main",
+                "commit_message": "m",
+                "actions": [{"action": "delete", "file_path": "deploy/prod/gone.yaml"}],
+            }
+        )
+
+
 # -- the emulator's new answers ------------------------------------------------------
 
 

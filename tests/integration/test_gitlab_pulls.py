@@ -1,7 +1,7 @@
 """Finding, editing and merging merge requests, and rebuilding promotion
-branches, on the GitLab emulator through python-gitlab; merges of mirrored
-commits happen in a real bare git repository. Last, one pass that makes
-every emulated route answer.
+branches, on the GitLab emulator through python-gitlab; in a mirrored real
+bare git repository, merges and the commits and branches made through the
+API happen in git too. Last, one pass that makes every emulated route answer.
 """
 
 from __future__ import annotations
@@ -210,6 +210,89 @@ def test_the_emulator_refuses_to_move_an_existing_branch_without_force(
                 "actions": [{"action": "create", "file_path": "w", "content": "x"}],
             }
         )
+
+
+def _real_repo(tmp_path: Path) -> tuple[Path, Path, str]:
+    """A work repository and its bare clone: main with app.yaml, old.yaml and a nested file."""
+    work = tmp_path / "work"
+    (work / "deploy").mkdir(parents=True)
+    git(work, "init", "-q", "-b", "main")
+    (work / "app.yaml").write_text("replicas: 1\n")
+    (work / "old.yaml").write_text("old\n")
+    (work / "deploy" / "keep.yaml").write_text("keep\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "base")
+    bare = tmp_path / "shop.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return work, bare, git(work, "rev-parse", "main")
+
+
+def test_a_commit_in_a_mirrored_repository_is_a_real_commit_a_clone_can_fetch(
+    server: GitLabServer, forge: GitLab, tmp_path: Path
+) -> None:
+    work, bare, base = _real_repo(tmp_path)
+    server.mirror(PROJECT, "main", sha=base)
+    server.attach_git(PROJECT, bare)
+    forge.create_branch("promote/dev", from_sha=base)
+
+    sha = forge.commit_files(
+        "promote/prod",
+        files={"app.yaml": "replicas: 3\n", "old.yaml": None, "deploy/v.yaml": "v: 1\n"},
+        message="Promote v1",
+        parent=base,
+    )
+    more = forge.commit_files("promote/prod", files={"b.yaml": "b\n"}, message="Promote b")
+
+    assert git(bare, "rev-parse", "promote/dev") == base
+    assert git(bare, "cat-file", "-t", sha) == "commit"
+    assert git(bare, "rev-list", "--parents", "-n1", sha).split() == [sha, base]
+    assert git(bare, "log", "-1", "--format=%an <%ae>: %s", sha) == (
+        "Gitops Bot <gitops_bot@example.com>: Promote v1"
+    )
+    assert git(bare, "show", f"{sha}:app.yaml") == "replicas: 3"
+    assert git(bare, "ls-tree", "-r", "--name-only", sha).split() == [
+        "app.yaml",
+        "deploy/keep.yaml",
+        "deploy/v.yaml",
+    ]
+    assert git(bare, "rev-list", "--parents", "-n1", more).split() == [more, sha]
+    assert git(bare, "rev-parse", "promote/prod") == more
+    assert server.project(PROJECT).branches["promote/prod"] == more
+    assert server.file(PROJECT, sha, "deploy/keep.yaml") == "keep\n"  # the real files
+    assert server.file(PROJECT, sha, "old.yaml") is None
+    iid = forge.open_pull(head="promote/prod", base="main", title="Promote", body="b").number
+
+    merge = forge.merge_pull(iid)
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", f"file://{bare}", str(clone)], check=True)
+    assert git(clone, "rev-parse", "HEAD") == merge
+    assert sorted(p.name for p in clone.iterdir() if p.name != ".git") == [
+        "app.yaml",
+        "b.yaml",
+        "deploy",
+    ]
+    assert (clone / "app.yaml").read_text() == "replicas: 3\n"
+    assert server.file(PROJECT, "main", "b.yaml") == "b\n"
+    git(work, "fetch", "-q", str(bare), "promote/prod")
+    assert git(work, "rev-parse", "FETCH_HEAD") == more
+
+
+def test_deleting_a_file_the_real_commit_lacks_is_refused(
+    server: GitLabServer, forge: GitLab, tmp_path: Path
+) -> None:
+    _, bare, base = _real_repo(tmp_path)
+    server.mirror(PROJECT, "main", sha=base)
+    server.attach_git(PROJECT, bare)
+
+    # The emulator's own first commit has deploy/prod/app.yaml; the real one does not.
+    with pytest.raises(ForgeError, match=r"deleting 'deploy/prod/app\.yaml': .* has no such file"):
+        forge.commit_files(
+            "promote/prod", files={"deploy/prod/app.yaml": None}, message="m", parent=base
+        )
+
+    assert "promote/prod" not in server.project(PROJECT).branches
+    assert git(bare, "branch", "--list", "promote/prod") == ""
 
 
 def test_every_emulated_route_answers(server: GitLabServer, forge: GitLab) -> None:

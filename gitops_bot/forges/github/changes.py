@@ -3,21 +3,27 @@
 Owns: creating a branch, committing files through the Git database API
 (one tree, one commit, one ref update: a fast-forward on top of the branch,
 or, with `parent`, a commit on `parent` that the branch is forced to,
-created when missing), and opening a pull request. Refuses: deleting files
-and partial edits (a promotion writes whole files).
+created when missing), deleting files in that commit (a tree entry with
+`sha: null`), and opening a pull request. Refuses: partial edits (a
+promotion writes whole files), and deleting a path the starting commit
+does not have: GitHub refuses the whole tree (422 GitRPC::BadObjectState),
+and the ForgeError names the paths.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from github import GithubException, InputGitTreeElement
 from github.GitRef import GitRef
 
 from gitops_bot.core.forge import Pull, check_length
-from gitops_bot.forges.github.client import COMMENT_LIMIT, Client
+from gitops_bot.errors import ForgeError
+from gitops_bot.forges.github.client import COMMENT_LIMIT, Client, why
 
 _NO_SUCH_REF = 422  # GitHub: "Reference does not exist"
+_BAD_TREE = 422  # GitHub: "GitRPC::BadObjectState", e.g. deleting a path that is not there
 
 
 class ChangesPart(Client):
@@ -26,12 +32,18 @@ class ChangesPart(Client):
             self._repo.create_git_ref(f"refs/heads/{name}", from_sha)
 
     def commit_files(
-        self, branch: str, *, files: dict[str, str], message: str, parent: str | None = None
+        self,
+        branch: str,
+        *,
+        files: Mapping[str, str | None],
+        message: str,
+        parent: str | None = None,
     ) -> str:
-        """One commit with these paths set to these texts; see ports.Changes."""
+        """One commit with these paths set to these texts (None: deleted); see ports.Changes."""
         if not files:
             raise ValueError("commit_files needs at least one file")
-        with self._doing(f"committing {len(files)} file(s) to {branch} in {self._name}"):
+        doing = f"committing {len(files)} file(s) to {branch} in {self._name}"
+        with self._doing(doing):
             ref, start = None, parent
             if start is None:
                 ref = self._repo.get_git_ref(f"heads/{branch}")
@@ -39,9 +51,23 @@ class ChangesPart(Client):
             base = self._repo.get_git_commit(start)
             entries = [
                 InputGitTreeElement(path, "100644", "blob", content=text)
+                if text is not None
+                else InputGitTreeElement(path, "100644", "blob", sha=None)
                 for path, text in sorted(files.items())
             ]
-            tree = self._repo.create_git_tree(entries, base_tree=base.tree)
+            deleted = sorted(path for path, text in files.items() if text is None)
+            try:
+                tree = self._repo.create_git_tree(entries, base_tree=base.tree)
+            except GithubException as err:
+                if err.status != _BAD_TREE or not deleted:
+                    raise
+                said = why(err, self._max_wait)
+                raise ForgeError(
+                    self._scrub(
+                        f"{doing}: deleting {', '.join(deleted)}: {said} "
+                        f"(GitHub refuses to delete a path that {start[:12]} does not have)"
+                    )
+                ) from err
             commit = self._repo.create_git_commit(message, tree, [base])
             if ref is not None:
                 ref.edit(commit.sha)  # a fast-forward only: a concurrent push makes this fail

@@ -3,9 +3,16 @@
 Owns: reading, creating (422 "Reference already exists": the atomic step
 locks rely on), moving (fast-forward unless forced) and deleting refs,
 with git's rules for ref names; reading and creating commits; creating
-trees (flat: one entry per path; `sha: null` deletes); creating and
-reading annotated tag objects, which refs may point to. Refuses: nested
-trees, blobs as their own endpoint, and signatures.
+trees (flat: one entry per path; `sha: null` deletes, and deleting a path
+the tree does not have is GitHub's 422 "GitRPC::BadObjectState" for the
+whole request); creating and reading annotated tag objects, which refs may
+point to. In a repository that mirrors a real one (Store.attach_git), a
+tree over a tree git has (or over none) and a commit of such a tree on
+commits git has are written there too (tests/fakes/realgit.py) and kept
+under git's SHAs, and creating, moving or deleting a ref to a commit git
+has does the same there. Refuses: nested trees, blobs as their own
+endpoint, signatures, and moving a real ref to a commit git lacks (it
+stays where it was in git).
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes import realgit
 from tests.fakes.github_server.routing import invalid, route
-from tests.fakes.github_server.state import HttpError, Json, Repo, TagRecord, digest
+from tests.fakes.github_server.state import Commit, HttpError, Json, Repo, TagRecord, digest
 
 if TYPE_CHECKING:
     from tests.fakes.github_server.server import GitHubServer
@@ -27,6 +35,13 @@ _BAD_REF = re.compile(r"\.\.|[\x00-\x20~^:?*\[\\]|@\{|/\.|\.lock(/|$)|[/.]$|//")
 
 def _valid_ref(ref: str) -> bool:
     return _BAD_REF.search(ref) is None
+
+
+def _set_real_ref(repo: Repo, name: str, sha: str) -> None:
+    """Move the ref in the real repository too, when it has the commit."""
+    git_dir = repo.git_dir
+    if git_dir is not None and realgit.known(git_dir, [sha]):
+        realgit.set_ref(git_dir, f"refs/{name}", sha)
 
 
 @route("GET", "{repo}/git/ref/(?P<ref>.+)")
@@ -49,6 +64,7 @@ def _create_ref(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b
     if name in repo.refs:
         raise HttpError(422, "Reference already exists")
     repo.refs[name] = sha
+    _set_real_ref(repo, name, sha)
     payload = s.ref_json(repo, name)
     return 201, {"Location": payload["url"]}, payload
 
@@ -64,6 +80,7 @@ def _update_ref(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b
     if not b.get("force") and repo.refs[name] not in s._ancestors(sha):
         raise HttpError(422, "Update is not a fast forward")
     repo.refs[name] = sha
+    _set_real_ref(repo, name, sha)
     return s.ref_json(repo, name)
 
 
@@ -73,6 +90,8 @@ def _delete_ref(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b
     if p["ref"] not in repo.refs:
         raise HttpError(422, "Reference does not exist")
     del repo.refs[p["ref"]]
+    if repo.git_dir is not None:
+        realgit.delete_ref(repo.git_dir, f"refs/{p['ref']}")
     return 204, {}, None
 
 
@@ -91,18 +110,29 @@ def _create_tree(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, 
     if base is not None and base not in s.trees:
         raise invalid("Tree", "base_tree", "base_tree is not a valid tree oid", "invalid")
     entries = dict(s.trees[base]) if base else {}
+    changes: dict[str, str | None] = {}
     for entry in b.get("tree", []):
         if entry.get("type") != "blob" or ("content" in entry) == ("sha" in entry):
             raise invalid("Tree", "tree", "tree entries need one of content or sha", "invalid")
+        path = entry["path"]
         if "content" in entry:
-            entries[entry["path"]] = s._blob(entry["content"])
+            entries[path], changes[path] = s._blob(entry["content"]), entry["content"]
         elif entry["sha"] is None:
-            entries.pop(entry["path"], None)
+            if path not in entries:  # GitHub refuses the whole tree, not just the entry
+                raise HttpError(422, "GitRPC::BadObjectState")
+            del entries[path]
+            changes[path] = None
         elif entry["sha"] in s.blobs:
-            entries[entry["path"]] = entry["sha"]
+            entries[path], changes[path] = entry["sha"], s.blobs[entry["sha"]]
         else:
             raise invalid("Tree", "tree.sha", f"{entry['sha']} is not a valid blob", "invalid")
-    payload = s.tree_json(repo, s._tree(entries))
+    git_dir = repo.git_dir
+    if git_dir is not None and (base is None or realgit.known(git_dir, [base], kind="tree")):
+        sha = realgit.write_tree(git_dir, start=base, changes=changes)
+        s.trees[sha] = entries
+    else:
+        sha = s._tree(entries)
+    payload = s.tree_json(repo, sha)
     return 201, {"Location": payload["url"]}, payload
 
 
@@ -112,7 +142,17 @@ def _create_commit(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any
     tree, parents = b.get("tree"), tuple(b.get("parents", ()))
     if tree not in s.trees or any(parent not in s.commits for parent in parents):
         raise invalid("Commit", "tree", "tree or parents do not exist", "invalid")
-    sha = s._commit_tree(str(tree), parents, str(b.get("message", "")))
+    message, git_dir = str(b.get("message", "")), repo.git_dir
+    if (
+        git_dir is not None
+        and realgit.known(git_dir, [str(tree)], kind="tree")
+        and realgit.known(git_dir, parents) == set(parents)
+    ):
+        date = s.now()
+        sha = realgit.commit(git_dir, tree=str(tree), parents=parents, message=message, date=date)
+        s.commits[sha] = Commit(sha, str(tree), parents, message, date)
+    else:
+        sha = s._commit_tree(str(tree), parents, message)
     payload = s.commit_json(repo, s.commits[sha])
     return 201, {"Location": payload["url"]}, payload
 

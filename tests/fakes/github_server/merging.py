@@ -6,8 +6,9 @@ the base branch's head, then the pull request's head), and moving the base
 branch to it. When the repository mirrors a real bare git repository
 (Store.attach_git) and that repository has both commits, the merge is
 made there with git itself (`git merge-tree`, `git commit-tree`, and a
-compare-and-swap `git update-ref`), so its SHA is real and a puller can
-fetch it; otherwise it is a three-way merge of the emulator's flat trees.
+compare-and-swap `git update-ref`), so its SHA is real, its files here
+are the merged ones, and a puller can fetch it; otherwise it is a
+three-way merge of the emulator's flat trees.
 Refuses: squash and rebase merges, and merging conflicting changes.
 """
 
@@ -51,7 +52,7 @@ def merge(s: Store, repo: Repo, pull: PullRecord, *, expected: object, login: st
         if made is None:
             raise HttpError(405, "Pull Request is not mergeable")
         sha = made
-        tree = s.commits[base].tree  # mirrored commits carry the base's emulated tree
+        tree = s._real_tree(git_dir, sha)
         s.commits[sha] = Commit(sha, tree, (base, pull.head_sha), message, s.now())
     else:
         sha = s._commit_tree(_flat_merge(s, base, pull.head_sha), (base, pull.head_sha), message)

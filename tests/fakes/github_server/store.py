@@ -5,7 +5,9 @@ teams, git commits, trees, blobs and tags shared by forks as on GitHub,
 comments, reviews, faults, the request log and contract violations), the
 `add_*`/`push`/`mirror`/`attach_git` methods tests call before talking to
 the server, the emulator's clock, and git objects (blob SHAs are git's;
-tree and commit SHAs are digests unless mirrored from a real repository).
+tree and commit SHAs are digests, except in a repository that mirrors a
+real one: there the commits it has carry their real files, under git's
+own tree SHAs, and the API writes its trees and commits into it).
 Refuses: HTTP (server.py) and payload shapes (payloads.py, git_payloads.py).
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+from tests.fakes import realgit
 from tests.fakes.github_server.state import (
     EPOCH,
     ROLES,
@@ -113,9 +116,14 @@ class Store:
     def mirror(self, full_name: str, branch: str, *, sha: str, parent: str | None = None) -> None:
         """Point `branch` at a commit made in a real git repository, under its real
         SHA, so that pull requests and statuses here name the commits the bot's
-        own git checkout has. (Its tree is main's: the bot reads files from git.)"""
+        own git checkout has. Its files are the real ones when the repository
+        is attached (attach_git), else main's (the bot reads files from git)."""
         repo = self.repos[full_name]
-        tree = self.commits[repo.refs["heads/main"]].tree
+        git_dir = repo.git_dir
+        if git_dir is not None and realgit.known(git_dir, [sha]):
+            tree = self._real_tree(git_dir, sha)
+        else:
+            tree = self.commits[repo.refs["heads/main"]].tree
         parents = (parent,) if parent else ()
         self.commits.setdefault(sha, Commit(sha, tree, parents, f"mirrored {sha[:7]}", self.now()))
         repo.refs[f"heads/{branch}"] = sha
@@ -243,9 +251,24 @@ class Store:
         return comment
 
     def attach_git(self, full_name: str, git_dir: Path) -> None:
-        """Mirror a real (bare) git repository: merges of commits it has are made
-        there too, with real SHAs, so a puller fetching from it sees them."""
+        """Mirror a real (bare) git repository: the commits it has get their real
+        files here; trees and commits written through the API over them, refs
+        set to its commits, and merges of its commits are made there too, with
+        real SHAs, so a puller fetching from it sees them."""
         self.repos[full_name].git_dir = git_dir
+        for sha in realgit.known(git_dir, self.commits):
+            self.commits[sha].tree = self._real_tree(git_dir, sha)
+
+    def _real_tree(self, git_dir: Path, treeish: str) -> str:
+        """The real tree of a commit (or tree) git has, kept here flat under its SHA."""
+        sha = realgit.tree_of(git_dir, treeish)
+        if sha not in self.trees:
+            entries = {}
+            for path, (blob, text) in realgit.files(git_dir, sha).items():
+                self.blobs[blob] = text
+                entries[path] = blob
+            self.trees[sha] = entries
+        return sha
 
     def next_id(self) -> int:
         return next(self._ids)

@@ -10,7 +10,8 @@ notes (ep_notes), statuses and deployments (ep_statuses), the repository
 
 Refuses: to be GitLab. No pipelines, no rename detection beyond identical
 content, no permissions finer than "a member with this access level".
-Git happens only for merges in a mirrored real repository (attach_git).
+Git happens only in a mirrored real repository (attach_git): merges, and
+the commits and branches the API makes on its commits (tests/fakes/realgit.py).
 The examples in tests/fakes/gitlab_examples/, written from GitLab's
 documentation, are what its shapes are checked against.
 

@@ -4,7 +4,9 @@ Owns: creating a branch (400 when it exists or the ref is unknown), a
 file's metadata (HEAD, X-Gitlab-* headers), creating a commit from
 actions (create, update, delete; on top of the branch, or on
 start_branch/start_sha, where an existing branch moves only with `force`,
-as GitLab's commits API does), and tags: creating one (annotated with a
+as GitLab's commits API does; in a project that mirrors a real git
+repository, a commit on a commit it has is made there too, under git's
+SHA, and so is a branch created or moved to such a commit), and tags: creating one (annotated with a
 message; 400 "Tag ... already exists", atomically, under the server's
 lock), reading and deleting it. Refuses: file contents, protected
 branches and tags, and releases.
@@ -15,7 +17,17 @@ from __future__ import annotations
 import hashlib
 import re
 
-from tests.fakes.gitlab_server.state import ApiError, Json, Project, Request, Tag, not_found, truthy
+from tests.fakes import realgit
+from tests.fakes.gitlab_server.state import (
+    ApiError,
+    Commit,
+    Json,
+    Project,
+    Request,
+    Tag,
+    not_found,
+    truthy,
+)
 
 
 class RepositoryEndpoints:
@@ -43,7 +55,13 @@ class RepositoryEndpoints:
         if sha is None or not re.fullmatch(r"[\w./-]+", name):
             raise ApiError(400, f"Invalid reference name: {ref if sha is None else name}")
         self._push(proj, name, sha)
+        self._set_real_branch(proj, name, sha)
         return 201, self._branch_json(proj, name)
+
+    def _set_real_branch(self, proj: Project, branch: str, sha: str) -> None:
+        """Move the branch in the real repository too, when it has the commit."""
+        if proj.git_dir is not None and realgit.known(proj.git_dir, [sha]):
+            realgit.set_ref(proj.git_dir, f"refs/heads/{branch}", sha)
 
     def _file_meta(self, req: Request) -> tuple[int, Json, dict[str, str]]:
         proj = self._readable(req)
@@ -85,6 +103,7 @@ class RepositoryEndpoints:
         actions = req.params.get("actions")
         if not isinstance(actions, list) or not actions:
             raise ApiError(400, "actions is missing", key="error")
+        changes: dict[str, str | None] = {}
         for action in actions:
             path, kind = action.get("file_path", ""), action.get("action")
             if kind == "create" and path in tree:
@@ -92,13 +111,28 @@ class RepositoryEndpoints:
             if kind in ("update", "delete") and path not in tree:
                 raise ApiError(400, "A file with this name doesn't exist")
             if kind in ("create", "update"):
-                tree[path] = str(action.get("content", ""))
+                tree[path] = changes[path] = str(action.get("content", ""))
             elif kind == "delete":
                 del tree[path]
+                changes[path] = None
             else:
                 raise ApiError(400, f"Unknown action {kind!r}")
-        sha = self._new_commit((start,), tree, str(req.params.get("commit_message", "")), req.user)
+        message, git_dir = str(req.params.get("commit_message", "")), proj.git_dir
+        if git_dir is not None and realgit.known(git_dir, [start]):
+            at = self._tick()
+            sha = realgit.commit(
+                git_dir,
+                tree=realgit.write_tree(git_dir, start=start, changes=changes),
+                parents=(start,),
+                message=message,
+                date=at.isoformat(),
+                author=(req.user.name, req.user.email),
+            )
+            self._commits[sha] = Commit(sha, (start,), message, tree, req.user, at)
+        else:
+            sha = self._new_commit((start,), tree, message, req.user)
         self._push(proj, branch, sha)
+        self._set_real_branch(proj, branch, sha)
         body = self._commit_json(proj, sha)
         body.update(
             {

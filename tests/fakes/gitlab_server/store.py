@@ -6,7 +6,9 @@ whole trees), queued faults and the request log, the emulator's clock, and
 the seeding methods tests call (add_user, add_group, add_member,
 add_project, commit, mirror, attach_git, create_branch); pushing to a
 branch adds a diff version and a system note to its open merge requests,
-as GitLab does. Refuses: merge requests (store_mrs.py) and HTTP.
+as GitLab does. In a project that mirrors a real git repository
+(attach_git), the commits the repository has carry their real files.
+Refuses: merge requests (store_mrs.py) and HTTP.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.fakes import realgit
 from tests.fakes.gitlab_server.state import (
     ApiError,
     Commit,
@@ -182,14 +185,18 @@ class Store:
     def mirror(self, project: str, branch: str, *, sha: str, parent: str | None = None) -> None:
         """Point `branch` at a commit made in a real git repository, under its real
         SHA, so that merge requests and statuses here name the commits the bot's
-        own git checkout has. (Its tree is the default branch's.)"""
+        own git checkout has. Its files are the real ones when the project is
+        attached (attach_git), else the default branch's."""
         with self._lock:
             proj = self.project(project)
             base = self._commits[proj.branches[proj.default_branch]]
             if sha not in self._commits:
                 parents = (parent,) if parent else ()
+                git_dir = proj.git_dir
+                real = git_dir is not None and bool(realgit.known(git_dir, [sha]))
+                tree = self.real_files(git_dir, sha) if real and git_dir else dict(base.tree)
                 self._commits[sha] = Commit(
-                    sha, parents, f"mirrored {sha[:7]}", dict(base.tree), base.author, self._tick()
+                    sha, parents, f"mirrored {sha[:7]}", tree, base.author, self._tick()
                 )
             self._push(proj, branch, sha)
 
@@ -257,7 +264,16 @@ class Store:
             return self._commits[sha].parents
 
     def attach_git(self, project: str, git_dir: Path) -> None:
-        """Mirror a real (bare) git repository: merges of commits it has are made
-        there too, with real SHAs, so a puller fetching from it sees them."""
+        """Mirror a real (bare) git repository: the commits it has get their real
+        files here; commits made through the API on its commits, the branches
+        the API sets to its commits, and merges of its commits are made there
+        too, with real SHAs, so a puller fetching from it sees them."""
         with self._lock:
             self.project(project).git_dir = git_dir
+            for sha in realgit.known(git_dir, self._commits):
+                self._commits[sha].tree = self.real_files(git_dir, sha)
+
+    @staticmethod
+    def real_files(git_dir: Path, sha: str) -> dict[str, str]:
+        """A commit's files in the real repository: path -> text."""
+        return {path: text for path, (_, text) in realgit.files(git_dir, sha).items()}

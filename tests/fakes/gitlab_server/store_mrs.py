@@ -5,7 +5,7 @@ for a second open one), their diff versions, notes (GitLab's limit of
 1,000,000 characters), approvals, closing, and merging: a merge commit
 (parents: the target's head, then the source's), made with git itself in
 the mirrored bare repository when there is one (tests.fakes.merges), so
-its SHA is real. Refuses: squash, fast-forward-only projects, merge trains
+its SHA and files are real. Refuses: squash, fast-forward-only projects, merge trains
 and pipelines.
 """
 
@@ -205,7 +205,7 @@ class MergeRequests:
             made = merges.git_merge(git_dir, mr.target_branch, base=base, head=head, message=text)
             if made is None:
                 raise ApiError(406, "Branch cannot be merged")
-            tree = dict(self._commits[base].tree)  # mirrored commits carry the base's tree
+            tree = self.real_files(git_dir, made)
             self._commits[made] = Commit(made, (base, head), text, tree, user, self._tick())
         else:
             fork = self._merge_base(base, head)
