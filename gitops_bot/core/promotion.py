@@ -40,10 +40,10 @@ class Proposal:
     title: str
     body: str
     message: str  # of the commit
-    files: tuple[tuple[str, str], ...]  # (path, new text), sorted by path
+    files: tuple[tuple[str, str | None], ...]  # (path, new text; None: delete), sorted
 
     @property
-    def texts(self) -> dict[str, str]:
+    def texts(self) -> dict[str, str | None]:
         return dict(self.files)
 
 
@@ -197,24 +197,19 @@ def rollback(
     """The pull request that puts `env`'s sources back to `sha`. `at_sha` and
     `at_base`: each source file that differs between `sha` and the base ->
     its text there (None: missing). A file that exists on the base but not at
-    `sha` would need deleting, which a commit of this version cannot do:
-    ConfigError names them."""
+    `sha` is deleted, as a revert would."""
     paths = sorted(set(at_sha) | set(at_base))
-    changed = [(p, at_sha[p]) for p in paths if at_sha.get(p) != at_base.get(p)]
-    added_since = [p for p, text in changed if text is None]
-    if added_since:
-        raise ConfigError(
-            f"rolling {env} back to {sha[:SHORT]}: {', '.join(added_since)} did not exist "
-            "then, and removing files is not supported by rollback yet; revert the "
-            "change that added them instead"
-        )
+    changed = [(p, at_sha.get(p)) for p in paths if at_sha.get(p) != at_base.get(p)]
     if not changed:
         return Nothing(
             f"`{env}`'s sources on {base_sha[:SHORT]} are already as they were at "
             f"{sha[:SHORT]}: nothing to roll back"
         )
     title = f"Roll {env} back to {sha[:SHORT]}"
-    rows = "\n".join(f"| `{path}` |" for path, _ in changed)
+    rows = "\n".join(
+        f"| `{path}` | {'restored' if text is not None else 'deleted (added since)'} |"
+        for path, text in changed
+    )
     lines = [
         _marker("rollback", env=env, sha=sha, base=base_sha),
         f"Puts `{env}`'s sources back to their state at {_link(sha, commit_url)}, "
@@ -222,19 +217,21 @@ def rollback(
         "",
         _requested(requested_by, requested_in),
         "",
-        "| Restored |",
-        "| --- |",
+        "| File | Change |",
+        "| --- | --- |",
         rows,
         "",
         "A rollback is an ordinary change: it is planned, gated and merged like any "
         "other, and the puller applies it forward, so it never fights the puller.",
     ]
-    message = f"{title}\n\nRestored from {sha}:\n" + "\n".join(f"  {p}" for p, _ in changed)
+    message = f"{title}\n\nRestored from {sha}:\n" + "\n".join(
+        f"  {p}" + ("" if text is not None else " (deleted)") for p, text in changed
+    )
     return Proposal(
         kind="rollback",
         branch=rollback_branch(env, sha),
         title=title,
         body="\n".join(lines).strip() + "\n",
         message=message,
-        files=tuple((p, text) for p, text in changed if text is not None),
+        files=tuple(changed),
     )

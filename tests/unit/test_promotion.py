@@ -193,11 +193,19 @@ def test_a_rollback_restores_a_file_deleted_since() -> None:
     assert proposal.files == (("d/gone.yaml", "was here\n"),)
 
 
-def test_a_rollback_that_would_delete_a_file_is_refused_with_the_files_named() -> None:
-    with pytest.raises(ConfigError, match=r"d/new\.yaml did not exist then"):
-        promotion.rollback(
-            "dev", sha=SHA, base_sha=BASE, at_sha={"d/new.yaml": None}, at_base={"d/new.yaml": "x"}
-        )
+def test_a_rollback_deletes_a_file_added_since_and_says_so() -> None:
+    proposal = promotion.rollback(
+        "dev",
+        sha=SHA,
+        base_sha=BASE,
+        at_sha={"d/a.yaml": "old\n", "d/new.yaml": None},
+        at_base={"d/a.yaml": "new\n", "d/new.yaml": "x"},
+    )
+    assert isinstance(proposal, promotion.Proposal)
+    assert proposal.files == (("d/a.yaml", "old\n"), ("d/new.yaml", None))
+    assert "| `d/new.yaml` | deleted (added since) |" in proposal.body
+    assert "| `d/a.yaml` | restored |" in proposal.body
+    assert "  d/new.yaml (deleted)" in proposal.message
 
 
 def test_nothing_to_roll_back_when_the_sources_are_the_same() -> None:
