@@ -4,9 +4,13 @@ Owns: turning one apply result, failure, refusal or drift finding into the
 status object's record (puller/status.py), a Kubernetes Event on the
 environment's ApplySet parent, the Prometheus metrics, and, when a forge
 is configured, a commit status `gitops/apply/<env>` ("applied to prod at
-1a2b3c4d5e6f: healthy"). A refusal that repeats (same commit, same reason)
-is recorded once. Reporting never fails the caller: a status object, Event
-or forge status that cannot be written is logged.
+1a2b3c4d5e6f: healthy") and a deployment of that commit to the environment
+(success when applied and every object healthy, in progress while some are
+still progressing (--no-wait), failure otherwise): the promotion gate reads
+the deployments to know the source is healthy, and since when. A refusal
+that repeats (same commit, same reason) is recorded once. Reporting never
+fails the caller: a status object, Event, forge status or deployment that
+cannot be written is logged.
 Refuses: deciding anything; and putting object names or commits in metric
 labels.
 """
@@ -16,19 +20,23 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.applyset import ApplySetRef
-from gitops_bot.core.forge import Status, StatusState
+from gitops_bot.core.forge import DeploymentState, Status, StatusState
 from gitops_bot.errors import BotError
-from gitops_bot.ports import Statuses
+from gitops_bot.ports import Deployments, Statuses
 from gitops_bot.puller import drift as drift_mod
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.metrics import Metrics
 
 CONTEXT = "gitops/apply/{env}"
+
+
+class ReportForge(Statuses, Deployments, Protocol):
+    """Where the puller says what it did: commit statuses and deployments."""
 
 
 def _now() -> str:
@@ -56,13 +64,24 @@ def health_of(result: apply_mod.ApplyResult) -> list[tuple[str, str, str]]:
     return out
 
 
+def _deployment_state(result: apply_mod.ApplyResult, health: dict[str, Any]) -> DeploymentState:
+    """Failed, or anything Degraded: failure; applied with objects still
+    progressing (health not waited for): in progress; else success."""
+    counts = health.get("counts", {})
+    if not result.ok or counts.get("Degraded"):
+        return DeploymentState.FAILURE
+    if any(n for status, n in counts.items() if status != "Healthy"):
+        return DeploymentState.IN_PROGRESS
+    return DeploymentState.SUCCESS
+
+
 class Reporter:
     def __init__(
         self,
         *,
         metrics: Metrics,
         events: events_mod.Recorder | None = None,
-        forge: Statuses | None = None,
+        forge: ReportForge | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.metrics, self.events, self.forge = metrics, events, forge
@@ -130,6 +149,7 @@ class Reporter:
         else:
             description = f"applying to {env} at {short}: {result.error or summary}"
         self._forge(env, result.revision, state, description)
+        self._deployment(env, result.revision, _deployment_state(result, health), description)
 
     def failed(
         self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
@@ -150,9 +170,9 @@ class Reporter:
                 note=f"at {commit[:12]}: {message}",
                 type_=events_mod.WARNING,
             )
-        self._forge(
-            env, commit, StatusState.FAILURE, f"applying to {env} at {commit[:12]}: {message}"
-        )
+        description = f"applying to {env} at {commit[:12]}: {message}"
+        self._forge(env, commit, StatusState.FAILURE, description)
+        self._deployment(env, commit, DeploymentState.FAILURE, description)
 
     def refused(
         self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
@@ -207,6 +227,15 @@ class Reporter:
         self._safely(
             "setting the forge status",
             lambda: self.forge.set_status(status) if self.forge else None,
+        )
+
+    def _deployment(self, env: str, commit: str, state: DeploymentState, description: str) -> None:
+        forge = self.forge
+        if forge is None:
+            return
+        self._safely(
+            "recording the deployment",
+            lambda: forge.record_deployment(env, commit, state, description),
         )
 
     def _safely(self, doing: str, action: Any) -> None:

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
@@ -60,7 +60,11 @@ def settings_from(flags: dict[str, Any]) -> Settings:
     )
 
 
-def _forge(flags: dict[str, Any]) -> GuardForge | None:
+class PullerForge(GuardForge, report_mod.ReportForge, Protocol):
+    """The forge the puller reads approvals from and reports to."""
+
+
+def _forge(flags: dict[str, Any]) -> PullerForge | None:
     kind = flags.get("forge")
     if not kind:
         return None

@@ -11,6 +11,7 @@ import yaml
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.forges.github import GitHub
 from gitops_bot.puller import status as status_mod
+from gitops_bot.puller.settings import ApplySettings
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import checked
 from tests.integration import pullerkit
@@ -188,7 +189,7 @@ def test_one_invalid_object_among_fifty_changes_nothing(
     assert puller.sync() == {"dev": "unchanged"}, "a failed commit is retried only after a while"
 
 
-def test_the_apply_is_reported_to_the_forge_as_a_commit_status(
+def test_the_apply_is_reported_to_the_forge_as_a_commit_status_and_a_deployment(
     kube: Kube, namespace: str, remote: Remote, binaries: Binaries, tmp_path: Path
 ) -> None:
     token = "ghs_puller_canary_0123456789"
@@ -197,19 +198,40 @@ def test_the_apply_is_reported_to_the_forge_as_a_commit_status(
         github.add_user("gitops-bot[bot]", type="Bot", token=token)
         github.add_repo("acme/deploy", files={"README.md": "x\n"})
         github.mirror("acme/deploy", "main", sha=tip)
-        puller = pullerkit.make(
-            kube, remote, namespace=namespace, cache=tmp_path / "c", binaries=binaries
-        )
-        puller.reporter.forge = GitHub(
+        forge = GitHub(
             repo="acme/deploy", token=token, base_url=github.url, bot_login="gitops-bot[bot]"
         )
+        puller = pullerkit.make(
+            kube,
+            remote,
+            namespace=namespace,
+            cache=tmp_path / "c",
+            binaries=binaries,
+            apply=ApplySettings(wait=True, health_timeout_s=30),
+        )
+        puller.reporter.forge = forge
 
         assert puller.sync() == {"dev": "applied"}
+        bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bad"}}
+        broken = remote.commit({"envs/dev/bad.yaml": yaml.safe_dump(bad)}, "a Service, no ports")
+        remote.push()
+        github.mirror("acme/deploy", "main", sha=broken)
+        assert puller.sync() == {"dev": "failed"}
 
         reported = [
-            (s.context, s.state, s.description) for s in github.repos["acme/deploy"].statuses
+            (s.sha, s.context, s.state, s.description)
+            for s in github.repos["acme/deploy"].statuses
         ]
-    assert len(reported) == 1
-    context, state, description = reported[0]
-    assert (context, state) == ("gitops/apply/dev", "success")
-    assert tip[:12] in (description or "")
+        deployed = [
+            (d.sha, d.environment, [(s.state, s.description) for s in d.statuses])
+            for d in github.repos["acme/deploy"].deployments
+        ]
+    assert [r[:3] for r in reported] == [
+        (tip, "gitops/apply/dev", "success"),
+        (broken, "gitops/apply/dev", "failure"),
+    ]
+    assert reported[0][3] == f"applied to dev at {tip[:12]}: healthy"
+    assert deployed == [
+        (tip, "dev", [("success", reported[0][3])]),
+        (broken, "dev", [("failure", reported[1][3][:140])]),
+    ]
