@@ -124,6 +124,10 @@ class PullQueries(Protocol):
 
     def close_pull(self, number: int) -> None: ...
 
+    def own_login(self) -> str:
+        """The bot's own account: who opens promotion pull requests."""
+        ...
+
     def merge_pull(self, number: int, *, sha: str = "") -> str:
         """Merge now; the merge commit's SHA. `sha`: merge only if the head still is it."""
         ...
@@ -157,4 +161,9 @@ class Deployments(Protocol):
         """Record that `sha` reached `env` (or is on its way): one deployment per
         (env, sha), its state updated on later calls. `ref`: the branch it came
         from (GitLab needs one; default: the default branch)."""
+        ...
+
+    def deployments(self, env: str, *, limit: int = 1) -> tuple[Deployment, ...]:
+        """The newest `limit` deployments to `env`, newest first, each with its
+        latest state and since when it holds (what the puller recorded)."""
         ...

@@ -704,6 +704,7 @@ def test_every_response_matches_the_openapi_description(
     assert github.acquire_lock("prod", pull=2, sha=head).pull == 1  # GET ref and tag
     assert github.release_lock("prod", pull=1)  # DELETE ref (204)
     github.record_deployment("prod", main, DeploymentState.SUCCESS, "applied", "https://ci/1")
+    assert github.deployments("prod")[0].state is DeploymentState.SUCCESS
     assert [p.number for p in github.pulls_for_commit(head)] == [1]
     assert [p.number for p in github.open_pulls(head_prefix="promote")] == [2]
     github.update_pull(2, title="Promote to prod", body="Soaked.")

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from gitops_bot.core.forge import Comment, DeploymentState, Lock, format_lock, parse_lock
+from gitops_bot.core.forge import (
+    Comment,
+    Deployment,
+    DeploymentState,
+    Lock,
+    format_lock,
+    parse_lock,
+)
 from gitops_bot.core.report import markdown
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.github import GitHub
@@ -295,6 +302,123 @@ def test_another_environment_gets_its_own_deployment(server: GitHubServer, githu
         ("prod", "failure"),
     ]
     assert len(server.repos[REPO].deployments[1].statuses[-1].description) == 140
+
+
+def test_an_environments_newest_deployments_read_back_with_the_start_of_their_state(
+    server: GitHubServer, github: GitHub
+) -> None:
+    main = server.repos[REPO].refs["heads/main"]
+    feature = server.repos[REPO].refs["heads/feature"]
+    github.record_deployment("prod", main, DeploymentState.IN_PROGRESS, "applying")
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "still applied")
+    github.record_deployment("dev", feature, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("prod", feature, DeploymentState.IN_PROGRESS, "applying")
+    github.record_deployment("prod", feature, DeploymentState.FAILURE, "apply failed")
+    old, _, new = server.repos[REPO].deployments
+    before = len(server.log)
+
+    found = github.deployments("prod", limit=2)
+
+    assert found == (
+        Deployment(
+            env="prod",
+            sha=feature,
+            state=DeploymentState.FAILURE,
+            since=new.statuses[1].created_at,  # the failure, not the attempt before it
+            description="apply failed",
+            created_at=new.created_at,
+        ),
+        Deployment(
+            env="prod",
+            sha=main,
+            state=DeploymentState.SUCCESS,
+            since=old.statuses[1].created_at,  # the first of its two successes
+            description="still applied",
+            created_at=old.created_at,
+        ),
+    )
+    assert server.log[before:] == [
+        f"GET {API}/deployments",
+        f"GET {API}/deployments/{new.id}/statuses",
+        f"GET {API}/deployments/{old.id}/statuses",
+    ]
+    assert server.requests[before].query["environment"] == "prod"
+
+
+def test_only_the_newest_deployment_is_read_by_default(
+    server: GitHubServer, github: GitHub
+) -> None:
+    main = server.repos[REPO].refs["heads/main"]
+    feature = server.repos[REPO].refs["heads/feature"]
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("prod", feature, DeploymentState.IN_PROGRESS, "applying")
+    new = server.repos[REPO].deployments[-1]
+    before = len(server.log)
+
+    [found] = github.deployments("prod")
+
+    assert (found.sha, found.state, found.since) == (
+        feature,
+        DeploymentState.IN_PROGRESS,
+        new.statuses[0].created_at,
+    )
+    assert server.log[before:] == [
+        f"GET {API}/deployments",
+        f"GET {API}/deployments/{new.id}/statuses",
+    ]
+
+
+def test_an_environment_never_deployed_to_has_no_deployments(
+    server: GitHubServer, github: GitHub
+) -> None:
+    github.record_deployment(
+        "dev", server.repos[REPO].refs["heads/main"], DeploymentState.SUCCESS, ""
+    )
+    before = len(server.log)
+
+    assert github.deployments("prod", limit=3) == ()
+    assert server.log[before:] == [f"GET {API}/deployments"]
+
+
+def test_a_replaced_deployment_is_inactive_on_github_and_keeps_its_state_when_read(
+    server: GitHubServer, github: GitHub
+) -> None:
+    main = server.repos[REPO].refs["heads/main"]
+    feature = server.repos[REPO].refs["heads/feature"]
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("dev", main, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("prod", feature, DeploymentState.SUCCESS, "applied")
+
+    old, dev, new = server.repos[REPO].deployments
+    assert [s.state for s in old.statuses] == ["success", "inactive"]
+    assert [s.state for s in dev.statuses] == ["success"]  # another environment
+    assert [s.state for s in new.statuses] == ["success"]
+    assert [(d.sha, d.state, d.since) for d in github.deployments("prod", limit=2)] == [
+        (feature, DeploymentState.SUCCESS, new.statuses[0].created_at),
+        (main, DeploymentState.SUCCESS, old.statuses[0].created_at),
+    ]
+
+
+def test_a_deployment_back_to_success_after_being_inactive_is_healthy_only_since_then(
+    server: GitHubServer, github: GitHub
+) -> None:
+    main = server.repos[REPO].refs["heads/main"]
+    feature = server.repos[REPO].refs["heads/feature"]
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("prod", feature, DeploymentState.SUCCESS, "applied")
+    github.record_deployment("prod", main, DeploymentState.SUCCESS, "rolled back")
+
+    old = server.repos[REPO].deployments[0]
+    assert [s.state for s in old.statuses] == ["success", "inactive", "success"]
+    assert github.deployments("prod", limit=2)[1] == Deployment(
+        env="prod",
+        sha=main,
+        state=DeploymentState.SUCCESS,
+        since=old.statuses[2].created_at,  # not the success the inactive status ended
+        description="rolled back",
+        created_at=old.created_at,
+    )
 
 
 # -- committing files: deletions ---------------------------------------------------

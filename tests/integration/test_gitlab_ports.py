@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 
 import gitlab
 import pytest
 
-from gitops_bot.core.forge import Comment, DeploymentState, Lock, format_lock
+from gitops_bot.core.forge import Comment, Deployment, DeploymentState, Lock, format_lock
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab import GitLab
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer
@@ -228,6 +229,101 @@ def test_a_finished_deployment_is_not_rewound_a_new_one_records_the_new_attempt(
     assert server.count(f"GET {API}") == 0  # `ref` given: the default branch is not read
 
 
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_an_environments_newest_deployments_read_back_in_one_request(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    main = server.project(PROJECT).branches["main"]
+    scale = server.project(PROJECT).branches["scale"]
+    forge.record_deployment("prod", main, DeploymentState.SUCCESS, "applied", ref="main")
+    forge.record_deployment("dev", scale, DeploymentState.SUCCESS, "applied", ref="scale")
+    forge.record_deployment("prod", scale, DeploymentState.IN_PROGRESS, "applying", ref="scale")
+    forge.record_deployment("prod", scale, DeploymentState.FAILURE, "apply failed", ref="scale")
+    forge.record_deployment("prod", main, DeploymentState.IN_PROGRESS, "rolling back", ref="main")
+    _, _, failed, running = server.project(PROJECT).deployments
+    before = len(server.log)
+
+    found = forge.deployments("prod", limit=2)
+
+    assert found == (
+        Deployment(
+            env="prod",
+            sha=main,
+            state=DeploymentState.IN_PROGRESS,
+            since=_iso(running.created),
+            created_at=_iso(running.created),
+        ),
+        Deployment(
+            env="prod",
+            sha=scale,
+            state=DeploymentState.FAILURE,
+            since=_iso(failed.updated),  # the move to failed, not the start of the attempt
+            created_at=_iso(failed.created),
+        ),
+    )
+    assert failed.updated > failed.created
+    assert server.log[before:] == [f"GET {API}/deployments"]
+
+
+def test_a_deployment_holds_its_state_since_it_moved_there(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    main = server.project(PROJECT).branches["main"]
+    forge.record_deployment("prod", main, DeploymentState.IN_PROGRESS, "applying", ref="main")
+    forge.record_deployment("prod", main, DeploymentState.SUCCESS, "applied", ref="main")
+    [deployment] = server.project(PROJECT).deployments
+    moved = deployment.updated
+    forge.record_deployment("prod", main, DeploymentState.SUCCESS, "still applied", ref="main")
+
+    assert forge.deployments("prod") == (
+        Deployment(
+            env="prod",
+            sha=main,
+            state=DeploymentState.SUCCESS,
+            since=_iso(moved),  # the same state again changed nothing
+            created_at=_iso(deployment.created),
+        ),
+    )
+    assert deployment.updated == moved
+
+
+def test_an_environment_never_deployed_to_has_no_deployments(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    main = server.project(PROJECT).branches["main"]
+    forge.record_deployment("dev", main, DeploymentState.SUCCESS, "applied", ref="main")
+    before = len(server.log)
+
+    assert forge.deployments("prod", limit=3) == ()
+    assert server.log[before:] == [f"GET {API}/deployments"]
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("running", DeploymentState.IN_PROGRESS),
+        ("success", DeploymentState.SUCCESS),
+        ("failed", DeploymentState.FAILURE),
+        ("canceled", DeploymentState.ERROR),
+    ],
+)
+def test_gitlabs_deployment_statuses_read_as_ours(
+    server: GitLabServer, forge: GitLab, status: str, state: DeploymentState
+) -> None:
+    gl = gitlab.Gitlab(url=server.url, private_token=TOKEN)
+    main = server.project(PROJECT).branches["main"]
+    gl.projects.get(PROJECT, lazy=True).deployments.create(
+        {"environment": "prod", "sha": main, "ref": "main", "tag": False, "status": status}
+    )
+
+    [found] = forge.deployments("prod")
+
+    assert (found.sha, found.state, found.description) == (main, state, "")
+
+
 # -- committing files: deletions ------------------------------------------------------
 
 
@@ -303,6 +399,9 @@ def test_tags_and_deployments_have_the_documented_shapes(server: GitLabServer) -
     deployment = project.deployments.create(
         {"environment": "prod", "sha": main, "ref": "main", "tag": False, "status": "running"}
     )
+    [listed] = project.deployments.list(
+        environment="prod", order_by="id", sort="desc", per_page=1, get_all=False
+    )
     answers = {
         "tag.json": (tag.asdict(), frozenset({"$.release"})),
         "deployment.json": (deployment.asdict(), frozenset({"$.environment.external_url"})),
@@ -310,5 +409,6 @@ def test_tags_and_deployments_have_the_documented_shapes(server: GitLabServer) -
     for name, (answer, nullable) in answers.items():
         example = json.loads((EXAMPLES / name).read_text())
         assert shape_errors(example, answer, nullable=nullable) == [], name
+    assert listed.asdict() == deployment.asdict()
     assert tag.target != main  # annotated: the target is the tag object
     assert tag.commit["id"] == main

@@ -4,17 +4,23 @@ Owns: commit statuses (one per context, descriptions cut to GitHub's 140
 characters), reading back the latest status of each context, and
 deployments: one GitHub deployment per (environment, commit), created with
 auto_merge off and no required contexts (the bot records what the puller
-did, it does not ask GitHub to gate it), and a deployment status per call.
-Refuses: check runs (they need a GitHub App), and deciding what a state
-or description says.
+did, it does not ask GitHub to gate it), a deployment status per call, and
+reading an environment's newest deployments back with their latest state
+and since when it holds (statuses are listed newest first; `inactive`, which
+GitHub sets on a deployment a newer one replaced, is not a state of ours
+and is passed over). Refuses: check runs (they need a GitHub App), and
+deciding what a state or description says.
 """
 
 from __future__ import annotations
 
+import itertools
+
+from github.Deployment import Deployment as GitHubDeployment
 from github.GithubObject import NotSet
 
-from gitops_bot.core.forge import DeploymentState, Status, StatusState
-from gitops_bot.forges.github.client import STATUS_DESCRIPTION_LIMIT, Client
+from gitops_bot.core.forge import Deployment, DeploymentState, Status, StatusState
+from gitops_bot.forges.github.client import STATUS_DESCRIPTION_LIMIT, Client, when
 
 _STATUS_STATES = {
     StatusState.PENDING: "pending",
@@ -30,6 +36,42 @@ _DEPLOYMENT_STATES = {
     DeploymentState.FAILURE: "failure",
     DeploymentState.ERROR: "error",
 }
+_DEPLOYMENT_STATES_READ = {
+    **{name: state for state, name in _DEPLOYMENT_STATES.items()},
+    "queued": DeploymentState.PENDING,
+}
+
+
+def _deployment(env: str, found: GitHubDeployment) -> Deployment:
+    """Its latest state and the start of the run of statuses with that state.
+
+    An `inactive` status ends a run (the deployment was replaced meanwhile),
+    but is not a state: a deployment whose newest status is `inactive` keeps
+    the state it had before."""
+    statuses = iter(found.get_statuses())
+    newest = next((s for s in statuses if s.state in _DEPLOYMENT_STATES_READ), None)
+    if newest is None:
+        return Deployment(
+            env=env,
+            sha=found.sha,
+            state=DeploymentState.PENDING,
+            since=when(found.created_at),
+            description=found.description or "",
+            created_at=when(found.created_at),
+        )
+    state, since = _DEPLOYMENT_STATES_READ[newest.state], newest.created_at
+    for older in statuses:  # lazily: a long run costs a page more, a short one nothing
+        if _DEPLOYMENT_STATES_READ.get(older.state) is not state:
+            break
+        since = older.created_at
+    return Deployment(
+        env=env,
+        sha=found.sha,
+        state=state,
+        since=when(since),
+        description=newest.description or "",
+        created_at=when(found.created_at),
+    )
 
 
 def _cut(text: str) -> str:
@@ -92,3 +134,12 @@ class StatusesPart(Client):
                 description=_cut(description),
                 target_url=url if url else NotSet,
             )
+
+    def deployments(self, env: str, *, limit: int = 1) -> tuple[Deployment, ...]:
+        """GET the environment's deployments, then each one's statuses: 1 + `limit`
+        requests, fewer when the environment has fewer deployments (GitHub lists
+        both newest first, 100 a page; a run of one state longer than that costs
+        a page more)."""
+        with self._doing(f"reading the deployments to {env} in {self._name}"):
+            found = self._repo.get_deployments(environment=env)
+            return tuple(_deployment(env, d) for d in itertools.islice(found, limit))

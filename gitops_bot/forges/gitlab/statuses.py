@@ -5,8 +5,11 @@ a 400 that already means what we asked; ERROR travels as `failed` with an
 "error: " prefix, since GitLab has no such state), reading back the latest
 status of each name, and deployments through the deployments API: the
 newest deployment of the environment is updated when it is for the same
-commit and GitLab allows the move, otherwise a new one is created.
-GitLab deployments carry no description or URL: those are not sent.
+commit and GitLab allows the move, otherwise a new one is created; and
+reading an environment's newest deployments back, since when each holds
+its state being its `updated_at` (GitLab sets it when the status moves, and
+the bot moves it only to another state). GitLab deployments carry no
+description or URL: those are not sent, and read back empty.
 Refuses: to rewrite a deployment GitLab considers finished into an
 earlier state (a new deployment records a new attempt instead).
 """
@@ -14,12 +17,13 @@ earlier state (a new deployment records a new attempt instead).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from gitlab.exceptions import GitlabError
 
-from gitops_bot.core.forge import DeploymentState, Status, StatusState
-from gitops_bot.forges.gitlab.client import STATUS_DESCRIPTION_LIMIT, Client, text_of
+from gitops_bot.core.forge import Deployment, DeploymentState, Status, StatusState
+from gitops_bot.forges.gitlab.client import STATUS_DESCRIPTION_LIMIT, Client, text_of, when
 
 ERROR_PREFIX = "error: "  # how a failed status says it is an ERROR, not a FAILURE
 
@@ -41,6 +45,30 @@ _DEPLOYMENT_STATES = {
 # GitLab's deployment state machine: `running` only from `created`; the
 # finished states from any other state.
 _CAN_MOVE = {"running": ("created",), "success": None, "failed": None}
+_DEPLOYMENT_STATES_READ = {
+    "created": DeploymentState.PENDING,
+    "running": DeploymentState.IN_PROGRESS,
+    "blocked": DeploymentState.IN_PROGRESS,  # waiting for an approval
+    "success": DeploymentState.SUCCESS,
+    "failed": DeploymentState.FAILURE,  # an ERROR was recorded as failed too
+    "canceled": DeploymentState.ERROR,
+    "skipped": DeploymentState.ERROR,
+}
+
+
+def _iso(text: str) -> str:
+    """GitLab's `2026-01-05T09:00:01.000Z` (or another offset) as `2026-01-05T09:00:01Z`."""
+    return when(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _deployment(env: str, attrs: Mapping[str, Any]) -> Deployment:
+    return Deployment(
+        env=env,
+        sha=str(attrs["sha"]),
+        state=_DEPLOYMENT_STATES_READ.get(str(attrs["status"]), DeploymentState.ERROR),
+        since=_iso(str(attrs["updated_at"])),
+        created_at=_iso(str(attrs["created_at"])),
+    )
 
 
 def _status(sha: str, attrs: Mapping[str, Any]) -> Status:
@@ -140,3 +168,17 @@ class StatusesPart(Client):
                 {"environment": env, "sha": sha, "ref": branch, "tag": False, "status": wanted},
                 **self._once,
             )
+
+    def deployments(self, env: str, *, limit: int = 1) -> tuple[Deployment, ...]:
+        """GET the environment's newest `limit` deployments: 1 request, so at most
+        100 of them (GitLab's largest page)."""
+        with self._doing(f"reading the deployments to {env} in {self._name}"):
+            found = self._project.deployments.list(
+                environment=env,
+                order_by="id",
+                sort="desc",
+                per_page=limit,
+                get_all=False,
+                **self._retry,
+            )
+            return tuple(_deployment(env, d.asdict()) for d in found)

@@ -4,8 +4,10 @@ Owns: creating a commit status (GitHub's 422s for an unknown commit, a bad
 state or a description over 140 characters) and the combined status (the
 latest per context); creating deployments (of a commit, with the body
 GitHub documents; required contexts are not checked, the bot sends none),
-listing them (newest first, filtered by sha and environment) and adding
-deployment statuses. Refuses: check runs, environments' protection rules
+listing them (newest first, filtered by sha and environment), adding
+deployment statuses (a success marks the environment's earlier successful
+deployments `inactive`, as GitHub's auto_inactive does) and listing them
+(newest first). Refuses: check runs, environments' protection rules
 and auto-merge on deployment (the emulator answers as if auto_merge were
 false, which is what the bot sends).
 """
@@ -154,5 +156,43 @@ def _create_deployment_status(
         created_at=s.now(),
     )
     deployment.statuses.append(status)
+    if status.state == "success" and b.get("auto_inactive", True):
+        _inactivate_older(s, repo, deployment, creator=p["login"])
     payload = s.deployment_status_json(repo, deployment, status)
     return 201, {"Location": payload["url"]}, payload
+
+
+def _inactivate_older(
+    s: GitHubServer, repo: Repo, newer: DeploymentRecord, *, creator: str
+) -> None:
+    """GitHub's auto_inactive: the environment's prior deployments (created before
+    `newer`; none is transient or production here) whose latest status is
+    success get an `inactive` status."""
+    for older in repo.deployments[: repo.deployments.index(newer)]:
+        if older.environment != newer.environment:
+            continue
+        if older.statuses and older.statuses[-1].state == "success":
+            older.statuses.append(
+                DeploymentStatusRecord(
+                    id=s.next_id(),
+                    state="inactive",
+                    description="",
+                    target_url="",
+                    environment=older.environment,
+                    creator=creator,
+                    created_at=s.now(),
+                )
+            )
+
+
+@route("GET", "{repo}/deployments/(?P<id>[0-9]+)/statuses")
+def _list_deployment_statuses(
+    s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b: Json
+) -> Any:
+    assert repo is not None
+    deployment = next((d for d in repo.deployments if d.id == int(p["id"])), None)
+    if deployment is None:
+        raise HttpError(404, "Not Found")
+    found = [s.deployment_status_json(repo, deployment, st) for st in reversed(deployment.statuses)]
+    link, chunk = s.page(found, f"/repos/{repo.full_name}/deployments/{deployment.id}/statuses", q)
+    return 200, link, chunk
