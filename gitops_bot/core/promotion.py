@@ -2,10 +2,12 @@
 
 Owns: the new texts of the target environment's files for a promotion
 (each `copy` path of the rule, read as the source environment spells it at
-the source commit, written where the target spells it), the files that
-put an environment's sources back to a commit for a rollback (`rollback`,
-given the files that differ, and `scope`, which says which files are an
-environment's sources), and each pull request's deterministic branch
+the source commit, written where the target spells it; for a copy with
+keys, only those scalars of the target's file, through core.yamlkeys),
+the files that put an environment's sources back to a commit for a
+rollback (`rollback`, given the files that differ, and `scope`, which says
+which files are an environment's sources), and each pull request's
+deterministic branch
 (`gitops-bot/promote/<from>-to-<to>`, `gitops-bot/rollback/<env>-<sha12>`),
 title, body and commit message. The body carries a hidden marker with the
 facts (kind, environments, commit), so the history of promotions can be
@@ -21,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from gitops_bot.core import config
-from gitops_bot.core.promotion_config import Rule
+from gitops_bot.core import config, yamlkeys
+from gitops_bot.core.promotion_config import Copy, Rule
 from gitops_bot.errors import ConfigError
 
 PROMOTE_PREFIX = "gitops-bot/promote/"
@@ -87,6 +89,52 @@ def _requested(by: str, in_pull: int) -> str:
     return f"Requested by @{by}" + (f" in #{in_pull}" if in_pull else "") + "."
 
 
+_CELL_MAX = 60
+
+
+def _code(value: str) -> str:
+    """`value` as a code span that fits one cell of a Markdown table."""
+    if not value:
+        return "(empty)"
+    shown = value if len(value) <= _CELL_MAX else value[: _CELL_MAX - 1] + "\u2026"
+    shown = shown.replace("\n", "\\n").replace("|", "\\|")
+    return f"`` {shown} ``" if "`" in shown else f"`{shown}`"
+
+
+def _copy_keys(
+    rule: Rule, item: Copy, *, text: str, old: str | None, source_sha: str
+) -> tuple[str, list[tuple[str, str, str]]]:
+    """`old`, the target's text, with `item`'s keys set to their values in
+    `text`, the source's; and each changed key with its old and new value."""
+    src, dst = item.at(rule.source), item.at(rule.target)
+    doing = f"promoting {rule.source} to {rule.target}"
+    rule_at = f"the promotion rule on line {rule.line}"
+    if old is None:
+        raise ConfigError(
+            f"{doing}: {dst} does not exist on the base; copying keys ({', '.join(item.keys)}) "
+            f"needs the target's file ({rule_at})"
+        )
+    new, changed = old, []
+    for key in item.keys:
+        try:
+            value = yamlkeys.scalar(text, key)
+        except yamlkeys.Error as err:
+            raise ConfigError(f"{doing}: reading {key} of {src}: {err} ({rule_at})") from err
+        if value is None:
+            raise ConfigError(
+                f"{doing}: {src} has no key {key} at {source_sha[:SHORT]} (a copy key of {rule_at})"
+            )
+        try:
+            before = yamlkeys.get(new, key)
+            after = yamlkeys.set(new, key, value.value, tag=value.tag)
+        except yamlkeys.Error as err:
+            raise ConfigError(f"{doing}: setting {key} in {dst}: {err} ({rule_at})") from err
+        if after != new:
+            changed.append((key, before or "", value.value))
+            new = after
+    return new, changed
+
+
 def promotion(
     rule: Rule,
     *,
@@ -101,23 +149,38 @@ def promotion(
     """The pull request that brings `rule.target` to `rule.source`'s state at
     `source_sha`. `source`: each of `rule.paths(rule.source)` -> its text at
     `source_sha` (None: missing); `target`: each of `rule.paths(rule.target)`
-    -> its text on the base the pull request starts from."""
-    changed: list[tuple[str, str, str]] = []  # (from path, to path, text)
-    for pattern in rule.copy:
-        src = pattern.replace("{env}", rule.source)
-        dst = pattern.replace("{env}", rule.target)
+    -> its text on the base the pull request starts from. A copy with keys
+    changes only those scalars of the target's file, which must have them."""
+    texts = dict(target)  # the target's files as the copies so far leave them
+    rows: list[tuple[str, str, str]] = []  # copied from, to, change
+    copied: list[str] = []  # lines of the commit message
+    for item in rule.copy:
+        src, dst = item.at(rule.source), item.at(rule.target)
         text = source.get(src)
         if text is None:
             raise ConfigError(
                 f"promoting {rule.source} to {rule.target}: {src} does not exist at "
                 f"{source_sha[:SHORT]} (a copy path of the promotion rule on line {rule.line})"
             )
-        if target.get(dst) != text:
-            changed.append((src, dst, text))
-    if not changed:
+        old = texts.get(dst)
+        if item.keys:
+            text, keys = _copy_keys(rule, item, text=text, old=old, source_sha=source_sha)
+            rows.extend(
+                (f"`{src}` `{key}`", f"`{dst}`", f"{_code(before)} -> {_code(after)}")
+                for key, before, after in keys
+            )
+            if keys:
+                copied.append(f"  {src} -> {dst} (keys: {', '.join(k for k, _, _ in keys)})")
+        elif old != text:
+            rows.append((f"`{src}`", f"`{dst}`", "whole file" if old is not None else "new file"))
+            copied.append(f"  {src} -> {dst}")
+        texts[dst] = text
+    files = tuple(sorted((p, t) for p, t in texts.items() if t is not None and t != target.get(p)))
+    if not files:
+        kinds = {"keys" if item.keys else "files" for item in rule.copy}
         return Nothing(
-            f"`{rule.target}` already has `{rule.source}`'s files at {source_sha[:SHORT]}: "
-            "nothing to promote"
+            f"`{rule.target}` already has `{rule.source}`'s {' and '.join(sorted(kinds))} at "
+            f"{source_sha[:SHORT]}: nothing to promote"
         )
     title = f"Promote {rule.source} to {rule.target} ({source_sha[:SHORT]})"
     health = (
@@ -125,7 +188,6 @@ def promotion(
         if healthy_since is not None
         else f"`{rule.source}`'s health was not checked: this promotion was asked for by hand."
     )
-    rows = "\n".join(f"| `{src}` | `{dst}` |" for src, dst, _ in changed)
     lines = [
         _marker("promotion", source=rule.source, target=rule.target, sha=source_sha),
         f"Promotes `{rule.source}` at {_link(source_sha, commit_url)} to `{rule.target}`.",
@@ -133,24 +195,22 @@ def promotion(
         health,
         _requested(requested_by, requested_in),
         "",
-        "| Copied from | To |",
-        "| --- | --- |",
-        rows,
+        "| Copied from | To | Change |",
+        "| --- | --- | --- |",
+        *(f"| {src} | {dst} | {change} |" for src, dst, change in rows),
         "",
         f"The bot updates this pull request when `/gitops promote {rule.target}` is asked "
         f"again; it never opens a second one for `{rule.source}` to `{rule.target}`. "
         f"The plan and policy of `{rule.target}` gate it like any other change.",
     ]
-    message = f"{title}\n\nCopied from {rule.source} at {source_sha}:\n" + "\n".join(
-        f"  {src} -> {dst}" for src, dst, _ in changed
-    )
+    message = f"{title}\n\nCopied from {rule.source} at {source_sha}:\n" + "\n".join(copied)
     return Proposal(
         kind="promotion",
         branch=promote_branch(rule),
         title=title,
         body="\n".join(lines).strip() + "\n",
         message=message,
-        files=tuple(sorted((dst, text) for _, dst, text in changed)),
+        files=files,
     )
 
 

@@ -4,8 +4,11 @@ Owns: the promotion rule value (`Rule`), its keys (`KEYS`, relative to
 `promotion`; core.config lists them under that prefix), `parse`, which reads
 the list and checks it against the environments (both ends exist, a rule
 does not promote an environment to itself, one rule per target, no cycle,
-copy paths relative and templated with `{env}`), raising ConfigError as
-`{file}:{line}: {dotted.key}: {what}`, and `parse_duration` for `soak`.
+copy paths relative and templated with `{env}`, each at most once, key paths
+well formed), raising ConfigError as `{file}:{line}: {dotted.key}: {what}`,
+and `parse_duration` for `soak`. An item of `copy` is a path (the whole
+file) or `{file: <path>, keys: [<key path>, ...]}` (only those scalars, see
+core.yamlkeys); `Copy` holds either.
 Refuses: deciding what a promotion changes (core.promotion does) and
 reading files (the caller brings the composed nodes).
 """
@@ -19,7 +22,7 @@ from datetime import timedelta
 
 import yaml
 
-from gitops_bot.core import yamlnodes
+from gitops_bot.core import yamlkeys, yamlnodes
 
 # Relative to `promotion`; `[]` is an item of the list.
 KEYS: tuple[str, ...] = (
@@ -31,6 +34,10 @@ KEYS: tuple[str, ...] = (
     "[].auto_merge",
 )
 _RULE_KEYS = tuple(k.removeprefix("[].") for k in KEYS)
+# The keys of a `copy` item. Not in KEYS: the reference table in
+# docs/configuration.md has one row per key of KEYS and its test sets each
+# row's example as a key of a rule; the item form is described in prose there.
+_COPY_KEYS = ("file", "keys")
 _REQUIRED = ("from", "to", "copy")
 PLACEHOLDER = "{env}"
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -38,21 +45,39 @@ _BOOL = "tag:yaml.org,2002:bool"
 
 
 @dataclass(frozen=True)
+class Copy:
+    """What a rule copies from one file: the whole file when `keys` is empty,
+    else only the scalars at these key paths (core.yamlkeys)."""
+
+    path: str  # repository-relative, with `{env}`
+    keys: tuple[str, ...] = ()
+
+    def at(self, env: str) -> str:
+        return self.path.replace(PLACEHOLDER, env)
+
+
+@dataclass(frozen=True)
 class Rule:
-    """Promote `source`'s state to `target` by copying each path of `copy`
-    with `{env}` spelled as `source` onto the same path spelled as `target`."""
+    """Promote `source`'s state to `target` by copying each item of `copy`
+    from its path with `{env}` spelled as `source` onto the same path spelled
+    as `target`. A plain string in `copy` is read as `Copy(path)` (the whole
+    file), so that rules written by hand stay short."""
 
     source: str  # `from`
     target: str  # `to`
-    copy: tuple[str, ...]  # repository-relative, each with `{env}`
+    copy: tuple[Copy, ...]
     soak: timedelta = timedelta(0)  # how long `source` must stay healthy first
     auto_open: bool = False
     auto_merge: bool = False
     line: int = 0
 
+    def __post_init__(self) -> None:
+        items = tuple(Copy(c) if isinstance(c, str) else c for c in self.copy)
+        object.__setattr__(self, "copy", items)
+
     def paths(self, env: str) -> tuple[str, ...]:
-        """The copied paths as `env` spells them."""
-        return tuple(p.replace(PLACEHOLDER, env) for p in self.copy)
+        """The copied files' paths as `env` spells them."""
+        return tuple(c.at(env) for c in self.copy)
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -85,7 +110,7 @@ def _env(r: yamlnodes.Reader, node: yaml.Node, key: str, envs: tuple[str, ...]) 
 
 def _copy(
     r: yamlnodes.Reader, node: yaml.Node, key: str, path: Callable[[yaml.Node, str], str]
-) -> tuple[str, ...]:
+) -> tuple[Copy, ...]:
     if not isinstance(node, yaml.SequenceNode) or node.tag != yamlnodes.SEQ:
         hint = " (write a list: [deploy/{env}/version.yaml])" if node.tag == yamlnodes.STR else ""
         raise r.error(
@@ -93,19 +118,80 @@ def _copy(
         )
     if not node.value:
         raise r.error(yamlnodes.line_of(node), key, "no path; at least one is needed")
-    paths: list[str] = []
+    items: list[Copy] = []
     for i, item in enumerate(node.value):
         at = f"{key}[{i}]"
-        normal = path(item, at)
-        if PLACEHOLDER not in normal:
+        if isinstance(item, yaml.MappingNode):
+            copy = _keys_item(r, item, at, path)
+        elif isinstance(item, yaml.ScalarNode) and item.tag == yamlnodes.STR:
+            copy = Copy(_templated(r, item, at, path))
+        else:
             raise r.error(
                 yamlnodes.line_of(item),
                 at,
-                f"{normal!r} has no {PLACEHOLDER}; a promoted path names each environment's "
-                f"copy, e.g. deploy/overlays/{PLACEHOLDER}/version.yaml",
+                f"expected a path or {{file: <path>, keys: [...]}}, got {yamlnodes.what(item)}",
             )
-        paths.append(normal)
-    return tuple(paths)
+        for j, earlier in enumerate(items):
+            if earlier.path == copy.path:
+                raise r.error(
+                    yamlnodes.line_of(item),
+                    at,
+                    f"{copy.path!r} is already copied by {key}[{j}]; name each file once",
+                )
+        items.append(copy)
+    return tuple(items)
+
+
+def _templated(
+    r: yamlnodes.Reader, node: yaml.Node, key: str, path: Callable[[yaml.Node, str], str]
+) -> str:
+    normal = path(node, key)
+    if PLACEHOLDER not in normal:
+        raise r.error(
+            yamlnodes.line_of(node),
+            key,
+            f"{normal!r} has no {PLACEHOLDER}; a promoted path names each environment's "
+            f"copy, e.g. deploy/overlays/{PLACEHOLDER}/version.yaml",
+        )
+    return normal
+
+
+def _keys_item(
+    r: yamlnodes.Reader, node: yaml.Node, key: str, path: Callable[[yaml.Node, str], str]
+) -> Copy:
+    entries = r.mapping(node, key)
+    r.known(entries, key, _COPY_KEYS)
+    for required in _COPY_KEYS:
+        if required not in entries:
+            raise r.error(yamlnodes.line_of(node), key, f"missing required key {required!r}")
+    file = _templated(r, entries["file"][0], f"{key}.file", path)
+    keys_node = entries["keys"][0]
+    at = f"{key}.keys"
+    if not isinstance(keys_node, yaml.SequenceNode) or keys_node.tag != yamlnodes.SEQ:
+        hint = " (write a list: [image.tag])" if keys_node.tag == yamlnodes.STR else ""
+        raise r.error(
+            yamlnodes.line_of(keys_node),
+            at,
+            f"expected a list, got {yamlnodes.what(keys_node)}{hint}",
+        )
+    if not keys_node.value:
+        raise r.error(
+            yamlnodes.line_of(keys_node),
+            at,
+            "no key path; at least one is needed (to copy the whole file, write its path "
+            "as an item of copy)",
+        )
+    keys: list[str] = []
+    for j, item in enumerate(keys_node.value):
+        text = r.string(item, f"{at}[{j}]")
+        try:
+            yamlkeys.parse(text)
+        except yamlkeys.PathError as err:
+            raise r.error(yamlnodes.line_of(item), f"{at}[{j}]", str(err)) from err
+        if text in keys:
+            raise r.error(yamlnodes.line_of(item), f"{at}[{j}]", f"{text!r} is listed twice")
+        keys.append(text)
+    return Copy(file, tuple(keys))
 
 
 def _rule(

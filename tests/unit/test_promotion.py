@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gitops_bot.core import config, promotion
-from gitops_bot.core.promotion_config import Rule
+from gitops_bot.core.promotion_config import Copy, Rule
 from gitops_bot.errors import ConfigError
 
 SHA = "a" * 40
@@ -228,3 +228,156 @@ def test_nothing_to_roll_back_when_the_sources_are_the_same() -> None:
 )
 def test_the_commit_link_comes_from_the_pull_requests_page(pull_url: str, template: str) -> None:
     assert promotion.commit_url(pull_url) == template
+
+
+KEY_RULE = Rule(
+    "dev",
+    "prod",
+    (
+        "deploy/{env}/version.yaml",
+        Copy("deploy/{env}/values.yaml", ("image.tag", "containers[name=web].image")),
+    ),
+    line=9,
+)
+DEV_VALUES_TEXT = """\
+image: {repository: shop, tag: 1.5.0}
+replicas: 1
+containers:
+  - {name: web, image: "nginx:1.27"}
+"""
+PROD_VALUES_TEXT = """\
+# prod: more replicas, same image as dev once promoted
+image: {repository: shop, tag: 1.4.0}  # promoted
+replicas: 5
+containers:
+  - {name: web, image: "nginx:1.27"}
+"""
+
+
+def test_a_key_copy_changes_only_those_keys_of_the_targets_file() -> None:
+    proposal = promotion.promotion(
+        KEY_RULE,
+        source_sha=SHA,
+        source={DEV_V: "v2\n", DEV_VALUES: DEV_VALUES_TEXT},
+        target={PROD_V: "v1\n", PROD_VALUES: PROD_VALUES_TEXT},
+    )
+    assert isinstance(proposal, promotion.Proposal)
+    assert proposal.files == (
+        (PROD_VALUES, PROD_VALUES_TEXT.replace("tag: 1.4.0", "tag: 1.5.0")),
+        (PROD_V, "v2\n"),
+    )
+    assert (
+        "| Copied from | To | Change |\n"
+        "| --- | --- | --- |\n"
+        "| `deploy/dev/version.yaml` | `deploy/prod/version.yaml` | whole file |\n"
+        "| `deploy/dev/values.yaml` `image.tag` | `deploy/prod/values.yaml` "
+        "| `1.4.0` -> `1.5.0` |\n\n"
+    ) in proposal.body
+    assert proposal.message == (
+        f"Promote dev to prod ({SHA[:12]})\n\nCopied from dev at {SHA}:\n"
+        "  deploy/dev/version.yaml -> deploy/prod/version.yaml\n"
+        "  deploy/dev/values.yaml -> deploy/prod/values.yaml (keys: image.tag)"
+    )
+
+
+def test_a_file_the_target_lacks_is_shown_as_new() -> None:
+    rule = Rule("dev", "prod", ("deploy/{env}/version.yaml",), line=9)
+    proposal = promotion.promotion(
+        rule, source_sha=SHA, source={DEV_V: "v2\n"}, target={PROD_V: None}
+    )
+    assert isinstance(proposal, promotion.Proposal)
+    assert "| `deploy/dev/version.yaml` | `deploy/prod/version.yaml` | new file |" in proposal.body
+
+
+def test_nothing_to_promote_when_the_target_already_has_the_keys() -> None:
+    rule = Rule("dev", "prod", (Copy("deploy/{env}/values.yaml", ("image.tag",)),), line=9)
+    same = PROD_VALUES_TEXT.replace("1.4.0", "1.5.0")
+    result = promotion.promotion(
+        rule, source_sha=SHA, source={DEV_VALUES: DEV_VALUES_TEXT}, target={PROD_VALUES: same}
+    )
+    assert result == promotion.Nothing(
+        f"`prod` already has `dev`'s keys at {SHA[:12]}: nothing to promote"
+    )
+    mixed = promotion.promotion(
+        KEY_RULE,
+        source_sha=SHA,
+        source={DEV_V: "v1\n", DEV_VALUES: DEV_VALUES_TEXT},
+        target={PROD_V: "v1\n", PROD_VALUES: same},
+    )
+    assert mixed == promotion.Nothing(
+        f"`prod` already has `dev`'s files and keys at {SHA[:12]}: nothing to promote"
+    )
+
+
+def test_a_value_is_shown_so_that_the_table_keeps_its_shape() -> None:
+    rule = Rule("dev", "prod", (Copy("deploy/{env}/values.yaml", ("image.tag",)),), line=9)
+    proposal = promotion.promotion(
+        rule,
+        source_sha=SHA,
+        source={DEV_VALUES: "image: {tag: 'a|`b'}\n"},
+        target={PROD_VALUES: "image: {tag: ''}\n"},
+    )
+    assert isinstance(proposal, promotion.Proposal)
+    assert "| (empty) -> `` a\\|`b `` |" in proposal.body
+    assert proposal.files == ((PROD_VALUES, "image: {tag: 'a|`b'}\n"),)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "message"),
+    [
+        (
+            DEV_VALUES_TEXT,
+            None,
+            "promoting dev to prod: deploy/prod/values.yaml does not exist on the base; "
+            "copying keys (image.tag, containers[name=web].image) needs the target's file "
+            "(the promotion rule on line 9)",
+        ),
+        (
+            "image: {repository: shop}\n",
+            PROD_VALUES_TEXT,
+            f"promoting dev to prod: deploy/dev/values.yaml has no key image.tag at {SHA[:12]} "
+            "(a copy key of the promotion rule on line 9)",
+        ),
+        (
+            "image: {tag: [1, 5]}\n",
+            PROD_VALUES_TEXT,
+            "promoting dev to prod: reading image.tag of deploy/dev/values.yaml: image.tag is "
+            "a list (line 1), not a scalar; only scalars are copied (the promotion rule on "
+            "line 9)",
+        ),
+        (
+            DEV_VALUES_TEXT,
+            "image: {repository: shop}\n",
+            "promoting dev to prod: setting image.tag in deploy/prod/values.yaml: no key 'tag' "
+            "in image (line 1); the target must already have the key (a promotion changes "
+            "values, it does not add keys) (the promotion rule on line 9)",
+        ),
+        (
+            DEV_VALUES_TEXT,
+            "image: {tag: 1.4.0}\n---\nimage: {tag: 1.4.0}\n",
+            "promoting dev to prod: setting image.tag in deploy/prod/values.yaml: holds more "
+            "than one YAML document (another starts at line 2); keys are copied in files of "
+            "one document (the promotion rule on line 9)",
+        ),
+    ],
+)
+def test_a_key_copy_that_cannot_be_made_names_the_file_key_and_rule(
+    source: str, target: str | None, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        promotion.promotion(
+            KEY_RULE,
+            source_sha=SHA,
+            source={DEV_V: "v2\n", DEV_VALUES: source},
+            target={PROD_V: "v1\n", PROD_VALUES: target},
+        )
+    assert str(info.value) == message
+
+
+def test_the_scope_holds_the_files_of_key_copies() -> None:
+    cfg = config.parse(
+        "version: 1\nenvironments:\n  dev: {path: d/dev}\n  prod: {path: d/prod}\n"
+        "promotion:\n  - from: dev\n    to: prod\n    copy:\n"
+        "      - {file: 'values/{env}.yaml', keys: [image.tag]}\n"
+    )
+    assert "values/prod.yaml" in promotion.scope(cfg, "prod")

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitops_bot.core import config, promotion_config
-from gitops_bot.core.promotion_config import Rule
+from gitops_bot.core.promotion_config import Copy, Rule
 from gitops_bot.errors import ConfigError
 
 HEAD = """version: 1
@@ -50,6 +50,28 @@ def test_rules_are_parsed_in_order_with_their_defaults() -> None:
     assert rules[1].paths("prod") == ("deploy/prod/version.yaml", "deploy/prod/values.yaml")
     assert promotion_config.rule_to(rules, "prod") == rules[1]
     assert promotion_config.rule_to(rules, "dev") is None
+
+
+def test_a_copy_item_may_name_keys_of_a_file() -> None:
+    (rule,) = _parse(
+        "  - from: dev\n"
+        "    to: prod\n"
+        "    copy:\n"
+        "      - deploy/{env}/version.yaml\n"
+        "      - file: ./deploy/{env}/values.yaml\n"
+        "        keys:\n"
+        "          - image.tag\n"
+        "          - containers[name=web].image\n"
+        "          - 'annotations.\"example.com/rev\"'\n"
+    )
+    assert rule.copy == (
+        Copy("deploy/{env}/version.yaml"),
+        Copy(
+            "deploy/{env}/values.yaml",
+            ("image.tag", "containers[name=web].image", 'annotations."example.com/rev"'),
+        ),
+    )
+    assert rule.paths("prod") == ("deploy/prod/version.yaml", "deploy/prod/values.yaml")
 
 
 def test_a_configuration_without_promotion_has_none() -> None:
@@ -98,6 +120,68 @@ def test_a_configuration_without_promotion_has_none() -> None:
             "  - {from: dev, to: prod, copy: [d/dev/v.yaml]}\n",
             ".gitops.yaml:7: promotion[0].copy[0]: 'd/dev/v.yaml' has no {env}; a promoted "
             "path names each environment's copy, e.g. deploy/overlays/{env}/version.yaml",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml', keys: ['image..tag']}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].keys[0]: 'image..tag' is not a key path: "
+            "expected a key at character 7, got '.'",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml', keys: [a, 'b[x]']}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].keys[1]: 'b[x]' is not a key path: "
+            "expected a list index (0, 1, ...) or field=value after '[' at character 2",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml', keys: []}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].keys: no key path; at least one is needed "
+            "(to copy the whole file, write its path as an item of copy)",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml', keys: image.tag}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].keys: expected a list, got a string "
+            "(write a list: [image.tag])",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml', keys: [a, 1]}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].keys[1]: expected a string, got an integer",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml', keys: [a, a]}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].keys[1]: 'a' is listed twice",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: 'd/{env}/v.yaml'}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0]: missing required key 'keys'",
+        ),
+        (
+            "  - from: dev\n    to: prod\n    copy:\n      - keys: [image.tag]\n",
+            ".gitops.yaml:10: promotion[0].copy[0]: missing required key 'file'",
+        ),
+        (
+            "  - from: dev\n    to: prod\n    copy:\n"
+            "      - {file: 'd/{env}/v.yaml', keys: [a], key: [b]}\n",
+            ".gitops.yaml:10: promotion[0].copy[0].key: unknown key (did you mean 'keys'?)",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: d/dev/v.yaml, keys: [a]}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].file: 'd/dev/v.yaml' has no {env}; a promoted "
+            "path names each environment's copy, e.g. deploy/overlays/{env}/version.yaml",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [{file: '../{env}/v.yaml', keys: [a]}]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0].file: '../{env}/v.yaml' leads outside the "
+            "repository",
+        ),
+        (
+            "  - from: dev\n    to: prod\n    copy:\n      - d/{env}/v.yaml\n"
+            "      - {file: './d/{env}/v.yaml', keys: [a]}\n",
+            ".gitops.yaml:11: promotion[0].copy[1]: 'd/{env}/v.yaml' is already copied by "
+            "promotion[0].copy[0]; name each file once",
+        ),
+        (
+            "  - {from: dev, to: prod, copy: [7]}\n",
+            ".gitops.yaml:7: promotion[0].copy[0]: expected a path or {file: <path>, keys: "
+            "[...]}, got an integer",
         ),
         (
             "  - {from: dev, to: prod, copy: ['d/{env}/v.yaml'], soak: soon}\n",
