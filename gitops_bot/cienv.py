@@ -4,6 +4,9 @@ Owns: reading GitHub Actions' variables (GITHUB_EVENT_NAME, the event
 payload at GITHUB_EVENT_PATH, GITHUB_REPOSITORY, GITHUB_API_URL) and GitLab
 CI's predefined variables of merge request pipelines (CI_MERGE_REQUEST_IID,
 CI_PROJECT_PATH, CI_SERVER_URL, ...) into one CiContext with a core event.
+A scheduled or hand-started run (GitHub schedule and workflow_dispatch,
+GitLab CI_PIPELINE_SOURCE schedule, web or api on the default branch) is a
+promotion check on the branch it runs on.
 Refuses: reading os.environ or files itself: the CLI passes the
 environment and a file reader in, so tests hand it plain dicts.
 """
@@ -49,6 +52,10 @@ def detect(env: Mapping[str, str], *, read: Callable[[str], str]) -> CiContext:
     )
 
 
+_GITHUB_CHECKS = ("schedule", "workflow_dispatch")
+_GITLAB_CHECKS = ("schedule", "web", "api")
+
+
 def _github(env: Mapping[str, str], read: Callable[[str], str]) -> CiContext:
     name = env.get("GITHUB_EVENT_NAME", "")
     path = env.get("GITHUB_EVENT_PATH", "")
@@ -61,12 +68,20 @@ def _github(env: Mapping[str, str], read: Callable[[str], str]) -> CiContext:
     repo = env.get("GITHUB_REPOSITORY", "")
     if not repo:
         raise BotError("reading the GitHub event: GITHUB_REPOSITORY is not set")
+    event: events.Event
+    if name in _GITHUB_CHECKS:
+        branch = env.get("GITHUB_REF_NAME") or env.get("GITHUB_REF", "").removeprefix("refs/heads/")
+        if not branch:
+            raise BotError(f"reading the GitHub {name} event: GITHUB_REF_NAME is not set")
+        event = events.PromotionCheck(repo=repo, branch=branch, reason=name)
+    else:
+        event = from_github(name, payload)
     return CiContext(
         forge="github",
         repo=repo,
         api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
         token=_token(env, "GITOPS_BOT_TOKEN", "GITHUB_TOKEN"),
-        event=from_github(name, payload),
+        event=event,
         bot_login=env.get("GITOPS_BOT_LOGIN") or None,
         workspace=env.get("GITHUB_WORKSPACE") or ".",
         git_url=f"{env.get('GITHUB_SERVER_URL') or 'https://github.com'}/{repo}.git",
@@ -84,6 +99,14 @@ def _gitlab(env: Mapping[str, str]) -> CiContext:
             action=events.PullAction.PUSHED,
             head_sha=env.get("CI_COMMIT_SHA", ""),
             sender=env.get("GITLAB_USER_LOGIN", ""),
+        )
+    elif (
+        env.get("CI_COMMIT_BRANCH")
+        and env.get("CI_COMMIT_BRANCH") == env.get("CI_DEFAULT_BRANCH")
+        and env.get("CI_PIPELINE_SOURCE") in _GITLAB_CHECKS
+    ):
+        event = events.PromotionCheck(
+            repo=repo, branch=env["CI_COMMIT_BRANCH"], reason=env["CI_PIPELINE_SOURCE"]
         )
     elif env.get("CI_COMMIT_BRANCH") and env.get("CI_COMMIT_BRANCH") == env.get(
         "CI_DEFAULT_BRANCH"

@@ -20,15 +20,21 @@ from collections.abc import Callable
 from gitops_bot.core import events
 
 Handler = Callable[[events.Event], None]
-Actionable = events.PullEvent | events.ReviewEvent | events.CommentEvent | events.PushEvent
+Actionable = (
+    events.PullEvent
+    | events.ReviewEvent
+    | events.CommentEvent
+    | events.PushEvent
+    | events.PromotionCheck
+)
 Key = tuple[str, str, "int | str"]  # (forge, repo, pull request number or pushed ref)
 
 
 def _supersedes(event: Actionable) -> bool:
-    """Events that only say "plan the newest state": a newer one makes an older
+    """Events that only say "plan (or check) the newest state": a newer one makes an older
     waiting one pointless. Comments and reviews are requests from people and
     are never dropped, nor reordered."""
-    return isinstance(event, events.PullEvent | events.PushEvent)
+    return isinstance(event, events.PullEvent | events.PushEvent | events.PromotionCheck)
 
 
 class Workers:

@@ -95,6 +95,8 @@ _FORGES: Mapping[str, _Forge] = {
 def _key(forge: str, event: Actionable) -> Key:
     if isinstance(event, events.PushEvent):
         return (forge, event.repo, event.ref)
+    if isinstance(event, events.PromotionCheck):
+        return (forge, event.repo, f"promotion:{event.branch}")
     return (forge, event.repo, event.number)
 
 

@@ -185,12 +185,22 @@ def _promotion_context(call: _Call) -> tuple[promote_app.PromoteForge, Git, str]
 
 
 def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
+    if isinstance(outcome, promote_app.Gated):
+        verdict = outcome.verdict
+        return Answer(
+            f"refused {what}: {verdict.reason}",
+            Reaction.REFUSED,
+            f"Not promoted: {verdict.reason}. The status `gitops/promotion/...` on the "
+            "source commit says the same; ask again once it is healthy.",
+        )
     if isinstance(outcome, promote_app.Closed):
         closed = f"; closed the stale #{outcome.closed}" if outcome.closed else ""
         return Answer(
             f"{what}: nothing to do{closed}", Reaction.DONE, outcome.reason + closed + "."
         )
     verb = "opened" if outcome.created else "updated"
+    if outcome.unchanged:
+        verb = "already up to date:"
     number = outcome.pull.number
     files = ", ".join(f"`{path}`" for path, _ in outcome.proposal.files)
     reply = f"{verb} #{number}: {outcome.proposal.title} ({files})."
@@ -202,17 +212,23 @@ def _promote(call: _Call) -> Answer:
     cfg = promote_app.read_config(repo, tip, call.config_file)
     if promotion_config.rule_to(cfg.promotions, call.env) is None:
         return _not_configured(call)
-    outcome = promote_app.promote(
-        forge,
-        repo,
-        cfg=cfg,
-        target_env=call.env,
-        base_ref=call.pull.base_ref,
-        source_sha=tip,
-        commit_url=promotion.commit_url(call.pull.url),
-        requested_by=call.event.author,
-        requested_in=call.pull.number,
-    )
+    # By hand: the soak is waived, the source's health is not.
+    try:
+        outcome = promote_app.promote_gated(
+            forge,
+            repo,
+            cfg=cfg,
+            target_env=call.env,
+            base_ref=call.pull.base_ref,
+            base_sha=tip,
+            now=call.now,
+            on_demand=True,
+            commit_url=promotion.commit_url(call.pull.url),
+            requested_by=call.event.author,
+            requested_in=call.pull.number,
+        )
+    except (GitError, ConfigError) as err:
+        return Answer(f"refused {call.invocation}: {err}", Reaction.REFUSED, f"{err}.")
     return _reply(outcome, f"promote to {call.env}")
 
 

@@ -5,7 +5,10 @@ pushed to, and a review submitted or dismissed, is reviewed (planned and
 gated); a comment goes to ChatOps; one merged or closed is cleaned up (its
 environment locks released; closed without merge, its pending gitops
 statuses resolved, so nothing waits on a closed change); a push to the
-default branch is handed to the puller (poked, when one is configured). Refuses: reading the
+default branch is handed to the puller (poked, when one is configured); a
+promotion check (a schedule, a deployment's new status) judges every
+promotion gate and opens the promotions that are due; a promotion pull
+request of an `auto_merge` rule whose review passed is merged. Refuses: reading the
 CI environment or HTTP (the entry points do), trusting the event beyond what
 it names (the use cases re-read the pull request), and failing silently:
 every call returns a line that says what happened.
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from gitops_bot.app import chatops
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
+from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
 from gitops_bot.core import events, prstate
 from gitops_bot.core.forge import Pull, Status, StatusState
@@ -43,6 +48,9 @@ class Deps:
     envs: tuple[str, ...] = ()  # plan only these environments
     config_file: str = ".gitops.yaml"
     comment_mode: str = "always"  # always | changes | off (see review.review)
+    # a repository holding the branch, and the branch's tip (promotion checks)
+    branch_repo: Callable[[str], tuple[Git, str]] | None = None
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -59,22 +67,26 @@ def handle(event: events.Event, deps: Deps) -> Done:
     if isinstance(event, events.Ignored):
         return Done(f"nothing to do: {event.reason}")
     if isinstance(event, events.PullEvent):
-        if event.action in _REVIEWED:
-            return _review(event, deps)
-        return _cleanup(event, deps)
+        return _review(event, deps) if event.action in _REVIEWED else _cleanup(event, deps)
     if isinstance(event, events.ReviewEvent):
         # An approval or a dismissal: the gate is judged again on a fresh plan.
         return _review(event, deps)
     if isinstance(event, events.CommentEvent):
-        text = chatops.handle(
-            event,
-            forge=deps.forge,
-            repo_for=deps.repo_for,
-            rerun=lambda change, envs: _review(event, deps, change_state=change, envs=envs).text,
-            config_file=deps.config_file,
-        )
-        return Done(text)
+        return _comment(event, deps)
+    if isinstance(event, events.PromotionCheck):
+        return _check_promotions(event, deps)
     return _hand_off(event, deps)
+
+
+def _comment(event: events.CommentEvent, deps: Deps) -> Done:
+    text = chatops.handle(
+        event,
+        forge=deps.forge,
+        repo_for=deps.repo_for,
+        rerun=lambda change, envs: _review(event, deps, change_state=change, envs=envs).text,
+        config_file=deps.config_file,
+    )
+    return Done(text)
 
 
 def _review(
@@ -102,11 +114,31 @@ def _review(
     where = f"{event.repo}#{event.number}"
     if outcome.stale:
         return Done(f"{where}: wrote nothing: {outcome.stale}")
+    merged = ""
+    if outcome.summary is StatusState.SUCCESS and outcome.pull is not None:
+        pull = outcome.pull
+        merged = promote_app.merge_if_ready(
+            deps.forge, deps.repo_for(pull), pull, config_file=deps.config_file
+        )
     return Done(
-        f"{where}: {outcome.comments} comment(s) and {outcome.statuses} status(es) written",
+        f"{where}: {outcome.comments} comment(s) and {outcome.statuses} status(es) written"
+        + (f"; {merged}" if merged else ""),
         failed=outcome.plan.has_errors,
         plan=outcome.plan,
     )
+
+
+def _check_promotions(event: events.PromotionCheck, deps: Deps) -> Done:
+    if deps.branch_repo is None:
+        return Done(f"{event.reason}: no repository to read {event.branch} from", failed=True)
+    repo, tip = deps.branch_repo(event.branch)
+    cfg = promote_app.read_config(repo, tip, deps.config_file)
+    if not cfg.promotions:
+        return Done(f"{event.reason}: {cfg.file} has no promotion rules: nothing to check")
+    checked = promote_app.check(
+        deps.forge, repo, cfg=cfg, base_ref=event.branch, base_sha=tip, now=deps.now(), url=deps.url
+    )
+    return Done(f"{event.reason}: " + "; ".join(c.text for c in checked))
 
 
 def _cleanup(event: events.PullEvent, deps: Deps) -> Done:

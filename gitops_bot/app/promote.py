@@ -1,31 +1,40 @@
 """Use case: open or update a promotion pull request, or open a rollback one.
 
 Owns: reading the files a promotion or rollback needs from Git (the rule's
-copy paths at the source commit and on the base; an environment's source
-files that differ between a commit and the base), asking core.promotion
-what the pull request carries, and writing it through the forge's ports:
-one commit on top of the base on the pull request's own branch, then the
-one open pull request for that branch updated (title, body, head), or
-opened when there is none, so promotions never pile up. A promotion that
-has nothing left to carry closes its stale pull request. Refuses: who may
-ask (app.chatops checks permissions), judging the source's health (the
-puller will report it; see docs/promotion.md), and merging.
+copy paths at the source's healthy commit and on the base; an environment's
+source files that differ between a commit and the base), asking
+core.promotion what the pull request carries, and writing it through the
+forge's ports: one commit on top of the base on the pull request's own
+branch, then the one open pull request for that branch updated (title,
+body, head), or opened when there is none, so promotions never pile up; a
+proposal the open pull request already carries leaves it alone (its
+approvals stand). A promotion that has nothing left to carry closes its
+stale pull request. The gate (`gate`): the newest deployment the puller
+recorded for the source, judged by core.promotion_gate and shown as the
+status `gitops/promotion/<target>` on the source commit; `check` runs it
+for every rule (on a schedule, or when a deployment status changes) and
+opens the promotions of the `auto_open` rules that are ready;
+`merge_if_ready` merges a promotion pull request of an `auto_merge` rule
+once its own review passed. Refuses: who may ask (app.chatops checks
+permissions) and the target's policy (the review gates the pull request
+like any other).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from gitops_bot.core import config, promotion, promotion_config
-from gitops_bot.core.forge import Pull
+from gitops_bot.core import config, promotion, promotion_config, promotion_gate
+from gitops_bot.core.forge import Pull, Status
 from gitops_bot.errors import ConfigError
-from gitops_bot.ports import Changes, PullQueries
-from gitops_bot.vcs.git import Git
+from gitops_bot.ports import Changes, Deployments, PullQueries, Statuses
+from gitops_bot.vcs.git import Git, GitError
 
 
-class PromoteForge(Changes, PullQueries, Protocol):
-    """The ports a promotion writes through."""
+class PromoteForge(Changes, PullQueries, Statuses, Deployments, Protocol):
+    """The ports a promotion reads the gate from and writes through."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Opened:
     pull: Pull
     created: bool  # False: the open pull request of the branch was updated
     proposal: promotion.Proposal
+    unchanged: bool = False  # it already carried this proposal: nothing was written
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,14 @@ class Closed:
     closed: int | None = None
 
 
-Outcome = Opened | Closed
+@dataclass(frozen=True)
+class Gated:
+    """The gate did not let the promotion through (waiting or blocked)."""
+
+    verdict: promotion_gate.Waiting | promotion_gate.Blocked
+
+
+Outcome = Opened | Closed | Gated
 
 
 def read_config(repo: Git, sha: str, config_file: str = ".gitops.yaml") -> config.Config:
@@ -62,22 +79,24 @@ def promote(
     cfg: config.Config,
     target_env: str,
     base_ref: str,
+    base_sha: str,
     source_sha: str,
+    healthy_since: datetime | None = None,
     commit_url: str = "",
     requested_by: str = "",
     requested_in: int = 0,
-) -> Outcome:
+) -> Opened | Closed:
     """Promote into `target_env` from the environment its rule names, whose
-    state is taken at `source_sha`, the head of `base_ref`, which the pull
-    request also starts from (environments are folders of one branch)."""
-    rule = promotion_config.rule_to(cfg.promotions, target_env)
-    if rule is None:
-        raise ConfigError(f"promoting to {target_env}: {cfg.file} has no promotion rule to it")
+    state is taken at `source_sha` (its healthy commit), onto `base_ref` at
+    `base_sha`, where the target's files are read and the pull request
+    starts (environments are folders of one branch)."""
+    rule = _rule(cfg, target_env)
     proposal = promotion.promotion(
         rule,
         source_sha=source_sha,
         source={p: repo.read(source_sha, p) for p in rule.paths(rule.source)},
-        target={p: repo.read(source_sha, p) for p in rule.paths(rule.target)},
+        target={p: repo.read(base_sha, p) for p in rule.paths(rule.target)},
+        healthy_since=healthy_since,
         commit_url=commit_url,
         requested_by=requested_by,
         requested_in=requested_in,
@@ -88,7 +107,148 @@ def promote(
             return Closed(proposal.reason)
         forge.close_pull(existing.number)
         return Closed(proposal.reason, closed=existing.number)
-    return _write(forge, proposal, base_ref=base_ref, base_sha=source_sha, existing=existing)
+    return _write(forge, proposal, base_ref=base_ref, base_sha=base_sha, existing=existing)
+
+
+def _holds(repo: Git, sha: str, target_env: str) -> None:
+    try:
+        repo.resolve(sha)
+    except GitError as err:
+        raise ConfigError(
+            f"promoting to {target_env}: the checkout does not hold the source's healthy "
+            f"commit {sha[:12]}; check out the full history (actions/checkout with "
+            "fetch-depth: 0, GitLab GIT_DEPTH: 0)"
+        ) from err
+
+
+def _rule(cfg: config.Config, target_env: str) -> promotion_config.Rule:
+    rule = promotion_config.rule_to(cfg.promotions, target_env)
+    if rule is None:
+        raise ConfigError(f"promoting to {target_env}: {cfg.file} has no promotion rule to it")
+    return rule
+
+
+def gate(
+    forge: PromoteForge,
+    *,
+    cfg: config.Config,
+    target_env: str,
+    now: datetime,
+    on_demand: bool = False,
+    url: str = "",
+) -> promotion_gate.Verdict:
+    """Judge the source of `target_env`'s rule on its newest deployment, and
+    say so as `gitops/promotion/<target>` on that commit."""
+    rule = _rule(cfg, target_env)
+    newest = next(iter(forge.deployments(rule.source, limit=1)), None)
+    verdict = promotion_gate.judge(rule, newest, now=now, on_demand=on_demand)
+    if verdict.sha:
+        forge.set_status(
+            Status(
+                verdict.sha,
+                promotion_gate.context(rule),
+                promotion_gate.status_state(verdict),
+                verdict.reason,
+                url,
+            )
+        )
+    return verdict
+
+
+def promote_gated(
+    forge: PromoteForge,
+    repo: Git,
+    *,
+    cfg: config.Config,
+    target_env: str,
+    base_ref: str,
+    base_sha: str,
+    now: datetime,
+    on_demand: bool = False,
+    url: str = "",
+    commit_url: str = "",
+    requested_by: str = "",
+    requested_in: int = 0,
+) -> Outcome:
+    """Promote what the source has healthy, if the gate lets it through."""
+    verdict = gate(forge, cfg=cfg, target_env=target_env, now=now, on_demand=on_demand, url=url)
+    if not isinstance(verdict, promotion_gate.Ready):
+        return Gated(verdict)
+    _holds(repo, verdict.sha, target_env)
+    return promote(
+        forge,
+        repo,
+        cfg=cfg,
+        target_env=target_env,
+        base_ref=base_ref,
+        base_sha=base_sha,
+        source_sha=verdict.sha,
+        healthy_since=verdict.healthy_since,
+        commit_url=commit_url,
+        requested_by=requested_by,
+        requested_in=requested_in,
+    )
+
+
+@dataclass(frozen=True)
+class Checked:
+    target: str
+    outcome: Outcome | None  # None: the rule does not auto_open; only its gate was shown
+    verdict: promotion_gate.Verdict
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.outcome, Opened):
+            verb = (
+                "unchanged"
+                if self.outcome.unchanged
+                else "opened"
+                if self.outcome.created
+                else "updated"
+            )
+            return f"promotion to {self.target}: {verb} #{self.outcome.pull.number}"
+        if isinstance(self.outcome, Closed):
+            closed = f" (closed #{self.outcome.closed})" if self.outcome.closed else ""
+            return f"promotion to {self.target}: {self.outcome.reason}{closed}"
+        return f"promotion to {self.target}: {self.verdict.reason}"
+
+
+def check(
+    forge: PromoteForge,
+    repo: Git,
+    *,
+    cfg: config.Config,
+    base_ref: str,
+    base_sha: str,
+    now: datetime,
+    url: str = "",
+    commit_url: str = "",
+) -> tuple[Checked, ...]:
+    """Every rule's gate, shown on its source's commit; the `auto_open` rules
+    whose gate is passed promote."""
+    checked = []
+    for rule in cfg.promotions:
+        verdict = gate(forge, cfg=cfg, target_env=rule.target, now=now, url=url)
+        if not rule.auto_open:
+            checked.append(Checked(rule.target, None, verdict))
+            continue
+        if not isinstance(verdict, promotion_gate.Ready):
+            checked.append(Checked(rule.target, Gated(verdict), verdict))
+            continue
+        _holds(repo, verdict.sha, rule.target)
+        outcome = promote(
+            forge,
+            repo,
+            cfg=cfg,
+            target_env=rule.target,
+            base_ref=base_ref,
+            base_sha=base_sha,
+            source_sha=verdict.sha,
+            healthy_since=verdict.healthy_since,
+            commit_url=commit_url,
+        )
+        checked.append(Checked(rule.target, outcome, verdict))
+    return tuple(checked)
 
 
 def rollback(
@@ -139,6 +299,9 @@ def _write(
     base_sha: str,
     existing: Pull | None,
 ) -> Opened:
+    if existing is not None and existing.body == proposal.body and existing.title == proposal.title:
+        # Rewriting the same change would push a new head and void its approvals.
+        return Opened(existing, created=False, proposal=proposal, unchanged=True)
     # Rebuilt on the newest base with `parent`, not piled on the old branch:
     # the pull request always shows one commit, against today's base.
     forge.commit_files(
@@ -151,3 +314,25 @@ def _write(
         head=proposal.branch, base=base_ref, title=proposal.title, body=proposal.body
     )
     return Opened(pull, created=True, proposal=proposal)
+
+
+def merge_if_ready(forge: PromoteForge, repo: Git, pull: Pull, *, config_file: str) -> str:
+    """Merge `pull` if it is the bot's own promotion pull request for a rule
+    with `auto_merge` (in the base's configuration) and its review just
+    passed; what was done, or "" when it is not such a pull request."""
+    if (
+        pull.state != "open"
+        or pull.from_fork
+        or not pull.head_ref.startswith(promotion.PROMOTE_PREFIX)
+    ):
+        return ""
+    cfg = read_config(repo, pull.base_sha, config_file)
+    rule = next((r for r in cfg.promotions if promotion.promote_branch(r) == pull.head_ref), None)
+    if rule is None or not rule.auto_merge:
+        return ""
+    if pull.author != forge.own_login():
+        return (
+            f"#{pull.number} is not the bot's own promotion (opened by {pull.author}): not merged"
+        )
+    merged = forge.merge_pull(pull.number, sha=pull.head_sha)
+    return f"merged #{pull.number} ({rule.source} to {rule.target}, auto_merge) as {merged[:12]}"

@@ -50,6 +50,8 @@ class Outcome:
     statuses: int = 0
     stale: str = ""  # why nothing was written, when the head moved
     decisions: Mapping[str, policy.Decision] = field(default_factory=dict)
+    pull: Pull | None = None  # as it was read for this review
+    summary: StatusState | None = None  # the state of the summary status written
 
 
 def _marker_prefix(env: str) -> str:
@@ -202,8 +204,16 @@ def review(
                 url,
             )
         )
-    statuses += set_status(_summary(result, decisions, url, pull.head_sha))
-    return Outcome(plan=result, comments=comments, statuses=statuses, decisions=decisions)
+    summary = _summary(result, decisions, url, pull.head_sha)
+    statuses += set_status(summary)
+    return Outcome(
+        plan=result,
+        comments=comments,
+        statuses=statuses,
+        decisions=decisions,
+        pull=pull,
+        summary=summary.state,
+    )
 
 
 def _state(existing: tuple[Comment, ...]) -> prstate.State:

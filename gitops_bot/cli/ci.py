@@ -9,6 +9,7 @@ poke, pull_refs, puller_options). Refuses: deciding what an event means
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -153,6 +154,7 @@ def run(
                 envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
                 config_file=config_file,
                 comment_mode=comment_mode,
+                branch_repo=_branch_repo(ctx),
             ),
         )
     click.echo(f"gitops-bot: {done.text}")
@@ -198,6 +200,27 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
         return workspace
 
     return repo_for
+
+
+def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
+    """A promotion check reads the branch's whole history (the source's healthy
+    commit may be older than the tip): the CI checkout when it is complete and
+    on that branch's tip, else a mirror that fetches the branch."""
+    from gitops_bot.vcs.git import Git, GitError  # noqa: PLC0415
+    from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
+
+    def branch_repo(name: str) -> tuple[Git, str]:
+        workspace = Git(Path(ctx.workspace))
+        shallow = workspace.execute(
+            "rev-parse", "--is-shallow-repository", doing="checking the checkout's depth"
+        )
+        if shallow.returncode == 0 and shallow.stdout.strip() == "false":
+            with contextlib.suppress(GitError):
+                return workspace, workspace.resolve(f"refs/heads/{name}")
+        cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
+        return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token).branch(name)
+
+    return branch_repo
 
 
 def pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:

@@ -126,6 +126,7 @@ def serve(
                     repo_for=lambda pull: mirror.sync(
                         pull.base_sha, pull.head_sha, refs=pull_refs(forge, pull)
                     ),
+                    branch_repo=mirror.branch,
                     tools=tools,
                     mask_key=common.mask_key,
                     comment_limit=limit,

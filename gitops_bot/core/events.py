@@ -78,8 +78,18 @@ class PushEvent:
 
 
 @dataclass(frozen=True)
+class PromotionCheck:
+    """Time to judge the promotion gates: a schedule, a run by hand, or a
+    deployment's status changed (GitHub deployment_status)."""
+
+    repo: str
+    branch: str  # where the environments live and promotions are opened against
+    reason: str  # "schedule", "workflow_dispatch", "deployment_status", ...
+
+
+@dataclass(frozen=True)
 class Ignored:
     reason: str
 
 
-Event = PullEvent | ReviewEvent | CommentEvent | PushEvent | Ignored
+Event = PullEvent | ReviewEvent | CommentEvent | PushEvent | PromotionCheck | Ignored

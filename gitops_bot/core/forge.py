@@ -67,6 +67,7 @@ class Pull:
     labels: tuple[str, ...] = ()
     url: str = ""
     merged_sha: str = ""  # the commit the merge made on the base branch, once merged
+    body: str = ""  # the description (GitLab's MR description)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """Webhook payloads of GitHub and GitLab, read into core.events values.
 
 Owns: knowing which payload fields carry what, for the events the bot
-handles (GitHub pull_request, pull_request_review, issue_comment, push;
-GitLab Merge Request, Note and Push Hooks). Everything else is Ignored with
+handles (GitHub pull_request, pull_request_review, issue_comment, push,
+deployment_status; GitLab Merge Request, Note, Push and Deployment Hooks).
+A deployment's new status is a promotion check: the gates are judged again
+on the default branch. Everything else is Ignored with
 a reason. Refuses: trusting the payload for decisions (the use cases re-read
 state from the API) and reading anything but the dict it is given. A payload
 that lacks a field the event needs is a ForgeError naming the field.
@@ -50,6 +52,13 @@ def from_github(name: str, payload: Mapping[str, Any]) -> ev.Event:
             before=_get(payload, "before", str, event=name),
             after=_get(payload, "after", str, event=name),
             default_branch=str((payload.get("repository") or {}).get("default_branch") or ""),
+        )
+    if name == "deployment_status":
+        return ev.PromotionCheck(
+            repo=_get(payload, "repository.full_name", str, event=name),
+            branch=_get(payload, "repository.default_branch", str, event=name),
+            reason=f"deployment to {_get(payload, 'deployment.environment', str, event=name)} "
+            f"is {_get(payload, 'deployment_status.state', str, event=name)}",
         )
     return ev.Ignored(f"GitHub event {name!r} is not one the bot handles")
 
@@ -138,6 +147,14 @@ def from_gitlab(payload: Mapping[str, Any]) -> ev.Event:
             before=_get(payload, "before", str, event=name),
             after=_get(payload, "after", str, event=name),
             default_branch=str((payload.get("project") or {}).get("default_branch") or ""),
+        )
+    if kind == "deployment":
+        name = "Deployment Hook"
+        return ev.PromotionCheck(
+            repo=_get(payload, "project.path_with_namespace", str, event=name),
+            branch=_get(payload, "project.default_branch", str, event=name),
+            reason=f"deployment to {_get(payload, 'environment', str, event=name)} "
+            f"is {_get(payload, 'status', str, event=name)}",
         )
     return ev.Ignored(f"GitLab hook {kind!r} is not one the bot handles")
 

@@ -7,7 +7,9 @@ is configured, a commit status `gitops/apply/<env>` ("applied to prod at
 1a2b3c4d5e6f: healthy") and a deployment of that commit to the environment
 (success when applied and every object healthy, in progress while some are
 still progressing (--no-wait), failure otherwise): the promotion gate reads
-the deployments to know the source is healthy, and since when. A refusal
+the deployments to know the source is healthy, and since when. A commit
+that renders the environment as the last one did, in the same state, is no
+new deployment (its soak goes on). A refusal
 that repeats (same commit, same reason) is recorded once. Reporting never
 fails the caller: a status object, Event, forge status or deployment that
 cannot be written is logged.
@@ -64,11 +66,11 @@ def health_of(result: apply_mod.ApplyResult) -> list[tuple[str, str, str]]:
     return out
 
 
-def _deployment_state(result: apply_mod.ApplyResult, health: dict[str, Any]) -> DeploymentState:
+def _deployment_state(ok: bool, health: dict[str, Any]) -> DeploymentState:
     """Failed, or anything Degraded: failure; applied with objects still
     progressing (health not waited for): in progress; else success."""
     counts = health.get("counts", {})
-    if not result.ok or counts.get("Degraded"):
+    if not ok or counts.get("Degraded"):
         return DeploymentState.FAILURE
     if any(n for status, n in counts.items() if status != "Healthy"):
         return DeploymentState.IN_PROGRESS
@@ -98,6 +100,7 @@ class Reporter:
         parent: ApplySetRef,
     ) -> None:
         self._refusals.pop(env, None)
+        before = store.get(env)
         outcome = "applied" if result.ok else "failed"
         health = status_mod.summarize_health(health_of(result))
         counts = Counter(o.outcome for o in result.objects)
@@ -149,7 +152,16 @@ class Reporter:
         else:
             description = f"applying to {env} at {short}: {result.error or summary}"
         self._forge(env, result.revision, state, description)
-        self._deployment(env, result.revision, _deployment_state(result, health), description)
+        state_now = _deployment_state(result.ok, health)
+        # The same render in the same state is the same deployment: a commit that
+        # leaves this environment alone does not restart its soak.
+        same = (
+            before.outcome == "applied"
+            and before.render_hash == result.render_hash
+            and _deployment_state(True, before.health) is state_now
+        )
+        if not same:
+            self._deployment(env, result.revision, state_now, description)
 
     def failed(
         self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef

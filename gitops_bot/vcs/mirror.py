@@ -77,13 +77,33 @@ class Mirror:
         """The mirror with every commit of `shas` present: fetched by SHA, or
         through `refs` (e.g. refs/pull/7/head) when the server refuses SHAs."""
         with self._lock:
-            if not (self.root / "HEAD").exists():
-                self.root.mkdir(parents=True, exist_ok=True)
-                self._run("init", "--bare", "--quiet", doing=f"creating the mirror of {self.url}")
+            self._init()
             missing = [sha for sha in dict.fromkeys(shas) if not self._has(sha)]
             if missing:
                 self._fetch(missing, refs)
         return Git(self.root)
+
+    def branch(self, name: str) -> tuple[Git, str]:
+        """The mirror with `name` fetched now, history and all, and its tip."""
+        with self._lock:
+            self._init()
+            self._run(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--",
+                self.url,
+                f"+refs/heads/{name}:refs/heads/{name}",
+                doing=f"fetching {name} from {self.url}",
+            )
+        git = Git(self.root)
+        return git, git.resolve(f"refs/heads/{name}")
+
+    def _init(self) -> None:
+        if not (self.root / "HEAD").exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._run("init", "--bare", "--quiet", doing=f"creating the mirror of {self.url}")
 
     def _fetch(self, missing: list[str], refs: tuple[str, ...]) -> None:
         doing = f"fetching {', '.join(s[:12] for s in missing)} from {self.url}"

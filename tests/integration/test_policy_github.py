@@ -46,10 +46,11 @@ class Bot:
     def __init__(self, github: GitHubServer, shop: Path, tmp: Path) -> None:
         self.github, self.shop, self.tmp = github, shop, tmp
 
-    def run(self, event: str, payload: dict[str, Any]) -> str:
+    def run(self, event: str, payload: dict[str, Any], **extra: str) -> str:
         path = self.tmp / f"{event}.json"
-        path.write_text(json.dumps({**payload, "repository": {"full_name": REPO}}))
+        path.write_text(json.dumps({"repository": {"full_name": REPO}, **payload}))
         env = {
+            **extra,
             "GITHUB_ACTIONS": "true",
             "GITHUB_EVENT_NAME": event,
             "GITHUB_EVENT_PATH": str(path),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from gitops_bot.core.forge import DeploymentState
+from gitops_bot.forges.github import GitHub
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git
 from tests.integration.test_policy_github import BOT, REPO, TOKEN, Bot
@@ -74,13 +76,27 @@ def bot(github: GitHubServer, shop: Path, tmp_path: Path) -> Bot:
     return Bot(github, shop, tmp_path)
 
 
-def release_to_dev(github: GitHubServer, shop: Path, version: str) -> str:
-    """A change to dev's image merged on main (and main mirrored)."""
+def deployed(github: GitHubServer, env: str, sha: str, state: DeploymentState) -> None:
+    """What the puller records when it applied `sha` to `env` (through the same adapter)."""
+    forge = GitHub(repo=REPO, token=TOKEN, base_url=github.url, bot_login=BOT)
+    forge.record_deployment(env, sha, state, f"applied to {env} at {sha[:12]}")
+
+
+def release_to_dev(
+    github: GitHubServer,
+    shop: Path,
+    version: str,
+    state: DeploymentState | None = DeploymentState.SUCCESS,
+) -> str:
+    """A change to dev's image merged on main (and main mirrored), and the
+    puller's report of applying it to dev (`state`; None: not applied yet)."""
     file = shop / VERSION.format(env="dev")
     file.write_text(re.sub(r"shop:[0-9.]+", f"shop:{version}", file.read_text()))
     git(shop, "commit", "-qam", f"dev: shop {version}")
     sha = git(shop, "rev-parse", "main").strip()
     github.mirror(REPO, "main", sha=sha)
+    if state is not None:
+        deployed(github, "dev", sha, state)
     return sha
 
 
@@ -125,6 +141,7 @@ def test_promote_opens_one_pull_request_and_updates_it_after(
     assert "shop:1.5.0" in prod
     assert record.title.startswith("Promote dev to prod (")
     assert "Requested by @bob in #" in (record.body or "")
+    assert "`dev` has been healthy since " in (record.body or "")
     assert any(f"opened #{promo}" in r and "@bob" in r for r in replies(github, number))
 
     second = release_to_dev(github, shop, "1.6.0")
@@ -202,3 +219,96 @@ def test_a_read_only_user_cannot_promote_and_a_target_without_a_rule_is_refused(
     answers = replies(github, number)
     assert any("@carol" in r and "needs write permission; you have read" in r for r in answers)
     assert any("@bob" in r and "needs a promotion rule to `dev`" in r for r in answers)
+
+
+def test_promote_by_hand_is_refused_while_dev_is_unhealthy_and_says_why(
+    bot: Bot, github: GitHubServer, shop: Path, promoting: str
+) -> None:
+    bad = release_to_dev(github, shop, "1.5.0", state=DeploymentState.FAILURE)
+    number = a_pull_request(github, shop)
+
+    bot.comment(number, "bob", "/gitops promote prod")
+
+    assert bot_pulls(github, "gitops-bot/") == []
+    why = f"dev is not healthy at {bad[:12]}: applied to dev at {bad[:12]}"
+    assert any(f"Not promoted: {why}." in r for r in replies(github, number))
+    [gate] = [s for s in github.repos[REPO].statuses if s.context == "gitops/promotion/prod"]
+    assert (gate.sha, gate.state, gate.description) == (bad, "failure", why)
+
+
+def test_promote_by_hand_carries_devs_healthy_commit_not_a_newer_unapplied_one(
+    bot: Bot, github: GitHubServer, shop: Path, promoting: str
+) -> None:
+    healthy = release_to_dev(github, shop, "1.5.0")
+    release_to_dev(github, shop, "1.6.0", state=None)  # merged, not applied to dev yet
+    number = a_pull_request(github, shop)
+
+    bot.comment(number, "bob", "/gitops promote prod")
+
+    [promo] = bot_pulls(github, "gitops-bot/promote/")
+    assert github.repos[REPO].pulls[promo].title == f"Promote dev to prod ({healthy[:12]})"
+    prod = github.file_at(REPO, PROMOTE_BRANCH, VERSION.format(env="prod"))
+    assert prod is not None
+    assert "shop:1.5.0" in prod
+
+
+def set_rule(github: GitHubServer, shop: Path, rule: str) -> str:
+    """Replace the promotion rule on main (and mirror main)."""
+    config = shop / ".gitops.yaml"
+    config.write_text(config.read_text().split("\npromotion:\n")[0] + rule)
+    git(shop, "commit", "-qam", "promotion rule")
+    sha = git(shop, "rev-parse", "main").strip()
+    github.mirror(REPO, "main", sha=sha)
+    return sha
+
+
+def scheduled(bot: Bot) -> str:
+    return bot.run("schedule", {"schedule": "*/10 * * * *"}, GITHUB_REF_NAME="main")
+
+
+def test_a_scheduled_run_waits_out_the_soak_then_opens_the_promotion_once(
+    bot: Bot, github: GitHubServer, shop: Path, promoting: str
+) -> None:
+    # The emulator's clock starts in 2024: any soak shorter than a century is over.
+    auto = RULE.replace("copy: [", "auto_open: true, soak: {soak}, copy: [")
+    set_rule(github, shop, auto.replace("{soak}", "36500d"))
+    healthy = release_to_dev(github, shop, "1.5.0")
+
+    out = scheduled(bot)
+
+    assert bot_pulls(github, "gitops-bot/") == []
+    [gate] = [s for s in github.repos[REPO].statuses if s.context == "gitops/promotion/prod"]
+    assert (gate.sha, gate.state) == (healthy, "pending")
+    assert "; soaking 36500d, " in (gate.description or "")
+    assert f"promotion to prod: dev healthy at {healthy[:12]} since " in out
+
+    set_rule(github, shop, auto.replace("{soak}", "1h"))  # main moves on; dev stays at `healthy`
+    out = scheduled(bot)
+
+    [promo] = bot_pulls(github, "gitops-bot/promote/")
+    assert f"promotion to prod: opened #{promo}" in out
+    record = github.repos[REPO].pulls[promo]
+    assert record.title == f"Promote dev to prod ({healthy[:12]})"
+    assert "Requested by" not in (record.body or "")
+    prod = github.file_at(REPO, PROMOTE_BRANCH, VERSION.format(env="prod"))
+    assert prod is not None
+    assert "shop:1.5.0" in prod
+    head = record.head_sha
+
+    out = scheduled(bot)
+
+    assert f"promotion to prod: unchanged #{promo}" in out
+    assert github.repos[REPO].pulls[promo].head_sha == head, "approvals on it stand"
+
+
+def test_a_rule_without_auto_open_only_shows_its_gate(
+    bot: Bot, github: GitHubServer, shop: Path, promoting: str
+) -> None:
+    healthy = release_to_dev(github, shop, "1.5.0")
+
+    out = scheduled(bot)
+
+    assert bot_pulls(github, "gitops-bot/") == []
+    [gate] = [s for s in github.repos[REPO].statuses if s.context == "gitops/promotion/prod"]
+    assert (gate.sha, gate.state) == (healthy, "success")
+    assert f"promotion to prod: dev healthy at {healthy[:12]}" in out

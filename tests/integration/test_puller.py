@@ -219,8 +219,7 @@ def test_the_apply_is_reported_to_the_forge_as_a_commit_status_and_a_deployment(
         assert puller.sync() == {"dev": "failed"}
 
         reported = [
-            (s.sha, s.context, s.state, s.description)
-            for s in github.repos["acme/deploy"].statuses
+            (s.sha, s.context, s.state, s.description) for s in github.repos["acme/deploy"].statuses
         ]
         deployed = [
             (d.sha, d.environment, [(s.state, s.description) for s in d.statuses])

@@ -86,6 +86,32 @@ def test_gitlab_default_branch_pipeline_is_a_push() -> None:
     assert event.to_default_branch
 
 
+@pytest.mark.parametrize("name", ["schedule", "workflow_dispatch"])
+def test_a_scheduled_or_dispatched_github_run_is_a_promotion_check(name: str) -> None:
+    env = {**GITHUB, "GITHUB_EVENT_NAME": name, "GITHUB_REF_NAME": "main"}
+    ctx = cienv.detect(env, read=lambda _: json.dumps({"schedule": "*/10 * * * *"}))
+    assert ctx.event == events.PromotionCheck("acme/shop", "main", name)
+
+
+def test_a_scheduled_github_run_without_its_branch_says_so() -> None:
+    env = {**GITHUB, "GITHUB_EVENT_NAME": "schedule"}
+    with pytest.raises(BotError, match="GITHUB_REF_NAME is not set"):
+        cienv.detect(env, read=lambda _: "{}")
+
+
+@pytest.mark.parametrize("source", ["schedule", "web", "api"])
+def test_a_gitlab_scheduled_pipeline_on_the_default_branch_is_a_promotion_check(
+    source: str,
+) -> None:
+    env = {
+        **GITLAB,
+        "CI_COMMIT_BRANCH": "main",
+        "CI_DEFAULT_BRANCH": "main",
+        "CI_PIPELINE_SOURCE": source,
+    }
+    assert cienv.detect(env, read=read).event == events.PromotionCheck("group/shop", "main", source)
+
+
 @pytest.mark.parametrize(
     ("env", "error"),
     [

@@ -21,7 +21,7 @@ EXAMPLES = (
     Path(__file__).resolve().parents[1]
     / "fakes/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 )
-HANDLED = ("pull_request", "pull_request_review", "issue_comment", "push")
+HANDLED = ("pull_request", "pull_request_review", "issue_comment", "push", "deployment_status")
 
 
 def github_examples() -> list[tuple[str, dict[str, Any]]]:
@@ -69,6 +69,15 @@ def test_every_published_github_example_reads_as_the_right_event(
             assert event.author_is_bot is (payload["comment"]["user"]["type"] == "Bot")
         else:
             assert isinstance(event, ev.Ignored)
+    elif name == "deployment_status":
+        repo = payload["repository"]
+        state = payload["deployment_status"]["state"]
+        environment = payload["deployment"]["environment"]
+        assert event == ev.PromotionCheck(
+            repo["full_name"],
+            repo["default_branch"],
+            f"deployment to {environment} is {state}",
+        )
     else:
         assert isinstance(event, ev.PushEvent)
         assert event.after == payload["after"]
@@ -105,6 +114,11 @@ REPO = {"full_name": "acme/shop", "default_branch": "main"}
                 "issue": {"number": True, "pull_request": {"url": "https://x"}},
             },
             "reading the issue_comment event: issue.number is not a number",
+        ),
+        (
+            "deployment_status",
+            {"repository": REPO, "deployment_status": {"state": "success"}},
+            "reading the deployment_status event: the payload has no deployment.environment",
         ),
     ],
 )
@@ -198,6 +212,16 @@ def note_hook(**attrs: Any) -> dict[str, Any]:
                 "after": "a" * 40,
             },
             ev.PushEvent("group/shop", "refs/heads/main", "b" * 40, "a" * 40, "main"),
+        ),
+        (
+            {
+                "object_kind": "deployment",
+                "status": "success",
+                "environment": "dev",
+                "project": PROJECT,
+                "deployment_id": 15,
+            },
+            ev.PromotionCheck("group/shop", "main", "deployment to dev is success"),
         ),
         (
             {"object_kind": "pipeline"},

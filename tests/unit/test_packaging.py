@@ -207,7 +207,17 @@ def _workflow(path: Path) -> dict[Any, Any]:
 
 def test_there_is_an_example_for_each_event_the_bot_acts_on() -> None:
     events = {event for path in WORKFLOWS for event in _workflow(path)["on"]}
-    assert events == {"pull_request", "pull_request_review", "issue_comment", "push"}
+    assert events == {
+        "pull_request",
+        "pull_request_review",
+        "issue_comment",
+        "push",
+        # promotion.yml: the gates are judged when a deployment's status changes,
+        # on a schedule (a soak ends without an event), and by hand.
+        "deployment_status",
+        "schedule",
+        "workflow_dispatch",
+    }
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -249,10 +259,17 @@ def test_steps_use_the_action_pin_third_parties_by_sha_and_run_no_script(path: P
             assert step["with"]["persist-credentials"] is False
 
 
-def test_only_the_trusted_push_workflow_passes_a_secret() -> None:
+def test_only_the_trusted_push_and_promotion_workflows_pass_a_secret() -> None:
     for path in WORKFLOWS:
         passes = re.search(r"\$\{\{\s*secrets\.", path.read_text()) is not None
-        assert passes == (path.name == "push.yml"), path.name
+        assert passes == (path.name in ("push.yml", "promotion.yml")), path.name
+        if passes:  # only events that carry no pull request content start them
+            assert set(_workflow(path)["on"]) <= {
+                "push",
+                "schedule",
+                "deployment_status",
+                "workflow_dispatch",
+            }, path.name
 
 
 def test_the_gitlab_template_plans_merge_requests_in_the_image_with_the_token() -> None:

@@ -43,9 +43,7 @@ def test_healthy_but_not_for_the_soak_waits_and_says_how_long() -> None:
 
 
 def test_asked_for_by_hand_waives_the_soak_and_says_so() -> None:
-    verdict = promotion_gate.judge(
-        RULE, _deployed(DeploymentState.SUCCESS), now=AT, on_demand=True
-    )
+    verdict = promotion_gate.judge(RULE, _deployed(DeploymentState.SUCCESS), now=AT, on_demand=True)
     assert isinstance(verdict, promotion_gate.Ready)
     assert verdict.reason.endswith("(soak 1h waived: asked for by hand)")
 

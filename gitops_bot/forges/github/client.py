@@ -154,6 +154,10 @@ class Client:
     def _scrub(self, message: str) -> str:
         return message.replace(self._token, "***") if self._token else message
 
+    def own_login(self) -> str:
+        """The bot's own account (GET /user once, unless bot_login was given)."""
+        return self._me()
+
     def _me(self) -> str:
         if self._login is None:
             doing = "finding the bot's own login (GET /user; pass bot_login for an App token)"
@@ -178,4 +182,5 @@ class Client:
             labels=tuple(label.name for label in pr.labels),
             url=pr.html_url,
             merged_sha=(pr.merge_commit_sha or "") if pr.merged_at is not None else "",
+            body=pr.body or "",
         )

@@ -162,6 +162,10 @@ class Client:
     def _mr(self, number: int) -> Any:
         return self._project.mergerequests.get(number, lazy=True)
 
+    def own_login(self) -> str:
+        """The bot's own username (GET /user once)."""
+        return self._whoami(f"finding the bot's own account on {self._name}")[1]
+
     def _whoami(self, what: str) -> tuple[int, str]:
         if self._me is None:
             with self._doing(what):
@@ -185,6 +189,7 @@ class Client:
             labels=tuple(str(label) for label in attrs.get("labels") or ()),
             url=str(attrs.get("web_url") or ""),
             merged_sha=_merged_sha(attrs),
+            body=str(attrs.get("description") or ""),
         )
 
 
