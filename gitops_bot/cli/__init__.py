@@ -15,6 +15,7 @@ import click
 
 from gitops_bot import __version__
 from gitops_bot.cli import ci, common, serve
+from gitops_bot.cli.history import history
 from gitops_bot.errors import BotError
 from gitops_bot.puller.command import puller
 
@@ -133,6 +134,7 @@ def plan(  # click passes options by name
 
 cli.add_command(ci.run)
 cli.add_command(serve.serve)
+cli.add_command(history)
 cli.add_command(puller)
 
 

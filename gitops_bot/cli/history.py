@@ -1,0 +1,96 @@
+"""`gitops-bot history`: which commit reached which environment, when, approved by whom.
+
+Owns: the command's flags (the forge, its repository and API, the token
+from GITOPS_BOT_TOKEN, the environments: named, or every one in the
+configuration file) and printing app.history's entries as a table or JSON.
+Refuses: logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from gitops_bot.errors import BotError
+
+
+@click.command()
+@click.option(
+    "--forge",
+    type=click.Choice(["github", "gitlab"]),
+    envvar="GITOPS_BOT_FORGE",
+    required=True,
+    help="[env: GITOPS_BOT_FORGE]",
+)
+@click.option(
+    "--repo",
+    "repo",
+    envvar="GITOPS_BOT_REPO",
+    required=True,
+    help="owner/name (GitHub) or the project path (GitLab) [env: GITOPS_BOT_REPO].",
+)
+@click.option(
+    "--api-url",
+    envvar="GITOPS_BOT_API_URL",
+    default=None,
+    help="The forge's API (default: api.github.com, gitlab.com) [env: GITOPS_BOT_API_URL].",
+)
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="NAME",
+    help="This environment (repeatable); default: every one in --config.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=".gitops.yaml",
+    show_default=True,
+    help="Where the environments are named, when --env is not given.",
+)
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def history(
+    *,
+    forge: str,
+    repo: str,
+    api_url: str | None,
+    envs: tuple[str, ...],
+    config_file: str,
+    limit: int,
+    fmt: str,
+) -> None:
+    """The newest deployments of each environment (what the puller recorded),
+    with the merged pull request that brought each commit, whether it was a
+    promotion (and from where) or a rollback, and who approved it. Needs a
+    token that reads the repository in GITOPS_BOT_TOKEN."""
+    from gitops_bot.app import history as history_app  # noqa: PLC0415
+    from gitops_bot.cli.ci import forge_adapter  # noqa: PLC0415
+    from gitops_bot.core import config  # noqa: PLC0415
+    from gitops_bot.core import history as history_core  # noqa: PLC0415
+
+    token = os.environ.get("GITOPS_BOT_TOKEN", "")
+    if not token:
+        raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
+    if not envs:
+        path = Path(config_file)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise BotError(f"reading {config_file}: {err.strerror}; or name --env") from err
+        envs = tuple(e.name for e in config.parse(text, file=config_file).environments)
+    api = api_url or ("https://api.github.com" if forge == "github" else "https://gitlab.com")
+    adapter, _ = forge_adapter(forge, repo=repo, token=token, api_url=api, bot_login=None)
+    entries = history_app.history_of(adapter, envs, limit=limit)
+    if fmt == "json":
+        click.echo(history_core.to_json(entries))
+    elif entries:
+        click.echo(history_core.table(entries))
+    else:
+        click.echo(f"no deployments recorded for {', '.join(envs)}")
