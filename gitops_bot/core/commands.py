@@ -104,7 +104,11 @@ TABLE: tuple[Spec, ...] = (
         "Release the hold of ENV, or every hold.",
     ),
     Spec(
-        "promote", (ENV,), Permission.WRITE, "Open a pull request that promotes this change to ENV."
+        "promote",
+        (ENV,),
+        Permission.WRITE,
+        "Open or update the pull request that promotes ENV's source, at its healthy "
+        "commit, to ENV (the soak is waived, the health is not).",
     ),
     Spec(
         "rollback",
