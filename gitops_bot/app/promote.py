@@ -193,24 +193,20 @@ def promote_gated(
 @dataclass(frozen=True)
 class Checked:
     target: str
-    outcome: Outcome | None  # None: the rule does not auto_open; only its gate was shown
-    verdict: promotion_gate.Verdict
+    # What a rule with auto_open did; the gate's verdict alone for the others.
+    result: Outcome | promotion_gate.Verdict
 
     @property
     def text(self) -> str:
-        if isinstance(self.outcome, Opened):
-            verb = (
-                "unchanged"
-                if self.outcome.unchanged
-                else "opened"
-                if self.outcome.created
-                else "updated"
-            )
-            return f"promotion to {self.target}: {verb} #{self.outcome.pull.number}"
-        if isinstance(self.outcome, Closed):
-            closed = f" (closed #{self.outcome.closed})" if self.outcome.closed else ""
-            return f"promotion to {self.target}: {self.outcome.reason}{closed}"
-        return f"promotion to {self.target}: {self.verdict.reason}"
+        result = self.result
+        if isinstance(result, Opened):
+            verb = "unchanged" if result.unchanged else "opened" if result.created else "updated"
+            return f"promotion to {self.target}: {verb} #{result.pull.number}"
+        if isinstance(result, Closed):
+            closed = f" (closed #{result.closed})" if result.closed else ""
+            return f"promotion to {self.target}: {result.reason}{closed}"
+        verdict = result.verdict if isinstance(result, Gated) else result
+        return f"promotion to {self.target}: {verdict.reason}"
 
 
 def check(
@@ -228,26 +224,22 @@ def check(
     whose gate is passed promote."""
     checked = []
     for rule in cfg.promotions:
-        verdict = gate(forge, cfg=cfg, target_env=rule.target, now=now, url=url)
-        if not rule.auto_open:
-            checked.append(Checked(rule.target, None, verdict))
-            continue
-        if not isinstance(verdict, promotion_gate.Ready):
-            checked.append(Checked(rule.target, Gated(verdict), verdict))
-            continue
-        _holds(repo, verdict.sha, rule.target)
-        outcome = promote(
-            forge,
-            repo,
-            cfg=cfg,
-            target_env=rule.target,
-            base_ref=base_ref,
-            base_sha=base_sha,
-            source_sha=verdict.sha,
-            healthy_since=verdict.healthy_since,
-            commit_url=commit_url,
-        )
-        checked.append(Checked(rule.target, outcome, verdict))
+        result: Outcome | promotion_gate.Verdict
+        if rule.auto_open:
+            result = promote_gated(
+                forge,
+                repo,
+                cfg=cfg,
+                target_env=rule.target,
+                base_ref=base_ref,
+                base_sha=base_sha,
+                now=now,
+                url=url,
+                commit_url=commit_url,
+            )
+        else:
+            result = gate(forge, cfg=cfg, target_env=rule.target, now=now, url=url)
+        checked.append(Checked(rule.target, result))
     return tuple(checked)
 
 
