@@ -103,3 +103,23 @@ def test_a_missing_commit_is_named_and_the_token_never_shown(
     with pytest.raises(GitError) as err2:
         unreachable.sync(base)
     assert token not in str(err2.value)
+
+
+def test_a_branch_is_fetched_anew_each_time_with_its_history(
+    remote: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    src, base, _ = remote
+    mirror = Mirror(tmp_path / "cache", f"file://{src}")
+
+    repo, tip = mirror.branch("main")
+    assert tip == base
+    (src / "a.txt").write_text("three\n")
+    git(src, "commit", "-q", "-am", "three")
+    newer = git(src, "rev-parse", "HEAD")
+
+    repo, tip = mirror.branch("main")
+
+    assert tip == newer, "a promotion check reads today's tip, not the cached one"
+    assert repo.read(base, "a.txt") == "one\n", "and the older commits the gate may name"
+    with pytest.raises(GitError, match="fetching nope from file://"):
+        mirror.branch("nope")
