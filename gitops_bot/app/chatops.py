@@ -198,9 +198,7 @@ def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
         return Answer(
             f"{what}: nothing to do{closed}", Reaction.DONE, outcome.reason + closed + "."
         )
-    verb = "opened" if outcome.created else "updated"
-    if outcome.unchanged:
-        verb = "already up to date:"
+    verb = outcome.verb
     number = outcome.pull.number
     files = ", ".join(f"`{path}`" for path, _ in outcome.proposal.files)
     reply = f"{verb} #{number}: {outcome.proposal.title} ({files})."

@@ -44,6 +44,10 @@ class Opened:
     proposal: promotion.Proposal
     unchanged: bool = False  # it already carried this proposal: nothing was written
 
+    @property
+    def verb(self) -> str:
+        return "unchanged" if self.unchanged else "opened" if self.created else "updated"
+
 
 @dataclass(frozen=True)
 class Closed:
@@ -200,8 +204,7 @@ class Checked:
     def text(self) -> str:
         result = self.result
         if isinstance(result, Opened):
-            verb = "unchanged" if result.unchanged else "opened" if result.created else "updated"
-            return f"promotion to {self.target}: {verb} #{result.pull.number}"
+            return f"promotion to {self.target}: {result.verb} #{result.pull.number}"
         if isinstance(result, Closed):
             closed = f" (closed #{result.closed})" if result.closed else ""
             return f"promotion to {self.target}: {result.reason}{closed}"

@@ -312,3 +312,24 @@ def test_a_rule_without_auto_open_only_shows_its_gate(
     [gate] = [s for s in github.repos[REPO].statuses if s.context == "gitops/promotion/prod"]
     assert (gate.sha, gate.state) == (healthy, "success")
     assert f"promotion to prod: dev healthy at {healthy[:12]}" in out
+
+
+def test_auto_merge_never_merges_a_promotion_branch_someone_else_opened(
+    bot: Bot, github: GitHubServer, shop: Path, promoting: str
+) -> None:
+    base = set_rule(github, shop, RULE.replace("copy: [", "auto_merge: true, copy: ["))
+    git(shop, "checkout", "-q", "-b", PROMOTE_BRANCH, "main")
+    file = shop / VERSION.format(env="prod")
+    file.write_text(file.read_text().replace("shop:1.4.0", "shop:6.6.6"))
+    git(shop, "commit", "-qam", "Promote dev to prod (not really)")
+    head = git(shop, "rev-parse", "HEAD").strip()
+    git(shop, "checkout", "-q", "main")
+    github.mirror(REPO, PROMOTE_BRANCH, sha=head, parent=base)
+    number = github.add_pull(REPO, title="Promote", author="alice", head_ref=PROMOTE_BRANCH).number
+    bot.push(number, "opened")
+
+    out = bot.approve(number, "bob")  # prod's policy is met: @acme/sre approved
+
+    assert bot.summary(number) == "success"
+    assert f"#{number} is not the bot's own promotion (opened by alice): not merged" in out
+    assert github.repos[REPO].pulls[number].state == "open"
