@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gitops_bot.core.forge import Pull
     from gitops_bot.core.plan import Plan
     from gitops_bot.vcs.git import Git
+    from gitops_bot.vcs.mirror import Mirror
 
 
 def puller_options(f: Callable[..., None]) -> Callable[..., None]:
@@ -185,7 +186,6 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
     events); else (a comment or a review starts the job on the default
     branch) a copy that fetches them."""
     from gitops_bot.vcs.git import Git, GitError  # noqa: PLC0415
-    from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
 
     workspace = Git(Path(ctx.workspace))
 
@@ -194,9 +194,8 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
             workspace.resolve(pull.base_sha)
             workspace.resolve(pull.head_sha)
         except GitError:
-            cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-            mirror = Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token)
-            return mirror.sync(pull.base_sha, pull.head_sha, refs=pull_refs(ctx.forge, pull))
+            refs = pull_refs(ctx.forge, pull)
+            return _mirror(ctx).sync(pull.base_sha, pull.head_sha, refs=refs)
         return workspace
 
     return repo_for
@@ -207,7 +206,6 @@ def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
     commit may be older than the tip): the CI checkout when it is complete and
     on that branch's tip, else a mirror that fetches the branch."""
     from gitops_bot.vcs.git import Git, GitError  # noqa: PLC0415
-    from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
 
     def branch_repo(name: str) -> tuple[Git, str]:
         workspace = Git(Path(ctx.workspace))
@@ -217,10 +215,17 @@ def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
         if shallow.returncode == 0 and shallow.stdout.strip() == "false":
             with contextlib.suppress(GitError):
                 return workspace, workspace.resolve(f"refs/heads/{name}")
-        cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-        return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token).branch(name)
+        return _mirror(ctx).branch(name)
 
     return branch_repo
+
+
+def _mirror(ctx: CiContext) -> Mirror:
+    """The job's copy of the repository, fetched with the token, in the runner's temp."""
+    from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
+
+    cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
+    return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token)
 
 
 def pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:
