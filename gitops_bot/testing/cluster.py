@@ -24,7 +24,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +40,67 @@ _KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 _STOP_GRACE_S = 10.0
 _POLL_S = 0.05
 _PR_SET_PDEATHSIG = 1
+_NODE_LEASE_S = 40  # the kubelet's default nodeLeaseDurationSeconds
+
+# kwok's own pod stages make a pod Ready only on its way from Pending. A
+# kubelet also makes a Running pod Ready again once its node is back after
+# the node controller marked it NotReady (a kwok restart, a stalled
+# heartbeat); this stage does the same, so a Deployment becomes available
+# again instead of staying unavailable for good.
+_POD_READY_AGAIN_STAGE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: gitops-bot-pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Initialized
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: PodScheduled
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+      {{ range .spec.readinessGates }}
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: {{ .conditionType | Quote }}
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - image: {{ .image | Quote }}
+        name: {{ .name | Quote }}
+        ready: true
+        restartCount: 0
+        started: true
+        state:
+          running:
+            startedAt: {{ $now | Quote }}
+      {{ end }}
+"""
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -97,8 +158,16 @@ class _Component:
 class LocalControlPlane:
     """One control plane. Use as a context manager, or call start() and stop()."""
 
-    def __init__(self, binaries: Binaries, *, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        binaries: Binaries,
+        *,
+        workdir: Path | None = None,
+        extra_args: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """`extra_args` adds flags per component (tests that shorten a timer)."""
         self.binaries = binaries
+        self._extra_args = dict(extra_args or {})
         self._own_workdir = workdir is None
         self.workdir = (
             Path(tempfile.mkdtemp(prefix="gitops-bot-cp-")) if workdir is None else workdir
@@ -277,15 +346,34 @@ class LocalControlPlane:
                 b.path("kwok"),
                 f"--kubeconfig={self.kubeconfig}",
                 f"--config={b.kwok_stages}",
+                f"--config={self._write_harness_stages()}",
                 f"--manage-nodes-with-annotation-selector={_KWOK_NODE_ANNOTATION}=fake",
                 "--node-ip=127.0.0.1",
                 f"--server-address=127.0.0.1:{free_port()}",
+                # The node's heartbeat, as a kubelet sends it: without a Lease
+                # renewed within the node controller's grace period (50 s), the
+                # node is marked NotReady, its pods Ready=False and, after 300 s,
+                # evicted. kwok's "fast" stages only heartbeat the node's status
+                # every ten minutes, counting on this Lease in between.
+                f"--node-lease-duration-seconds={_NODE_LEASE_S}",
             ],
         }
+        unknown = set(self._extra_args) - set(argv)
+        if unknown:
+            raise TestEnvError(
+                f"extra_args names no control-plane component: {', '.join(sorted(unknown))}"
+            )
         return {
-            name: _Component(name=name, argv=args, log=logs / f"{name}.log")
+            name: _Component(
+                name=name, argv=[*args, *self._extra_args.get(name, ())], log=logs / f"{name}.log"
+            )
             for name, args in argv.items()
         }
+
+    def _write_harness_stages(self) -> Path:
+        path = self.workdir / "kwok-harness-stages.yaml"
+        path.write_text(_POD_READY_AGAIN_STAGE)
+        return path
 
     def _write_kubeconfig(self) -> None:
         config = {
