@@ -44,6 +44,7 @@ HANDLER_THREADS = 8
 _FD_HEADROOM = 128  # files the rest of the process needs besides connections
 _READ_CHUNK = 1 << 16
 _MAX_HEADER_BYTES = 16 << 10
+_HEADER_READ = 1 << 12
 _LINGER_S = 1.0  # a refused body is drained this long, so the client reads the answer
 
 
@@ -246,19 +247,23 @@ class Server:
     def _at(self, deadline: float) -> float:
         return self._loop.time() + (deadline - time.monotonic())
 
-    async def _next(self, reader: asyncio.StreamReader, parser: h11.Connection) -> object:
+    async def _next(
+        self, reader: asyncio.StreamReader, parser: h11.Connection, *, size: int = _READ_CHUNK
+    ) -> object:
         while True:
             event = parser.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            parser.receive_data(await reader.read(_READ_CHUNK))
+            parser.receive_data(await reader.read(size))
 
     async def _read(
         self, reader: asyncio.StreamReader, parser: h11.Connection
     ) -> tuple[Route, Request] | Response | None:
         """The route and its whole request, a refusal, or None when the client left."""
         try:
-            event = await self._next(reader, parser)
+            # h11 caps only what it buffers unparsed, so headers are fed in small
+            # reads: a header block over the cap is refused however it arrives.
+            event = await self._next(reader, parser, size=_HEADER_READ)
         except h11.RemoteProtocolError as err:
             # h11's message quotes the request: it is not echoed.
             return Response.text(err.error_status_hint, "reading the request: not valid HTTP/1.1")

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -181,3 +182,65 @@ def test_past_the_cap_the_oldest_unfinished_connections_make_room(name: str) -> 
     # The first ones were closed to make room, in accept order; the newest stayed.
     assert report.still_open >= cap - 2
     assert counts.evicted >= cap
+
+
+def _raw(url: str, data: bytes, *, shut: bool = False, wait: float = 5.0) -> tuple[int, float]:
+    """Send `data` on a raw connection (then end our side if `shut`); the status the
+    server answers with and how long until it closed the connection."""
+    address = urlsplit(url)
+    assert address.hostname and address.port
+    started = time.monotonic()
+    with socket.create_connection((address.hostname, address.port), timeout=wait) as sock:
+        sock.sendall(data)
+        if shut:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    took = time.monotonic() - started
+    return (int(answer[9:12]) if answer.startswith(b"HTTP/1.1 ") else 0), took
+
+
+_HEAD = b"POST /webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "shut", "status", "at_deadline"),
+    [
+        (b"", False, 408, True),  # connects and says nothing
+        (b"GET /healthz HTTP/1.1\r\n", False, 408, True),  # never ends its headers
+        (_HEAD + b"Content-Length: 10\r\n\r\n12345", False, 408, True),  # half a body
+        (_HEAD + b"Content-Length: 10\r\n\r\n12345", True, 400, False),  # a body ended early
+        (_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n0\r\n\r\n", False, 411, False),
+        (_HEAD + b"Content-Length: 99999999\r\n\r\n", False, 413, False),  # before it is sent
+        (_HEAD + b"X-Big: " + b"x" * (20 << 10) + b"\r\n\r\n", False, 431, False),
+        (b"NOT HTTP\r\n\r\n", False, 400, False),
+        (b"GET /healthz HTTP/1.1\r\n\r\n", False, 400, False),  # HTTP/1.1 needs Host
+    ],
+    ids=[
+        "silent",
+        "endless-headers",
+        "half-body",
+        "body-ended-early",
+        "chunked",
+        "too-large",
+        "huge-header",
+        "not-http",
+        "no-host",
+    ],
+)
+@pytest.mark.parametrize("name", list(SERVERS))
+def test_every_unfinished_or_bad_request_gets_an_answer_and_a_close(
+    name: str, data: bytes, shut: bool, status: int, at_deadline: bool
+) -> None:
+    deadline = 0.8
+    if name == "puller":
+        data = data.replace(b"/webhooks/github", b"/poke")
+    with SERVERS[name](deadline=deadline, max_connections=64) as served:
+        got, took = _raw(served.url, data, shut=shut)
+        until(lambda: served.connections().open == 0, what="the server's close", timeout=2)
+    assert got == status
+    if at_deadline:
+        assert deadline - 0.05 <= took < deadline + 1.0
+    else:
+        assert took < deadline
