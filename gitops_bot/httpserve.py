@@ -229,8 +229,7 @@ class Server:
                 return
             if isinstance(got, tuple):
                 conn.evictable = False
-                route, request = got
-                reply = await self._loop.run_in_executor(self._pool, route.handle, request)
+                reply = await self._handle(*got)
                 conn.evictable = True
             else:
                 reply = got
@@ -243,6 +242,13 @@ class Server:
             self._conns.pop(task, None)
             self.counts.open = len(self._conns)
             writer.transport.abort()
+
+    async def _handle(self, route: Route, request: Request) -> Response:
+        try:
+            return await self._loop.run_in_executor(self._pool, route.handle, request)
+        except Exception:
+            self._log.exception("answering %s %s: the handler raised", request.method, request.path)
+            return Response.text(500, "answering the request: the server failed, see its log")
 
     def _at(self, deadline: float) -> float:
         return self._loop.time() + (deadline - time.monotonic())

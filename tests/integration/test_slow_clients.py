@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops_bot import httpserve, webhook_server
 from gitops_bot.core import events
@@ -188,7 +190,8 @@ def _raw(url: str, data: bytes, *, shut: bool = False, wait: float = 5.0) -> tup
     """Send `data` on a raw connection (then end our side if `shut`); the status the
     server answers with and how long until it closed the connection."""
     address = urlsplit(url)
-    assert address.hostname and address.port
+    assert address.hostname
+    assert address.port
     started = time.monotonic()
     with socket.create_connection((address.hostname, address.port), timeout=wait) as sock:
         sock.sendall(data)
@@ -244,3 +247,42 @@ def test_every_unfinished_or_bad_request_gets_an_answer_and_a_close(
         assert deadline - 0.05 <= took < deadline + 1.0
     else:
         assert took < deadline
+
+
+@pytest.fixture(scope="module")
+def patient() -> Iterator[Served]:
+    with _webhook(deadline=0.6, max_connections=64) as served:
+        yield served
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
+    pauses=st.lists(st.floats(min_value=0.0, max_value=0.05), min_size=6, max_size=6),
+    late=st.booleans(),
+)
+def test_a_request_in_pieces_counts_by_when_its_last_byte_arrives(
+    patient: Served, cuts: list[int], pauses: list[float], late: bool
+) -> None:
+    """However a request is cut and paused, it is taken when its last byte comes
+    before the deadline (0.6 s here) and answered 408 when it comes after."""
+    body = json.dumps({"action": "opened", "repository": {"full_name": "org/shop"}}).encode()
+    data = (
+        _HEAD + b"Content-Type: application/json\r\nX-GitHub-Event: ping\r\n"
+        b"X-GitHub-Delivery: " + str(time.monotonic_ns()).encode() + b"\r\n"
+        b"X-Hub-Signature-256: " + _sign(body).encode() + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    points = sorted({min(c, len(data) - 1) for c in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    address = urlsplit(patient.url)
+    assert address.hostname
+    assert address.port
+    with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+        for n, piece in enumerate(pieces):
+            if late and n == len(pieces) - 1:
+                time.sleep(0.7)
+            sock.sendall(piece)
+            time.sleep(pauses[n % len(pauses)])
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 " if late else b"HTTP/1.1 200 "), answer[:40]

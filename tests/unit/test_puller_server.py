@@ -123,3 +123,17 @@ def test_health_readiness_and_metrics(server: Server, app: _App) -> None:
     assert "# TYPE gitops_bot_apply_duration_seconds histogram" in text
     assert _request(server, "GET", "/nope")[0] == 404
     assert _request(server, "POST", "/nope", b"")[0] == 404
+
+
+def test_a_handler_that_raises_is_answered_500_and_the_server_goes_on(app: _App) -> None:
+    def broken() -> bytes:
+        raise RuntimeError("the registry is gone")
+
+    s = Server(Handlers(poke=app._poke, ready=lambda: (True, "ok"), metrics=broken), secret=SECRET)
+    try:
+        status, text = _request(s, "GET", "/metrics")
+        assert status == 500
+        assert "registry" not in text
+        assert _request(s, "GET", "/healthz") == (200, "ok\n")
+    finally:
+        s.close()
