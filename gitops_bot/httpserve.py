@@ -45,7 +45,7 @@ _FD_HEADROOM = 128  # files the rest of the process needs besides connections
 _READ_CHUNK = 1 << 16
 _MAX_HEADER_BYTES = 16 << 10
 _HEADER_READ = 1 << 12
-_LINGER_S = 1.0  # a refused body is drained this long, so the client reads the answer
+_LINGER_S = 1.0  # to write an answer, then to drain what the client still sends
 
 
 @dataclass(frozen=True)
@@ -208,9 +208,10 @@ class Server:
         parser = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEADER_BYTES)
         try:
             if not self._make_room():
+                # Not tracked, so not kept: no lingering for the client to read it.
                 self.counts.refused_full += 1
                 reply = Response.text(503, "too many connections", retry_after=1)
-                await self._answer(reader, writer, parser, reply, until=deadline)
+                await self._answer(reader, writer, parser, reply, conn=None)
                 return
             conn = self._conns[task] = _Conn()
             self.counts.open = len(self._conns)
@@ -227,13 +228,9 @@ class Server:
                 )
             if got is None:
                 return
-            if isinstance(got, tuple):
-                conn.evictable = False
-                reply = await self._handle(*got)
-                conn.evictable = True
-            else:
-                reply = got
-            await self._answer(reader, writer, parser, reply, until=time.monotonic() + _LINGER_S)
+            conn.evictable = False
+            reply = await self._handle(*got) if isinstance(got, tuple) else got
+            await self._answer(reader, writer, parser, reply, conn=conn)
         except asyncio.CancelledError:
             # Only this server cancels a connection (to make room, or closing), and
             # asyncio's stream callback would report the cancellation as an error.
@@ -321,10 +318,11 @@ class Server:
         parser: h11.Connection,
         reply: Response,
         *,
-        until: float,
+        conn: _Conn | None,
     ) -> None:
-        """Send `reply` and end the connection; a client that does not take it by
-        `until` (time.monotonic()) is cut off."""
+        """Send `reply` and end the connection; a client that does not take it
+        within a second is cut off. A tracked `conn` lingers (evictable) while the
+        client reads it."""
         headers = [
             ("Content-Type", reply.content_type),
             ("Content-Length", str(len(reply.body))),
@@ -342,11 +340,14 @@ class Server:
         except h11.LocalProtocolError:
             return
         with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout_at(self._at(until)):
+            async with asyncio.timeout(_LINGER_S):
                 writer.write(data)
                 await writer.drain()
+                if conn is None:
+                    return
                 # Closing with unread request bytes sends a reset, which can destroy
                 # the answer on its way: say we are done, and read until the client is.
+                conn.evictable = True
                 writer.write_eof()
                 while await reader.read(_READ_CHUNK):
                     pass
