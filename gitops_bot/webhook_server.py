@@ -58,6 +58,16 @@ class Counters:
 
 
 @dataclass(frozen=True)
+class _Reply:
+    status: int
+    text: str
+    retry_after: int | None = None
+
+    def response(self) -> httpserve.Response:
+        return httpserve.Response.text(self.status, self.text, retry_after=self.retry_after)
+
+
+@dataclass(frozen=True)
 class _Forge:
     title: str
     delivery_header: str
@@ -143,7 +153,7 @@ class WebhookServer:
                 missing=lambda method: httpserve.Response.text(
                     404, "no such webhook" if method == "POST" else "no such page"
                 ),
-                refuse=self.refuse,
+                refuse=lambda status, text: self.refuse(status, text).response(),
             ),
             limits=httpserve.Limits(
                 deadline_s=settings.request_deadline_s,
@@ -188,19 +198,17 @@ class WebhookServer:
         return self._http.counts
 
     def _delivery(self, forge: _Forge) -> Callable[[httpserve.Request], httpserve.Response]:
-        return lambda request: self.receive(forge, request.header, request.body)
+        return lambda request: self.receive(forge, request.header, request.body).response()
 
     def _health(self, request: httpserve.Request) -> httpserve.Response:
         return httpserve.Response.text(200, "ok")
 
-    def refuse(
-        self, status: int, text: str, *, retry_after: int | None = None
-    ) -> httpserve.Response:
+    def refuse(self, status: int, text: str, *, retry_after: int | None = None) -> _Reply:
         with self._lock:
             self._refused += 1
-        return httpserve.Response.text(status, text, retry_after=retry_after)
+        return _Reply(status, text, retry_after)
 
-    def receive(self, forge: _Forge, header: Header, body: bytes) -> httpserve.Response:
+    def receive(self, forge: _Forge, header: Header, body: bytes) -> _Reply:
         """Answer one delivery whose body was read within the size limit."""
         try:
             forge.verify(self.settings, header, body)
@@ -232,16 +240,16 @@ class WebhookServer:
 
     def _admit(
         self, forge: _Forge, header: Header, body: bytes, *, delivery: str
-    ) -> tuple[httpserve.Response, Actionable | None]:
+    ) -> tuple[_Reply, Actionable | None]:
         with self._lock:
             first = self._deliveries.first_time(f"{forge.title}:{delivery}")
             self._duplicates += not first
         if not first:
-            return httpserve.Response.text(200, "duplicate delivery, ignored"), None
+            return _Reply(200, "duplicate delivery, ignored"), None
         try:
             event = _parse(forge, header, body)
         except (webhooks.WebhookError, ForgeError) as err:
             return self.refuse(400, str(err)), None
         if isinstance(event, events.Ignored):
-            return httpserve.Response.text(200, f"ignored: {event.reason}"), None
-        return httpserve.Response.text(202, "queued"), event
+            return _Reply(200, f"ignored: {event.reason}"), None
+        return _Reply(202, "queued"), event
