@@ -18,15 +18,13 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
+from gitops_bot import httpserve
 from gitops_bot.core import events, webhooks
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges import events as forge_events
-from gitops_bot.httpbody import read_body
 from gitops_bot.webhook_queue import Actionable, Handler, Key, Workers
 
 __all__ = ["Counters", "Handler", "Settings", "WebhookServer"]
@@ -34,7 +32,6 @@ __all__ = ["Counters", "Handler", "Settings", "WebhookServer"]
 Header = Callable[[str], "str | None"]
 
 RETRY_AFTER_SECONDS = 5
-READ_TIMEOUT_SECONDS = 10.0  # a client that announces a body must send it this fast
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,11 @@ class Settings:
     max_body_bytes: int = 5 << 20
     queue_size: int = 100  # events accepted and waiting for a worker
     workers: int = 4  # handler calls for different pull requests run in parallel
+    # Slow clients (gitops_bot.httpserve): the whole request, from the accept to
+    # the body's last byte, must arrive within this; and at most this many
+    # connections are open at once.
+    request_deadline_s: float = httpserve.REQUEST_DEADLINE_S
+    max_connections: int = httpserve.MAX_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class _Reply:
     status: int
     text: str
     retry_after: int | None = None
+
+    def response(self) -> httpserve.Response:
+        return httpserve.Response.text(self.status, self.text, retry_after=self.retry_after)
 
 
 @dataclass(frozen=True)
@@ -139,16 +144,28 @@ class WebhookServer:
             workers=settings.workers,
             log=self.log,
         )
-        self._http = _HTTPServer((host, port), self)
-        bound_host, bound_port = self._http.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}"
-        self._serving = threading.Thread(
-            target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.1},
+        routes = {("GET", "/healthz"): httpserve.Route(self._health)}
+        for path, forge in _FORGES.items():
+            routes["POST", path] = httpserve.Route(self._delivery(forge), body="the delivery")
+        self._http = httpserve.Server(
+            httpserve.App(
+                routes=routes,
+                missing=lambda method: httpserve.Response.text(
+                    404, "no such webhook" if method == "POST" else "no such page"
+                ),
+                refuse=lambda status, text: self.refuse(status, text).response(),
+            ),
+            limits=httpserve.Limits(
+                deadline_s=settings.request_deadline_s,
+                max_connections=settings.max_connections,
+                max_body_bytes=settings.max_body_bytes,
+            ),
+            host=host,
+            port=port,
             name="webhook-http",
-            daemon=True,
+            log=self.log,
         )
-        self._serving.start()
+        self.url = self._http.url
 
     def __enter__(self) -> WebhookServer:
         return self
@@ -165,9 +182,7 @@ class WebhookServer:
             return True
         self._closed = True
         self._workers.stop()  # first, so nothing waiting starts while HTTP winds down
-        self._http.shutdown()
-        self._http.server_close()
-        self._serving.join(timeout)
+        self._http.close(timeout=min(timeout, 5.0))
         return self._workers.join(timeout=timeout)
 
     @property
@@ -176,6 +191,17 @@ class WebhookServer:
             return Counters(
                 duplicates=self._duplicates, refused=self._refused, **self._workers.counts
             )
+
+    @property
+    def connections(self) -> httpserve.Counts:
+        """What the HTTP front did with slow and surplus connections."""
+        return self._http.counts
+
+    def _delivery(self, forge: _Forge) -> Callable[[httpserve.Request], httpserve.Response]:
+        return lambda request: self.receive(forge, request.header, request.body).response()
+
+    def _health(self, request: httpserve.Request) -> httpserve.Response:
+        return httpserve.Response.text(200, "ok")
 
     def refuse(self, status: int, text: str, *, retry_after: int | None = None) -> _Reply:
         with self._lock:
@@ -227,48 +253,3 @@ class WebhookServer:
         if isinstance(event, events.Ignored):
             return _Reply(200, f"ignored: {event.reason}"), None
         return _Reply(202, "queued"), event
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], app: WebhookServer) -> None:
-        self.app = app
-        super().__init__(address, _Request)
-
-
-class _Request(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    timeout = READ_TIMEOUT_SECONDS
-
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path == "/healthz":
-            self._answer(_Reply(200, "ok"))
-        else:
-            self._answer(_Reply(404, "no such page"))
-
-    def do_POST(self) -> None:
-        forge = _FORGES.get(urlsplit(self.path).path)
-        if forge is None:
-            self._answer(_Reply(404, "no such webhook"))
-            return
-        app = self.server.app
-        body = read_body(self, limit=app.settings.max_body_bytes, what="the delivery")
-        if isinstance(body, tuple):
-            self._answer(app.refuse(*body))
-            return
-        self._answer(app.receive(forge, self.headers.get, body))
-
-    def _answer(self, reply: _Reply) -> None:
-        self.close_connection = True  # the body may be unread: never reuse this connection
-        data = (reply.text + "\n").encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        if reply.retry_after is not None:
-            self.send_header("Retry-After", str(reply.retry_after))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        self.server.app.log.debug("webhook server: " + format, *args)

@@ -6,25 +6,21 @@ in X-Gitops-Bot-Signature-256 as the bot's gitops_bot.puller_client sends
 it, or in X-Hub-Signature-256, so a GitHub push webhook can wake the
 puller too; the body is otherwise ignored: a poke is a hint, the puller
 fetches the branch itself), GET /metrics (Prometheus text), GET /healthz
-(the process answers) and GET /readyz (the callback says ready).
-Refuses: anything else, reusing a connection whose body was not read, and
-pokes when no secret is configured.
+(the process answers) and GET /readyz (the callback says ready), through
+the same HTTP front as the webhook server (gitops_bot.httpserve: one deadline
+per request, a cap on connections). Refuses: anything else, reusing a
+connection, and pokes when no secret is configured.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import urlsplit
 
+from gitops_bot import httpserve
 from gitops_bot.core import webhooks
-from gitops_bot.httpbody import read_body
 
-READ_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 1 << 20  # a GitHub push payload is usually far smaller
 SIGNATURE_HEADERS = ("X-Gitops-Bot-Signature-256", "X-Hub-Signature-256")
 
@@ -48,26 +44,45 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 0,
         max_body_bytes: int = MAX_BODY_BYTES,
+        request_deadline_s: float = httpserve.REQUEST_DEADLINE_S,
+        max_connections: int = httpserve.MAX_CONNECTIONS,
         log: logging.Logger | None = None,
     ) -> None:
         self.handlers, self.secret, self.max_body_bytes = handlers, secret, max_body_bytes
         self.log = log or logging.getLogger(__name__)
         self.refused = 0
-        self._http = _HTTPServer((host, port), self)
-        bound_host, bound_port = self._http.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}"
-        self._thread = threading.Thread(
-            target=self._http.serve_forever,
-            kwargs={"poll_interval": 0.2},
+        self._http = httpserve.Server(
+            httpserve.App(
+                routes={
+                    ("GET", "/healthz"): httpserve.Route(
+                        lambda _: httpserve.Response.text(200, "ok")
+                    ),
+                    ("GET", "/readyz"): httpserve.Route(self._ready),
+                    ("GET", "/metrics"): httpserve.Route(self._metrics),
+                    ("POST", "/poke"): httpserve.Route(self._poke, body="the poke"),
+                },
+                missing=lambda _: httpserve.Response.text(404, "no such page"),
+                refuse=self._refuse,
+            ),
+            limits=httpserve.Limits(
+                deadline_s=request_deadline_s,
+                max_connections=max_connections,
+                max_body_bytes=max_body_bytes,
+            ),
+            host=host,
+            port=port,
             name="puller-http",
-            daemon=True,
+            log=self.log,
         )
-        self._thread.start()
+        self.url = self._http.url
+
+    @property
+    def connections(self) -> httpserve.Counts:
+        """What the HTTP front did with slow and surplus connections."""
+        return self._http.counts
 
     def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join(5)
+        self._http.close(timeout=5.0)
 
     def poke(self, signature: str | None, body: bytes) -> tuple[int, str]:
         try:
@@ -79,56 +94,21 @@ class Server:
         self.handlers.poke()
         return 202, "fetching"
 
+    def _refuse(self, status: int, text: str) -> httpserve.Response:
+        self.refused += 1
+        return httpserve.Response.text(status, text)
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+    def _ready(self, _: httpserve.Request) -> httpserve.Response:
+        ready, why = self.handlers.ready()
+        return httpserve.Response.text(200 if ready else 503, why)
 
-    def __init__(self, address: tuple[str, int], app: Server) -> None:
-        self.app = app
-        super().__init__(address, _Request)
-
-
-class _Request(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    timeout = READ_TIMEOUT_S
-
-    def do_GET(self) -> None:
-        app, path = self.server.app, urlsplit(self.path).path
-        if path == "/healthz":
-            self._answer(200, b"ok\n")
-        elif path == "/readyz":
-            ready, why = app.handlers.ready()
-            self._answer(200 if ready else 503, (why + "\n").encode())
-        elif path == "/metrics":
-            self._answer(200, app.handlers.metrics(), content_type=app.handlers.metrics_type)
-        else:
-            self._answer(404, b"no such page\n")
-
-    def do_POST(self) -> None:
-        app = self.server.app
-        if urlsplit(self.path).path != "/poke":
-            self._answer(404, b"no such page\n")
-            return
-        body = read_body(self, limit=app.max_body_bytes, what="the poke")
-        if isinstance(body, tuple):
-            app.refused += 1
-            self._answer(body[0], (body[1] + "\n").encode())
-            return
-        signature = next(
-            (v for h in SIGNATURE_HEADERS if (v := self.headers.get(h)) is not None), None
+    def _metrics(self, _: httpserve.Request) -> httpserve.Response:
+        return httpserve.Response(
+            200, self.handlers.metrics(), content_type=self.handlers.metrics_type
         )
-        status, text = app.poke(signature, body)
-        self._answer(status, (text + "\n").encode())
 
-    def _answer(
-        self, status: int, data: bytes, *, content_type: str = "text/plain; charset=utf-8"
-    ) -> None:
-        self.close_connection = True
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        self.server.app.log.debug("puller http: " + format, *args)
+    def _poke(self, request: httpserve.Request) -> httpserve.Response:
+        signature = next(
+            (v for h in SIGNATURE_HEADERS if (v := request.header(h)) is not None), None
+        )
+        return httpserve.Response.text(*self.poke(signature, request.body))

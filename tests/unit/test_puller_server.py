@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -123,3 +124,69 @@ def test_health_readiness_and_metrics(server: Server, app: _App) -> None:
     assert "# TYPE gitops_bot_apply_duration_seconds histogram" in text
     assert _request(server, "GET", "/nope")[0] == 404
     assert _request(server, "POST", "/nope", b"")[0] == 404
+
+
+def test_a_handler_that_raises_is_answered_500_and_the_server_goes_on(app: _App) -> None:
+    def broken() -> bytes:
+        raise RuntimeError("the registry is gone")
+
+    s = Server(Handlers(poke=app._poke, ready=lambda: (True, "ok"), metrics=broken), secret=SECRET)
+    try:
+        status, text = _request(s, "GET", "/metrics")
+        assert status == 500
+        assert "registry" not in text
+        assert _request(s, "GET", "/healthz") == (200, "ok\n")
+    finally:
+        s.close()
+
+
+def _blocking_server(gate: threading.Event, started: threading.Semaphore, **kw: int) -> Server:
+    def poke() -> None:
+        started.release()
+        assert gate.wait(5), "the test never opened the gate"
+
+    handlers = Handlers(poke=poke, ready=lambda: (True, "ok"), metrics=lambda: b"")
+    return Server(handlers, secret=SECRET, **kw)
+
+
+def _poke_in_background(s: Server, results: list[tuple[int, str]]) -> threading.Thread:
+    body = b"{}"
+    thread = threading.Thread(
+        target=lambda: results.append(
+            _request(s, "POST", "/poke", body, {"X-Hub-Signature-256": _sign(body)})
+        )
+    )
+    thread.start()
+    return thread
+
+
+def test_at_the_cap_with_every_connection_being_answered_a_new_one_gets_503() -> None:
+    gate, started, results = threading.Event(), threading.Semaphore(0), []
+    s = _blocking_server(gate, started, max_connections=2)
+    try:
+        threads = [_poke_in_background(s, results) for _ in range(2)]
+        for _ in threads:
+            assert started.acquire(timeout=5)
+        status, text = _request(s, "GET", "/healthz")
+        assert (status, text) == (503, "too many connections\n")
+        gate.set()
+        for thread in threads:
+            thread.join(5)
+        assert results == [(202, "fetching\n")] * 2
+        assert _request(s, "GET", "/healthz") == (200, "ok\n")
+    finally:
+        gate.set()
+        s.close()
+
+
+def test_close_lets_a_request_being_answered_finish() -> None:
+    gate, started, results = threading.Event(), threading.Semaphore(0), []
+    s = _blocking_server(gate, started)
+    thread = _poke_in_background(s, results)
+    assert started.acquire(timeout=5)
+    closing = threading.Thread(target=s.close)
+    closing.start()
+    gate.set()
+    closing.join(10)
+    thread.join(5)
+    assert results == [(202, "fetching\n")]
