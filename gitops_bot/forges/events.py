@@ -197,9 +197,11 @@ def _gitlab_note(payload: Mapping[str, Any]) -> ev.Event:
         return ev.Ignored("a note on something other than a merge request")
     if attrs.get("system"):
         return ev.Ignored("a system note")
-    # GitLab sends the Note Hook for new notes and (with action "update") for edits.
+    # GitLab sends the Note Hook for new notes (action "create") and for edits
+    # ("update"). A hook that does not say is not known to be new: it is refused
+    # as an edit would be, never obeyed (SECURITY.md promise 8).
     action = (
-        ev.CommentAction.EDITED if attrs.get("action") == "update" else ev.CommentAction.CREATED
+        ev.CommentAction.CREATED if attrs.get("action") == "create" else ev.CommentAction.EDITED
     )
     return ev.CommentEvent(
         repo=_get(payload, "project.path_with_namespace", str, event=name),
@@ -210,3 +212,4 @@ def _gitlab_note(payload: Mapping[str, Any]) -> ev.Event:
         body=_get(payload, "object_attributes.note", str, event=name),
         author_is_bot=bool((payload.get("user") or {}).get("bot")),
     )
+

@@ -56,12 +56,19 @@ SPEC = commands.BY_NAME
             "~~~~\n/gitops lock prod\n~~~\n/gitops unlock prod\n~~~~\n/gitops plan",
             Invocation(SPEC["plan"], line=6),
         ),
-        ("> /gitops lock prod\n/gitops plan", Invocation(SPEC["plan"], line=2)),
+        ("> /gitops lock prod\n\n/gitops plan", Invocation(SPEC["plan"], line=3)),
         (
             "<!--\n/gitops lock prod\n-->\n/gitops plan",
             Invocation(SPEC["plan"], line=4),
         ),
         ("<!-- /gitops lock prod -->\n/gitops plan", Invocation(SPEC["plan"], line=2)),
+        # CommonMark's own line endings, all three.
+        ("text\r/gitops plan dev", Invocation(SPEC["plan"], env="dev", line=2)),
+        ("a\r\nb\rc\n/gitops plan dev", Invocation(SPEC["plan"], env="dev", line=4)),
+        # A quote ends at a blank line; an HTML comment mid-line ends at `-->`.
+        ("> quoted\n\n/gitops plan", Invocation(SPEC["plan"], line=3)),
+        ("see <!-- a\nb --> ok\n/gitops plan", Invocation(SPEC["plan"], line=3)),
+        ("    code\n\n/gitops plan", Invocation(SPEC["plan"], line=3)),
     ],
 )
 def test_commands(body: str, expected: Invocation) -> None:
@@ -91,6 +98,26 @@ def test_commands(body: str, expected: Invocation) -> None:
         "````\n```\n/gitops lock prod\n````",
         "<!--\n/gitops lock prod\n",
         "<!-- note -->",
+        # Not line endings in CommonMark (str.splitlines takes them for ones).
+        *(f"LGTM{sep}/gitops lock prod" for sep in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"),
+        # A lazy continuation line is still inside the quote.
+        "> I said\n/gitops lock prod",
+        # An HTML comment opened anywhere in a line hides what follows, over lines.
+        "LGTM <!-- hidden\n/gitops lock prod\n-->",
+        "LGTM <!--\r/gitops lock prod\r-->",
+        "LGTM <!--\n/gitops lock prod",  # not closed: fail closed
+        "<details><!--\n/gitops lock prod\n--></details>",
+        # An HTML block hides its lines up to a blank line.
+        "<div>\n/gitops lock prod\n</div>",
+        # A code span over lines is code.
+        "see `\n/gitops lock prod\n`",
+        # Inside a list item or its lazy continuation.
+        "- /gitops lock prod",
+        "- item\n/gitops lock prod",
+        # A fence opened by a quoted or listed line.
+        "> ```\n> /gitops lock prod",
+        # Indented code after a blank line.
+        "text\n\n    /gitops lock prod",
     ],
 )
 def test_not_commands(body: str) -> None:
@@ -288,11 +315,13 @@ _prose = st.text(
 def test_valid_commands_round_trip_among_prose(
     invocation: Invocation, before: list[str], after: list[str]
 ) -> None:
-    body = "\n".join([*before, str(invocation), *after])
+    body = "\n".join([*before, "", str(invocation), "", *after])
     result = commands.parse(body)
     if isinstance(result, NoCommand):
-        # Prose can open a fence, a quote or an HTML comment that hides the line.
-        assert any(re.match(r" {0,3}(```|~~~|<!--)", line) for line in before), body
+        # Prose can open a fence, an HTML comment or an HTML block that hides the line.
+        assert any(
+            re.search(r"```|~~~|<!|<\?|<(script|pre|style|textarea)", line, re.I) for line in before
+        ), body
         return
     assert isinstance(result, Invocation), (body, result)
     assert (result.spec, result.env, result.sha) == (
@@ -300,4 +329,53 @@ def test_valid_commands_round_trip_among_prose(
         invocation.env,
         invocation.sha,
     )
-    assert result.line == len(before) + 1
+    assert result.line == len(before) + 2
+
+
+# -- hidden commands never run, whatever the line breaks ------------------------
+
+_BREAKS = st.sampled_from(["\n", "\r\n", "\r"])
+_NOT_BREAKS = st.sampled_from(["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+# Prose: words a person types, none of which opens a container of its own.
+_TEXT = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 .,!?]{0,19}", fullmatch=True)
+
+
+@st.composite
+def _hidden(draw: st.DrawFn) -> str:
+    """A comment whose only `/gitops` line sits in a quote, code, an HTML comment
+    or an HTML block, with CommonMark's line endings mixed at random."""
+    nl = draw(_BREAKS)
+    cmd = str(draw(_invocations()))
+    before, after = draw(_TEXT), draw(_TEXT)
+    fence = draw(st.sampled_from(["```", "~~~", "````"]))
+    shapes = [
+        f"> {before}{nl}{cmd}",  # lazy continuation of a quote
+        f"{before}{nl}{nl}> {cmd}",
+        f"{fence}{nl}{before}{nl}{cmd}{nl}{fence}{nl}{after}",
+        f"{fence}{nl}{cmd}",  # never closed
+        f"{before}{nl}{nl}    {cmd}{nl}",
+        f"{before} <!--{nl}{cmd}{nl}-->{after}",
+        f"{before}<!-- {after}{nl}{cmd} -->",
+        f"<!--{nl}{before}{nl}{nl}{cmd}{nl}-->",
+        f"{before} `{nl}{cmd}{nl}`",
+        f"<div>{nl}{cmd}{nl}</div>",
+        f"- {before}{nl}  {cmd}",
+    ]
+    return draw(st.sampled_from(shapes))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_hidden())
+def test_a_hidden_command_never_runs(body: str) -> None:
+    assert commands.parse(body) == NoCommand(), repr(body)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_invocations(), _TEXT, _NOT_BREAKS)
+def test_only_commonmark_line_endings_end_a_line(
+    invocation: Invocation, before: str, separator: str
+) -> None:
+    body = f"{before}{separator}{invocation}"
+    result = commands.parse(body)
+    if before.strip(" \t"):
+        assert result == NoCommand(), repr(body)

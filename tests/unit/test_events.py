@@ -198,6 +198,16 @@ def note_hook(**attrs: Any) -> dict[str, Any]:
                 "group/shop", 7, ev.CommentAction.EDITED, 99, "alice", "/gitops plan", False
             ),
         ),
+        # No action: not known to be a new note, so refused as an edit, never obeyed.
+        *(
+            (
+                note_hook(**extra),
+                ev.CommentEvent(
+                    "group/shop", 7, ev.CommentAction.EDITED, 99, "alice", "/gitops plan", False
+                ),
+            )
+            for extra in ({}, {"action": None}, {"action": ""}, {"action": "Create"})
+        ),
         (note_hook(system=True), ev.Ignored("a system note")),
         (
             note_hook(noteable_type="Issue"),
