@@ -70,6 +70,9 @@ class Spec:
     permission: Permission  # the least role that may run it
     help: str  # one line
     owner: bool = False  # when ENV has owners, the commenter must also be one of them
+    # Acts on what the pull request's head changes: obeyed only from a comment
+    # written after the bot's plan of the current head was shown (app.chatops).
+    bound: bool = False
 
     @property
     def usage(self) -> str:
@@ -92,7 +95,7 @@ TABLE: tuple[Spec, ...] = (
         Permission.READ,
         "Plan again at the current head: every affected environment, or ENV.",
     ),
-    Spec("lock", (ENV,), Permission.WRITE, "Take ENV's lock for this pull request."),
+    Spec("lock", (ENV,), Permission.WRITE, "Take ENV's lock for this pull request.", bound=True),
     Spec(
         "unlock",
         (ENV,),
@@ -105,6 +108,7 @@ TABLE: tuple[Spec, ...] = (
         Permission.WRITE,
         "Confirm the deletions and recreations of ENV's current render.",
         owner=True,
+        bound=True,
     ),
     Spec(
         "hold",
@@ -117,6 +121,7 @@ TABLE: tuple[Spec, ...] = (
         (OPTIONAL_ENV,),
         Permission.WRITE,
         "Release the hold of ENV, or every hold.",
+        bound=True,
     ),
     Spec(
         "promote",
@@ -328,5 +333,12 @@ def help_text() -> str:
     """The reply to `/gitops help`."""
     return (
         "**gitops-bot commands**: one per comment, on a line of its own; "
-        "a command acts on the head commit at the time of the comment.\n\n" + table_markdown()
+        "a command acts on the head commit at the time of the comment, and "
+        f"{_bound_names()} count only when written after the bot's plan of "
+        "the current head.\n\n" + table_markdown()
     )
+
+
+def _bound_names() -> str:
+    names = [f"`{spec.name}`" for spec in TABLE if spec.bound]
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
