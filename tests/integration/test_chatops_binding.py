@@ -9,13 +9,25 @@ taking signed webhooks, on the GitHub emulator with the real renderers."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gitops_bot.core import prstate
+from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import GitHubServer
+from tests.fakes.gitlab_server import GitLabServer
+from tests.integration.shop import git
 from tests.integration.test_policy_github import (  # fixtures, by name
     BOT,
     REPO,
@@ -36,6 +48,8 @@ from tests.integration.test_serve import (  # fixtures, by name
 )
 
 __all__ = ["bot", "github", "puller", "serve"]  # pytest finds the fixtures here
+
+pytestmark = pytest.mark.usefixtures("tools_env")
 
 LOCK = "/gitops lock prod"
 BEFORE = "before the bot showed the plan of the current head"
@@ -172,3 +186,126 @@ def test_serve_refuses_a_command_delivered_after_a_newer_head_was_planned(
     replies, reactions = _answer(github, number, comment.id)
     assert reactions == {"eyes", "-1"}
     assert any(BEFORE in r for r in replies)
+
+
+# -- GitLab, through `gitops-bot serve` ------------------------------------------
+
+GL_TOKEN = "glpat-binding-canary-0123456789"
+GL_SECRET = "gitlab-hook-token-for-tests"
+PROJECT = "acme/shop"
+
+
+@pytest.fixture
+def gitlab() -> Iterator[GitLabServer]:
+    with GitLabServer() as srv:
+        srv.add_user("gitops-bot", bot=True, token=GL_TOKEN)
+        srv.add_user("alice")
+        srv.add_user("bob")
+        srv.add_project(PROJECT, files={"README.md": "mirrored\n"})
+        srv.add_member(PROJECT, "gitops-bot", 40)
+        srv.add_member(PROJECT, "bob", 30)  # Developer: write
+        yield srv
+
+
+@pytest.fixture
+def gitlab_serve(
+    gitlab: GitLabServer, shop: Path, binaries: Binaries, tmp_path: Path
+) -> Iterator[str]:
+    """`gitops-bot serve --forge gitlab` in a process of its own; its URL."""
+    (tmp_path / "secret").write_text(GL_SECRET + "\n")
+    env = {
+        **os.environ,
+        "GITOPS_BOT_TOKEN": GL_TOKEN,
+        "GITOPS_BOT_HELM": binaries.path("helm"),
+        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
+    }
+    command = [
+        *(sys.executable, "-m", "gitops_bot", "serve", "--forge", "gitlab", "--port", "0"),
+        *("--api-url", gitlab.url, "--git-url", f"file://{shop}"),
+        *("--secret-file", str(tmp_path / "secret"), "--cache", str(tmp_path / "mirrors")),
+    ]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    found = re.search(r"on (http://\S+)", line)
+    assert found, line
+    logs: list[str] = []
+    reader = threading.Thread(target=lambda: logs.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        yield found[1]
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+        reader.join(10)
+        process.stderr.close()
+        assert code == 0, "".join(logs)
+        assert GL_TOKEN not in "".join(logs)
+
+
+def _hook(url: str, hook: str, payload: dict[str, Any]) -> int:
+    request = urllib.request.Request(  # noqa: S310 (the test's own http URL)
+        f"{url}/webhooks/gitlab",
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={
+            "X-Gitlab-Event": hook,
+            "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+            "X-Gitlab-Token": GL_SECRET,
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+        return int(reply.status)
+
+
+def _planned(gitlab: GitLabServer, sha: str) -> bool:
+    return any(s.sha == sha and s.name == "gitops" for s in gitlab._statuses)
+
+
+def _awards(gitlab: GitLabServer, iid: int, note_id: int) -> set[str]:
+    note = next(n for n in gitlab.merge_request(PROJECT, iid).notes if n.id == note_id)
+    return {a.name for a in note.awards if a.user.username == "gitops-bot"}
+
+
+def test_serve_on_gitlab_refuses_a_note_written_before_the_head_it_would_act_on(
+    gitlab: GitLabServer, shop: Path, gitlab_serve: str
+) -> None:
+    base = git(shop, "rev-parse", "main").strip()
+    head = git(shop, "rev-parse", "change").strip()
+    gitlab.mirror(PROJECT, "main", sha=base)
+    gitlab.mirror(PROJECT, "change", sha=head, parent=base)
+    iid = gitlab.open_merge_request(
+        PROJECT, source_branch="change", title="Bump", author="alice"
+    ).iid
+    git(shop, "update-ref", f"refs/merge-requests/{iid}/head", head)
+    opened = gitlab.merge_request_hook(PROJECT, iid, action="open", user="alice")
+    assert _hook(gitlab_serve, "Merge Request Hook", opened) == 202
+    eventually(lambda: _planned(gitlab, head))
+
+    # bob reads the plan and writes the command; a push lands and is planned first.
+    note = gitlab.add_note(PROJECT, iid, author="bob", body=f"LGTM\n\n{LOCK}")
+    new = commit_on(
+        shop, "change", "deploy/overlays/prod/replicas.yaml", "replicas: 3", "replicas: 4"
+    )
+    gitlab.mirror(PROJECT, "change", sha=new, parent=head)
+    git(shop, "update-ref", f"refs/merge-requests/{iid}/head", new)
+    pushed = gitlab.merge_request_hook(PROJECT, iid, action="update", user="alice", oldrev=head)
+    assert _hook(gitlab_serve, "Merge Request Hook", pushed) == 202
+    eventually(lambda: _planned(gitlab, new))
+
+    assert _hook(gitlab_serve, "Note Hook", gitlab.note_hook(PROJECT, iid, note.id)) == 202
+    eventually(lambda: "thumbsdown" in _awards(gitlab, iid, note.id))
+    replies = [
+        n.body
+        for n in gitlab.merge_request(PROJECT, iid).notes
+        if n.author.username == "gitops-bot" and n.body.startswith("@bob")
+    ]
+    assert len(replies) == 1
+    assert BEFORE in replies[0]
+    assert f"`{new[:12]}`" in replies[0]
+
+    # Written again now: obeyed.
+    again = gitlab.add_note(PROJECT, iid, author="bob", body=LOCK)
+    assert _hook(gitlab_serve, "Note Hook", gitlab.note_hook(PROJECT, iid, again.id)) == 202
+    eventually(lambda: "thumbsup" in _awards(gitlab, iid, again.id))
