@@ -45,8 +45,18 @@ _SHA = re.compile(r"[0-9a-fA-F]{7,40}")
 _BLANKS = re.compile(r"[ \t]+")  # CommonMark's whitespace between words; not \v, U+2028 ...
 # CommonMark as specified, nothing more (no tables, no linkify, no raw-HTML switch):
 # which lines a reader sees as text is the spec's answer, not ours. `parse` never
-# changes the instance, so one serves every thread.
-_MARKDOWN = MarkdownIt("commonmark")
+# changes an instance, so one serves every thread. The blocks of the whole comment
+# are read first; the inline syntax (the costly part) only of the paragraphs that
+# hold a candidate line.
+# Containers nested deeper than 6 (quotes in lists in quotes ...) are not read at
+# all: what they hold is hidden, and the parser's time stays linear in the text.
+_OPTIONS = {"maxNesting": 6}
+_BLOCKS = MarkdownIt("commonmark", _OPTIONS).disable("inline")
+_INLINE = MarkdownIt("commonmark", _OPTIONS)
+# Bounded work on hostile comments (this pure-Python parser spends up to half a
+# second on 10,000 characters of its worst input): longer ones are refused, unread.
+MAX_BODY = 10_000  # characters of a comment that holds `/gitops`
+MAX_PARAGRAPH = 4_000  # characters of the paragraph that holds a command line
 
 
 class Arg(enum.Enum):
@@ -194,18 +204,38 @@ def show(word: str, *, limit: int = 40) -> str:
     return f"`{cut}`" if cut else "(nothing)"
 
 
+class _TooLongError(ValueError):
+    """A comment or paragraph too long to read for commands."""
+
+
 def _command_lines(body: str) -> list[tuple[int, str]]:
     """The lines that are commands in the rendered comment, with their number."""
-    tokens = _MARKDOWN.parse(body)
+    if PREFIX not in body:
+        return []
+    if len(body) > MAX_BODY:
+        raise _TooLongError(f"the comment is longer than {MAX_BODY:,} characters")
+    tokens = _BLOCKS.parse(body)
     found: list[tuple[int, str]] = []
     for block, inline in itertools.pairwise(tokens):
         # Level 0: not inside a block quote or a list; html_block, code_block and
-        # fence tokens carry no inline children, so what they hold is never looked at.
+        # fence tokens have no inline content, so what they hold is never looked at.
         if block.level != 0 or block.type not in ("paragraph_open", "heading_open"):
             continue
+        if not any(_starts(line) for line in inline.content.split("\n")):
+            continue
+        if len(inline.content) > MAX_PARAGRAPH:
+            raise _TooLongError(
+                f"the paragraph of the command is longer than {MAX_PARAGRAPH:,} characters"
+            )
         first = (block.map[0] if block.map else 0) + 1
-        found += [(first + n, text) for n, text in _lines(inline.children or [])]
+        children = _INLINE.parseInline(inline.content)[0].children or []
+        found += [(first + n, text) for n, text in _lines(children)]
     return found
+
+
+def _starts(line: str) -> bool:
+    """Whether a line, as written, starts with the prefix and a blank or its end."""
+    return _BLANKS.split(line.lstrip(" \t"), maxsplit=1)[0] == PREFIX
 
 
 def _lines(children: list[Token]) -> list[tuple[int, str]]:
@@ -219,8 +249,7 @@ def _lines(children: list[Token]) -> list[tuple[int, str]]:
 
     def end_line() -> None:
         text = "".join(parts).lstrip(" \t")
-        first = _BLANKS.split(text, maxsplit=1)[0]
-        if starts_visible and first == PREFIX:
+        if starts_visible and _starts(text):
             found.append((offset, text.rstrip(" \t")))
 
     for child in children:
@@ -262,7 +291,14 @@ def _outside_comments(text: str, *, hidden: bool) -> tuple[str, bool]:
 
 def parse(body: str) -> Result:
     """The command of a comment `body`, if any. Never raises."""
-    lines = _command_lines(body)
+    try:
+        lines = _command_lines(body)
+    except _TooLongError as err:
+        return BadArgs(f"{err}; post the command in a short comment of its own")
+    return _read(lines)
+
+
+def _read(lines: list[tuple[int, str]]) -> Result:
     if not lines:
         return NoCommand()
     (number, text), *others = lines

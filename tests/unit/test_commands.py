@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -379,3 +380,46 @@ def test_only_commonmark_line_endings_end_a_line(
     result = commands.parse(body)
     if before.strip(" \t"):
         assert result == NoCommand(), repr(body)
+
+
+# -- bounded work on hostile comments --------------------------------------------
+
+SHORT = "; post the command in a short comment of its own"
+
+
+def test_a_comment_over_the_limit_is_refused_unread() -> None:
+    body = "/gitops plan\n\n" + "x " * commands.MAX_BODY
+    assert commands.parse(body) == BadArgs(
+        f"the comment is longer than {commands.MAX_BODY:,} characters{SHORT}"
+    )
+
+
+def test_a_paragraph_over_the_limit_that_holds_a_command_is_refused() -> None:
+    body = "/gitops plan\n" + "words " * (commands.MAX_PARAGRAPH // 5)
+    assert commands.parse(body) == BadArgs(
+        f"the paragraph of the command is longer than {commands.MAX_PARAGRAPH:,} characters{SHORT}"
+    )
+    # A long paragraph without a command beside a short one with it is fine.
+    long = "words " * (commands.MAX_PARAGRAPH // 5)
+    assert isinstance(commands.parse(f"{long}\n\n/gitops plan"), Invocation)
+
+
+def test_a_huge_comment_without_the_prefix_is_prose_and_costs_nothing() -> None:
+    started = time.monotonic()
+    assert commands.parse("[" * 1_000_000) == NoCommand()
+    assert time.monotonic() - started < 1.0
+
+
+N = commands.MAX_BODY - 20
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["[", "[\n", "<", "*a_ ", "[a](", "`", "a\r", "> a\n", "- a\n", "> " * 20 + "a\n", "- > "],
+)
+def test_the_worst_comments_under_the_limit_are_read_in_bounded_time(shape: str) -> None:
+    body = ("/gitops plan\n" + shape * N)[: commands.MAX_BODY]
+    started = time.monotonic()
+    result = commands.parse(body)
+    assert time.monotonic() - started < 5.0  # about 0.7 s at most on one core
+    assert isinstance(result, Invocation | BadArgs | NoCommand)
