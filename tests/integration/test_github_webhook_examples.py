@@ -128,4 +128,3 @@ def test_an_example_carries_what_its_identity_is_made_of(
     for path in paths:
         assert _at(payload, path, object) is not None, path
     assert forge_events.github_identity(event, payload)
-
