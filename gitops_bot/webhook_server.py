@@ -2,7 +2,8 @@
 
 Owns: the HTTP mechanics of receiving GitHub and GitLab webhooks (the size
 limit checked before the body is read, the signature before it is parsed,
-delivery ids remembered so a redelivery is handled once, 503 with
+delivery ids and what each event is remembered, so a redelivery, or a
+replay under a new delivery id, is handled once, 503 with
 Retry-After when the queue is full) and handing each actionable event to the
 queue (gitops_bot.webhook_queue: one handler call at a time per pull
 request; SECURITY.md promises 9 and 10). Refuses: deciding anything from the
@@ -53,7 +54,7 @@ class Counters:
     handled: int = 0  # handler calls that returned
     failed: int = 0  # handler calls that raised
     dropped_as_superseded: int = 0  # waiting events replaced by a newer one for the same key
-    duplicates: int = 0  # deliveries whose id was already seen
+    duplicates: int = 0  # deliveries whose id, or whose event, was already seen
     refused: int = 0  # deliveries answered 4xx or 503
 
 
@@ -73,6 +74,9 @@ class _Forge:
     delivery_header: str
     verify: Callable[[Settings, Header, bytes], None]
     read: Callable[[Header, Mapping[str, Any]], events.Event]
+    # What the event is, whatever delivery carries it (forges.events): the
+    # delivery header is not signed, so a replay can carry any id.
+    identity: Callable[[Header, Mapping[str, Any]], str]
 
 
 _FORGES: Mapping[str, _Forge] = {
@@ -85,6 +89,9 @@ _FORGES: Mapping[str, _Forge] = {
         read=lambda header, payload: forge_events.from_github(
             header("X-GitHub-Event") or "", payload
         ),
+        identity=lambda header, payload: forge_events.github_identity(
+            header("X-GitHub-Event") or "", payload
+        ),
     ),
     "/webhooks/gitlab": _Forge(
         title="GitLab",
@@ -93,6 +100,7 @@ _FORGES: Mapping[str, _Forge] = {
             header("X-Gitlab-Token"), secret=s.gitlab_secret
         ),
         read=lambda header, payload: forge_events.from_gitlab(payload),
+        identity=lambda header, payload: forge_events.gitlab_identity(payload),
     ),
 }
 
@@ -105,7 +113,7 @@ def _key(forge: str, event: Actionable) -> Key:
     return (forge, event.repo, event.number)
 
 
-def _parse(forge: _Forge, header: Header, body: bytes) -> events.Event:
+def _parse(forge: _Forge, header: Header, body: bytes) -> tuple[events.Event, str]:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as err:
@@ -116,7 +124,7 @@ def _parse(forge: _Forge, header: Header, body: bytes) -> events.Event:
         raise webhooks.WebhookError(
             f"reading the {forge.title} delivery: the body is not an object"
         )
-    return forge.read(header, payload)
+    return forge.read(header, payload), forge.identity(header, payload)
 
 
 class WebhookServer:
@@ -135,6 +143,7 @@ class WebhookServer:
         self.log = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
         self._deliveries = webhooks.Deliveries()
+        self._events = webhooks.Deliveries()  # identities of the events queued
         self._duplicates = 0
         self._refused = 0
         self._closed = False
@@ -247,9 +256,14 @@ class WebhookServer:
         if not first:
             return _Reply(200, "duplicate delivery, ignored"), None
         try:
-            event = _parse(forge, header, body)
+            event, identity = _parse(forge, header, body)
         except (webhooks.WebhookError, ForgeError) as err:
             return self.refuse(400, str(err)), None
         if isinstance(event, events.Ignored):
             return _Reply(200, f"ignored: {event.reason}"), None
+        with self._lock:
+            first = not identity or self._events.first_time(identity)
+            self._duplicates += not first
+        if not first:
+            return _Reply(200, "duplicate event (already received under another delivery id)"), None
         return _Reply(202, "queued"), event

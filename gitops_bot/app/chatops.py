@@ -31,7 +31,7 @@ from gitops_bot.core import (
 )
 from gitops_bot.core.destructive import Confirmation
 from gitops_bot.core.events import CommentAction, CommentEvent
-from gitops_bot.core.forge import Pull, Reaction
+from gitops_bot.core.forge import Comment, Pull, Reaction
 from gitops_bot.errors import ConfigError
 from gitops_bot.vcs.git import Git, GitError
 
@@ -137,7 +137,36 @@ def _answer(
         is_owner = _is_owner(forge, event.author, owners) if owners else None
     refusal = commands.refusal(parsed.spec, permission=permission, is_owner=is_owner)
     if refusal:
-        return Answer(f"refused {parsed}: {refusal}", Reaction.REFUSED, refusal + ".")
+        refusal += "."
+    elif parsed.spec.bound:
+        refusal = _unseen(event, pull, forge.comments(event.number))
+    return Answer(f"refused {parsed}: {refusal}", Reaction.REFUSED, refusal) if refusal else None
+
+
+def _unseen(event: CommentEvent, pull: Pull, comments: tuple[Comment, ...]) -> str | None:
+    """Why the commenter cannot have seen what the command applies to (the plan
+    of the current head), or None. Both times are the forge's: when the
+    comment was created, and when the bot's comments began to show the head's
+    plan (core.prstate.shown_since), so no clock but the forge's is trusted."""
+    head = pull.head_sha[:12]
+    mine = next((c for c in comments if c.id == event.comment_id), None)
+    created = review_app.forge_time(mine.created_at) if mine else None
+    if created is None:
+        return "the comment is no longer on the pull request (or has no time); nothing was done."
+    shown = prstate.shown_since(review_app.own_comments(comments), pull.head_sha)
+    again = f"look at the plan of `{head}` and post the command again."
+    if shown is None:
+        return (
+            f"the head is now `{head}` and the bot has not shown its plan yet, so this "
+            f"command cannot be about it; once the plan is posted, {again}"
+        )
+    if created < shown:
+        when = f"{created.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        return (
+            f"this comment was written ({when}) before the bot showed the plan of the "
+            f"current head `{head}` (a push after the comment, or a comment answered late); "
+            f"{again}"
+        )
     return None
 
 

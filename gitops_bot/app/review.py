@@ -165,6 +165,11 @@ def review(
     state = prstate.with_plan(
         remembered, pull.head_sha, {e.env: e.render_hash for e in result.envs}, now
     )
+    # The forge's time of the first write that showed this head, learned from
+    # what the last run wrote: commands are bound to it (app.chatops).
+    shown = prstate.shown_since(own_comments(existing), pull.head_sha)
+    if shown is not None:
+        state = prstate.with_seen(state, pull.head_sha, shown)
     if change_state is not None:
         state = change_state(state, pull.head_sha)
     decisions = gate_app.gate(
@@ -225,11 +230,26 @@ def _state(existing: tuple[Comment, ...]) -> prstate.State:
     return state
 
 
+def own_comments(comments: tuple[Comment, ...]) -> list[tuple[str, datetime | None]]:
+    """(body, updated_at) of the bot's own comments, for prstate.shown_since."""
+    return [(c.body, forge_time(c.updated_at or c.created_at)) for c in comments if c.is_bot]
+
+
+def forge_time(text: str) -> datetime | None:
+    """A forge's ISO 8601 timestamp ("...Z", "...+00:00", with or without
+    fractions), or None when it is missing or unreadable."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def _only(state: prstate.State, env: str) -> prstate.State:
     """The part of `state` that env's comment keeps."""
     return prstate.State(
         planned=tuple(
-            prstate.Planned(p.sha, p.at, {env: p.hashes[env]})
+            prstate.Planned(p.sha, p.at, {env: p.hashes[env]}, seen=p.seen)
             for p in state.planned
             if env in p.hashes
         ),

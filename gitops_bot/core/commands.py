@@ -9,21 +9,32 @@ Refuses: acting on a command, and deciding which comments count (the use
 case refuses edited comments, the bot's own and those of users without the
 permission; SECURITY.md promise 8).
 
-Which line is the command: the first line that starts with `/gitops` (after
-at most three spaces), outside fenced code blocks (``` or ~~~), block quotes
-(`>`), indented code (four spaces or a tab) and HTML comments, i.e. where a
-reader of the rendered comment sees it as a line of its own. Every other
-line is prose and ignored, except a second command line, which makes the
-comment a BadArgs: one command per comment, so that a refusal or a failure
-is never half of what was asked.
+Which line is the command: the comment is read the way the forge renders it,
+by a CommonMark parser (markdown-it-py), not by hand-written line rules. A
+command line is a line of a paragraph (or heading) of its own, outside any
+block quote or list, that starts with `/gitops`. Lines end only where
+CommonMark ends them (`\n`, `\r\n`, `\r`; never at U+2028, \v, \f, \x85
+...). Whatever a reader does not see as text of such a paragraph is never a
+command: fenced and indented code, block quotes (also their lazy
+continuation lines), HTML blocks, HTML comments opened anywhere in a line,
+code spans. A `<!--` that CommonMark takes literally (no `-->` in the same
+paragraph) still hides the rest of its paragraph: a hidden command must
+never run, a visible one can be posted again. Every other line is prose and
+ignored, except a second command line, which makes the comment a BadArgs:
+one command per comment, so that a refusal or a failure is never half of
+what was asked.
 """
 
 from __future__ import annotations
 
 import difflib
 import enum
+import itertools
 import re
 from dataclasses import dataclass
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from gitops_bot.core.forge import Permission
 
@@ -31,7 +42,21 @@ PREFIX = "/gitops"
 MAX_LINE = 200  # a command line longer than this is refused, not parsed
 _ENV = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SHA = re.compile(r"[0-9a-fA-F]{7,40}")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_BLANKS = re.compile(r"[ \t]+")  # CommonMark's whitespace between words; not \v, U+2028 ...
+# CommonMark as specified, nothing more (no tables, no linkify, no raw-HTML switch):
+# which lines a reader sees as text is the spec's answer, not ours. `parse` never
+# changes an instance, so one serves every thread. The blocks of the whole comment
+# are read first; the inline syntax (the costly part) only of the paragraphs that
+# hold a candidate line.
+# Containers nested deeper than 6 (quotes in lists in quotes ...) are not read at
+# all: what they hold is hidden, and the parser's time stays linear in the text.
+_OPTIONS = {"maxNesting": 6}
+_BLOCKS = MarkdownIt("commonmark", _OPTIONS).disable("inline")
+_INLINE = MarkdownIt("commonmark", _OPTIONS)
+# Bounded work on hostile comments (this pure-Python parser spends up to half a
+# second on 10,000 characters of its worst input): longer ones are refused, unread.
+MAX_BODY = 10_000  # characters of a comment that holds `/gitops`
+MAX_PARAGRAPH = 4_000  # characters of the paragraph that holds a command line
 
 
 class Arg(enum.Enum):
@@ -55,6 +80,9 @@ class Spec:
     permission: Permission  # the least role that may run it
     help: str  # one line
     owner: bool = False  # when ENV has owners, the commenter must also be one of them
+    # Acts on what the pull request's head changes: obeyed only from a comment
+    # written after the bot's plan of the current head was shown (app.chatops).
+    bound: bool = False
 
     @property
     def usage(self) -> str:
@@ -77,7 +105,7 @@ TABLE: tuple[Spec, ...] = (
         Permission.READ,
         "Plan again at the current head: every affected environment, or ENV.",
     ),
-    Spec("lock", (ENV,), Permission.WRITE, "Take ENV's lock for this pull request."),
+    Spec("lock", (ENV,), Permission.WRITE, "Take ENV's lock for this pull request.", bound=True),
     Spec(
         "unlock",
         (ENV,),
@@ -90,6 +118,7 @@ TABLE: tuple[Spec, ...] = (
         Permission.WRITE,
         "Confirm the deletions and recreations of ENV's current render.",
         owner=True,
+        bound=True,
     ),
     Spec(
         "hold",
@@ -102,6 +131,7 @@ TABLE: tuple[Spec, ...] = (
         (OPTIONAL_ENV,),
         Permission.WRITE,
         "Release the hold of ENV, or every hold.",
+        bound=True,
     ),
     Spec(
         "promote",
@@ -174,49 +204,105 @@ def show(word: str, *, limit: int = 40) -> str:
     return f"`{cut}`" if cut else "(nothing)"
 
 
+class _TooLongError(ValueError):
+    """A comment or paragraph too long to read for commands."""
+
+
 def _command_lines(body: str) -> list[tuple[int, str]]:
     """The lines that are commands in the rendered comment, with their number."""
+    if PREFIX not in body:
+        return []
+    if len(body) > MAX_BODY:
+        raise _TooLongError(f"the comment is longer than {MAX_BODY:,} characters")
+    tokens = _BLOCKS.parse(body)
     found: list[tuple[int, str]] = []
-    fence: str | None = None
-    in_html = False
-    for number, line in enumerate(body.splitlines(), start=1):
-        if fence is not None:
-            closing = line.strip()
-            indent = len(line) - len(line.lstrip(" "))
-            if (
-                closing
-                and set(closing) == {fence[0]}
-                and len(closing) >= len(fence)
-                and indent <= 3
-            ):
-                fence = None
+    for block, inline in itertools.pairwise(tokens):
+        # Level 0: not inside a block quote or a list; html_block, code_block and
+        # fence tokens have no inline content, so what they hold is never looked at.
+        if block.level != 0 or block.type not in ("paragraph_open", "heading_open"):
             continue
-        if in_html:
-            in_html = "-->" not in line
+        if not any(_starts(line) for line in inline.content.split("\n")):
             continue
-        opened = _FENCE.match(line)
-        if opened:
-            fence = opened.group(1)
-            continue
-        if line.startswith(("    ", "\t")) or line.lstrip(" ").startswith((">", "\t")):
-            continue
-        text = line.lstrip(" ")
-        if text.startswith("<!--"):
-            in_html = "-->" not in text[4:]
-            continue
-        words = text.split()
-        if words and words[0] == PREFIX:
-            found.append((number, text))
+        if len(inline.content) > MAX_PARAGRAPH:
+            raise _TooLongError(
+                f"the paragraph of the command is longer than {MAX_PARAGRAPH:,} characters"
+            )
+        first = (block.map[0] if block.map else 0) + 1
+        children = _INLINE.parseInline(inline.content)[0].children or []
+        found += [(first + n, text) for n, text in _lines(children)]
     return found
+
+
+def _starts(line: str) -> bool:
+    """Whether a line, as written, starts with the prefix and a blank or its end."""
+    return _BLANKS.split(line.lstrip(" \t"), maxsplit=1)[0] == PREFIX
+
+
+def _lines(children: list[Token]) -> list[tuple[int, str]]:
+    """The visible lines of one paragraph that start with the prefix, as
+    (line offset in the paragraph, text)."""
+    found: list[tuple[int, str]] = []
+    offset = 0  # source lines since the paragraph's first
+    parts: list[str] = []  # the visible text of the current line
+    starts_visible = True  # the line does not begin inside a literal `<!--`
+    hidden = False  # inside a `<!--` CommonMark took literally
+
+    def end_line() -> None:
+        text = "".join(parts).lstrip(" \t")
+        if starts_visible and _starts(text):
+            found.append((offset, text.rstrip(" \t")))
+
+    for child in children:
+        if child.type in ("softbreak", "hardbreak"):
+            end_line()
+            offset += 1
+            parts, starts_visible = [], not hidden
+        elif child.type == "text":
+            visible, hidden = _outside_comments(child.content, hidden=hidden)
+            if not "".join(parts).strip(" \t") and not visible.strip(" \t") and hidden:
+                starts_visible = False
+            parts.append(visible)
+        elif child.type == "code_inline":
+            parts.append(child.markup + child.content + child.markup)
+        elif child.type == "html_inline":
+            # Invisible when rendered; a tag or comment may span source lines.
+            offset += child.content.count("\n")
+            # A line that starts with one is not a line of its own: not a command.
+            starts_visible = starts_visible and bool("".join(parts).strip(" \t"))
+            parts.append(" ")
+    end_line()
+    return found
+
+
+def _outside_comments(text: str, *, hidden: bool) -> tuple[str, bool]:
+    """The part of `text` outside literal `<!--` ... `-->`, and whether a
+    comment is still open at its end (fail closed: hide rather than run)."""
+    visible = []
+    while text:
+        if hidden:
+            _, closed, text = text.partition("-->")
+            hidden = not closed
+        else:
+            before, opened, text = text.partition("<!--")
+            visible.append(before)
+            hidden = bool(opened)
+    return "".join(visible), hidden
 
 
 def parse(body: str) -> Result:
     """The command of a comment `body`, if any. Never raises."""
-    lines = _command_lines(body)
+    try:
+        lines = _command_lines(body)
+    except _TooLongError as err:
+        return BadArgs(f"{err}; post the command in a short comment of its own")
+    return _read(lines)
+
+
+def _read(lines: list[tuple[int, str]]) -> Result:
     if not lines:
         return NoCommand()
     (number, text), *others = lines
-    words = text.split()[1:]
+    words = _BLANKS.split(text)[1:]
     if not words:
         return Invocation(BY_NAME["help"], line=number)
     name, args = words[0].lower(), words[1:]
@@ -283,5 +369,12 @@ def help_text() -> str:
     """The reply to `/gitops help`."""
     return (
         "**gitops-bot commands**: one per comment, on a line of its own; "
-        "a command acts on the head commit at the time of the comment.\n\n" + table_markdown()
+        "a command acts on the head commit at the time of the comment, and "
+        f"{_bound_names()} count only when written after the bot's plan of "
+        "the current head.\n\n" + table_markdown()
     )
+
+
+def _bound_names() -> str:
+    names = [f"`{spec.name}`" for spec in TABLE if spec.bound]
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)

@@ -4,8 +4,10 @@ Owns: the state (`State`: each planned commit's render hash per environment,
 the last `MAX_COMMITS` of them; `/gitops approve-destroy` confirmations per
 environment; holds), its encoding as a hidden block in the bot's sticky
 comment (`<!-- gitops-bot:state v1 BASE64(JSON) -->`: `encode`, `decode`),
-and the pure updates a run makes (`with_plan`, `with_confirmation`,
-`with_hold`, `without_hold`, `merge`).
+and the pure updates a run makes (`with_plan`, `with_seen`,
+`with_confirmation`, `with_hold`, `without_hold`, `merge`); and since when
+the bot's comments have shown a head (`shown_since`, by the forge's clock: a
+command counts only if it was written after that, chatops.md).
 Refuses: reading or writing comments, and trusting a block found anywhere
 but in a comment the bot's own account wrote: anyone can type this block
 into a comment of theirs, so the caller decodes only the bot's comment.
@@ -22,7 +24,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -46,6 +48,10 @@ class Planned:
     sha: str
     at: datetime
     hashes: Mapping[str, str] = field(default_factory=dict)  # env -> Render.hash
+    # Since when the bot's comments have shown this commit as the planned head, by
+    # the forge's clock (the time the forge gave the comment's first write of it;
+    # learned by the next run, see `shown_since`). None: not learned yet.
+    seen: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,12 +85,48 @@ class Decoded:
 
 
 def with_plan(state: State, sha: str, hashes: Mapping[str, str], at: datetime) -> State:
-    """`state` after planning `sha`: its hashes added to what is known of it."""
+    """`state` after planning `sha`: its hashes added to what is known of it.
+    A commit planned again while it is still the latest keeps its `seen`; one
+    that comes back after another head (a force-push back) is shown anew."""
     known = {p.sha: p for p in state.planned}
     before = known.get(sha)
     merged = {**(before.hashes if before else {}), **hashes}
-    known[sha] = Planned(sha=sha, at=at, hashes=merged)
+    latest = state.planned[-1].sha if state.planned else None
+    seen = before.seen if before is not None and latest == sha else None
+    known[sha] = Planned(sha=sha, at=at, hashes=merged, seen=seen)
     return replace(state, planned=_trim(known.values()))
+
+
+def with_seen(state: State, sha: str, seen: datetime) -> State:
+    """`state` knowing that its comments have shown `sha` since `seen` (forge clock)."""
+    planned = tuple(
+        replace(p, seen=min(seen, p.seen or seen)) if p.sha == sha else p for p in state.planned
+    )
+    return replace(state, planned=planned)
+
+
+def latest(state: State) -> Planned | None:
+    """The commit planned last: the head the bot's comments show."""
+    return state.planned[-1] if state.planned else None
+
+
+def shown_since(comments: Iterable[tuple[str, datetime | None]], head: str) -> datetime | None:
+    """Since when, by the forge's clock, the bot's comments have shown `head` as
+    the planned head; None if none shows it. `comments`: (body, updated_at) of
+    each comment the bot's own account wrote.
+
+    A comment that shows `head` as its latest plan but has no `seen` for it was
+    written once with it since (every later write of the review records it), so
+    the forge's updated_at of that comment is the time the plan became visible."""
+    times = []
+    for body, updated in comments:
+        planned = latest(decode(body).state)
+        if planned is None or planned.sha != head:
+            continue
+        when = planned.seen or updated
+        if when is not None:
+            times.append(when)
+    return min(times) if times else None
 
 
 def with_confirmation(state: State, env: str, confirmation: Confirmation) -> State:
@@ -116,6 +158,8 @@ def merge(old: State, new: State) -> State:
     state = old
     for planned in new.planned:
         state = with_plan(state, planned.sha, planned.hashes, planned.at)
+        if planned.seen is not None:
+            state = with_seen(state, planned.sha, planned.seen)
     confirmations = dict(old.confirmations)
     for env, confirmation in new.confirmations.items():
         mine = confirmations.get(env)
@@ -136,7 +180,12 @@ def encode(state: State) -> str:
     """The hidden block that carries `state`."""
     doc = {
         "planned": [
-            {"sha": p.sha, "at": _time(p.at), "hashes": dict(sorted(p.hashes.items()))}
+            {
+                "sha": p.sha,
+                "at": _time(p.at),
+                "hashes": dict(sorted(p.hashes.items())),
+                **({"seen": _time(p.seen)} if p.seen else {}),
+            }
             for p in state.planned
         ],
         "confirmations": {
@@ -196,8 +245,9 @@ def _dict(value: Any, where: str) -> dict[str, Any]:
 
 
 def _planned(item: Any, where: str) -> Planned:
-    item = _obj(item, {"sha", "at", "hashes"}, where)
+    item = _obj(item, {"sha", "at", "hashes", "seen"}, where, optional=frozenset({"seen"}))
     return Planned(
+        seen=_at(item["seen"], f"{where}.seen") if "seen" in item else None,
         sha=_text(item["sha"], _SHA, f"{where}.sha"),
         at=_at(item["at"], f"{where}.at"),
         hashes={

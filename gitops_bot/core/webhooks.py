@@ -2,9 +2,11 @@
 
 Owns: checking GitHub's X-Hub-Signature-256 (HMAC-SHA256 of the raw body)
 and GitLab's X-Gitlab-Token in constant time, before anything parses the
-body; and a bounded memory of delivery ids, so a redelivered or replayed
-delivery is processed once. Refuses: reading the body in any other way, and
-saying why a signature is wrong beyond "does not match" (no oracle).
+body; and a bounded memory (least recently seen forgotten first) of
+delivery ids and of what events were (forges.events.*_identity), so a
+redelivered delivery, or one replayed under a new id, is processed once.
+Refuses: reading the body in any other way, and saying why a signature is
+wrong beyond "does not match" (no oracle).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def verify_gitlab(token: str | None, *, secret: str) -> None:
 
 
 class Deliveries:
-    """The last `capacity` delivery ids, oldest forgotten first."""
+    """The last `capacity` delivery ids (or event identities), the least recently
+    seen forgotten first: memory stays bounded however many arrive."""
 
     def __init__(self, *, capacity: int = 10_000) -> None:
         self.capacity = capacity

@@ -197,9 +197,11 @@ def _gitlab_note(payload: Mapping[str, Any]) -> ev.Event:
         return ev.Ignored("a note on something other than a merge request")
     if attrs.get("system"):
         return ev.Ignored("a system note")
-    # GitLab sends the Note Hook for new notes and (with action "update") for edits.
+    # GitLab sends the Note Hook for new notes (action "create") and for edits
+    # ("update"). A hook that does not say is not known to be new: it is refused
+    # as an edit would be, never obeyed (SECURITY.md promise 8).
     action = (
-        ev.CommentAction.EDITED if attrs.get("action") == "update" else ev.CommentAction.CREATED
+        ev.CommentAction.CREATED if attrs.get("action") == "create" else ev.CommentAction.EDITED
     )
     return ev.CommentEvent(
         repo=_get(payload, "project.path_with_namespace", str, event=name),
@@ -210,3 +212,97 @@ def _gitlab_note(payload: Mapping[str, Any]) -> ev.Event:
         body=_get(payload, "object_attributes.note", str, event=name),
         author_is_bot=bool((payload.get("user") or {}).get("bot")),
     )
+
+
+# -- what an event is, whatever delivery carried it ------------------------------
+#
+# GitHub's signature covers the body only and GitLab's token is a static header,
+# so X-GitHub-Delivery / X-Gitlab-Event-UUID can be changed at will: a replay of
+# a captured delivery under a new id must be recognised by what it says. Each
+# identity names the thing that happened once on the forge (a comment created,
+# a comment edited at a time, a review submitted, a head pushed), so a replay
+# matches it and a new event (the same comment edited again, the pull request
+# closed a second time) does not.
+
+
+def _field(payload: Mapping[str, Any], path: str) -> str:
+    value: Any = payload
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return "" if value is None else str(value)
+
+
+def _identity(payload: Mapping[str, Any], kind: str, paths: tuple[str, ...]) -> str:
+    return "|".join((kind, *(_field(payload, p) for p in paths)))
+
+
+_GITHUB_IDENTITY: Mapping[str, tuple[str, ...]] = {
+    # The pull request's updated_at moves with every close, reopen and push, so
+    # closing it twice is two events; a replay carries the same one.
+    "pull_request": (
+        "repository.full_name",
+        "action",
+        "pull_request.number",
+        "pull_request.head.sha",
+        "pull_request.updated_at",
+    ),
+    "pull_request_review": ("repository.full_name", "action", "review.id", "review.submitted_at"),
+    "push": ("repository.full_name", "ref", "before", "after"),
+    "deployment_status": (
+        "repository.full_name",
+        "deployment_status.id",
+        "deployment_status.state",
+    ),
+}
+
+
+def github_identity(name: str, payload: Mapping[str, Any]) -> str:
+    """What a GitHub delivery (X-GitHub-Event `name`) is about: equal for a replay
+    of it under any delivery id, different for any other event."""
+    if name == "issue_comment":
+        return _comment_identity(
+            "github:issue_comment",
+            repo=_field(payload, "repository.full_name"),
+            comment=_field(payload, "comment.id"),
+            action=_field(payload, "action"),
+            updated=_field(payload, "comment.updated_at"),
+        )
+    paths = _GITHUB_IDENTITY.get(name)
+    return _identity(payload, f"github:{name}", paths) if paths else ""
+
+
+def _comment_identity(kind: str, *, repo: str, comment: str, action: str, updated: str) -> str:
+    # A comment is created once and deleted once whatever its timestamps say;
+    # each edit is its own event, named by the time it was made.
+    when = updated if action not in ("created", "create", "deleted") else ""
+    return "|".join((kind, repo, comment, action, when))
+
+
+_GITLAB_IDENTITY: Mapping[str, tuple[str, ...]] = {
+    "merge_request": (
+        "project.path_with_namespace",
+        "object_attributes.action",
+        "object_attributes.id",
+        "object_attributes.last_commit.id",
+        "object_attributes.updated_at",
+        "user.id",  # approvals by two people in the same second are two events
+    ),
+    "push": ("project.path_with_namespace", "ref", "before", "after"),
+    "deployment": ("project.path_with_namespace", "deployment_id", "status", "status_changed_at"),
+}
+
+
+def gitlab_identity(payload: Mapping[str, Any]) -> str:
+    """What a GitLab hook body is about: equal for a replay of it under any
+    X-Gitlab-Event-UUID, different for any other event."""
+    kind = _field(payload, "object_kind")
+    if kind == "note":
+        return _comment_identity(
+            "gitlab:note",
+            repo=_field(payload, "project.path_with_namespace"),
+            comment=_field(payload, "object_attributes.id"),
+            action=_field(payload, "object_attributes.action") or "update",
+            updated=_field(payload, "object_attributes.updated_at"),
+        )
+    paths = _GITLAB_IDENTITY.get(kind)
+    return _identity(payload, f"gitlab:{kind}", paths) if paths else ""

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from gitops_bot.forges import events as forge_events
+
 EXAMPLES = (
     Path(__file__).parents[1]
     / "fakes"
@@ -111,3 +113,18 @@ def test_an_example_carries_what_the_bot_reads(event: str, payload: dict[str, An
         assert _at(payload, "ref", str).startswith("refs/")
         assert SHA.match(_at(payload, "before", str))
         assert SHA.match(_at(payload, "after", str))
+
+
+@pytest.mark.parametrize(("event", "payload"), CASES)
+def test_an_example_carries_what_its_identity_is_made_of(
+    event: str, payload: dict[str, Any]
+) -> None:
+    """The server de-duplicates replays on these fields (forges.events): none may
+    be missing in what GitHub really sends, or two events would look alike."""
+    paths = {
+        "issue_comment": ("comment.id", "comment.updated_at"),
+        **forge_events._GITHUB_IDENTITY,
+    }[event]
+    for path in paths:
+        assert _at(payload, path, object) is not None, path
+    assert forge_events.github_identity(event, payload)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -56,12 +57,19 @@ SPEC = commands.BY_NAME
             "~~~~\n/gitops lock prod\n~~~\n/gitops unlock prod\n~~~~\n/gitops plan",
             Invocation(SPEC["plan"], line=6),
         ),
-        ("> /gitops lock prod\n/gitops plan", Invocation(SPEC["plan"], line=2)),
+        ("> /gitops lock prod\n\n/gitops plan", Invocation(SPEC["plan"], line=3)),
         (
             "<!--\n/gitops lock prod\n-->\n/gitops plan",
             Invocation(SPEC["plan"], line=4),
         ),
         ("<!-- /gitops lock prod -->\n/gitops plan", Invocation(SPEC["plan"], line=2)),
+        # CommonMark's own line endings, all three.
+        ("text\r/gitops plan dev", Invocation(SPEC["plan"], env="dev", line=2)),
+        ("a\r\nb\rc\n/gitops plan dev", Invocation(SPEC["plan"], env="dev", line=4)),
+        # A quote ends at a blank line; an HTML comment mid-line ends at `-->`.
+        ("> quoted\n\n/gitops plan", Invocation(SPEC["plan"], line=3)),
+        ("see <!-- a\nb --> ok\n/gitops plan", Invocation(SPEC["plan"], line=3)),
+        ("    code\n\n/gitops plan", Invocation(SPEC["plan"], line=3)),
     ],
 )
 def test_commands(body: str, expected: Invocation) -> None:
@@ -91,6 +99,26 @@ def test_commands(body: str, expected: Invocation) -> None:
         "````\n```\n/gitops lock prod\n````",
         "<!--\n/gitops lock prod\n",
         "<!-- note -->",
+        # Not line endings in CommonMark (str.splitlines takes them for ones).
+        *(f"LGTM{sep}/gitops lock prod" for sep in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"),
+        # A lazy continuation line is still inside the quote.
+        "> I said\n/gitops lock prod",
+        # An HTML comment opened anywhere in a line hides what follows, over lines.
+        "LGTM <!-- hidden\n/gitops lock prod\n-->",
+        "LGTM <!--\r/gitops lock prod\r-->",
+        "LGTM <!--\n/gitops lock prod",  # not closed: fail closed
+        "<details><!--\n/gitops lock prod\n--></details>",
+        # An HTML block hides its lines up to a blank line.
+        "<div>\n/gitops lock prod\n</div>",
+        # A code span over lines is code.
+        "see `\n/gitops lock prod\n`",
+        # Inside a list item or its lazy continuation.
+        "- /gitops lock prod",
+        "- item\n/gitops lock prod",
+        # A fence opened by a quoted or listed line.
+        "> ```\n> /gitops lock prod",
+        # Indented code after a blank line.
+        "text\n\n    /gitops lock prod",
     ],
 )
 def test_not_commands(body: str) -> None:
@@ -288,11 +316,13 @@ _prose = st.text(
 def test_valid_commands_round_trip_among_prose(
     invocation: Invocation, before: list[str], after: list[str]
 ) -> None:
-    body = "\n".join([*before, str(invocation), *after])
+    body = "\n".join([*before, "", str(invocation), "", *after])
     result = commands.parse(body)
     if isinstance(result, NoCommand):
-        # Prose can open a fence, a quote or an HTML comment that hides the line.
-        assert any(re.match(r" {0,3}(```|~~~|<!--)", line) for line in before), body
+        # Prose can open a fence, an HTML comment or an HTML block that hides the line.
+        assert any(
+            re.search(r"```|~~~|<!|<\?|<(script|pre|style|textarea)", line, re.I) for line in before
+        ), body
         return
     assert isinstance(result, Invocation), (body, result)
     assert (result.spec, result.env, result.sha) == (
@@ -300,4 +330,96 @@ def test_valid_commands_round_trip_among_prose(
         invocation.env,
         invocation.sha,
     )
-    assert result.line == len(before) + 1
+    assert result.line == len(before) + 2
+
+
+# -- hidden commands never run, whatever the line breaks ------------------------
+
+_BREAKS = st.sampled_from(["\n", "\r\n", "\r"])
+_NOT_BREAKS = st.sampled_from(["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
+# Prose: words a person types, none of which opens a container of its own.
+_TEXT = st.from_regex(r"[A-Za-z][A-Za-z0-9 .,!?]{0,19}", fullmatch=True)
+
+
+@st.composite
+def _hidden(draw: st.DrawFn) -> str:
+    """A comment whose only `/gitops` line sits in a quote, code, an HTML comment
+    or an HTML block, with CommonMark's line endings mixed at random."""
+    nl = draw(_BREAKS)
+    cmd = str(draw(_invocations()))
+    before, after = draw(_TEXT), draw(_TEXT)
+    fence = draw(st.sampled_from(["```", "~~~", "````"]))
+    shapes = [
+        f"> {before}{nl}{cmd}",  # lazy continuation of a quote
+        f"{before}{nl}{nl}> {cmd}",
+        f"{fence}{nl}{before}{nl}{cmd}{nl}{fence}{nl}{after}",
+        f"{fence}{nl}{cmd}",  # never closed
+        f"{before}{nl}{nl}    {cmd}{nl}",
+        f"{before} <!--{nl}{cmd}{nl}-->{after}",
+        f"{before}<!-- {after}{nl}{cmd} -->",
+        f"<!--{nl}{before}{nl}{nl}{cmd}{nl}-->",
+        f"{before} `{nl}{cmd}{nl}`",
+        f"<div>{nl}{cmd}{nl}</div>",
+        f"- {before}{nl}  {cmd}",
+    ]
+    return draw(st.sampled_from(shapes))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_hidden())
+def test_a_hidden_command_never_runs(body: str) -> None:
+    assert commands.parse(body) == NoCommand(), repr(body)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_invocations(), _TEXT, _NOT_BREAKS)
+def test_only_commonmark_line_endings_end_a_line(
+    invocation: Invocation, before: str, separator: str
+) -> None:
+    body = f"{before}{separator}{invocation}"
+    result = commands.parse(body)
+    if before.strip(" \t"):
+        assert result == NoCommand(), repr(body)
+
+
+# -- bounded work on hostile comments --------------------------------------------
+
+SHORT = "; post the command in a short comment of its own"
+
+
+def test_a_comment_over_the_limit_is_refused_unread() -> None:
+    body = "/gitops plan\n\n" + "x " * commands.MAX_BODY
+    assert commands.parse(body) == BadArgs(
+        f"the comment is longer than {commands.MAX_BODY:,} characters{SHORT}"
+    )
+
+
+def test_a_paragraph_over_the_limit_that_holds_a_command_is_refused() -> None:
+    body = "/gitops plan\n" + "words " * (commands.MAX_PARAGRAPH // 5)
+    assert commands.parse(body) == BadArgs(
+        f"the paragraph of the command is longer than {commands.MAX_PARAGRAPH:,} characters{SHORT}"
+    )
+    # A long paragraph without a command beside a short one with it is fine.
+    long = "words " * (commands.MAX_PARAGRAPH // 5)
+    assert isinstance(commands.parse(f"{long}\n\n/gitops plan"), Invocation)
+
+
+def test_a_huge_comment_without_the_prefix_is_prose_and_costs_nothing() -> None:
+    started = time.monotonic()
+    assert commands.parse("[" * 1_000_000) == NoCommand()
+    assert time.monotonic() - started < 1.0
+
+
+N = commands.MAX_BODY - 20
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["[", "[\n", "<", "*a_ ", "[a](", "`", "a\r", "> a\n", "- a\n", "> " * 20 + "a\n", "- > "],
+)
+def test_the_worst_comments_under_the_limit_are_read_in_bounded_time(shape: str) -> None:
+    body = ("/gitops plan\n" + shape * N)[: commands.MAX_BODY]
+    started = time.monotonic()
+    result = commands.parse(body)
+    assert time.monotonic() - started < 5.0  # about 0.7 s at most on one core
+    assert isinstance(result, Invocation | BadArgs | NoCommand)

@@ -7,6 +7,7 @@ tests/fakes/node_modules); the GitLab cases follow the documented hooks.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from gitops_bot.core import events as ev
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.events import from_github, from_gitlab
+from gitops_bot.forges.events import from_github, from_gitlab, github_identity, gitlab_identity
 
 EXAMPLES = (
     Path(__file__).resolve().parents[1]
@@ -198,6 +199,16 @@ def note_hook(**attrs: Any) -> dict[str, Any]:
                 "group/shop", 7, ev.CommentAction.EDITED, 99, "alice", "/gitops plan", False
             ),
         ),
+        # No action: not known to be a new note, so refused as an edit, never obeyed.
+        *(
+            (
+                note_hook(**extra),
+                ev.CommentEvent(
+                    "group/shop", 7, ev.CommentAction.EDITED, 99, "alice", "/gitops plan", False
+                ),
+            )
+            for extra in ({}, {"action": None}, {"action": ""}, {"action": "Create"})
+        ),
         (note_hook(system=True), ev.Ignored("a system note")),
         (
             note_hook(noteable_type="Issue"),
@@ -231,3 +242,59 @@ def note_hook(**attrs: Any) -> dict[str, Any]:
 )
 def test_gitlab_hooks(payload: dict[str, Any], event: ev.Event) -> None:
     assert from_gitlab(payload) == event
+
+
+# -- identities: what an event is, whatever delivery carries it -------------------
+
+_GH_COMMENT = {
+    "action": "created",
+    "repository": {"full_name": "org/shop"},
+    "comment": {"id": 5, "updated_at": "2026-12-06T10:00:00Z"},
+}
+
+
+def _changed(payload: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(payload)
+    node = out
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "same"),
+    [
+        ("comment.body", "edited text", True),  # the body is not what the event is
+        ("sender.login", "mallory", True),
+        ("comment.id", 6, False),
+        ("action", "deleted", False),
+        ("repository.full_name", "org/other", False),
+        # A new comment is created once, whatever its updated_at says.
+        ("comment.updated_at", "2026-12-06T11:00:00Z", True),
+    ],
+)
+def test_github_comment_identity(path: str, value: Any, same: bool) -> None:
+    before = github_identity("issue_comment", _GH_COMMENT)
+    assert (github_identity("issue_comment", _changed(_GH_COMMENT, path, value)) == before) is same
+
+
+def test_each_edit_of_a_comment_is_its_own_event() -> None:
+    edit = _changed(_GH_COMMENT, "action", "edited")
+    later = _changed(edit, "comment.updated_at", "2026-12-06T11:00:00Z")
+    assert github_identity("issue_comment", edit) != github_identity("issue_comment", later)
+    note = _changed(note_hook(action="update"), "object_attributes.updated_at", "t1")
+    assert gitlab_identity(note) != gitlab_identity(
+        _changed(note, "object_attributes.updated_at", "t2")
+    )
+    # A note hook without action is an edit: its time tells two apart.
+    bare = _changed(note_hook(), "object_attributes.updated_at", "t1")
+    assert gitlab_identity(bare) != gitlab_identity(
+        _changed(bare, "object_attributes.updated_at", "t2")
+    )
+
+
+def test_events_the_server_does_not_name_have_no_identity() -> None:
+    assert github_identity("star", {}) == ""
+    assert gitlab_identity({"object_kind": "pipeline"}) == ""

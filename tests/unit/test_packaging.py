@@ -15,8 +15,11 @@ from typing import Any
 import click
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops_bot.cli import cli
+from gitops_bot.core import commands
 from gitops_bot.render import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -302,3 +305,43 @@ def test_relative_links_in_the_packaging_docs_resolve(doc: Path) -> None:
     assert local, "each page links to its neighbours"
     for link in local:
         assert (doc.parent / link).exists(), f"{doc.name}: {link}"
+
+
+# GitHub's two string functions an `if:` on the comment can use; both ignore case.
+_FILTER = re.compile(
+    r"github\.event\.issue\.pull_request && "
+    r"(?P<fn>contains|startsWith)\(github\.event\.comment\.body, '(?P<text>[^']*)'\)"
+)
+
+
+def _starts_the_command_job(body: str) -> bool:
+    """What issue_comment.yml's `if:` says of a comment on a pull request."""
+    condition = _workflow(ROOT / "actions" / "github" / "issue_comment.yml")["jobs"]["command"]
+    matched = _FILTER.fullmatch(condition["if"])
+    assert matched, f"the command job's if: is not one this test can read: {condition['if']}"
+    text, folded = matched["text"].lower(), body.lower()
+    return text in folded if matched["fn"] == "contains" else folded.startswith(text)
+
+
+_COMMENTS = st.lists(
+    st.one_of(
+        st.sampled_from(["/gitops plan", "/gitops hold prod", "   /gitops", "LGTM", "> quoted"]),
+        st.text(max_size=30),
+    ),
+    max_size=5,
+).map("\n".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_COMMENTS)
+def test_the_comment_workflow_starts_for_every_comment_the_bot_would_answer(body: str) -> None:
+    """The bot judges which line is a command (docs/chatops.md); the workflow's
+    filter must never be narrower, or a command on a later line is silently lost."""
+    if not isinstance(commands.parse(body), commands.NoCommand):
+        assert _starts_the_command_job(body), body
+
+
+@pytest.mark.parametrize("body", ["LGTM\n/gitops plan", "thanks\r\n\r\n/gitops hold prod"])
+def test_a_command_after_prose_starts_the_comment_workflow(body: str) -> None:
+    assert not isinstance(commands.parse(body), commands.NoCommand)
+    assert _starts_the_command_job(body)

@@ -317,3 +317,54 @@ def test_merge_loses_no_planned_commit_that_fits(old: State, new: State) -> None
     assert {p.sha for p in merged.planned} == shas  # at most 12 here, under the bound
     assert merged.holds == new.holds
     assert merged.confirmations.keys() == old.confirmations.keys() | new.confirmations.keys()
+
+
+# -- since when a head has been shown (commands are bound to it) -----------------
+
+F0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)  # the forge's clock
+
+
+def test_seen_round_trips_and_old_blocks_without_it_still_decode() -> None:
+    seen = prstate.with_seen(FULL, sha(2), F0)
+    assert prstate.decode(prstate.encode(seen)).state == seen
+    assert prstate.decode(prstate.encode(FULL)).state.planned[-1].seen is None
+
+
+def test_planning_the_shown_head_again_keeps_seen_and_a_head_that_comes_back_loses_it() -> None:
+    state = prstate.with_seen(prstate.with_plan(State(), sha(1), {"dev": H1}, t(0)), sha(1), F0)
+    again = prstate.with_plan(state, sha(1), {"dev": H1}, t(1))  # an approval re-plans it
+    assert again.planned[-1].seen == F0
+    pushed = prstate.with_plan(again, sha(2), {"dev": H2}, t(2))
+    back = prstate.with_plan(pushed, sha(1), {"dev": H1}, t(3))  # force-pushed back
+    assert prstate.latest(back) == prstate.Planned(sha(1), t(3), {"dev": H1}, seen=None)
+
+
+def _comment(state: State) -> str:
+    return f"plan\n{prstate.encode(state)}"
+
+
+@pytest.mark.parametrize(
+    ("comments", "expected"),
+    [
+        ([], None),
+        ([("no state here", F0)], None),
+        # Written once with sha(2) as its head: its updated_at is when it was shown.
+        ([(_comment(FULL), F0)], F0),
+        # Another head shown: nothing shows sha(2).
+        ([(_comment(prstate.with_plan(FULL, sha(3), {}, t(9))), F0)], None),
+        # A recorded seen wins over the comment's later writes.
+        (
+            [(_comment(prstate.with_seen(FULL, sha(2), F0)), F0 + dt.timedelta(hours=1))],
+            F0,
+        ),
+        # Two environments' comments: the earlier one showed it first.
+        ([(_comment(FULL), F0 + dt.timedelta(seconds=5)), (_comment(FULL), F0)], F0),
+    ],
+)
+def test_shown_since(comments: list[tuple[str, dt.datetime]], expected: dt.datetime | None) -> None:
+    assert prstate.shown_since(comments, sha(2)) == expected
+
+
+def test_merge_keeps_what_either_side_saw() -> None:
+    seen = prstate.with_seen(FULL, sha(2), F0)
+    assert prstate.latest(prstate.merge(FULL, seen)) == prstate.latest(seen)
