@@ -5,7 +5,9 @@ Owns: the Command (`kustomize build --load-restrictor=LoadRestrictionsRootOnly
 --network), and the walk over the kustomization graph that comes first: every
 resource, base, component, generator, transformer and validator entry, and
 every file a kustomization names, must stay inside the repository; remote
-entries are refused unless a prefix of Limits.allow_remote admits them; a
+entries (render.remote decides which) are refused unless a prefix of
+Limits.allow_remote admits them, and always where the sandbox has no network
+namespace (sandbox.network_isolation); a
 kustomization that includes itself (directly or through others) is refused
 before kustomize runs. The folders walked are checked for symlinks that leave
 the repository, and the kustomizations and YAML files they name are screened
@@ -17,7 +19,6 @@ root-only load restrictor) and running anything (sandbox.run does).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import yaml
 
 from gitops_bot.core import manifests
 from gitops_bot.errors import RenderError
-from gitops_bot.render import sandbox
+from gitops_bot.render import remote, sandbox
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _MAX_KUSTOMIZATION_BYTES = 1 << 20
@@ -36,17 +37,6 @@ _BASES = ("resources", "bases", "components", "generators", "transformers", "val
 _FILE_LISTS = ("patchesStrategicMerge", "crds", "configurations")
 _FILE_ITEMS = ("patches", "patchesJson6902", "replacements")  # items with a `path`
 _GENERATORS = ("configMapGenerator", "secretGenerator")  # items with files/envs/env
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^git::|^git@")
-_HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/")  # github.com/org/repo//path
-
-
-def is_url(entry: str) -> bool:
-    """Certainly remote: a URL scheme, `git@`, `git::` or a `?ref=` query.
-
-    A host-like path (`github.com/org/repo//dir`) is remote only if no such
-    local path exists, which only the renderer can tell; see _Walk.is_remote.
-    """
-    return bool(_SCHEME.match(entry)) or "?ref=" in entry
 
 
 def find(folder: Path) -> Path | None:
@@ -66,10 +56,15 @@ def command(
     walk.visit(start, ())
     sandbox.check_tree(root, paths=walk.folders)
     return sandbox.Command(
-        argv=(tools.kustomize, "build", "--load-restrictor=LoadRestrictionsRootOnly", f"./{path}"),
+        argv=(
+            tools.path("kustomize"),
+            "build",
+            "--load-restrictor=LoadRestrictionsRootOnly",
+            f"./{path}",
+        ),
         cwd=str(root),
         what=f"kustomize build {path}",
-        network=walk.remote,
+        network=walk.network,
     )
 
 
@@ -79,7 +74,7 @@ class _Walk:
     def __init__(self, root: Path, limits: sandbox.Limits) -> None:
         self.root, self.limits = root, limits
         self.folders: list[Path] = []
-        self.remote = False  # an allow-listed remote entry needs the network
+        self.network = False  # an allow-listed remote entry needs the network
 
     def visit(self, folder: Path, chain: tuple[Path, ...]) -> None:
         """Check the kustomization in `folder`, reached through the folders in `chain`."""
@@ -96,8 +91,8 @@ class _Walk:
         where, chain = self.name(file), (*chain, folder)
         data = _load(file, where)
         for field, entry in _entries(data, _BASES):
-            if self.is_remote(folder, entry):
-                self.admit(where, field, entry)
+            if reason := remote.why(entry):
+                self.admit(where, field, entry, reason)
                 continue
             target = self.local(folder, where, field, entry)
             if target in chain:
@@ -108,8 +103,8 @@ class _Walk:
             else:
                 self.screen(target)
         for field, entry in _files(data):
-            if _SCHEME.match(entry):  # kustomize fetches http(s) files, patches included
-                self.admit(where, field, entry)
+            if reason := remote.why(entry):  # kustomize fetches http(s) files, patches included
+                self.admit(where, field, entry, reason)
                 continue
             target = self.local(folder, where, field, entry)
             if field not in _GENERATORS:  # generator files are data, not YAML
@@ -120,18 +115,16 @@ class _Walk:
             text = _read(file, self.name(file), self.limits.max_output_bytes)
             manifests.screen(text, origin=self.name(file), max_bytes=self.limits.max_output_bytes)
 
-    def is_remote(self, folder: Path, entry: str) -> bool:
-        # kustomize tries a local path first, then a remote one; so does this.
-        if is_url(entry):
-            return True
-        return not (folder / entry).exists() and bool(_HOST.match(entry))
-
-    def admit(self, where: str, field: str, entry: str) -> None:
-        if not any(entry.startswith(prefix) for prefix in self.limits.allow_remote):
+    def admit(self, where: str, field: str, entry: str, reason: str) -> None:
+        refused = f"{where}: {field} entry {entry} is remote ({reason})"
+        if sandbox.network_isolation() is None:
             raise RenderError(
-                f"{where}: {field} entry {entry} is remote, and no allow_remote prefix admits it"
+                f"{refused}: remote references are refused where the render sandbox "
+                "has no network namespace"
             )
-        self.remote = True
+        if not any(entry.startswith(prefix) for prefix in self.limits.allow_remote):
+            raise RenderError(f"{refused}, and no allow_remote prefix admits it")
+        self.network = True
 
     def local(self, folder: Path, where: str, field: str, entry: str) -> Path:
         try:

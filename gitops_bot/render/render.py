@@ -19,9 +19,9 @@ from gitops_bot.core.config import Environment, SourceKind
 from gitops_bot.core.model import Manifest, Render
 from gitops_bot.errors import RenderError
 from gitops_bot.render import helm, inputs, kustomize, plain, sandbox
-from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
+from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
-__all__ = ["Limits", "Tools", "render"]
+__all__ = ["Limits", "Tools", "isolation", "render"]
 
 
 def render(

@@ -1,7 +1,8 @@
 """The one place a renderer runs: a subprocess with nothing of ours to leak.
 
 Owns: `Command` (a renderer run as data: argv, folder, a description for
-messages), `Limits`, `Tools` (where helm and kustomize are), `run` and
+messages), `Limits`, `Tools` (where helm and kustomize are, looked up when
+used), `run` and
 `check_tree` (no symlink in the repository may lead out of it).
 Refuses: deciding what to run (kustomize.py and helm.py build the Commands)
 and reading the output (core.manifests does).
@@ -23,10 +24,14 @@ What `run` guarantees:
 - Network: when `unshare --net --map-root-user` works on this machine (probed
   once per process), the tool runs in a new network namespace with nothing
   but a loopback that is down: no DNS, no connection. Where user namespaces
-  are not allowed (some containers), the tool runs with the host's network;
-  the tools' own flags (no --enable-dns, no remote bases without an
-  allow-list) are then the only protection. A Command that needs the network
-  (an allow-listed remote base) says so with `network=True`.
+  are not allowed (Docker's default seccomp profile, as in GitHub Actions
+  container jobs and GitLab's Docker executor), the tool runs with the
+  host's network, and no render may reach it: kustomize.command refuses every
+  remote reference (render.remote), even an allow-listed one, helm template
+  fetches nothing, and the tools' own flags stay off (no --enable-dns, no
+  --enable-helm). `isolation()` says which of the two is in force; the plan
+  output shows it. A Command that needs the network (an allow-listed remote
+  base) says so with `network=True`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gitops_bot.errors import RenderError
 
@@ -67,10 +73,25 @@ DEFAULT_LIMITS = Limits()  # frozen, so one instance serves as every default
 
 @dataclass(frozen=True)
 class Tools:
-    """Where the renderers are: absolute paths, resolved by the caller."""
+    """Where the renderers are: a name to look up on the bot's PATH, or a path.
 
-    helm: str
-    kustomize: str
+    Each is looked up when a render first needs it, not before: a repository
+    of kustomizations needs no helm, a repository of charts no kustomize.
+    """
+
+    helm: str = "helm"
+    kustomize: str = "kustomize"
+
+    def path(self, tool: Literal["helm", "kustomize"]) -> str:
+        """The absolute path of `tool`; RenderError naming the setting when it is missing."""
+        configured = self.helm if tool == "helm" else self.kustomize
+        found = shutil.which(configured)
+        if found is None:
+            raise RenderError(
+                f"looking for {tool}: {configured} not found on PATH "
+                f"(set --{tool} or GITOPS_BOT_{tool.upper()})"
+            )
+        return str(Path(found).absolute())
 
 
 @dataclass(frozen=True)
@@ -183,6 +204,15 @@ def _wrapper(command: Command, limits: Limits) -> tuple[str, ...]:
     if not command.network and (unshare := network_isolation()):
         prefix += (unshare, "--net", "--map-root-user", "--")
     return prefix
+
+
+NETWORK_NAMESPACE = "network namespace"
+NO_NETWORK_NAMESPACE = "no network namespace (remote references refused by the walk)"
+
+
+def isolation() -> str:
+    """Which network isolation renders get on this machine, in words for the plan output."""
+    return NETWORK_NAMESPACE if network_isolation() is not None else NO_NETWORK_NAMESPACE
 
 
 @functools.cache
