@@ -240,7 +240,8 @@ def test_symlink_loop_is_refused(repo: Path, tools: Tools) -> None:
         (
             "resources: ['git@github.com:org/repo.git//deploy']\n",
             "resources entry git@github.com:org/repo.git//deploy is remote (an scp-like "
-            "address (host:path), which git fetches over SSH), and no allow_remote prefix admits it",
+            "address (host:path), which git fetches over SSH), "
+            "and no allow_remote prefix admits it",
         ),
         (
             "resources: [cm.yaml]\npatches: [{path: 'https://example.com/patch.yaml'}]\n",

@@ -115,7 +115,7 @@ LOCAL_ROWS = [
     ("src/github.com/org/repo/path", "Errors/local path like a github url"),
     ("iauhsdiuashduas", "Errors/no_slashes"),
     ("github.com!org/repo.git//path", "Errors/bad github separator"),
-    ("/tmp", "Errors/absolute_path (outside: refused by the walk)"),
+    ("/tmp", "Errors/absolute_path (outside: refused by the walk)"),  # noqa: S108
     # fileloader_test.go TestIsRemoteFile
     ("pod.yaml", "IsRemoteFile/local"),
     # the way to name a folder that looks remote
@@ -214,14 +214,15 @@ def _repo_spec(n: str) -> bool:
 
 def _path_parts(n: str, *, every_segment: bool) -> bool:
     if (at := n.find("_git/")) >= 0:
-        repo, root = n[: at + 5] + n[at + 5 :].split("/")[0], "/".join(n[at + 5 :].split("/")[1:])
+        name, _, root = n[at + 5 :].partition("/")
+        repo = n[: at + 5] + name
     elif (at := n.find("//")) >= 0:
         repo, root = n[:at], n[at + 2 :]
     elif (at := n.find(".git")) >= 0:
         repo, root = n[: at + 4], n[at + 4 :]
     elif every_segment:
         repo, root = n, ""
-    elif len(segments := n.split("/")) >= 2:  # noqa: PLR2004 - org/repo
+    elif len(segments := n.split("/")) >= 2:  # org/repo
         repo, root = "/".join(segments[:2]), "/".join(segments[2:])
     else:
         return False
