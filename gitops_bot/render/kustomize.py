@@ -19,17 +19,22 @@ root-only load restrictor) and running anything (sandbox.run does).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gitops_bot.core import manifests
+from gitops_bot.core.model import Manifest, Origin
 from gitops_bot.errors import RenderError
 from gitops_bot.render import remote, sandbox
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"  # kustomize's, with buildMetadata
+ORIGIN_METADATA = "originAnnotations"
 _MAX_KUSTOMIZATION_BYTES = 1 << 20
 # Entries that kustomize loads as a file or as another kustomization (local or remote).
 _BASES = ("resources", "bases", "components", "generators", "transformers", "validators")
@@ -66,6 +71,137 @@ def command(
         what=f"kustomize build {path}",
         network=walk.network,
     )
+
+
+def traced(
+    command: sandbox.Command, path: str, *, root: Path, folder: Path
+) -> sandbox.Command | None:
+    """`command`, built through a kustomization written in `folder` (outside the
+    repository) that asks kustomize for origin annotations; None where that
+    could change the output.
+
+    Kustomize records where each object came from only when the top
+    kustomization has buildMetadata; the wrapper has it, and names the
+    repository's kustomization as its one resource. Only the top
+    kustomization's sortOptions and buildMetadata act on the build, so they are
+    copied; a top kustomization with an openapi file (read relative to the top,
+    which the wrapper is not) or that asks for origin annotations itself is
+    built as it is, with no origins.
+    """
+    root = root.resolve()
+    file = find(root / path)
+    if file is None:  # command() refused it already
+        return None
+    top = _load(file, file.relative_to(root).as_posix())
+    build_metadata = top.get("buildMetadata") or []
+    if (
+        "openapi" in top
+        or top.get("kind", "Kustomization") != "Kustomization"
+        or not isinstance(build_metadata, list)
+        or ORIGIN_METADATA in build_metadata
+    ):
+        return None
+    wrapper = {
+        "resources": [os.path.relpath(root / path, folder.resolve())],
+        "buildMetadata": [ORIGIN_METADATA, *build_metadata],
+    }
+    if "sortOptions" in top:
+        wrapper["sortOptions"] = top["sortOptions"]
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+    argv = (*command.argv[:-1], str(folder.resolve()))
+    return dataclasses.replace(command, argv=argv)
+
+
+def origins(found: Iterable[Manifest], *, root: Path, folder: Path) -> tuple[Manifest, ...]:
+    """`found`, built by a `traced` command, without kustomize's origin annotation and
+    with the origin it names: the repository file and the line of the document (or
+    of the generator entry) that produced each object."""
+    sources = _Sources(root.resolve(), folder.resolve())
+    return tuple(sources.origin(manifest) for manifest in found)
+
+
+class _Sources:
+    """The files that origin annotations name, each read once."""
+
+    def __init__(self, root: Path, folder: Path) -> None:
+        self.root, self.folder = root, folder
+        self.documents: dict[str, tuple[Manifest, ...]] = {}
+
+    def origin(self, manifest: Manifest) -> Manifest:
+        obj = dict(manifest.obj)
+        metadata = dict(obj.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        text = annotations.pop(ORIGIN_ANNOTATION, None)
+        if text is None:
+            return manifest
+        if annotations:
+            metadata["annotations"] = annotations
+        else:
+            metadata.pop("annotations", None)
+        obj["metadata"] = metadata
+        where = self.where(text, manifest) or manifest.origin
+        return dataclasses.replace(manifest, obj=obj, origin=where)
+
+    def where(self, text: str, manifest: Manifest) -> Origin | None:
+        try:
+            told = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+        if not isinstance(told, Mapping) or told.get("repo"):
+            return None  # an allow-listed remote base: its files are not in the repository
+        if isinstance(configured := told.get("configuredIn"), str):
+            by = told.get("configuredBy")
+            name = by.get("name") if isinstance(by, Mapping) else None
+            file = self.file(configured)
+            return None if file is None else Origin(file, 0, self.generator_line(file, name))
+        path = told.get("path")
+        file = self.file(path) if isinstance(path, str) else None
+        if file is None:
+            return None
+        document = self.document(file, manifest)
+        return Origin(file) if document is None else document.origin
+
+    def file(self, told: str) -> str | None:
+        """The repository path of a path kustomize gave relative to the wrapper."""
+        path = Path(os.path.normpath(self.folder / told))
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else None
+
+    def parsed(self, file: str) -> tuple[Manifest, ...]:
+        if file not in self.documents:
+            try:
+                text = _read(self.root / file, file, _MAX_KUSTOMIZATION_BYTES * 32)
+                self.documents[file] = manifests.parse(text, origin=file)
+            except (OSError, RenderError):
+                self.documents[file] = ()
+        return self.documents[file]
+
+    def document(self, file: str, manifest: Manifest) -> Manifest | None:
+        """The document of `file` that became `manifest`: same kind, and its name is
+        the built name or part of it (namePrefix, nameSuffix)."""
+        same_kind = [d for d in self.parsed(file) if d.key.kind == manifest.key.kind]
+        for fits in (
+            lambda d: d.key.name == manifest.key.name,
+            lambda d: d.key.name in manifest.key.name,
+        ):
+            matches = [d for d in same_kind if fits(d)]
+            if len(matches) == 1:
+                return matches[0]
+        return same_kind[0] if len(same_kind) == 1 else None
+
+    def generator_line(self, file: str, name: Any) -> int | None:
+        """The line of the configMapGenerator/secretGenerator entry called `name`."""
+        try:
+            node = yaml.compose((self.root / file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+            if key.value not in _GENERATORS or not isinstance(value, yaml.SequenceNode):
+                continue
+            for item in value.value:
+                fields = item.value if isinstance(item, yaml.MappingNode) else ()
+                if any(k.value == "name" and v.value == name for k, v in fields):
+                    return int(item.start_mark.line) + 1
+        return None
 
 
 class _Walk:

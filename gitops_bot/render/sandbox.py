@@ -60,6 +60,10 @@ _STDERR_KEEP = 64 << 10  # bytes of stderr kept while reading; the tail matters
 _CHUNK = 64 << 10
 
 
+class ToolFailedError(RenderError):
+    """The tool ran and exited with an error of its own (not a limit of the sandbox)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout_s: float = 60.0
@@ -124,7 +128,8 @@ def run(command: Command, *, limits: Limits) -> str:
             _stop(process)
         code = process.returncode
     if code != 0:
-        raise RenderError(f"running {command.what}: {_failure(code, err_tail, command, limits)}")
+        message = f"running {command.what}: {_failure(code, err_tail, command, limits)}"
+        raise (RenderError if code < 0 or _out_of_memory(err_tail) else ToolFailedError)(message)
     return out.decode("utf-8", errors="replace")
 
 
@@ -288,9 +293,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
+def _out_of_memory(stderr: bytes) -> bool:
+    text = stderr.decode("utf-8", errors="replace")
+    return "out of memory" in text or "cannot allocate memory" in text
+
+
 def _failure(code: int, stderr: bytes, command: Command, limits: Limits) -> str:
     text = stderr.decode("utf-8", errors="replace")
-    if "out of memory" in text or "cannot allocate memory" in text:
+    if _out_of_memory(stderr):
         return f"ran out of memory (the render limit is {limits.max_memory_bytes} bytes)"
     # The tools print absolute paths; inside the repository, relative ones read better.
     text = text.replace(command.cwd.rstrip("/") + "/", "")
