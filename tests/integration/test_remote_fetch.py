@@ -25,6 +25,8 @@ from gitops_bot.render import remote, sandbox
 from gitops_bot.testing.binaries import Binaries
 from tests.unit.test_remote import LOCAL_ROWS, REMOTE_ROWS
 
+NAMESPACES = ["unshare", "--user", "--map-root-user", "--net"]
+PLAN = [sys.executable, "-m", "gitops_bot", "plan", "--base", "main", "--head", "change"]
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: local\n"
 CANARY = """#!/bin/sh
 echo "$(basename "$0") $*" >> {log}
@@ -174,8 +176,7 @@ def test_without_a_network_namespace_no_render_reaches_the_network(
         "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
         "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=no",
     }
-    plan = [sys.executable, "-m", "gitops_bot", "plan", "--repo", str(repo)]
-    plan += ["--base", "main", "--head", "change", "--format", "json"]
+    plan = [*PLAN, "--repo", str(repo), "--format", "json"]
     control_dir = tmp_path / "control"
     (control_dir / "app").mkdir(parents=True)
     (control_dir / "app/kustomization.yaml").write_text(
@@ -185,9 +186,10 @@ def test_without_a_network_namespace_no_render_reaches_the_network(
     script = INSIDE.format(
         tests=str(Path(__file__).resolve().parents[2]), plan=plan, control=control, env=env
     )
-    inside = "ip link set lo up && echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" -c \"$1\""
+    inside = "ip link set lo up && echo 0 > /proc/sys/user/max_user_namespaces"
+    inside += ' && exec "$0" -c "$1"'
     done = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "--net", "sh", "-c", inside, sys.executable, script],
+        [*NAMESPACES, "sh", "-c", inside, sys.executable, script],
         capture_output=True,
         text=True,
         timeout=240,
@@ -222,8 +224,7 @@ def test_plan_output_names_the_isolation_in_force(binaries: Binaries, tmp_path: 
         ("json", f'"sandbox": "{words}"'),
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "gitops_bot", "plan", "--repo", str(repo)]
-            + ["--base", "main", "--head", "change", "--format", fmt],
+            [*PLAN, "--repo", str(repo), "--format", fmt],
             capture_output=True,
             text=True,
             env=env,

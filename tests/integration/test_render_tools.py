@@ -17,6 +17,7 @@ import pytest
 
 from gitops_bot.testing.binaries import Binaries
 
+PLAN = [sys.executable, "-m", "gitops_bot", "plan", "--base", "main", "--head", "change"]
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: '{value}'\n"
 CHART = "apiVersion: v2\nname: web\nversion: 1.0.0\n"
 KUSTOMIZE_ENV = "  app:\n    kustomize: app\n"
@@ -65,8 +66,7 @@ def _plan(repo: Path, tmp_path: Path, binaries: Binaries, only: str) -> tuple[in
     }
     env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
     done = subprocess.run(
-        [sys.executable, "-m", "gitops_bot", "plan", "--repo", str(repo)]
-        + ["--base", "main", "--head", "change", "--format", "json"],
+        [*PLAN, "--repo", str(repo), "--format", "json"],
         capture_output=True,
         text=True,
         env=env,
