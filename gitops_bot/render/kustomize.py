@@ -151,9 +151,11 @@ class _Sources:
             return None  # an allow-listed remote base: its files are not in the repository
         if isinstance(configured := told.get("configuredIn"), str):
             by = told.get("configuredBy")
-            name = by.get("name") if isinstance(by, Mapping) else None
+            generator = by.get("kind") if isinstance(by, Mapping) else None
             file = self.file(configured)
-            return None if file is None else Origin(file, 0, self.generator_line(file, name))
+            if file is None:
+                return None
+            return Origin(file, 0, self.generator_line(file, generator, manifest.key.name))
         path = told.get("path")
         file = self.file(path) if isinstance(path, str) else None
         if file is None:
@@ -188,20 +190,23 @@ class _Sources:
                 return matches[0]
         return same_kind[0] if len(same_kind) == 1 else None
 
-    def generator_line(self, file: str, name: Any) -> int | None:
-        """The line of the configMapGenerator/secretGenerator entry called `name`."""
+    def generator_line(self, file: str, generator: Any, built: str) -> int | None:
+        """The line of the generator entry (ConfigMapGenerator: a configMapGenerator
+        item) whose name the built name contains (namePrefix, hash suffix)."""
+        field = {"ConfigMapGenerator": "configMapGenerator", "SecretGenerator": "secretGenerator"}
         try:
             node = yaml.compose((self.root / file).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             return None
+        found: list[tuple[int, int]] = []  # (length of the name, line)
         for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
-            if key.value not in _GENERATORS or not isinstance(value, yaml.SequenceNode):
+            if key.value != field.get(generator) or not isinstance(value, yaml.SequenceNode):
                 continue
             for item in value.value:
-                fields = item.value if isinstance(item, yaml.MappingNode) else ()
-                if any(k.value == "name" and v.value == name for k, v in fields):
-                    return int(item.start_mark.line) + 1
-        return None
+                for k, v in item.value if isinstance(item, yaml.MappingNode) else ():
+                    if k.value == "name" and isinstance(v.value, str) and v.value in built:
+                        found.append((len(v.value), int(item.start_mark.line) + 1))
+        return max(found)[1] if found else None
 
 
 class _Walk:

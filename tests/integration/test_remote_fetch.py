@@ -9,6 +9,7 @@ connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gitops_bot.cli import cli
 from gitops_bot.render import remote, sandbox
 from gitops_bot.testing.binaries import Binaries
 from tests.unit.test_remote import LOCAL_ROWS, REMOTE_ROWS
@@ -54,6 +57,8 @@ class Recorder:
             conn.close()
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accept()
         self.socket.close()
         self.thread.join(timeout=5)
 
@@ -208,26 +213,19 @@ def test_without_a_network_namespace_no_render_reaches_the_network(
     assert "no network namespace" in app["error"]
 
 
-def test_plan_output_names_the_isolation_in_force(binaries: Binaries, tmp_path: Path) -> None:
+def test_plan_output_names_the_isolation_in_force(
+    binaries: Binaries, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = _repository(tmp_path)
     (repo / "app/kustomization.yaml").write_text("resources: [cm.yaml]\n")
-    _git(repo, "commit", "-qam", "local again")
-    env = {
-        **os.environ,
-        "GITOPS_BOT_HELM": binaries.path("helm"),
-        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
-    }
+    (repo / "app/cm.yaml").write_text(CM + "data: {v: changed}\n")
+    _git(repo, "commit", "-qam", "local again, and a change")
+    monkeypatch.setenv("GITOPS_BOT_KUSTOMIZE", binaries.path("kustomize"))
     words = sandbox.isolation()
     for fmt, line in (
         ("text", f"sandbox: {words}\n"),
-        ("markdown", f"sandbox: {words}"),
+        ("markdown", f" · sandbox: {words}\n"),
         ("json", f'"sandbox": "{words}"'),
     ):
-        done = subprocess.run(
-            [*PLAN, "--repo", str(repo), "--format", fmt],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        assert line in done.stdout, (fmt, done.stdout, done.stderr)
+        done = CliRunner().invoke(cli, [*PLAN[3:], "--repo", str(repo), "--format", fmt])
+        assert line in done.output, (fmt, done.output)
