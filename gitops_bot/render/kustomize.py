@@ -181,14 +181,13 @@ class _Sources:
         """The document of `file` that became `manifest`: same kind, and its name is
         the built name or part of it (namePrefix, nameSuffix)."""
         same_kind = [d for d in self.parsed(file) if d.key.kind == manifest.key.kind]
-        for fits in (
-            lambda d: d.key.name == manifest.key.name,
-            lambda d: d.key.name in manifest.key.name,
-        ):
-            matches = [d for d in same_kind if fits(d)]
+        exact = [d for d in same_kind if d.key.name == manifest.key.name]
+        inside = [d for d in same_kind if d.key.name in manifest.key.name]
+        longest = max((len(d.key.name) for d in inside), default=0)
+        for matches in (exact, [d for d in inside if len(d.key.name) == longest], same_kind):
             if len(matches) == 1:
                 return matches[0]
-        return same_kind[0] if len(same_kind) == 1 else None
+        return None
 
     def generator_line(self, file: str, generator: Any, built: str) -> int | None:
         """The line of the generator entry (ConfigMapGenerator: a configMapGenerator

@@ -700,8 +700,8 @@ def test_shell_metacharacters_in_names_are_data(repo: Path, tools: Tools) -> Non
 
     assert origins == {
         "plain": "deploy/a;touch pwned/cm.yaml:1 (document 1)",
-        "kustomize": "kustomize build deploy/$(touch pwned):1 (document 1)",
-        "flag": "kustomize build deploy/--enable-alpha-plugins:1 (document 1)",
+        "kustomize": "deploy/$(touch pwned)/cm.yaml:1 (document 1)",
+        "flag": "deploy/--enable-alpha-plugins/cm.yaml:1 (document 1)",
         "from-values": "charts/`touch pwned` && x/templates/cm.yaml (document 1)",
     }
     assert not [p for p in repo.parent.rglob("pwned") if p.is_file()]
