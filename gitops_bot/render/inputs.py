@@ -4,8 +4,9 @@ Owns: walking a source the way its renderer will read it (the kustomization
 graph; a helm chart with its values files and `file://` dependencies; a
 folder of manifests) and answering with `core.affected.Inputs`, compacted so
 that no entry is covered by another.
-Refuses: rendering; remote references (URLs, `github.com/...`: renders run
-without network, so they are not files of this repository); anything outside
+Refuses: rendering; remote references (render.remote decides which: URLs,
+scp-like `user@host:path`, `github.com/...`; they are not files of this
+repository, and the render refuses them); anything outside
 the repository (`..` past the root, symlinks that leave it: the renderer's
 sandbox refuses them, so here they are just not followed); and judging a
 kustomization beyond the fields that name files.
