@@ -452,6 +452,8 @@ ORIGINS = {
           literals: [a=b]
         - name: settings-more
           literals: [c=d]
+        sortOptions: {order: fifo}  # top-level only: the wrapper carries them over
+        buildMetadata: [managedByLabel]
     """,
     "o/app/extra.yaml": """
         apiVersion: v1
@@ -495,6 +497,7 @@ def test_kustomize_origins_name_the_source_file_and_line(repo: Path, tools: Tool
     by_name = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(plain)}
     assert {m.key.name: dict(m.obj) for m in render.manifests} == by_name
     assert by_name["p-two"]["metadata"]["annotations"] == {"keep": "me"}
+    assert by_name["p-two"]["metadata"]["labels"]["app.kubernetes.io/managed-by"]
 
 
 def test_kustomize_origin_annotations_asked_for_are_kept(repo: Path, tools: Tools) -> None:
