@@ -59,11 +59,13 @@ def why(entry: str) -> str | None:
         (first.lower() == "github.com", "a GitHub repository, which kustomize clones"),
         (
             _HOST.fullmatch(first) and "/" in path.rstrip("/"),
-            "a host name followed by a path, which kustomize may clone",
+            "a host name followed by a path, which kustomize may clone; "
+            "a folder of the repository is written ./" + ref,
         ),
         (
             query and _GIT_QUERY & set(parse_qs(query, keep_blank_values=True)),
-            "a git reference (?ref=), which kustomize clones",
+            "a git reference (?ref=), which kustomize clones; "
+            "a folder of the repository is written ./" + ref,
         ),
     )
     return next((reason for matched, reason in rules if matched), None)

@@ -147,6 +147,11 @@ def test_reasons_say_how_it_would_be_fetched() -> None:
     )
     assert remote.why("HTTPS://example.com/x.yaml") == "a URL"
     assert remote.why("github.com/org/repo") == "a GitHub repository, which kustomize clones"
+    assert remote.why("cert-manager.io/base") == (
+        "a host name followed by a path, which kustomize may clone; "
+        "a folder of the repository is written ./cert-manager.io/base"
+    )
+    assert remote.why("./cert-manager.io/base") is None
 
 
 @pytest.mark.parametrize(
