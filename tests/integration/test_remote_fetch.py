@@ -169,7 +169,23 @@ def _namespaces_work() -> bool:
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
-@pytest.mark.skipif(not _namespaces_work(), reason="needs user and network namespaces")
+def _can_listen_on_22() -> bool:
+    try:
+        socket.create_server(("127.0.0.1", 22)).close()
+    except OSError:
+        return False
+    return True
+
+
+# Where the sandbox has no network namespace already (Docker's default seccomp),
+# the script runs as it is; elsewhere it makes that situation in namespaces.
+_ALREADY_WITHOUT = sandbox.network_isolation() is None and _can_listen_on_22()
+
+
+@pytest.mark.skipif(
+    not (_ALREADY_WITHOUT or _namespaces_work()),
+    reason="needs user and network namespaces, or no namespace and port 22 free",
+)
 def test_without_a_network_namespace_no_render_reaches_the_network(
     binaries: Binaries, tmp_path: Path
 ) -> None:
@@ -192,14 +208,16 @@ def test_without_a_network_namespace_no_render_reaches_the_network(
         tests=str(Path(__file__).resolve().parents[2]), plan=plan, control=control, env=env
     )
     inside = "ip link set lo up && echo 0 > /proc/sys/user/max_user_namespaces"
-    inside += ' && exec "$0" -c "$1"'
+    inside += ' && exec "$0" "$@"'
+    argv = [sys.executable, "-c", script]
     done = subprocess.run(
-        [*NAMESPACES, "sh", "-c", inside, sys.executable, script],
+        argv if _ALREADY_WITHOUT else [*NAMESPACES, "sh", "-c", inside, *argv],
         capture_output=True,
         text=True,
         timeout=240,
-        check=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
 
     # the control: kustomize itself, on this machine, connects to the SSH port
