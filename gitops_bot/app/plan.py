@@ -92,7 +92,13 @@ def plan(
                     mask_key=mask_key,
                 )
             )
-    return Plan(base=base, head=head, envs=tuple(envs), skipped=tuple(skipped))
+    return Plan(
+        base=base,
+        head=head,
+        envs=tuple(envs),
+        skipped=tuple(skipped),
+        sandbox=render_mod.isolation(),
+    )
 
 
 def _plan_env(

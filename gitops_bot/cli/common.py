@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import click
-
-from gitops_bot.errors import BotError
 
 if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
     from gitops_bot.cluster.kube import Kube
@@ -67,22 +64,13 @@ def clusters(kubeconfig: str | None) -> Iterator[Callable[[Environment], Kube]]:
 
 
 def tools(helm: str, kustomize: str) -> Tools:
+    """The renderers as configured; each is looked up only when a render uses it."""
     from gitops_bot.render.render import Tools  # noqa: PLC0415
 
-    return Tools(helm=find_tool(helm), kustomize=find_tool(kustomize))
+    return Tools(helm=helm, kustomize=kustomize)
 
 
 def mask_key() -> bytes:
     # A fresh key per run: fingerprints show whether two secret values are equal
     # within one run, and cannot be matched against anything else.
     return os.urandom(32)
-
-
-def find_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise BotError(
-            f"looking for {name}: not found on PATH (set --helm/--kustomize "
-            "or GITOPS_BOT_HELM/GITOPS_BOT_KUSTOMIZE)"
-        )
-    return found

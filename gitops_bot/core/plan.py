@@ -90,6 +90,7 @@ class Plan:
     head: str  # commit SHA
     envs: tuple[EnvPlan, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    sandbox: str | None = None  # the renders' network isolation, in words; None: not told
 
     @property
     def has_changes(self) -> bool:

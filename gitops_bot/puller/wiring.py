@@ -89,13 +89,6 @@ def _forge(flags: dict[str, Any]) -> PullerForge | None:
     )
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise ConfigError(f"looking for {name}: not found (set --helm/--kustomize)")
-    return found
-
-
 def _listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     try:
@@ -149,7 +142,7 @@ def main(flags: dict[str, Any], *, stop: threading.Event, once: bool) -> int:
             settings,
             kube=kube,
             source=source,
-            tools=Tools(helm=_tool(flags["helm"]), kustomize=_tool(flags["kustomize"])),
+            tools=Tools(helm=flags["helm"], kustomize=flags["kustomize"]),
             reporter=reporter,
             elector=elector,
             guard=ApprovedRenders(forge)

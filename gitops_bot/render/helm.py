@@ -47,7 +47,7 @@ def command(
     root = root.resolve()
     if not (root / chart).resolve().is_relative_to(root):
         raise RenderError(f"chart {chart}: the path escapes the repository")
-    argv = [tools.helm, "template", release, f"./{chart}", "--include-crds", "--no-hooks"]
+    argv = [tools.path("helm"), "template", release, f"./{chart}", "--include-crds", "--no-hooks"]
     if namespace:
         argv += ["--namespace", namespace]
     for file in values:

@@ -4,8 +4,9 @@ Owns: walking a source the way its renderer will read it (the kustomization
 graph; a helm chart with its values files and `file://` dependencies; a
 folder of manifests) and answering with `core.affected.Inputs`, compacted so
 that no entry is covered by another.
-Refuses: rendering; remote references (URLs, `github.com/...`: renders run
-without network, so they are not files of this repository); anything outside
+Refuses: rendering; remote references (render.remote decides which: URLs,
+scp-like `user@host:path`, `github.com/...`; they are not files of this
+repository, and the render refuses them); anything outside
 the repository (`..` past the root, symlinks that leave it: the renderer's
 sandbox refuses them, so here they are just not followed); and judging a
 kustomization beyond the fields that name files.
@@ -23,7 +24,7 @@ import yaml
 from gitops_bot.core.affected import Inputs
 from gitops_bot.core.config import Environment, SourceKind, normalize_path
 from gitops_bot.errors import RenderError
-from gitops_bot.render import kustomize
+from gitops_bot.render import kustomize, remote
 
 KUSTOMIZATION_FILES = kustomize.FILE_NAMES
 CHART_FILE = "Chart.yaml"
@@ -68,9 +69,7 @@ def detect(root: Path, folder: str) -> SourceKind:
 def _join(folder: str, ref: str) -> str | None:
     """`ref`, written in a file in `folder`, as a repository path; None if it is
     not a path of this repository (remote, absolute, outside, or inline YAML)."""
-    # A host-like path that is not certainly a URL stays: at worst one more
-    # input, never a missed one.
-    if kustomize.is_url(ref) or ref.startswith("/"):
+    if remote.is_remote(ref) or ref.startswith("/"):
         return None
     # Kustomize takes some list entries either as a file name or as inline YAML.
     if "\n" in ref or ref.lstrip().startswith("{"):
@@ -254,10 +253,12 @@ class _Walk:
                 doc = self.read_yaml(rel)
                 for dep in _dicts(doc.get("dependencies") if isinstance(doc, dict) else None):
                     repository = dep.get("repository")
-                    if isinstance(repository, str) and repository.startswith("file://"):
-                        target = _join(folder, repository.removeprefix("file://"))
-                        if target is not None:
-                            pending.append(target)
+                    local = (
+                        remote.chart_dependency(repository) if isinstance(repository, str) else None
+                    )
+                    target = _join(folder, local) if local is not None else None
+                    if target is not None:
+                        pending.append(target)
 
     def result(self) -> Inputs:
         """The inputs, without entries that others already cover."""

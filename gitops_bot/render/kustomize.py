@@ -5,7 +5,9 @@ Owns: the Command (`kustomize build --load-restrictor=LoadRestrictionsRootOnly
 --network), and the walk over the kustomization graph that comes first: every
 resource, base, component, generator, transformer and validator entry, and
 every file a kustomization names, must stay inside the repository; remote
-entries are refused unless a prefix of Limits.allow_remote admits them; a
+entries (render.remote decides which) are refused unless a prefix of
+Limits.allow_remote admits them, and always where the sandbox has no network
+namespace (sandbox.network_isolation); a
 kustomization that includes itself (directly or through others) is refused
 before kustomize runs. The folders walked are checked for symlinks that leave
 the repository, and the kustomizations and YAML files they name are screened
@@ -17,18 +19,22 @@ root-only load restrictor) and running anything (sandbox.run does).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gitops_bot.core import manifests
+from gitops_bot.core.model import Manifest, Origin
 from gitops_bot.errors import RenderError
-from gitops_bot.render import sandbox
+from gitops_bot.render import remote, sandbox
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"  # kustomize's, with buildMetadata
+ORIGIN_METADATA = "originAnnotations"
 _MAX_KUSTOMIZATION_BYTES = 1 << 20
 # Entries that kustomize loads as a file or as another kustomization (local or remote).
 _BASES = ("resources", "bases", "components", "generators", "transformers", "validators")
@@ -36,17 +42,6 @@ _BASES = ("resources", "bases", "components", "generators", "transformers", "val
 _FILE_LISTS = ("patchesStrategicMerge", "crds", "configurations")
 _FILE_ITEMS = ("patches", "patchesJson6902", "replacements")  # items with a `path`
 _GENERATORS = ("configMapGenerator", "secretGenerator")  # items with files/envs/env
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^git::|^git@")
-_HOST = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/")  # github.com/org/repo//path
-
-
-def is_url(entry: str) -> bool:
-    """Certainly remote: a URL scheme, `git@`, `git::` or a `?ref=` query.
-
-    A host-like path (`github.com/org/repo//dir`) is remote only if no such
-    local path exists, which only the renderer can tell; see _Walk.is_remote.
-    """
-    return bool(_SCHEME.match(entry)) or "?ref=" in entry
 
 
 def find(folder: Path) -> Path | None:
@@ -66,11 +61,151 @@ def command(
     walk.visit(start, ())
     sandbox.check_tree(root, paths=walk.folders)
     return sandbox.Command(
-        argv=(tools.kustomize, "build", "--load-restrictor=LoadRestrictionsRootOnly", f"./{path}"),
+        argv=(
+            tools.path("kustomize"),
+            "build",
+            "--load-restrictor=LoadRestrictionsRootOnly",
+            f"./{path}",
+        ),
         cwd=str(root),
         what=f"kustomize build {path}",
-        network=walk.remote,
+        network=walk.network,
     )
+
+
+def traced(
+    command: sandbox.Command, path: str, *, root: Path, folder: Path
+) -> sandbox.Command | None:
+    """`command`, built through a kustomization written in `folder` (outside the
+    repository) that asks kustomize for origin annotations; None where that
+    could change the output.
+
+    Kustomize records where each object came from only when the top
+    kustomization has buildMetadata; the wrapper has it, and names the
+    repository's kustomization as its one resource. Only the top
+    kustomization's sortOptions and buildMetadata act on the build, so they are
+    copied; a top kustomization with an openapi file (read relative to the top,
+    which the wrapper is not) or that asks for origin annotations itself is
+    built as it is, with no origins.
+    """
+    root = root.resolve()
+    file = find(root / path)
+    if file is None:  # command() refused it already
+        return None
+    top = _load(file, file.relative_to(root).as_posix())
+    build_metadata = top.get("buildMetadata") or []
+    if (
+        "openapi" in top
+        or top.get("kind", "Kustomization") != "Kustomization"
+        or not isinstance(build_metadata, list)
+        or ORIGIN_METADATA in build_metadata
+    ):
+        return None
+    wrapper = {
+        "resources": [os.path.relpath(root / path, folder.resolve())],
+        "buildMetadata": [ORIGIN_METADATA, *build_metadata],
+    }
+    if "sortOptions" in top:
+        wrapper["sortOptions"] = top["sortOptions"]
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(wrapper), encoding="utf-8")
+    argv = (*command.argv[:-1], str(folder.resolve()))
+    return dataclasses.replace(command, argv=argv)
+
+
+def origins(found: Iterable[Manifest], *, root: Path, folder: Path) -> tuple[Manifest, ...]:
+    """`found`, built by a `traced` command, without kustomize's origin annotation and
+    with the origin it names: the repository file and the line of the document (or
+    of the generator entry) that produced each object."""
+    sources = _Sources(root.resolve(), folder.resolve())
+    return tuple(sources.origin(manifest) for manifest in found)
+
+
+class _Sources:
+    """The files that origin annotations name, each read once."""
+
+    def __init__(self, root: Path, folder: Path) -> None:
+        self.root, self.folder = root, folder
+        self.documents: dict[str, tuple[Manifest, ...]] = {}
+
+    def origin(self, manifest: Manifest) -> Manifest:
+        obj = dict(manifest.obj)
+        metadata = dict(obj.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        text = annotations.pop(ORIGIN_ANNOTATION, None)
+        if text is None:
+            return manifest
+        if annotations:
+            metadata["annotations"] = annotations
+        else:
+            metadata.pop("annotations", None)
+        obj["metadata"] = metadata
+        where = self.where(text, manifest) or manifest.origin
+        return dataclasses.replace(manifest, obj=obj, origin=where)
+
+    def where(self, text: str, manifest: Manifest) -> Origin | None:
+        try:
+            told = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+        if not isinstance(told, Mapping) or told.get("repo"):
+            return None  # an allow-listed remote base: its files are not in the repository
+        if isinstance(configured := told.get("configuredIn"), str):
+            by = told.get("configuredBy")
+            generator = by.get("kind") if isinstance(by, Mapping) else None
+            file = self.file(configured)
+            if file is None:
+                return None
+            return Origin(file, 0, self.generator_line(file, generator, manifest.key.name))
+        path = told.get("path")
+        file = self.file(path) if isinstance(path, str) else None
+        if file is None:
+            return None
+        document = self.document(file, manifest)
+        return Origin(file) if document is None else document.origin
+
+    def file(self, told: str) -> str | None:
+        """The repository path of a path kustomize gave relative to the wrapper."""
+        path = Path(os.path.normpath(self.folder / told))
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else None
+
+    def parsed(self, file: str) -> tuple[Manifest, ...]:
+        if file not in self.documents:
+            try:
+                text = _read(self.root / file, file, _MAX_KUSTOMIZATION_BYTES * 32)
+                self.documents[file] = manifests.parse(text, origin=file)
+            except (OSError, RenderError):
+                self.documents[file] = ()
+        return self.documents[file]
+
+    def document(self, file: str, manifest: Manifest) -> Manifest | None:
+        """The document of `file` that became `manifest`: same kind, and its name is
+        the built name or part of it (namePrefix, nameSuffix)."""
+        same_kind = [d for d in self.parsed(file) if d.key.kind == manifest.key.kind]
+        exact = [d for d in same_kind if d.key.name == manifest.key.name]
+        inside = [d for d in same_kind if d.key.name in manifest.key.name]
+        longest = max((len(d.key.name) for d in inside), default=0)
+        for matches in (exact, [d for d in inside if len(d.key.name) == longest], same_kind):
+            if len(matches) == 1:
+                return matches[0]
+        return None
+
+    def generator_line(self, file: str, generator: Any, built: str) -> int | None:
+        """The line of the generator entry (ConfigMapGenerator: a configMapGenerator
+        item) whose name the built name contains (namePrefix, hash suffix)."""
+        field = {"ConfigMapGenerator": "configMapGenerator", "SecretGenerator": "secretGenerator"}
+        try:
+            node = yaml.compose((self.root / file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        found: list[tuple[int, int]] = []  # (length of the name, line)
+        for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+            if key.value != field.get(generator) or not isinstance(value, yaml.SequenceNode):
+                continue
+            for item in value.value:
+                for k, v in item.value if isinstance(item, yaml.MappingNode) else ():
+                    if k.value == "name" and isinstance(v.value, str) and v.value in built:
+                        found.append((len(v.value), int(item.start_mark.line) + 1))
+        return max(found)[1] if found else None
 
 
 class _Walk:
@@ -79,7 +214,7 @@ class _Walk:
     def __init__(self, root: Path, limits: sandbox.Limits) -> None:
         self.root, self.limits = root, limits
         self.folders: list[Path] = []
-        self.remote = False  # an allow-listed remote entry needs the network
+        self.network = False  # an allow-listed remote entry needs the network
 
     def visit(self, folder: Path, chain: tuple[Path, ...]) -> None:
         """Check the kustomization in `folder`, reached through the folders in `chain`."""
@@ -96,8 +231,8 @@ class _Walk:
         where, chain = self.name(file), (*chain, folder)
         data = _load(file, where)
         for field, entry in _entries(data, _BASES):
-            if self.is_remote(folder, entry):
-                self.admit(where, field, entry)
+            if reason := remote.why(entry):
+                self.admit(where, field, entry, reason)
                 continue
             target = self.local(folder, where, field, entry)
             if target in chain:
@@ -108,8 +243,8 @@ class _Walk:
             else:
                 self.screen(target)
         for field, entry in _files(data):
-            if _SCHEME.match(entry):  # kustomize fetches http(s) files, patches included
-                self.admit(where, field, entry)
+            if reason := remote.why(entry):  # kustomize fetches http(s) files, patches included
+                self.admit(where, field, entry, reason)
                 continue
             target = self.local(folder, where, field, entry)
             if field not in _GENERATORS:  # generator files are data, not YAML
@@ -120,18 +255,16 @@ class _Walk:
             text = _read(file, self.name(file), self.limits.max_output_bytes)
             manifests.screen(text, origin=self.name(file), max_bytes=self.limits.max_output_bytes)
 
-    def is_remote(self, folder: Path, entry: str) -> bool:
-        # kustomize tries a local path first, then a remote one; so does this.
-        if is_url(entry):
-            return True
-        return not (folder / entry).exists() and bool(_HOST.match(entry))
-
-    def admit(self, where: str, field: str, entry: str) -> None:
-        if not any(entry.startswith(prefix) for prefix in self.limits.allow_remote):
+    def admit(self, where: str, field: str, entry: str, reason: str) -> None:
+        refused = f"{where}: {field} entry {entry} is remote ({reason})"
+        if sandbox.network_isolation() is None:
             raise RenderError(
-                f"{where}: {field} entry {entry} is remote, and no allow_remote prefix admits it"
+                f"{refused}: remote references are refused where the render sandbox "
+                "has no network namespace"
             )
-        self.remote = True
+        if not any(entry.startswith(prefix) for prefix in self.limits.allow_remote):
+            raise RenderError(f"{refused}, and no allow_remote prefix admits it")
+        self.network = True
 
     def local(self, folder: Path, where: str, field: str, entry: str) -> Path:
         try:

@@ -12,6 +12,7 @@ Refuses: building commands (kustomize.py, helm.py), running them
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from gitops_bot.core import manifests
@@ -19,9 +20,9 @@ from gitops_bot.core.config import Environment, SourceKind
 from gitops_bot.core.model import Manifest, Render
 from gitops_bot.errors import RenderError
 from gitops_bot.render import helm, inputs, kustomize, plain, sandbox
-from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
+from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
-__all__ = ["Limits", "Tools", "render"]
+__all__ = ["Limits", "Tools", "isolation", "render"]
 
 
 def render(
@@ -51,8 +52,21 @@ def _manifests(
         return plain.read(source.path, root=root, limits=limits)
     if kind is SourceKind.KUSTOMIZE:
         command = kustomize.command(source.path, root=root, tools=tools, limits=limits)
-        text = sandbox.run(command, limits=limits)
-        return manifests.parse(text, origin=command.what, max_bytes=limits.max_output_bytes)
+        with tempfile.TemporaryDirectory(prefix="gitops-bot-origins-") as tmp:
+            wrapper = Path(tmp)
+            traced = kustomize.traced(command, source.path, root=root, folder=wrapper)
+            text = None
+            if traced is not None:
+                try:
+                    text = sandbox.run(traced, limits=limits)
+                except sandbox.ToolFailedError:
+                    traced = None  # the error again, as kustomize words it for the repository
+            if text is None:
+                text = sandbox.run(command, limits=limits)
+            found = manifests.parse(text, origin=command.what, max_bytes=limits.max_output_bytes)
+            if traced is None:
+                return found
+            return kustomize.origins(found, root=root, folder=wrapper)
     command = helm.command(
         source.path,
         release=source.release or env.name,

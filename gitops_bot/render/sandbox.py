@@ -1,7 +1,8 @@
 """The one place a renderer runs: a subprocess with nothing of ours to leak.
 
 Owns: `Command` (a renderer run as data: argv, folder, a description for
-messages), `Limits`, `Tools` (where helm and kustomize are), `run` and
+messages), `Limits`, `Tools` (where helm and kustomize are, looked up when
+used), `run` and
 `check_tree` (no symlink in the repository may lead out of it).
 Refuses: deciding what to run (kustomize.py and helm.py build the Commands)
 and reading the output (core.manifests does).
@@ -23,10 +24,14 @@ What `run` guarantees:
 - Network: when `unshare --net --map-root-user` works on this machine (probed
   once per process), the tool runs in a new network namespace with nothing
   but a loopback that is down: no DNS, no connection. Where user namespaces
-  are not allowed (some containers), the tool runs with the host's network;
-  the tools' own flags (no --enable-dns, no remote bases without an
-  allow-list) are then the only protection. A Command that needs the network
-  (an allow-listed remote base) says so with `network=True`.
+  are not allowed (Docker's default seccomp profile, as in GitHub Actions
+  container jobs and GitLab's Docker executor), the tool runs with the
+  host's network, and no render may reach it: kustomize.command refuses every
+  remote reference (render.remote), even an allow-listed one, helm template
+  fetches nothing, and the tools' own flags stay off (no --enable-dns, no
+  --enable-helm). `isolation()` says which of the two is in force; the plan
+  output shows it. A Command that needs the network (an allow-listed remote
+  base) says so with `network=True`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gitops_bot.errors import RenderError
 
@@ -52,6 +58,10 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _STDERR_LINES = 40
 _STDERR_KEEP = 64 << 10  # bytes of stderr kept while reading; the tail matters
 _CHUNK = 64 << 10
+
+
+class ToolFailedError(RenderError):
+    """The tool ran and exited with an error of its own (not a limit of the sandbox)."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +77,25 @@ DEFAULT_LIMITS = Limits()  # frozen, so one instance serves as every default
 
 @dataclass(frozen=True)
 class Tools:
-    """Where the renderers are: absolute paths, resolved by the caller."""
+    """Where the renderers are: a name to look up on the bot's PATH, or a path.
 
-    helm: str
-    kustomize: str
+    Each is looked up when a render first needs it, not before: a repository
+    of kustomizations needs no helm, a repository of charts no kustomize.
+    """
+
+    helm: str = "helm"
+    kustomize: str = "kustomize"
+
+    def path(self, tool: Literal["helm", "kustomize"]) -> str:
+        """The absolute path of `tool`; RenderError naming the setting when it is missing."""
+        configured = self.helm if tool == "helm" else self.kustomize
+        found = shutil.which(configured)
+        if found is None:
+            raise RenderError(
+                f"looking for {tool}: {configured} not found on PATH "
+                f"(set --{tool} or GITOPS_BOT_{tool.upper()})"
+            )
+        return str(Path(found).absolute())
 
 
 @dataclass(frozen=True)
@@ -103,7 +128,8 @@ def run(command: Command, *, limits: Limits) -> str:
             _stop(process)
         code = process.returncode
     if code != 0:
-        raise RenderError(f"running {command.what}: {_failure(code, err_tail, command, limits)}")
+        message = f"running {command.what}: {_failure(code, err_tail, command, limits)}"
+        raise (RenderError if code < 0 or _out_of_memory(err_tail) else ToolFailedError)(message)
     return out.decode("utf-8", errors="replace")
 
 
@@ -185,6 +211,15 @@ def _wrapper(command: Command, limits: Limits) -> tuple[str, ...]:
     return prefix
 
 
+NETWORK_NAMESPACE = "network namespace"
+NO_NETWORK_NAMESPACE = "no network namespace (remote references refused by the walk)"
+
+
+def isolation() -> str:
+    """Which network isolation renders get on this machine, in words for the plan output."""
+    return NETWORK_NAMESPACE if network_isolation() is not None else NO_NETWORK_NAMESPACE
+
+
 @functools.cache
 def network_isolation() -> str | None:
     """The path of `unshare` when it can give a tool a network namespace here, else None."""
@@ -258,9 +293,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
+def _out_of_memory(stderr: bytes) -> bool:
+    text = stderr.decode("utf-8", errors="replace")
+    return "out of memory" in text or "cannot allocate memory" in text
+
+
 def _failure(code: int, stderr: bytes, command: Command, limits: Limits) -> str:
     text = stderr.decode("utf-8", errors="replace")
-    if "out of memory" in text or "cannot allocate memory" in text:
+    if _out_of_memory(stderr):
         return f"ran out of memory (the render limit is {limits.max_memory_bytes} bytes)"
     # The tools print absolute paths; inside the repository, relative ones read better.
     text = text.replace(command.cwd.rstrip("/") + "/", "")

@@ -84,6 +84,8 @@ FILES = {
         resources:
           - ../../base
           - https://github.com/acme/shop//deploy/base?ref=main
+          - probe@127.0.0.1:org/repo//base
+          - GitLab.com/acme/shop//deploy
           - ../../../../outside
           - escape
         patchesStrategicMerge:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitops_bot.core.config import Environment, Source, SourceKind
 from gitops_bot.core.model import Render
@@ -211,13 +213,13 @@ def test_kustomize_overlay(repo: Path, tools: Tools) -> None:
 
     by_kind = {m.key.kind: m for m in render.manifests}
     config_name = by_kind["ConfigMap"].key.name
-    origin = "kustomize build deploy/overlays/dev"
-    # sorted by key; the origins point into kustomize's output (Namespaces come first there)
+    # sorted by key; each origin is the repository file (and line) that produced the
+    # object, as kustomize reports it: a generated object names its generator entry
     assert summary(render) == [
-        ("ConfigMap", f"shop-dev/{config_name}", f"{origin}:6 (document 2)"),
-        ("Namespace", "/shop-dev", f"{origin}:1 (document 1)"),
-        ("Service", "shop-dev/dev-web", f"{origin}:15 (document 3)"),
-        ("Deployment.apps", "shop-dev/dev-web", f"{origin}:26 (document 4)"),
+        ("ConfigMap", f"shop-dev/{config_name}", "deploy/base/kustomization.yaml:3 (document 1)"),
+        ("Namespace", "/shop-dev", "deploy/overlays/dev/namespace.yaml:1 (document 1)"),
+        ("Service", "shop-dev/dev-web", "deploy/base/service.yaml:1 (document 1)"),
+        ("Deployment.apps", "shop-dev/dev-web", "deploy/base/deployment.yaml:1 (document 1)"),
     ]
     assert config_name.startswith("dev-web-config-")  # namePrefix, then the content hash
     assert len(config_name) == len("dev-web-config-") + 10
@@ -415,3 +417,100 @@ def test_render_limits_apply(
             environment, root=repo, tools=tools, limits=Limits(max_output_bytes=limit)
         )
     assert str(caught.value) == message
+
+
+ORIGINS = {
+    "o/base/kustomization.yaml": "resources: [objects.yaml]\n",
+    "o/base/objects.yaml": """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: one
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: two
+          annotations: {keep: me}
+        spec:
+          ports: [{port: 80}]
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: three
+        data: {k: v}
+    """,
+    "o/app/kustomization.yaml": """
+        resources: [../base, extra.yaml]
+        namePrefix: p-
+        secretGenerator:
+        - name: token
+          literals: [t=x]
+        configMapGenerator:
+        - name: settings
+          literals: [a=b]
+        - name: settings-more
+          literals: [c=d]
+        sortOptions: {order: fifo}  # top-level only: the wrapper carries them over
+        buildMetadata: [managedByLabel]
+    """,
+    "o/app/extra.yaml": """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: extra
+        ---
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: extra-long
+    """,
+}
+
+
+def test_kustomize_origins_name_the_source_file_and_line(repo: Path, tools: Tools) -> None:
+    write(repo, ORIGINS)
+    render = render_mod.render(env("o", "o/app"), root=repo, tools=tools)
+
+    origins = {m.key.name: str(m.origin) for m in render.manifests}
+    hashed = {n.rpartition("-")[0]: n for n in origins if n.startswith(("p-token-", "p-settings-"))}
+    assert origins == {
+        "p-one": "o/base/objects.yaml:1 (document 1)",
+        "p-two": "o/base/objects.yaml:6 (document 2)",
+        "p-three": "o/base/objects.yaml:14 (document 3)",
+        "p-extra": "o/app/extra.yaml:1 (document 1)",
+        "p-extra-long": "o/app/extra.yaml:6 (document 2)",  # not "extra", which it contains
+        # generated: the generator's entry in the kustomization
+        hashed["p-token"]: "o/app/kustomization.yaml:4 (document 1)",
+        hashed["p-settings"]: "o/app/kustomization.yaml:7 (document 1)",
+        hashed["p-settings-more"]: "o/app/kustomization.yaml:9 (document 1)",
+    }
+    # the annotation kustomize added is gone: the objects are the plain build's, exactly
+    plain = subprocess.run(
+        [tools.path("kustomize"), "build", "--load-restrictor=LoadRestrictionsRootOnly", "./o/app"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    by_name = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all(plain)}
+    assert {m.key.name: dict(m.obj) for m in render.manifests} == by_name
+    assert by_name["p-two"]["metadata"]["annotations"] == {"keep": "me"}
+    assert by_name["p-two"]["metadata"]["labels"]["app.kubernetes.io/managed-by"]
+
+
+def test_kustomize_origin_annotations_asked_for_are_kept(repo: Path, tools: Tools) -> None:
+    write(
+        repo,
+        {
+            **ORIGINS,
+            "o/app/kustomization.yaml": "resources: [extra.yaml]\n"
+            "buildMetadata: [originAnnotations]\n",
+        },
+    )
+    extra, _ = render_mod.render(env("o", "o/app"), root=repo, tools=tools).manifests
+    assert extra.obj["metadata"]["annotations"] == {
+        "config.kubernetes.io/origin": "path: extra.yaml\n"
+    }
+    assert str(extra.origin) == "kustomize build o/app:1 (document 1)"

@@ -41,6 +41,7 @@ def test_top_level_fields() -> None:
         "has_errors",
         "environments",
         "skipped",
+        "sandbox",
     }
     assert doc["schema"] == "gitops-bot/plan/v1"
     assert (doc["base"], doc["head"]) == (samples.BASE, samples.HEAD)

@@ -81,6 +81,7 @@ def document(plan: Plan) -> dict[str, Any]:
         "has_errors": plan.has_errors,
         "environments": [_env(e) for e in plan.envs],
         "skipped": [{"name": s.env, "reason": s.reason} for s in plan.skipped],
+        "sandbox": plan.sandbox,
     }
 
 

@@ -138,6 +138,8 @@ def _heading(plan: Plan, env: EnvPlan, part: int, parts: int) -> str:
     line += f"{_code(short(plan.base))}..{_code(short(plan.head))}"
     if env.render_hash:
         line += f" · render {_code('sha256:' + env.render_hash[:12])}"
+    if plan.sandbox:
+        line += f" · sandbox: {_text(plan.sandbox)}"
     return line + "\n\n"
 
 
@@ -300,4 +302,6 @@ def summary(plan: Plan) -> str:
     if plan.skipped:
         text += "Skipped:\n\n"
         text += "".join(f"- {_code(s.env)}: {_text(s.reason)}\n" for s in plan.skipped) + "\n"
+    if plan.sandbox:
+        text += f"Sandbox: {_text(plan.sandbox)}\n"
     return text.rstrip("\n") + "\n"

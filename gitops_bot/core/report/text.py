@@ -113,4 +113,6 @@ def render(plan: Plan, *, color: bool) -> str:
         out.append("skipped:\n" + lines)
     if not out:
         out.append("no environment was planned\n")
+    if plan.sandbox:
+        out.append(_paint(f"sandbox: {plan.sandbox}") + "\n")
     return "\n".join(out)
