@@ -1,0 +1,79 @@
+"""Text made to fit a field the API server limits in bytes.
+
+Owns: `size` (the UTF-8 length the server counts: Go's `len` of a string),
+`cut` (the start of a text within a byte limit, cut on a character
+boundary, with a marker saying how many characters were left out), `clip`
+(the same without a marker, for short fields such as an Event's reason) and
+`listing` (a head and a list of items within a limit: every item keeps a
+fair share of the room, and items that do not fit at all are counted, "and
+3 more objects"). A text that fits is returned as it is.
+Refuses: dropping a text: whatever the limit, something of the start is
+kept and what was left out is said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+ELLIPSIS = "…"
+
+
+def size(text: str) -> int:
+    """Bytes of `text` in UTF-8: what the API server's length checks count."""
+    return len(text.encode("utf-8"))
+
+
+def clip(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 encoding has at most `limit` bytes."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    # A UTF-8 continuation byte is 0b10xxxxxx: back up to the start of a character.
+    end = max(0, limit)
+    while end > 0 and (data[end] & 0xC0) == 0x80:
+        end -= 1
+    return data[:end].decode("utf-8")
+
+
+def _marker(left_out: int) -> str:
+    return f"{ELLIPSIS} [{left_out} more character{'s' if left_out != 1 else ''}]"
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` bytes; else its start and a marker such as
+    "… [1234 more characters]", together at most `limit` bytes."""
+    if size(text) <= limit:
+        return text
+    # The marker's length depends on how much is left out; two rounds settle it.
+    kept = text
+    for _ in range(3):
+        room = limit - size(_marker(len(text) - len(kept)))
+        kept = clip(text, max(0, room))
+    marked = kept + _marker(len(text) - len(kept))
+    return marked if size(marked) <= limit else clip(marked, limit)
+
+
+def listing(
+    head: str, items: Sequence[str], limit: int, *, sep: str = "; ", noun: str = "objects"
+) -> str:
+    """`head` followed by `items` joined by `sep`, within `limit` bytes.
+
+    Long items are shortened (with `cut`) so that as many items as possible
+    are named; items for which no room is left are counted at the end
+    ("; and 4 more objects"). The head keeps at most half the room.
+    """
+    whole = head + sep.join(items)
+    if size(whole) <= limit:
+        return whole
+    head = cut(head, limit // 2)
+    room = limit - size(head)
+    for shown in range(len(items), 0, -1):
+        tail = f"{sep}and {len(items) - shown} more {noun}" if shown < len(items) else ""
+        share = (room - size(tail) - size(sep) * (shown - 1)) // shown
+        if share < 24 and shown > 1:  # too little to say anything of each: name fewer
+            continue
+        parts = [cut(item, share) for item in items[:shown]]
+        text = head + sep.join(parts) + tail
+        if size(text) <= limit:
+            return text
+    return cut(head + f"{len(items)} {noun}", limit)
