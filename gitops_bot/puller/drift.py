@@ -43,13 +43,11 @@ class Finding:
     error: str = ""
 
 
-def _time_of(entry: Mapping[str, Any]) -> str:
-    return str(entry.get("time") or "")
-
-
 def culprit(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str) -> str:
-    """The field manager, other than `manager`, that most recently wrote a field
-    `desired` sets to a value the live object no longer has; "" if none."""
+    """Who, other than `manager` writing the object itself, most recently wrote
+    a field `desired` sets to a value the live object no longer has: "" if
+    nobody can be named. A write through a subresource counts, and says so:
+    "kubectl (via scale)"."""
     changed = [
         path
         for path, _have, want in diff.field_changes(
@@ -57,17 +55,16 @@ def culprit(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str
         )
         if want is not diff.ABSENT
     ]
-    suspects: set[str] = set()
-    for path in changed:
-        suspects |= {m for m in fieldsv1.owners(live, path) if m != manager}
-    entries = [
-        e
-        for e in (live.get("metadata") or {}).get("managedFields") or []
-        if e.get("manager") in suspects and not e.get("subresource")
-    ]
-    if not entries:
+    suspects = {
+        own
+        for path in changed
+        for own in fieldsv1.owning(live, path)
+        if own.manager != manager or own.subresource
+    }
+    if not suspects:
         return ""
-    return str(max(entries, key=_time_of).get("manager", ""))
+    # The newest write; among writes in the same second, the first name in order.
+    return max(sorted(suspects, key=lambda own: own.who, reverse=True), key=lambda o: o.time).who
 
 
 class DriftWatcher:
