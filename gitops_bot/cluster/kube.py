@@ -116,18 +116,30 @@ class Kube:
     # -- operations ----------------------------------------------------------
 
     def apply(
-        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
-        """Server-side apply `obj` as our field manager; the server's result."""
-        return self.apply_reporting(obj, dry_run=dry_run, force=force)[0]
+        """Server-side apply `obj` as our field manager (or `field_manager`); the result."""
+        return self.apply_reporting(obj, dry_run=dry_run, force=force, field_manager=field_manager)[
+            0
+        ]
 
     def apply_reporting(
-        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Like `apply`; also whether the apply created the object (HTTP 201)."""
         resource = self.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         meta = obj.get("metadata") or {}
-        query: list[tuple[str, str]] = [("fieldManager", self.field_manager)]
+        query: list[tuple[str, str]] = [("fieldManager", field_manager or self.field_manager)]
         if force:
             query.append(("force", "true"))
         if dry_run:
