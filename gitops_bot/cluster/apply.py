@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gitops_bot.cluster import applyset, pool, prune, scope, stages, wait
+from gitops_bot.cluster import applyset, handover, pool, prune, scope, stages, wait
 from gitops_bot.cluster.applyset import ApplySetRef, Parent
 from gitops_bot.cluster.applyset import inventory as _inventory
 from gitops_bot.cluster.kube import Kube
@@ -34,7 +34,7 @@ from gitops_bot.core import ignore, mask, noop, waves
 from gitops_bot.core.health import Health, Status
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.outcome import ApplyOptions, ApplyResult, ObjectResult, Outcome
-from gitops_bot.errors import BotError, ClusterError
+from gitops_bot.errors import BotError
 
 __all__ = [
     "ApplyOptions",
@@ -80,8 +80,8 @@ def reconcile(
         revision=revision,
         options=options,
         log=log or logging.getLogger(__name__),
+        ignore_fields=ignore_fields,
     )
-    run.rules = tuple(ignore_fields)
     try:
         run.go()
     except _StopError as stop:
@@ -115,6 +115,7 @@ class _Run:
         revision: str,
         options: ApplyOptions,
         log: logging.Logger,
+        ignore_fields: Sequence[ignore.Rule] = (),
     ) -> None:
         self.kube, self.render, self.ref = kube, render, ref
         self.revision, self.options, self.log = revision, options, log
@@ -128,10 +129,9 @@ class _Run:
             start=min(8, options.concurrency), maximum=options.concurrency
         )
         self.deadline: float | None = None
-        self.rules: tuple[ignore.Rule, ...] = ()
-        self.ignored: dict[Key, tuple[ignore.Field, ...]] = {}  # objects with fields to leave
-        self.full: dict[Key, Mapping[str, Any]] = {}  # as rendered, for a create
-        self.handovers: dict[Key, dict[str, Any]] = {}
+        self.handover = handover.Handover(
+            kube, ignore_fields, force=options.force_conflicts, scrub=self.scrub
+        )
 
     # -- the steps -------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class _Run:
             )
         self.secrets |= mask.collect_secret_values(m.obj for m in manifests)
         desired, failed = scope.check(manifests, self.ref)
-        failed += self._find_ignored(manifests)
+        failed += self.handover.find(manifests)
         self._stop_on_failures(failed, "validation failed, nothing was changed")
         parent = applyset.read_parent(self.kube, self.ref)
         found = scope.find(self.kube, self.ref, parent, manifests)
@@ -156,16 +156,7 @@ class _Run:
         self.notes += scope.not_served(unlisted)
         self.secrets |= mask.collect_secret_values(members.values())
 
-        self.full = dict(desired)
-        for key, fields in self.ignored.items():
-            live = members.get(key)
-            if live is not None and key in desired:
-                # Applied without them from now on; whatever we still own of them is
-                # handed over first, or the server would remove it.
-                desired[key] = ignore.strip(desired[key], fields)
-                body = ignore.handover(live, fields, manager=self.kube.field_manager)
-                if body is not None:
-                    self.handovers[key] = body
+        self.handover.prepare(desired, members)  # fields the cluster owns: not sent again
         pending: list[Manifest] = []
         for m in manifests:
             live = members.get(m.key)
@@ -275,7 +266,7 @@ class _Run:
                 )
                 deferred = set()
             self._stop_on_failures(
-                self._hand_over([m.key for m in step.manifests if m.key in todo]),
+                self.handover.before_apply([m.key for m in step.manifests if m.key in todo]),
                 f"handing ignored fields over in stage {step.stage} wave {step.wave}; later "
                 "waves were not applied and nothing was pruned",
             )
@@ -287,7 +278,7 @@ class _Run:
                 limit=self.limit,
                 scrub=self.scrub,
             )
-            sent = [self._after_create(a) for a in sent]
+            sent = [self.handover.after_create(a) for a in sent]
             for a in sent:
                 if a.live is not None:
                     self.seen[a.key] = (str(desired[a.key].get("apiVersion")), a.live)
@@ -306,59 +297,6 @@ class _Run:
                     "were not applied and nothing was pruned",
                     stop=True,
                 )
-
-    # -- fields the cluster owns (core.ignore) ----------------------------------
-
-    def _find_ignored(self, manifests: Sequence[Manifest]) -> list[ObjectResult]:
-        failed = []
-        for m in manifests:
-            try:
-                fields = ignore.fields_for(m.obj, self.rules, where=f"{m.key} ({m.origin})")
-            except BotError as err:
-                failed.append(ObjectResult(m.key, Outcome.FAILED, str(err)))
-                continue
-            if fields:
-                self.ignored[m.key] = fields
-        return failed
-
-    def _send_handover(self, body: Mapping[str, Any]) -> str:
-        """Apply `body` as the handover manager; "" or why it failed."""
-        try:
-            self.kube.apply(body, field_manager=ignore.handover_manager(self.kube.field_manager))
-        except ClusterError as err:
-            if "HTTP 409" in str(err):
-                return ""  # someone else changed it meanwhile: theirs now, not ours
-            return self.scrub(f"handing ignored fields over: {err}")
-        return ""
-
-    def _hand_over(self, keys: Sequence[Key]) -> list[ObjectResult]:
-        failed = []
-        for key in keys:
-            body = self.handovers.pop(key, None)
-            if body is not None and (error := self._send_handover(body)):
-                failed.append(ObjectResult(key, Outcome.FAILED, error))
-        return failed
-
-    def _after_create(self, applied: stages.Applied) -> stages.Applied:
-        """A created object was sent whole; hand its ignored fields over and
-        apply it without them, so the next reconcile has nothing to send."""
-        fields = self.ignored.get(applied.key)
-        if applied.outcome is not Outcome.CREATED or not fields or applied.live is None:
-            return applied
-        body = ignore.handover(applied.live, fields, manager=self.kube.field_manager)
-        if body is None:
-            return applied
-        try:
-            error = self._send_handover(body)
-            if error:
-                return stages.Applied(applied.key, Outcome.FAILED, error)
-            live = self.kube.apply(
-                ignore.strip(self.full[applied.key], fields),
-                force=self.options.force_conflicts,
-            )
-        except ClusterError as err:
-            return stages.Applied(applied.key, Outcome.FAILED, self.scrub(str(err)))
-        return stages.Applied(applied.key, Outcome.CREATED, live=live)
 
     def _wait_healthy(self, keys: Iterable[Key], why: str, *, stop: bool = False) -> None:
         seen = {k: self.seen[k] for k in keys if k in self.seen}
