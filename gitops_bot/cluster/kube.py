@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,7 +152,7 @@ class Kube:
             doing=doing,
             call="dry-run" if dry_run else "apply",
             query=query,
-            body=json.dumps(obj),
+            body=_apply_body(obj),
             content_type="application/apply-patch+yaml",
         )
         return result, status == 201
@@ -355,6 +356,24 @@ class Kube:
         if resp.status >= 300:
             raise ClusterError(f"{doing}: {_status_message(resp.status, payload)}")
         return resp.status, payload
+
+
+# A JSON surrogate pair, not preceded by an escaped backslash.
+_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.I)
+
+
+def _apply_body(obj: Mapping[str, Any]) -> str:
+    """`obj` as an apply patch. The server reads it as YAML, which has no JSON
+    surrogate-pair escapes: json.dumps spells "😀" as two, and the server
+    answers 400. Each pair is written as YAML's 8-digit escape instead, so
+    the body stays ASCII (no raw control character YAML would refuse)."""
+
+    def joined(found: re.Match[str]) -> str:
+        high, low = int(found.group(2), 16), int(found.group(3), 16)
+        code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        return f"{found.group(1)}\\U{code:08X}"
+
+    return _PAIR.sub(joined, json.dumps(obj))
 
 
 def _seconds(value: str) -> float:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
@@ -88,3 +90,20 @@ def test_an_apply_failed_event_names_each_of_six_failing_objects(
     assert note.startswith("applying ")
     assert "validation failed" in note
     assert all(f"ConfigMap {namespace}/bad-{i}:" in note for i in range(6)), note
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+    | st.sampled_from(["😀", "\\😀", "\\ud83d\\ude00", "a\x7fb", "\x00", "\ufeff", "𝄞é€"])
+)
+def test_any_text_is_applied_as_written(kube: Kube, namespace: str, text: str) -> None:
+    """Apply patches are read as YAML, which has no JSON surrogate escapes: an
+    emoji in a note, a label or a ConfigMap must still get through intact."""
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "text", "namespace": namespace},
+        "data": {"v": text},
+    }
+    assert kube.apply(cm)["data"].get("v", "") == text
