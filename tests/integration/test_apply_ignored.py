@@ -4,7 +4,6 @@ applied after the create, handed over without a reset, never a change."""
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from typing import Any
 
@@ -39,7 +38,7 @@ def scale(kube: Kube, namespace: str, replicas: int, *, manager: str = "hpa-like
         f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale",
         doing="scaling web",
         query=[("fieldManager", manager)],
-        body=json.dumps({"spec": {"replicas": replicas}}),
+        body={"spec": {"replicas": replicas}},
         content_type="application/merge-patch+json",
     )
 
@@ -79,7 +78,9 @@ def test_replicas_under_an_hpa_are_neither_sent_nor_fought(
 
     # A change in Git of the ignored field alone is no change either.
     web5 = annotated(objects.deployment(namespace=namespace, replicas=5), "spec.replicas")
-    assert sent(reconcile(kube, render([web5]), applyset=ref, revision="c2", options=OPTIONS)) == {}
+    changed = reconcile(kube, render([web5]), applyset=ref, revision="c2", options=OPTIONS)
+    assert {o.outcome for o in changed.objects} == {Outcome.UNCHANGED}
+    assert "dry-run" not in changed.requests  # only the parent records the new revision
     assert replicas(kube, namespace) == 7
 
 
@@ -137,7 +138,16 @@ def test_a_ca_bundle_injected_by_another_manager_is_left_alone(
                 "admissionReviewVersions": ["v1"],
                 "sideEffects": "None",
                 "failurePolicy": "Ignore",
-                "rules": [],
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["configmaps"],
+                        "scope": "Namespaced",
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {"never": "matches"}},
                 "clientConfig": {"service": {"namespace": namespace, "name": "a"}},
             }
         ],
@@ -158,9 +168,7 @@ def test_a_ca_bundle_injected_by_another_manager_is_left_alone(
             f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{name}",
             doing="injecting",
             query=[("fieldManager", "cainjector")],
-            body=json.dumps(
-                {"webhooks": [{"name": "a.example.com", "clientConfig": {"caBundle": "Q0E="}}]}
-            ),
+            body={"webhooks": [{"name": "a.example.com", "clientConfig": {"caBundle": "Q0E="}}]},
             content_type="application/strategic-merge-patch+json",
         )
         again = reconcile(
