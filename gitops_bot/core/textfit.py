@@ -53,27 +53,59 @@ def cut(text: str, limit: int) -> str:
     return marked if size(marked) <= limit else clip(marked, limit)
 
 
+MIN_KEPT = 48  # bytes of an item's start worth showing (its name, at least)
+
+
+def _shares(sizes: Sequence[int], room: int) -> list[int]:
+    """Room for each item, shared fairly: a short item takes what it needs and
+    leaves the rest to the long ones."""
+    shares = [0] * len(sizes)
+    remaining = room
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    for n, i in enumerate(order):
+        shares[i] = min(sizes[i], remaining // (len(sizes) - n))
+        remaining -= shares[i]
+    return shares
+
+
 def listing(
     head: str, items: Sequence[str], limit: int, *, sep: str = "; ", noun: str = "objects"
 ) -> str:
     """`head` followed by `items` joined by `sep`, within `limit` bytes.
 
-    Long items are shortened (with `cut`) so that as many items as possible
-    are named; items for which no room is left are counted at the end
-    ("; and 4 more objects"). The head keeps at most half the room.
+    Long items are shortened (with `cut`, keeping at least their first
+    MIN_KEPT bytes) so that as many items as possible are named; the items
+    for which no room is left are counted at the end ("; and 4 more
+    objects"). The head keeps at most half the room.
     """
     whole = head + sep.join(items)
     if size(whole) <= limit:
         return whole
     head = cut(head, limit // 2)
     room = limit - size(head)
+    sizes = [size(item) for item in items]
     for shown in range(len(items), 0, -1):
         tail = f"{sep}and {len(items) - shown} more {noun}" if shown < len(items) else ""
-        share = (room - size(tail) - size(sep) * (shown - 1)) // shown
-        if share < 24 and shown > 1:  # too little to say anything of each: name fewer
-            continue
-        parts = [cut(item, share) for item in items[:shown]]
-        text = head + sep.join(parts) + tail
-        if size(text) <= limit:
-            return text
+        free = room - size(tail) - size(sep) * (shown - 1)
+        if free < shown * min(MIN_KEPT, *sizes[:shown]):
+            continue  # not even each item's start fits: name fewer
+        shares = _shares(sizes[:shown], free)
+        parts = [
+            item if share >= sizes[i] else cut(item, share)
+            for i, (item, share) in enumerate(zip(items, shares, strict=False))
+        ]
+        if all(
+            part == item or len(_common(part, item)) >= min(len(item), MIN_KEPT // 4)
+            for part, item in zip(parts, items, strict=False)
+        ):
+            text = head + sep.join(parts) + tail
+            if size(text) <= limit:
+                return text
     return cut(head + f"{len(items)} {noun}", limit)
+
+
+def _common(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]

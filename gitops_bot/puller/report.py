@@ -161,7 +161,9 @@ class Reporter:
                     _regarding(parent),
                     reason="Pruned",
                     action="Prune",
-                    note=f"pruned at {short}: {', '.join(pruned)}",
+                    note=textfit.listing(
+                        f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
+                    ),
                 )
         not_healthy = health.get("notHealthy") or []
         state = StatusState.SUCCESS if result.ok else StatusState.FAILURE
