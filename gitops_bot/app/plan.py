@@ -9,14 +9,14 @@ the drift, with every error scrubbed of secret values. Refuses: formatting
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitops_bot.cluster import observe as observe_mod
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import affected, config, diff, fieldsv1, mask, normalize
+from gitops_bot.core import affected, config, diff, fieldsv1, ignore, mask, normalize
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
 from gitops_bot.errors import BotError, ConfigError, RenderError
@@ -124,11 +124,12 @@ def _plan_env(
         except RenderError as err:
             raise RenderError(f"at the merge base, not in this change: {err}") from err
         secrets |= _secrets(m.obj for m in (*base_render.manifests, *head_render.manifests))
-        changes = diff.compute(base_render.by_key(), head_render.by_key(), mask_key=mask_key)
+        rules = base_env.ignore_fields if base_env else ()  # the base branch's, as policy
+        changes = diff.compute(*ignore.views(base_render, head_render, rules), mask_key=mask_key)
         if kube is None:
             return EnvPlan(env=env.name, render_hash=head_render.hash, changes=changes)
         live, drift, errors = live_diff(
-            kube, base_render, head_render, mask_key=mask_key, secrets=secrets
+            kube, base_render, head_render, mask_key=mask_key, secrets=secrets, ignore_fields=rules
         )
     except BotError as err:
         return EnvPlan(
@@ -155,17 +156,31 @@ def live_diff(
     *,
     mask_key: bytes,
     secrets: set[str],
+    ignore_fields: Sequence[ignore.Rule] = (),
 ) -> tuple[tuple[ResourceChange, ...], tuple[Drift, ...], list[str]]:
-    """Live -> head (what applying would do), drift apart from the change, errors."""
+    """Live -> head (what applying would do), drift apart from the change, errors.
+    Fields the cluster owns (core.ignore) are neither sent to the dry-run of an
+    existing object nor compared."""
     base_by_key, head_by_key = base.by_key(), head.by_key()
     removed = [m for k, m in base_by_key.items() if k not in head_by_key]
-    observed = observe_mod.observe(kube, head.manifests, also=removed)
+    fields: dict[Key, tuple[ignore.Field, ...]] = {}
+    errors: list[str] = []
+    for m in head.manifests:
+        try:
+            fields[m.key] = ignore.fields_for(m.obj, ignore_fields, where=f"{m.key} ({m.origin})")
+        except ConfigError as err:
+            errors.append(str(err))
+    observed = observe_mod.observe(
+        kube,
+        head.manifests,
+        also=removed,
+        view=lambda m, live: m.obj if live is None else ignore.strip(m.obj, fields.get(m.key, ())),
+    )
     secrets |= _secrets(
         o for ob in observed.values() for o in (ob.live, ob.dry_run) if o is not None
     )
 
     changes: list[ResourceChange] = []
-    errors: list[str] = []
     drift: list[Drift] = []
     for manifest in head.manifests:
         seen = observed[manifest.key]
@@ -173,6 +188,14 @@ def live_diff(
             errors.append(seen.error)
             continue
         after = seen.dry_run if seen.dry_run is not None else dict(manifest.obj)
+        if seen.live is not None and fields.get(manifest.key):
+            seen = observe_mod.Observed(
+                seen.key,
+                live=ignore.strip(seen.live, fields[manifest.key]),
+                dry_run=ignore.strip(after, fields[manifest.key]),
+                note=seen.note,
+            )
+            after = seen.dry_run or after
         change = diff.compare(
             manifest.key, seen.live, after, mask_key=mask_key, origin=manifest.origin
         )

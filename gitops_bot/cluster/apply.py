@@ -26,11 +26,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from gitops_bot.cluster import applyset, pool, prune, scope, stages, wait
+from gitops_bot.cluster import applyset, handover, pool, prune, scope, stages, wait
 from gitops_bot.cluster.applyset import ApplySetRef, Parent
 from gitops_bot.cluster.applyset import inventory as _inventory
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import mask, noop, waves
+from gitops_bot.core import ignore, mask, noop, waves
 from gitops_bot.core.health import Health, Status
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.outcome import ApplyOptions, ApplyResult, ObjectResult, Outcome
@@ -63,9 +63,15 @@ def reconcile(
     applyset: ApplySetRef,
     revision: str,
     options: ApplyOptions = ApplyOptions(),  # noqa: B008 - frozen, so one shared default is safe
+    ignore_fields: Sequence[ignore.Rule] = (),
     log: logging.Logger | None = None,
 ) -> ApplyResult:
-    """Make the cluster hold `render` (see the module docstring for the order)."""
+    """Make the cluster hold `render` (see the module docstring for the order).
+
+    Fields `ignore_fields` or an object's annotation declare the cluster's
+    (core.ignore) are sent only when the object is created; after that they
+    are handed over and never sent again.
+    """
     before = collections.Counter(kube.calls)
     run = _Run(
         kube=kube,
@@ -74,6 +80,7 @@ def reconcile(
         revision=revision,
         options=options,
         log=log or logging.getLogger(__name__),
+        ignore_fields=ignore_fields,
     )
     try:
         run.go()
@@ -108,6 +115,7 @@ class _Run:
         revision: str,
         options: ApplyOptions,
         log: logging.Logger,
+        ignore_fields: Sequence[ignore.Rule] = (),
     ) -> None:
         self.kube, self.render, self.ref = kube, render, ref
         self.revision, self.options, self.log = revision, options, log
@@ -121,6 +129,9 @@ class _Run:
             start=min(8, options.concurrency), maximum=options.concurrency
         )
         self.deadline: float | None = None
+        self.handover = handover.Handover(
+            kube, ignore_fields, force=options.force_conflicts, scrub=self.scrub
+        )
 
     # -- the steps -------------------------------------------------------------
 
@@ -135,6 +146,7 @@ class _Run:
             )
         self.secrets |= mask.collect_secret_values(m.obj for m in manifests)
         desired, failed = scope.check(manifests, self.ref)
+        failed += self.handover.find(manifests)
         self._stop_on_failures(failed, "validation failed, nothing was changed")
         parent = applyset.read_parent(self.kube, self.ref)
         found = scope.find(self.kube, self.ref, parent, manifests)
@@ -144,6 +156,7 @@ class _Run:
         self.notes += scope.not_served(unlisted)
         self.secrets |= mask.collect_secret_values(members.values())
 
+        self.handover.prepare(desired, members)  # fields the cluster owns: not sent again
         pending: list[Manifest] = []
         for m in manifests:
             live = members.get(m.key)
@@ -252,6 +265,11 @@ class _Run:
                     "changed",
                 )
                 deferred = set()
+            self._stop_on_failures(
+                self.handover.before_apply([m.key for m in step.manifests if m.key in todo]),
+                f"handing ignored fields over in stage {step.stage} wave {step.wave}; later "
+                "waves were not applied and nothing was pruned",
+            )
             sent = stages.apply(
                 self.kube,
                 desired,
@@ -260,6 +278,7 @@ class _Run:
                 limit=self.limit,
                 scrub=self.scrub,
             )
+            sent = [self.handover.after_create(a) for a in sent]
             for a in sent:
                 if a.live is not None:
                     self.seen[a.key] = (str(desired[a.key].get("apiVersion")), a.live)
@@ -334,9 +353,7 @@ class _Run:
         for m in self.render.manifests:
             result = self.results.get(m.key)
             if result is None:  # the reconcile stopped before it came to this object
-                result = ObjectResult(
-                    m.key, Outcome.UNCHANGED, "not applied: the reconcile stopped"
-                )
+                result = ObjectResult(m.key, Outcome.NOT_APPLIED, "the reconcile stopped")
             out.append(dataclasses.replace(result, health=self.health.get(m.key)))
         out += [r for k, r in sorted(self.results.items()) if k not in self.render.by_key()]
         return tuple(out)

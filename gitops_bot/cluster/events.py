@@ -2,9 +2,13 @@
 
 Owns: writing one Event regarding an object (the ApplySet parent, usually)
 with a reason, an action and a note, named uniquely so that `kubectl
-events --for configmap/gitops-bot-prod` shows the story; notes are cut to
-the API's limit of 1 kB. Refuses: deciding when to write one, and failing
-the caller: an Event is a report, so a rejected one is only logged.
+events --for configmap/gitops-bot-prod` shows the story. Every field fits
+the API server's limits, which count bytes of UTF-8 (Go's `len`;
+pkg/apis/core/validation/events.go): a longer note is shortened, keeping
+its start and saying how much was left out (core.textfit), never dropped;
+reason, action and reporting instance are clipped to 128 bytes.
+Refuses: deciding when to write one, and failing the caller: an Event is a
+report, so a rejected one is only logged.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops_bot.cluster.kube import Kube
+from gitops_bot.core import textfit
 from gitops_bot.errors import ClusterError
 
 API_VERSION = "events.k8s.io/v1"
-NOTE_LIMIT = 1024  # characters; the API server refuses longer notes
+# Bytes (UTF-8), as the API server counts them; it refuses a longer field with 422.
+NOTE_LIMIT = 1024
+SHORT_LIMIT = 128  # reason, action, reportingInstance
 CONTROLLER = "gitops-bot.io/puller"
 
 NORMAL, WARNING = "Normal", "Warning"
@@ -42,8 +49,6 @@ def body(
     suffix: str,
 ) -> dict[str, Any]:
     """The Event object; `regarding` is an object reference (apiVersion, kind, namespace, name)."""
-    if len(note) > NOTE_LIMIT:
-        note = note[: NOTE_LIMIT - 1] + "…"
     return {
         "apiVersion": API_VERSION,
         "kind": "Event",
@@ -53,11 +58,11 @@ def body(
         },
         "eventTime": _micro(now),
         "reportingController": CONTROLLER,
-        "reportingInstance": instance[:128],
-        "action": action[:128],
-        "reason": reason[:128],
+        "reportingInstance": textfit.clip(instance, SHORT_LIMIT),
+        "action": textfit.clip(action, SHORT_LIMIT),
+        "reason": textfit.clip(reason, SHORT_LIMIT),
         "type": type_,
-        "note": note,
+        "note": textfit.cut(note, NOTE_LIMIT),
         "regarding": regarding,
     }
 

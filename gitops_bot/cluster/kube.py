@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -116,18 +117,30 @@ class Kube:
     # -- operations ----------------------------------------------------------
 
     def apply(
-        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str | None = None,
     ) -> dict[str, Any]:
-        """Server-side apply `obj` as our field manager; the server's result."""
-        return self.apply_reporting(obj, dry_run=dry_run, force=force)[0]
+        """Server-side apply `obj` as our field manager (or `field_manager`); the result."""
+        return self.apply_reporting(obj, dry_run=dry_run, force=force, field_manager=field_manager)[
+            0
+        ]
 
     def apply_reporting(
-        self, obj: Mapping[str, Any], *, dry_run: bool = False, force: bool = False
+        self,
+        obj: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        field_manager: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """Like `apply`; also whether the apply created the object (HTTP 201)."""
         resource = self.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         meta = obj.get("metadata") or {}
-        query: list[tuple[str, str]] = [("fieldManager", self.field_manager)]
+        query: list[tuple[str, str]] = [("fieldManager", field_manager or self.field_manager)]
         if force:
             query.append(("force", "true"))
         if dry_run:
@@ -139,7 +152,7 @@ class Kube:
             doing=doing,
             call="dry-run" if dry_run else "apply",
             query=query,
-            body=json.dumps(obj),
+            body=_apply_body(obj),
             content_type="application/apply-patch+yaml",
         )
         return result, status == 201
@@ -343,6 +356,24 @@ class Kube:
         if resp.status >= 300:
             raise ClusterError(f"{doing}: {_status_message(resp.status, payload)}")
         return resp.status, payload
+
+
+# A JSON surrogate pair, not preceded by an escaped backslash.
+_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.I)
+
+
+def _apply_body(obj: Mapping[str, Any]) -> str:
+    """`obj` as an apply patch. The server reads it as YAML, which has no JSON
+    surrogate-pair escapes: json.dumps spells "😀" as two, and the server
+    answers 400. Each pair is written as YAML's 8-digit escape instead, so
+    the body stays ASCII (no raw control character YAML would refuse)."""
+
+    def joined(found: re.Match[str]) -> str:
+        high, low = int(found.group(2), 16), int(found.group(3), 16)
+        code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        return f"{found.group(1)}\\U{code:08X}"
+
+    return _PAIR.sub(joined, json.dumps(obj))
 
 
 def _seconds(value: str) -> float:

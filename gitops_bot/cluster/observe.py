@@ -14,7 +14,7 @@ of failing. Refuses: comparing anything (core.diff does) and mutating.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +76,13 @@ def observe(
     *,
     also: Iterable[Manifest] = (),
     limit: pool.AdaptiveLimit | None = None,
+    view: Callable[[Manifest, Mapping[str, Any] | None], Mapping[str, Any]] | None = None,
 ) -> dict[Key, Observed]:
     """Live object and dry-run result of every desired object; live only for `also`.
 
     `also` are objects the change removes: their live state tells whether
-    applying the change would delete something.
+    applying the change would delete something. `view(manifest, live)` is
+    the object as the puller would send it (default: as rendered).
     """
     limit = limit or pool.AdaptiveLimit(start=8, maximum=32)
     desired_keys = {d.key for d in desired}
@@ -126,7 +128,7 @@ def observe(
         if (skipped := cannot_dry_run(m)) is not None:
             return skipped
         current = live[key]
-        obj = as_the_puller_applies(m.obj, current)
+        obj = as_the_puller_applies(view(m, current) if view else m.obj, current)
         if current is not None and noop.apply_is_noop(obj, current, manager=kube.field_manager):
             return Observed(key, live=current, dry_run=current)  # applying changes nothing
         try:

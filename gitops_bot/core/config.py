@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from gitops_bot.core import policy_config, promotion_config, yamlnodes
+from gitops_bot.core import ignore, policy_config, promotion_config, yamlnodes
 from gitops_bot.errors import ConfigError
 
 VERSION = 1
@@ -46,6 +46,8 @@ KEYS: tuple[str, ...] = (
     "environments.<name>.cluster",
     "environments.<name>.policy",
     *(f"environments.<name>.policy.{key}" for key in policy_config.KEYS),
+    "environments.<name>.ignore_fields",
+    *(f"environments.<name>.ignore_fields{key}" for key in ignore.KEYS),
     "promotion",
     *(f"promotion{key}" for key in promotion_config.KEYS),
 )
@@ -90,6 +92,8 @@ class Environment:
     cluster: str | None = None  # kubeconfig context for the live diff
     line: int = 0  # where the environment is defined in the file
     policy: policy_config.Policy = field(default_factory=policy_config.Policy)  # base branch's
+    # Fields the cluster owns (core.ignore); the bot takes them from the base branch.
+    ignore_fields: tuple[ignore.Rule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,18 @@ def _environment(r: yamlnodes.Reader, name: str, node: yaml.Node, *, line: int) 
             f"{key}.policy",
             path=lambda node, at: _path(r, node, at, folder=False),
         )
-    return Environment(name, source, namespace=namespace, cluster=cluster, line=line, policy=policy)
+    ignore_fields: tuple[ignore.Rule, ...] = ()
+    if "ignore_fields" in entries:
+        ignore_fields = ignore.parse_rules(r, entries["ignore_fields"][0], f"{key}.ignore_fields")
+    return Environment(
+        name,
+        source,
+        namespace=namespace,
+        cluster=cluster,
+        line=line,
+        policy=policy,
+        ignore_fields=ignore_fields,
+    )
 
 
 def _helm(r: yamlnodes.Reader, name: str, node: yaml.Node, *, line: int, env_line: int) -> Source:

@@ -3,8 +3,11 @@
 Owns: turning the server's field sets (`{"f:spec": {"f:replicas": {}}}`,
 `k:{"name":"web"}` list items, `v:` set values, `i:` positions) into field
 paths in core.plan's spelling, and answering "which manager owns this path"
-for drift attribution. Refuses: guessing when the server did not say: a path
-no entry covers has no owner.
+for drift attribution. Every entry counts, also those written through a
+subresource: `kubectl scale` and a HorizontalPodAutoscaler write
+`.spec.replicas` through `/scale`, recorded as `subresource: scale`, and
+are named "kubectl (via scale)". Refuses: guessing when the server did not
+say: a path no entry covers has no owner.
 """
 
 from __future__ import annotations
@@ -21,8 +24,15 @@ from gitops_bot.core.plan import FieldPath, PathSegment
 class Ownership:
     manager: str
     operation: str  # "Apply" or "Update"
-    subresource: str  # "" or e.g. "status"
+    subresource: str  # "" or e.g. "status", "scale"
     paths: frozenset[FieldPath]
+    time: str = ""  # RFC 3339, when the manager last changed its fields
+
+    @property
+    def who(self) -> str:
+        """The manager, and the subresource it wrote through: "kubectl (via scale)"."""
+        name = self.manager or "(unnamed manager)"
+        return f"{name} (via {self.subresource})" if self.subresource else name
 
 
 def _segment(entry: str) -> PathSegment | None:
@@ -67,6 +77,7 @@ def ownerships(obj: Mapping[str, Any]) -> tuple[Ownership, ...]:
             operation=str(e.get("operation") or ""),
             subresource=str(e.get("subresource") or ""),
             paths=frozenset(paths(e.get("fieldsV1") or {})),
+            time=str(e.get("time") or ""),
         )
         for e in entries
         if e.get("fieldsType", "FieldsV1") == "FieldsV1"
@@ -77,24 +88,27 @@ def _matches(owned: FieldPath, path: FieldPath) -> bool:
     return len(owned) <= len(path) and path[: len(owned)] == owned
 
 
-def owners(obj: Mapping[str, Any], path: FieldPath) -> tuple[str, ...]:
-    """Managers that own `path` (or the deepest owned node above it), best first.
+def owning(obj: Mapping[str, Any], path: FieldPath) -> tuple[Ownership, ...]:
+    """The entries that own `path` (or the deepest owned node above it), best first.
 
     An exact owner of the path beats an owner of a node above it; among
-    equals, the order of managedFields is kept. Status writers are left out.
+    equals, the order of managedFields is kept.
     """
-    best: list[tuple[int, str]] = []
+    best: list[tuple[int, Ownership]] = []
     for own in ownerships(obj):
-        if own.subresource:
-            continue
         depth = max((len(p) for p in own.paths if _matches(p, path)), default=0)
         if depth:
-            best.append((depth, own.manager))
+            best.append((depth, own))
     if not best:
         return ()
     top = max(d for d, _ in best)
+    return tuple(own for depth, own in best if depth == top)
+
+
+def owners(obj: Mapping[str, Any], path: FieldPath) -> tuple[str, ...]:
+    """Who owns `path`, best first, as `Ownership.who` names them."""
     seen: list[str] = []
-    for depth, manager in best:
-        if depth == top and manager not in seen:
-            seen.append(manager)
+    for own in owning(obj, path):
+        if own.who not in seen:
+            seen.append(own.who)
     return tuple(seen)

@@ -49,6 +49,8 @@ class Outcome(enum.Enum):
     PRUNED = "pruned"
     PRUNE_SKIPPED = "prune skipped"
     FAILED = "failed"
+    # The reconcile stopped before it came to this object: nothing was sent for it.
+    NOT_APPLIED = "not applied"
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,10 @@ class ApplyResult:
 
     def by_outcome(self, outcome: Outcome) -> tuple[Key, ...]:
         return tuple(o.key for o in self.objects if o.outcome is outcome)
+
+    @property
+    def in_cluster(self) -> frozenset[Key]:
+        """Objects of the render the cluster now holds as rendered: applied by
+        this reconcile, or proven unchanged; not those it failed or never reached."""
+        held = (Outcome.CREATED, Outcome.CONFIGURED, Outcome.UNCHANGED)
+        return frozenset(o.key for o in self.objects if o.outcome in held)

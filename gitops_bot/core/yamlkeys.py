@@ -61,13 +61,19 @@ class Match:
     value: str
 
 
-Segment = Key | Index | Match
+@dataclass(frozen=True)
+class Every:
+    """Every item of a list (`[*]`); only where the caller allows it."""
+
+
+Segment = Key | Index | Match | Every
 _PLAIN_KEY = re.compile(r'[^.\[\]"=]+')
 _BRACKET = "expected a list index (0, 1, ...) or field=value after '['"
 
 
-def parse(path: str) -> tuple[Segment, ...]:
-    """The segments of `path`; PathError names the first character that is wrong."""
+def parse(path: str, *, wildcard: bool = False) -> tuple[Segment, ...]:
+    """The segments of `path`; PathError names the first character that is wrong.
+    With `wildcard`, `[*]` stands for every item of a list."""
     if not path:
         raise PathError(path, "it is empty")
     segments: list[Segment] = []
@@ -80,6 +86,10 @@ def parse(path: str) -> tuple[Segment, ...]:
             name, at = _name(path, at + 1, '.[]"', "a key")
             segments.append(Key(name))
         elif path[at] == "[":
+            if wildcard and path.startswith("[*]", at):
+                segments.append(Every())
+                at += 3
+                continue
             segment, at = _bracket(path, at)
             segments.append(segment)
         else:
@@ -148,6 +158,8 @@ def spell(segments: tuple[Segment, ...]) -> str:
             out += ("." if out else "") + _quoted(segment.name)
         elif isinstance(segment, Index):
             out += f"[{segment.position}]"
+        elif isinstance(segment, Every):
+            out += "[*]"
         else:
             out += f"[{_quoted(segment.field)}={_quoted(segment.value)}]"
     return out
@@ -254,8 +266,10 @@ def _find(root: yaml.Node | None, segments: tuple[Segment, ...], path: str) -> _
             child = _key(node, segment.name, here)
         elif isinstance(segment, Index):
             child = _item(node, segment.position, here)
-        else:
+        elif isinstance(segment, Match):
             child = _match(node, segment, here)
+        else:
+            raise Error(f"{path}: [*] names no one scalar")
         if isinstance(child, str):
             return child
         flow = bool(getattr(node, "flow_style", False))

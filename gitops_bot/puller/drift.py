@@ -28,9 +28,10 @@ from typing import Any
 
 from gitops_bot.cluster import watch
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import diff, fieldsv1, noop, normalize
+from gitops_bot.core import diff, fieldsv1, ignore, noop, normalize, textfit
 from gitops_bot.core.model import Key
 from gitops_bot.errors import ClusterError
+from gitops_bot.puller.status import MESSAGE_LIMIT
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,11 @@ class Finding:
     error: str = ""
 
 
-def _time_of(entry: Mapping[str, Any]) -> str:
-    return str(entry.get("time") or "")
-
-
 def culprit(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str) -> str:
-    """The field manager, other than `manager`, that most recently wrote a field
-    `desired` sets to a value the live object no longer has; "" if none."""
+    """Who, other than `manager` writing the object itself, most recently wrote
+    a field `desired` sets to a value the live object no longer has: "" if
+    nobody can be named. A write through a subresource counts, and says so:
+    "kubectl (via scale)"."""
     changed = [
         path
         for path, _have, want in diff.field_changes(
@@ -57,17 +56,16 @@ def culprit(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str
         )
         if want is not diff.ABSENT
     ]
-    suspects: set[str] = set()
-    for path in changed:
-        suspects |= {m for m in fieldsv1.owners(live, path) if m != manager}
-    entries = [
-        e
-        for e in (live.get("metadata") or {}).get("managedFields") or []
-        if e.get("manager") in suspects and not e.get("subresource")
-    ]
-    if not entries:
+    suspects = {
+        own
+        for path in changed
+        for own in fieldsv1.owning(live, path)
+        if own.manager != manager or own.subresource
+    }
+    if not suspects:
         return ""
-    return str(max(entries, key=_time_of).get("manager", ""))
+    # The newest write; among writes in the same second, the first name in order.
+    return max(sorted(suspects, key=lambda own: own.who, reverse=True), key=lambda o: o.time).who
 
 
 class DriftWatcher:
@@ -91,6 +89,7 @@ class DriftWatcher:
         self.debounce_s = debounce_s
         self.log = log or logging.getLogger(__name__)
         self._desired: dict[Key, dict[str, Any]] = {}
+        self._ignored: dict[Key, tuple[ignore.Field, ...]] = {}  # fields the cluster owns
         self._watchers: dict[watch.Target, watch.Watcher] = {}
         self._healed_version: dict[Key, str] = {}  # resourceVersion our heal produced
         self._reported: set[Key] = set()  # drifted and reported (report-only): say it once
@@ -100,9 +99,16 @@ class DriftWatcher:
 
     # -- what to watch -------------------------------------------------------
 
-    def update(self, applied: Mapping[Key, Mapping[str, Any]]) -> None:
-        """The objects as applied (with our labels); watch their kinds."""
+    def update(
+        self,
+        applied: Mapping[Key, Mapping[str, Any]],
+        *,
+        ignored: Mapping[Key, tuple[ignore.Field, ...]] | None = None,
+    ) -> None:
+        """The objects as applied (with our labels, without the fields the
+        cluster owns), and those fields; watch their kinds."""
         self._desired = {k: dict(v) for k, v in applied.items()}
+        self._ignored = {k: v for k, v in (ignored or {}).items() if k in self._desired}
         self._reported.clear()
         wanted = {
             watch.Target(str(obj.get("apiVersion")), k.kind, k.namespace or None)
@@ -119,6 +125,14 @@ class DriftWatcher:
                 on_list=self._on_list,
                 log=self.log,
             ).start()
+
+    def watched(self) -> dict[Key, dict[str, Any]]:
+        """What is watched now: the objects as last applied, by key."""
+        return dict(self._desired)
+
+    def ignored(self) -> dict[Key, tuple[ignore.Field, ...]]:
+        """The fields the cluster owns, by key, of what is watched."""
+        return dict(self._ignored)
 
     def wait_synced(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -223,7 +237,10 @@ class DriftWatcher:
         except ClusterError as err:
             self.log.warning("drift %s: dry-run of %s: %s", self.env, key, err)
             return True
-        return normalize.for_diff(would) != normalize.for_diff(live)
+        fields = self._ignored.get(key, ())
+        return ignore.strip(normalize.for_diff(would), fields) != ignore.strip(
+            normalize.for_diff(live), fields
+        )
 
 
 def record(finding: Finding) -> dict[str, Any]:
@@ -234,5 +251,5 @@ def record(finding: Finding) -> dict[str, Any]:
         "manager": finding.manager or ("(deleted)" if finding.deleted else "(unknown)"),
         "action": "healed" if finding.healed else ("failed" if finding.error else "reported"),
         "seconds": round(finding.seconds, 3),
-        **({"error": finding.error} if finding.error else {}),
+        **({"error": textfit.cut(finding.error, MESSAGE_LIMIT)} if finding.error else {}),
     }

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster import applyset
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import config
+from gitops_bot.core import config, ignore
 from gitops_bot.core.model import Render
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.puller import drift as drift_mod
@@ -46,6 +46,7 @@ class _Env:
     name: str
     lock: threading.Lock
     render: tuple[str, Render] | None = None  # (commit, render) last rendered
+    ignore_fields: tuple[ignore.Rule, ...] = ()  # the configuration's, at that commit
     last_run: float = float("-inf")  # monotonic time of the last reconcile
     failed: str = ""  # the commit whose render or apply failed last
     drift: drift_mod.DriftWatcher | None = None
@@ -213,11 +214,12 @@ class Puller:
                 applyset=self._applyset(env.name),
                 revision=move.commit,
                 options=self._options(),
+                ignore_fields=env.ignore_fields,
                 log=self.log,
             )
             env.last_run = self._monotonic()
             env.failed = "" if result.ok else move.commit
-            self._watch(env, render)
+            self._watch(env, render, result)
         self.reporter.applied(
             env.name,
             result,
@@ -238,6 +240,7 @@ class Puller:
         with git.checkout(commit) as tree:
             render = render_mod.render(environment, root=tree, tools=self.tools, limits=self.limits)
         env.render = (commit, render)
+        env.ignore_fields = environment.ignore_fields
         return render
 
     def _applyset(self, env: str) -> applyset.ApplySetRef:
@@ -255,13 +258,34 @@ class Puller:
             health_timeout=a.health_timeout_s,
         )
 
-    def _watch(self, env: _Env, render: Render) -> None:
+    def _watch(self, env: _Env, render: Render, result: apply_mod.ApplyResult) -> None:
+        """Point the drift watch at what the cluster holds as applied.
+
+        Objects this reconcile applied or proved unchanged are watched as
+        rendered now. After a reconcile that stopped (validation failed, a wave
+        failed), an object it never reached is still as the last apply left it:
+        watched as before, or not at all if it was never applied; so nothing
+        that was never applied is reported "deleted" or healed into existence.
+        """
         ref = self._applyset(env.name)
-        applied = {
-            m.key: applyset.labelled(m.obj, ref, where=f"{m.key} ({m.origin})")
-            for m in render.manifests
-        }
+        held = result.in_cluster
+        applied, ignored = {}, {}
+        for m in render.manifests:
+            if m.key not in held:
+                continue
+            where = f"{m.key} ({m.origin})"
+            fields = ignore.fields_for(m.obj, env.ignore_fields, where=where)
+            applied[m.key] = ignore.strip(applyset.labelled(m.obj, ref, where=where), fields)
+            if fields:
+                ignored[m.key] = fields
+        if not result.ok and env.drift is not None:
+            pruned = set(result.by_outcome(apply_mod.Outcome.PRUNED))
+            before = env.drift.watched()
+            applied = {**{k: v for k, v in before.items() if k not in pruned}, **applied}
+            ignored = {**env.drift.ignored(), **ignored}
         if env.drift is None:
+            if not applied:
+                return
             env.drift = drift_mod.DriftWatcher(
                 self.kube,
                 env=env.name,
@@ -272,7 +296,7 @@ class Puller:
                 report=functools.partial(self._drifted, env.name, ref),
                 log=self.log,
             )
-        env.drift.update(applied)
+        env.drift.update(applied, ignored=ignored)
 
     def _drifted(self, env: str, ref: applyset.ApplySetRef, finding: drift_mod.Finding) -> None:
         self.reporter.drifted(env, finding, self.store, ref)

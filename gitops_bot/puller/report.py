@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.applyset import ApplySetRef
+from gitops_bot.core import textfit
 from gitops_bot.core.forge import DeploymentState, Status, StatusState
 from gitops_bot.errors import BotError
 from gitops_bot.ports import Deployments, Statuses
@@ -77,6 +78,24 @@ def _deployment_state(ok: bool, health: dict[str, Any]) -> DeploymentState:
     return DeploymentState.SUCCESS
 
 
+def failure_note(short: str, result: apply_mod.ApplyResult, summary: str) -> str:
+    """The ApplyFailed note: within the Event's limit, every failed object is
+    named (its message shortened) or counted, never dropped."""
+    error = result.error or summary
+    note = f"applying {short}: {error}"
+    failed = [o for o in result.objects if o.outcome is apply_mod.Outcome.FAILED]
+    if textfit.size(note) <= events_mod.NOTE_LIMIT or not failed:
+        return note  # the Recorder shortens what is left, keeping the start
+    at = error.find(f"{failed[0].key}: ")
+    head = error[:at] if at >= 0 else f"{len(failed)} object(s) failed: "
+    return textfit.listing(
+        f"applying {short}: {head}",
+        [f"{o.key}: {o.message}" for o in failed],
+        events_mod.NOTE_LIMIT,
+        noun="failed objects",
+    )
+
+
 class Reporter:
     def __init__(
         self,
@@ -111,7 +130,7 @@ class Reporter:
             commit=result.revision,
             outcome=outcome,
             render_hash=result.render_hash,
-            message=message[:500],
+            message=textfit.cut(message, status_mod.MESSAGE_LIMIT),
         )
         self._safely(
             "writing the status",
@@ -128,7 +147,7 @@ class Reporter:
                 note = f"applied {short} (render {result.render_hash[:12]}): {summary}"
                 self.events.event(_regarding(parent), reason="Applied", action="Apply", note=note)
             else:
-                note = f"applying {short}: {result.error or summary}"
+                note = failure_note(short, result, summary)
                 self.events.event(
                     _regarding(parent),
                     reason="ApplyFailed",
@@ -142,7 +161,9 @@ class Reporter:
                     _regarding(parent),
                     reason="Pruned",
                     action="Prune",
-                    note=f"pruned at {short}: {', '.join(pruned)}",
+                    note=textfit.listing(
+                        f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
+                    ),
                 )
         not_healthy = health.get("notHealthy") or []
         state = StatusState.SUCCESS if result.ok else StatusState.FAILURE
@@ -167,7 +188,10 @@ class Reporter:
         self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
     ) -> None:
         record = status_mod.Record(
-            time=_now(), commit=commit, outcome="failed", message=message[:500]
+            time=_now(),
+            commit=commit,
+            outcome="failed",
+            message=textfit.cut(message, status_mod.MESSAGE_LIMIT),
         )
         self._safely(
             "writing the status",
@@ -194,7 +218,10 @@ class Reporter:
         self._refusals[env] = (commit, message)
         self.log.warning("%s: refusing %s: %s", env, commit[:12], message)
         record = status_mod.Record(
-            time=_now(), commit=commit, outcome="refused", message=message[:500]
+            time=_now(),
+            commit=commit,
+            outcome="refused",
+            message=textfit.cut(message, status_mod.MESSAGE_LIMIT),
         )
         self._safely("writing the status", lambda: store.update(env, lambda s: s.refused(record)))
         self.metrics.applies.labels(env=env, outcome="refused").inc()

@@ -21,10 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_bot.cluster.kube import Kube
+from gitops_bot.core import textfit
 
 HISTORY = 10  # applies kept
 DRIFTS = 10  # drift records kept
 NOT_HEALTHY_SHOWN = 20
+# Bytes of a message kept per record: a ConfigMap holds at most 1 MiB in all.
+MESSAGE_LIMIT = 500
 ROLLBACK_ANNOTATION = "gitops-bot.io/rollback-to"
 
 
@@ -98,7 +101,8 @@ def summarize_health(entries: list[tuple[str, str, str]]) -> dict[str, Any]:
     for what, status, message in sorted(entries):
         counts[status] = counts.get(status, 0) + 1
         if status != "Healthy":
-            bad.append(f"{what}: {status}{': ' + message if message else ''}")
+            said = f"{what}: {status}{': ' + message if message else ''}"
+            bad.append(textfit.cut(said, MESSAGE_LIMIT))
     return {"counts": counts, "notHealthy": bad[:NOT_HEALTHY_SHOWN], "more": max(0, len(bad) - 20)}
 
 

@@ -266,7 +266,7 @@ def test_the_parent_records_the_union_before_applying(
     assert not result.ok
     assert "waiting for wave 0 to be healthy before the next" in result.error
     assert "Job " + namespace + "/never (Progressing" in result.error
-    assert outcomes(result)["late"] is Outcome.UNCHANGED  # not applied
+    assert outcomes(result)["late"] is Outcome.NOT_APPLIED
     assert kube.get("v1", "ServiceAccount", "late", namespace=namespace) is None
     parent = applyset.read_parent(kube, ref)
     assert parent.group_kinds == {("", "ConfigMap"), ("batch", "Job"), ("", "ServiceAccount")}

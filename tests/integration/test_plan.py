@@ -4,6 +4,8 @@ the real kustomize and helm, and (for --live) the real control plane."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -201,23 +203,16 @@ def live_shop(
 
 @pytest.mark.usefixtures("tools_env")
 def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
-    live_shop: tuple[Path, Kube], own_control_plane: LocalControlPlane
+    live_shop: tuple[Path, Kube], own_control_plane: LocalControlPlane, binaries: Binaries
 ) -> None:
     shop, _kube = live_shop
-    # Someone scales the dev Deployment by hand, as `kubectl scale` would.
-    other = Kube.from_kubeconfig(str(own_control_plane.kubeconfig), field_manager="kubectl-scale")
-    try:
-        other.apply(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {"name": "shop", "namespace": "shop-dev"},
-                "spec": {"replicas": 4},
-            },
-            force=True,
-        )
-    finally:
-        other.close()
+    # Someone scales the dev Deployment by hand: kubectl writes through /scale.
+    subprocess.run(
+        [binaries.path("kubectl"), "-n", "shop-dev", "scale", "deploy/shop", "--replicas=4"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **own_control_plane.env()},
+    )
 
     result = plan(shop, "--live", "--format", "json")
 
@@ -225,7 +220,7 @@ def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
     envs = envs_of(result)
     assert changes(envs["dev"], "live") == {"Deployment shop-dev/shop": "update"}
     assert [(d["key"]["name"], d["path"], d["manager"]) for d in envs["dev"]["drift"]] == [
-        ("shop", ".spec.replicas", "kubectl-scale")
+        ("shop", ".spec.replicas", "kubectl (via scale)")
     ]
     assert envs["prod"]["drift"] == []
     assert changes(envs["prod"], "live") == {
@@ -234,6 +229,34 @@ def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
     }
     for value in (OLD_PASSWORD, NEW_PASSWORD):
         assert value not in result.output
+
+    # Declared the cluster's (an autoscaler's), replicas are neither drift nor change.
+    git(shop, "checkout", "-q", "change")
+    edit(
+        shop,
+        "deploy/base/deployment.yaml",
+        "  name: shop\n",
+        "  name: shop\n  annotations: {gitops-bot.io/ignore-fields: spec.replicas}\n",
+    )
+    edit(shop, "deploy/base/deployment.yaml", "replicas: 1", "replicas: 2")
+    git(shop, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "hpa")
+    git(shop, "checkout", "-q", "main")
+
+    ignored = envs_of(plan(shop, "--live", "--env", "dev", "--format", "json"))["dev"]
+    assert ignored["drift"] == []
+    web = next(
+        c
+        for c in ignored["live"]
+        if c["key"]["name"] == "shop" and c["key"]["kind"] == "Deployment"
+    )
+    assert [line for line in web["diff"].splitlines() if "replicas:" in line] == []
+    assert "gitops-bot.io/ignore-fields" in web["diff"]
+    offline = next(
+        c
+        for c in ignored["changes"]
+        if c["key"]["name"] == "shop" and c["key"]["kind"] == "Deployment"
+    )
+    assert [line for line in offline["diff"].splitlines() if "replicas:" in line] == []
 
 
 @pytest.mark.usefixtures("tools_env")

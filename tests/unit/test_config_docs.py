@@ -44,6 +44,7 @@ ROWS = _rows()
 MINIMAL: dict[str, dict[str, Any]] = {
     f"{ENV}.helm": {"chart": "charts/app"},
     f"{ENV}.policy.rules[]": {"kinds": ["Role"], "owners": ["@a"]},
+    f"{ENV}.ignore_fields[]": {"kinds": ["Deployment"], "fields": ["spec.replicas"]},
     "promotion[]": {"from": "dev", "to": "prod", "copy": ["deploy/{env}/version.yaml"]},
 }
 

@@ -101,13 +101,21 @@ DESIRED = {
             ],
             "",
         ),
-        (  # a status writer is never it
+        (  # the server says a status writer owns it: it is named, with the subresource
             {"v": "9", "w": "1"},
             [_entry("controller", "2026-01-01T00:05:00Z", {"f:data": {"f:v": {}}}, sub="status")],
-            "",
+            "controller (via status)",
+        ),
+        (  # kubectl scale, an HPA: writes through /scale
+            {"v": "9", "w": "1"},
+            [
+                _entry("gitops-bot", "2026-01-01T00:00:00Z", {"f:data": {"f:w": {}}}, "Apply"),
+                _entry("kubectl", "2026-01-01T00:05:00Z", {"f:data": {"f:v": {}}}, sub="scale"),
+            ],
+            "kubectl (via scale)",
         ),
     ],
-    ids=["edit", "most-recent-of-two", "other-fields", "status-writer"],
+    ids=["edit", "most-recent-of-two", "other-fields", "status-writer", "scale-writer"],
 )
 def test_the_drift_is_pinned_on_the_manager_that_wrote_our_field(
     live_data: dict[str, str], entries: list[dict[str, Any]], expected: str
