@@ -1,0 +1,168 @@
+"""The approval policy on GitLab as teams set it up, through `gitops-bot run`
+in a merge request pipeline: the quick start's project access token, owners
+in a group, the texts of the policy statuses, and locks left by merge
+requests that are gone. On the GitLab emulator, over the real shop
+repository, rendered by the real kustomize and helm. prod's rules
+(examples/shop/.gitops.yaml on main): one approval from @acme/sre."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.gitlab_server import DEVELOPER, GitLabServer
+from tests.integration.shop import edit, git
+from tests.integration.test_run_gitlab import (
+    PROJECT,
+    TOKEN,
+    head_of,
+    notes,
+    open_mr,
+    run_in_pipeline,
+)
+
+pytestmark = pytest.mark.usefixtures("tools_env")
+
+GROUP_HIDDEN = (
+    "reading the members of group acme/sre (is bob one?): GitLab answered 404: "
+    "404 Group Not Found; the token needs read_api and to see acme/sre"
+)
+
+
+@pytest.fixture
+def server() -> Iterator[GitLabServer]:
+    """acme/shop, whose bot is a project access token's user (a member of the
+    project only, as the quick start makes it), and the private group acme/sre."""
+    with GitLabServer() as srv:
+        bot = srv.add_user("gitops-bot", bot=True, token=TOKEN)
+        for user in ("alice", "bob", "dave"):
+            srv.add_user(user)
+        srv.add_project(PROJECT, files={"README.md": "mirrored\n"})
+        srv.add_member(PROJECT, bot.username, 40)
+        srv.add_group("acme/sre")
+        srv.add_member("acme/sre", "bob", DEVELOPER)
+        for user in ("alice", "bob", "dave"):
+            srv.add_member(PROJECT, user, DEVELOPER)
+        yield srv
+
+
+def policy(server: GitLabServer, iid: int) -> dict[str, tuple[str, str]]:
+    """The latest status of each name at the merge request's head."""
+    latest = {}
+    for status in sorted(server.statuses(PROJECT, head_of(server, iid)), key=lambda s: s.id):
+        latest[status.name] = (status.status, status.description or "")
+    return latest
+
+
+def test_owners_in_a_group_the_token_cannot_see_fail_the_gate_and_say_why_not_the_plan(
+    shop: Path, server: GitLabServer
+) -> None:
+    iid = open_mr(server, shop)
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    server.approve(PROJECT, iid, "bob")
+
+    result = run_in_pipeline(shop, server, iid)
+
+    assert result.exit_code == 0, result.output
+    assert set(notes(server, iid)) == {"dev", "prod", "cache-prod"}
+    statuses = policy(server, iid)
+    state, text = statuses["gitops/policy/prod"]
+    assert (state, text[: len(GROUP_HIDDEN)]) == ("failed", GROUP_HIDDEN)
+    assert statuses["gitops/plan/prod"] == ("success", "2 to update")
+    assert statuses["gitops"][0] == "failed"
+    prod = notes(server, iid)["prod"][1]
+    assert GROUP_HIDDEN + " (membership of it or a group above it)" in prod
+    assert TOKEN not in result.output + prod
+
+    # The fix the status names: the token sees the group (here, the group is
+    # made internal; a group access token of acme would do as well).
+    server.add_group("acme/sre", visibility="internal")
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    assert policy(server, iid)["gitops/policy/prod"] == ("success", "approved by @bob")
+
+
+@pytest.mark.parametrize(
+    ("refusal", "said"),
+    [
+        pytest.param(
+            {"status": 403, "path": "/api/v4/projects/acme/shop/merge_requests/1/approvals"},
+            "reading the approvals of acme/shop!1: GitLab answered 403: 403 Error; "
+            "the token needs read_api",
+            id="approvals",
+        ),
+        pytest.param(
+            {"status": 403, "path": "/api/v4/projects/acme/shop/members/all/{bob}"},
+            "reading bob's access to acme/shop: GitLab answered 403: 403 Error; "
+            "the token needs read_api and membership of acme/shop",
+            id="permission",
+        ),
+        pytest.param(
+            {"status": 403, "method": "POST", "path": "/api/v4/projects/acme/shop/repository/tags"},
+            "taking the lock of prod for acme/shop!1: GitLab answered 403: 403 Error",
+            id="lock",
+        ),
+        pytest.param(
+            {"status": 502, "path": "/api/v4/groups/acme/sre/members/all/{bob}"},
+            "reading the members of group acme/sre (is bob one?): GitLab answered 502 4 times",
+            id="group-down",
+        ),
+    ],
+)
+def test_every_lookup_the_policy_makes_fails_the_gate_alone(
+    shop: Path, server: GitLabServer, refusal: dict[str, object], said: str
+) -> None:
+    server.add_group("acme/sre", visibility="internal")
+    iid = open_mr(server, shop)
+    server.approve(PROJECT, iid, "bob")
+    path = str(refusal["path"]).replace("{bob}", str(server.user("bob").id))
+    server.fail(**{**refusal, "path": path, "times": 99})  # type: ignore[arg-type]
+
+    result = run_in_pipeline(shop, server, iid)
+
+    assert result.exit_code == 0, result.output
+    assert set(notes(server, iid)) == {"dev", "prod", "cache-prod"}
+    statuses = policy(server, iid)
+    state, text = statuses["gitops/policy/prod"]
+    assert state == "failed"
+    assert text.startswith(said[:130]), text
+    assert said in notes(server, iid)["prod"][1]
+    assert statuses["gitops/policy/dev"] == ("success", "the policy needs no approval")
+
+
+def test_a_policy_status_says_what_is_true_after_each_event(
+    shop: Path, server: GitLabServer
+) -> None:
+    server.add_group("acme/sre", visibility="internal")
+    iid = open_mr(server, shop)
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    assert policy(server, iid)["gitops/policy/prod"] == (
+        "pending",
+        "needs 1 more approval from @acme/sre",
+    )
+
+    # pending after pending with another text: GitLab has no such transition
+    server.approve(PROJECT, iid, "dave")
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    statuses = policy(server, iid)
+    assert statuses["gitops/policy/prod"][0] == "pending"
+    assert statuses["gitops/policy/prod"][1].startswith("needs 1 more approval from @acme/sre")
+    # dev needs no approval: an approval there changes nothing, and says so
+    assert statuses["gitops/policy/dev"] == ("success", "the policy needs no approval")
+
+    server.approve(PROJECT, iid, "bob")
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    statuses = policy(server, iid)
+    assert statuses["gitops/policy/prod"] == ("success", "approved by @bob")
+    assert statuses["gitops/policy/dev"] == ("success", "the policy needs no approval")
+    assert statuses["gitops"][0] == "success"
+
+    # a push that changes prod's render revokes bob's approval: pending again
+    git(shop, "checkout", "-q", "change")
+    edit(shop, "deploy/base/deployment.yaml", "shop:1.5.0", "shop:1.5.1")
+    git(shop, "commit", "-qam", "1.5.1")
+    head = head_of(server, iid)
+    server.mirror(PROJECT, "change", sha=git(shop, "rev-parse", "HEAD").strip(), parent=head)
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    assert policy(server, iid)["gitops/policy/prod"][0] == "pending"
