@@ -9,7 +9,9 @@ planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary
 status (`gitops`, the one context branch protection needs to require,
 whichever environments a change touches) up to date, with as few calls as
 that takes: the comments are listed once, and a comment whose text is
-unchanged is not written. Approvals, commands and pushes all come here, so
+unchanged is not written (a second planner of the same head writes
+nothing; two that race to create a comment keep one, see _one_each).
+Approvals, commands and pushes all come here, so
 the gate is always judged on a fresh plan. A run whose head has moved by the
 time it would write writes nothing: the newer run reports.
 Refuses: the rules themselves (core.policy) and reading the environment (the
@@ -177,6 +179,7 @@ def review(
         config_file=config_file,
     )
     comments = statuses = 0
+    written: dict[str, Comment] = {}  # marker -> the comment this run wrote or confirmed
     for env in result.envs:
         decision = decisions[env.env]
         parts = list(
@@ -189,7 +192,9 @@ def review(
             parts = []
         for i, body in enumerate(parts, start=1):
             prefix = _marker_prefix(env.env).replace("part=1/", f"part={i}/")
-            forge.upsert_comment(number, marker=prefix, body=body, existing=existing)
+            written[prefix] = forge.upsert_comment(
+                number, marker=prefix, body=body, existing=existing
+            )
             comments += 1
         state_, description = _describe(env)
         statuses += set_status(
@@ -204,6 +209,9 @@ def review(
                 url,
             )
         )
+    known = {c.id for c in existing}
+    if any(c.id not in known for c in written.values()):
+        _one_each(forge, number, written)
     summary = _summary(result, decisions, url, pull.head_sha)
     statuses += set_status(summary)
     return Outcome(
@@ -214,6 +222,21 @@ def review(
         pull=pull,
         summary=summary.state,
     )
+
+
+def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -> None:
+    """One comment per marker after this run created some: another planner of the
+    same pull request (a CI job next to the webhook server) that also found none
+    may have created its own at the same moment. Every such planner keeps the
+    oldest and deletes the others, so they agree; one whose comment went makes
+    the kept one say what it wrote (they planned the same head)."""
+    now = forge.comments(number)
+    for marker, mine in written.items():
+        same = sorted((c for c in now if c.is_bot and marker in c.body), key=lambda c: c.id)
+        for extra in same[1:]:
+            forge.delete_comment(number, extra.id)
+        if same and same[0].id != mine.id and same[0].body != mine.body:
+            forge.upsert_comment(number, marker=marker, body=mine.body, existing=same[:1])
 
 
 def _state(existing: tuple[Comment, ...]) -> prstate.State:

@@ -79,11 +79,14 @@ class Decoded:
 
 
 def with_plan(state: State, sha: str, hashes: Mapping[str, str], at: datetime) -> State:
-    """`state` after planning `sha`: its hashes added to what is known of it."""
+    """`state` after planning `sha`: its hashes added to what is known of it. `at`
+    stays when `sha` was planned before: it is when the bot first showed a plan
+    of this head, and a second planner of the same head (an approval, a CI job
+    next to the webhook server) then writes the same text, so nothing."""
     known = {p.sha: p for p in state.planned}
     before = known.get(sha)
     merged = {**(before.hashes if before else {}), **hashes}
-    known[sha] = Planned(sha=sha, at=at, hashes=merged)
+    known[sha] = Planned(sha=sha, at=before.at if before else at, hashes=merged)
     return replace(state, planned=_trim(known.values()))
 
 
