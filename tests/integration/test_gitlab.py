@@ -284,6 +284,44 @@ def test_statuses_round_trip(server: GitLabServer, forge: GitLab) -> None:
     assert ("gitops/plan/dev", "failed", "error: render failed") in stored
 
 
+_TEXTS = ("needs 1 more approval from @acme/sre", "needs 1 more approval", "locked by #3")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # (state, description) in turn; each must read back as set
+        [(StatusState.PENDING, _TEXTS[0]), (StatusState.PENDING, _TEXTS[1])],
+        [(StatusState.PENDING, t) for t in (*_TEXTS, _TEXTS[0])],
+        [(StatusState.PENDING, _TEXTS[0]), (StatusState.SUCCESS, "approved by @bob")],
+        [(StatusState.SUCCESS, "a"), (StatusState.PENDING, "b"), (StatusState.PENDING, "c")],
+        [(StatusState.FAILURE, "a"), (StatusState.FAILURE, "b"), (StatusState.PENDING, "c")],
+        [(StatusState.ERROR, "a"), (StatusState.PENDING, "b"), (StatusState.ERROR, "c")],
+    ],
+)
+def test_a_status_always_reads_back_as_last_set(
+    server: GitLabServer, forge: GitLab, steps: list[tuple[StatusState, str]]
+) -> None:
+    """GitLab has no pending-to-pending transition; the text must still change."""
+    sha = _head(server, 1)
+    for state, text in steps:
+        forge.set_status(Status(sha, "gitops/policy/prod", state, text))
+
+        assert forge.statuses(sha) == (Status(sha, "gitops/policy/prod", state, text),)
+
+
+def test_pending_again_with_the_same_text_changes_nothing(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    sha = _head(server, 1)
+    forge.set_status(Status(sha, "gitops/policy/prod", StatusState.PENDING, "needs 1 more"))
+    forge.set_status(Status(sha, "gitops/policy/prod", StatusState.PENDING, "needs 1 more"))
+
+    assert [(s.status, s.description) for s in server.statuses("group/shop", sha)] == [
+        ("pending", "needs 1 more")
+    ]
+
+
 def test_the_emulator_refuses_pending_twice_like_gitlab(server: GitLabServer) -> None:
     gl = gitlab.Gitlab(url=server.url, private_token="glpat-SECRET-canary-4242")
     statuses = gl.projects.get("group/shop", lazy=True).commits.get(_head(server, 1), lazy=True)
