@@ -79,14 +79,16 @@ class Decoded:
 
 
 def with_plan(state: State, sha: str, hashes: Mapping[str, str], at: datetime) -> State:
-    """`state` after planning `sha`: its hashes added to what is known of it. `at`
-    stays when `sha` was planned before: it is when the bot first showed a plan
-    of this head, and a second planner of the same head (an approval, a CI job
-    next to the webhook server) then writes the same text, so nothing."""
+    """`state` after planning `sha`: its hashes added to what is known of it. A
+    plan that adds nothing (`sha` planned before with these very hashes) keeps
+    the time it was first shown, so a second planner of the same head (an
+    approval, a CI job next to the webhook server) writes the same text:
+    nothing."""
     known = {p.sha: p for p in state.planned}
     before = known.get(sha)
     merged = {**(before.hashes if before else {}), **hashes}
-    known[sha] = Planned(sha=sha, at=before.at if before else at, hashes=merged)
+    same = before is not None and merged == before.hashes
+    known[sha] = Planned(sha=sha, at=before.at if before and same else at, hashes=merged)
     return replace(state, planned=_trim(known.values()))
 
 

@@ -77,6 +77,10 @@ def test_updates() -> None:
     state = prstate.with_plan(State(), sha(1), {"prod": H1}, t(0))
     state = prstate.with_plan(state, sha(1), {"dev": H2}, t(1))  # a second plan of one commit
     assert state.planned == (prstate.Planned(sha(1), t(1), {"prod": H1, "dev": H2}),)
+    # planned again with nothing new: when it was first shown stays, so the text does
+    again = prstate.with_plan(state, sha(1), {"dev": H2}, t(9))
+    assert again == state
+    assert prstate.encode(again) == prstate.encode(state)
     state = prstate.with_confirmation(state, "prod", Confirmation("alice", H1, t(2)))
     state = prstate.with_hold(state, None, Hold("bob", t(3)))
     state = prstate.with_hold(state, "prod", Hold("carol", t(4)))
