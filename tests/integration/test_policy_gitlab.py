@@ -7,11 +7,15 @@ repository, rendered by the real kustomize and helm. prod's rules
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gitops_bot.testing.binaries import Binaries
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer
 from tests.integration.shop import edit, git
 from tests.integration.test_run_gitlab import (
@@ -166,3 +170,63 @@ def test_a_policy_status_says_what_is_true_after_each_event(
     server.mirror(PROJECT, "change", sha=git(shop, "rev-parse", "HEAD").strip(), parent=head)
     assert run_in_pipeline(shop, server, iid).exit_code == 0
     assert policy(server, iid)["gitops/policy/prod"][0] == "pending"
+
+
+def _planner(
+    shop: Path, server: GitLabServer, iid: int, binaries: Binaries
+) -> subprocess.Popen[str]:
+    """`gitops-bot run` in a process of its own, as a CI job runs it."""
+    env = {
+        **os.environ,
+        "GITLAB_CI": "true",
+        "CI_PROJECT_PATH": PROJECT,
+        "CI_SERVER_URL": server.url,
+        "CI_PROJECT_DIR": str(shop),
+        "CI_MERGE_REQUEST_IID": str(iid),
+        "CI_COMMIT_SHA": head_of(server, iid),
+        "GITOPS_BOT_TOKEN": TOKEN,
+        "GITOPS_BOT_HELM": binaries.path("helm"),
+        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
+    }
+    command = [sys.executable, "-m", "gitops_bot", "run"]
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _writes(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.split()[0] in ("POST", "PUT", "DELETE")]
+
+
+def test_two_planners_of_one_head_at_once_leave_one_note_per_environment(
+    shop: Path, server: GitLabServer, binaries: Binaries
+) -> None:
+    """The webhook server and the CI plan job plan the same push at the same time:
+    both list the notes before either writes (the emulator holds both lists until
+    the two have come), so both create; one note per environment stays."""
+    server.add_group("acme/sre", visibility="internal")
+    iid = open_mr(server, shop)
+    server.meet(2, f"GET /api/v4/projects/{PROJECT}/merge_requests/{iid}/notes")
+
+    planners = [_planner(shop, server, iid, binaries) for _ in range(2)]
+    outputs = [p.communicate(timeout=240)[0] for p in planners]
+
+    assert [p.returncode for p in planners] == [0, 0], outputs
+    bots = [n for n in server.merge_request(PROJECT, iid).notes if not n.system]
+    assert len(bots) == 3, [n.body[:80] for n in bots]
+    assert set(notes(server, iid)) == {"dev", "prod", "cache-prod"}
+    assert server.count(f"POST /api/v4/projects/{PROJECT}/merge_requests/{iid}/notes") == 6
+    assert policy(server, iid) == {
+        "gitops/plan/dev": ("success", "1 to update"),
+        "gitops/plan/prod": ("success", "2 to update"),
+        "gitops/plan/cache-prod": ("success", "1 to update"),
+        "gitops/policy/dev": ("success", "the policy needs no approval"),
+        "gitops/policy/prod": ("pending", "needs 1 more approval from @acme/sre"),
+        "gitops/policy/cache-prod": ("success", "the policy needs no approval"),
+        "gitops": ("pending", "waiting: prod; changes: dev, prod, cache-prod; 1 not affected"),
+    }
+
+    # A third planner of the same head finds the plan up to date: it writes nothing.
+    before = len(server.log)
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    assert _writes(server.log[before:]) == []
