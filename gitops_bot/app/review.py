@@ -20,6 +20,7 @@ CLI does).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
 CONTEXT = "gitops/plan/{env}"
+FINGERPRINT = re.compile(r"<secret sha256:[0-9a-f]+>")  # core.mask.fingerprint's form
 SUMMARY_CONTEXT = "gitops"
 
 
@@ -192,9 +194,13 @@ def review(
             parts = []
         for i, body in enumerate(parts, start=1):
             prefix = _marker_prefix(env.env).replace("part=1/", f"part={i}/")
-            written[prefix] = forge.upsert_comment(
-                number, marker=prefix, body=body, existing=existing
-            )
+            current = next((c for c in existing if c.is_bot and prefix in c.body), None)
+            if current is not None and _said(current.body) == _said(body):
+                written[prefix] = current  # the same plan of the same head: left as it is
+            else:
+                written[prefix] = forge.upsert_comment(
+                    number, marker=prefix, body=body, existing=existing
+                )
             comments += 1
         state_, description = _describe(env)
         statuses += set_status(
@@ -224,18 +230,29 @@ def review(
     )
 
 
+def _said(body: str) -> str:
+    """What a comment says: its text without the Secret fingerprints, which are
+    keyed afresh by every run (core.mask.fingerprint), so two plans of one head
+    say the same although their fingerprints differ."""
+    return FINGERPRINT.sub("<secret>", body)
+
+
 def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -> None:
     """One comment per marker after this run created some: another planner of the
     same pull request (a CI job next to the webhook server) that also found none
     may have created its own at the same moment. Every such planner keeps the
-    oldest and deletes the others, so they agree; one whose comment went makes
-    the kept one say what it wrote (they planned the same head)."""
+    oldest and deletes the others, so they agree on which stays. Their texts
+    differ only in when each planned (core.prstate), and each environment's
+    kept comment may be the other's: the smaller text wins everywhere (a
+    planner whose comment went writes its own into the kept one only if it
+    is smaller), so all comments end with the earlier planning time and the
+    next planner of that head finds them up to date."""
     now = forge.comments(number)
     for marker, mine in written.items():
         same = sorted((c for c in now if c.is_bot and marker in c.body), key=lambda c: c.id)
         for extra in same[1:]:
             forge.delete_comment(number, extra.id)
-        if same and same[0].id != mine.id and same[0].body != mine.body:
+        if same and same[0].id != mine.id and _said(mine.body) < _said(same[0].body):
             forge.upsert_comment(number, marker=marker, body=mine.body, existing=same[:1])
 
 

@@ -138,38 +138,49 @@ def test_every_lookup_the_policy_makes_fails_the_gate_alone(
 def test_a_policy_status_says_what_is_true_after_each_event(
     shop: Path, server: GitLabServer
 ) -> None:
+    """Each text replaces the last, pending after pending included (GitLab has
+    no such transition), and a lock whose merge request was closed without any
+    event (no webhook, no pipeline) is released when read."""
     server.add_group("acme/sre", visibility="internal")
     iid = open_mr(server, shop)
+    head = head_of(server, iid)
+    server.mirror(PROJECT, "other", sha=head, parent=git(shop, "rev-parse", "main").strip())
+    other = server.open_merge_request(PROJECT, source_branch="other", title="2", author="dave")
+    assert run_in_pipeline(shop, server, other.iid).exit_code == 0  # !2 takes prod's lock
     assert run_in_pipeline(shop, server, iid).exit_code == 0
     assert policy(server, iid)["gitops/policy/prod"] == (
         "pending",
-        "needs 1 more approval from @acme/sre",
+        "needs 1 more approval from @acme/sre; +1 more",
     )
-
-    # pending after pending with another text: GitLab has no such transition
-    server.approve(PROJECT, iid, "dave")
-    assert run_in_pipeline(shop, server, iid).exit_code == 0
-    statuses = policy(server, iid)
-    assert statuses["gitops/policy/prod"][0] == "pending"
-    assert statuses["gitops/policy/prod"][1].startswith("needs 1 more approval from @acme/sre")
-    # dev needs no approval: an approval there changes nothing, and says so
-    assert statuses["gitops/policy/dev"] == ("success", "the policy needs no approval")
 
     server.approve(PROJECT, iid, "bob")
     assert run_in_pipeline(shop, server, iid).exit_code == 0
     statuses = policy(server, iid)
-    assert statuses["gitops/policy/prod"] == ("success", "approved by @bob")
+    assert statuses["gitops/policy/prod"] == ("pending", f"locked by #{other.iid}")
+    # dev needs no approval: an approval changes nothing there, and it says so
     assert statuses["gitops/policy/dev"] == ("success", "the policy needs no approval")
+
+    server.set_state(PROJECT, other.iid, "closed")  # and no event reaches the bot
+    assert run_in_pipeline(shop, server, iid).exit_code == 0
+    statuses = policy(server, iid)
+    assert statuses["gitops/policy/prod"] == ("success", "approved by @bob")
     assert statuses["gitops"][0] == "success"
+    assert (
+        server.project(PROJECT)
+        .tags["gitops-bot/lock/prod"]
+        .message.endswith(f"pull: {iid}\nsha: {head}")
+    )
 
     # a push that changes prod's render revokes bob's approval: pending again
     git(shop, "checkout", "-q", "change")
     edit(shop, "deploy/base/deployment.yaml", "shop:1.5.0", "shop:1.5.1")
     git(shop, "commit", "-qam", "1.5.1")
-    head = head_of(server, iid)
     server.mirror(PROJECT, "change", sha=git(shop, "rev-parse", "HEAD").strip(), parent=head)
     assert run_in_pipeline(shop, server, iid).exit_code == 0
-    assert policy(server, iid)["gitops/policy/prod"][0] == "pending"
+    assert policy(server, iid)["gitops/policy/prod"] == (
+        "pending",
+        "needs 1 more approval from @acme/sre",
+    )
 
 
 def _planner(

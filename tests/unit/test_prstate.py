@@ -321,3 +321,17 @@ def test_merge_loses_no_planned_commit_that_fits(old: State, new: State) -> None
     assert {p.sha for p in merged.planned} == shas  # at most 12 here, under the bound
     assert merged.holds == new.holds
     assert merged.confirmations.keys() == old.confirmations.keys() | new.confirmations.keys()
+
+
+def test_review_knows_the_form_of_a_secret_fingerprint() -> None:
+    """review compares plans of one head without the fingerprints, which each run keys afresh."""
+    from gitops_bot.app import review  # noqa: PLC0415 (only this test needs the use case)
+    from gitops_bot.core import mask  # noqa: PLC0415
+
+    one = mask.fingerprint(b"hunter2", key=b"run-1")
+    two = mask.fingerprint(b"hunter2", key=b"run-2")
+    assert one != two
+    assert review.FINGERPRINT.fullmatch(one)
+    assert review.FINGERPRINT.sub("x", f"password: {one}") == review.FINGERPRINT.sub(
+        "x", f"password: {two}"
+    )
