@@ -120,3 +120,27 @@ def test_a_handler_that_fails_says_so_on_the_merge_request(
         f"reading the notes of {PROJECT}!{iid}: GitLab answered 403: 403 Forbidden"
     )
     assert TOKEN not in text
+
+
+def test_a_command_the_server_cannot_act_on_gets_a_reply(
+    server: GitLabServer, shop: Path, serve: str
+) -> None:
+    iid = open_mr(server, shop)
+    command = server.add_note(PROJECT, iid, author="bob", body="/gitops plan")
+    notes_path = f"/api/v4/projects/{PROJECT}/merge_requests/{iid}/notes"
+    server.fail(403, method="GET", path=notes_path, times=99, message="403 Forbidden")
+
+    assert deliver(serve, server.note_hook(PROJECT, iid, command.id)) == 202
+
+    def replied() -> list[str]:
+        mr = server.merge_request(PROJECT, iid)
+        return [n.body for n in mr.notes if n.author.username == "gitops-bot"]
+
+    eventually(lambda: bool(replied()))
+    [reply] = replied()
+    assert reply.startswith(
+        f"gitops-bot could not act on this comment: reading the notes of {PROJECT}!{iid}: "
+        "GitLab answered 403: 403 Forbidden"
+    )
+    eventually(lambda: "gitops" in policy(server, iid))
+    assert policy(server, iid)["gitops"][0] == "failed"
