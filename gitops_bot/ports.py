@@ -56,6 +56,10 @@ class Comments(Protocol):
 
     def reply(self, number: int, body: str) -> Comment: ...
 
+    def delete_comment(self, number: int, comment_id: int) -> None:
+        """Delete one comment (one already gone is no error)."""
+        ...
+
     def react(self, number: int, comment_id: int, reaction: Reaction) -> None: ...
 
 

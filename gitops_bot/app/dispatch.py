@@ -11,7 +11,8 @@ promotion gate and opens the promotions that are due; a promotion pull
 request of an `auto_merge` rule whose review passed is merged. Refuses: reading the
 CI environment or HTTP (the entry points do), trusting the event beyond what
 it names (the use cases re-read the pull request), and failing silently:
-every call returns a line that says what happened.
+every call returns a line that says what happened, and an entry point whose
+call raised says so on the pull request (answer_failure).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
-from gitops_bot.core import events, prstate
+from gitops_bot.core import events, policy, prstate
 from gitops_bot.core.forge import Pull, Status, StatusState
 from gitops_bot.core.plan import Plan
+from gitops_bot.errors import BotError
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
@@ -183,3 +185,31 @@ def _hand_off(event: events.PushEvent, deps: Deps) -> Done:
         )
     answer = deps.poke(event.ref, event.after)
     return Done(f"{event.after[:12]} on {event.ref}: handed to the puller: {answer}")
+
+
+def answer_failure(event: events.Event, err: Exception, deps: Deps) -> str:
+    """Say on the pull request that handling `event` failed, so nobody waits on a
+    change the bot gave up on: the summary status `gitops` becomes an error that
+    says why (it is the context branch protection requires, so nothing merges past
+    it), and a command also gets a reply. A line for the log; nothing is written
+    for an event that names no pull request."""
+    number = getattr(event, "number", None)
+    if not isinstance(number, int):
+        return "the event names no pull request to answer on"
+    # A BotError's message is written for people and carries no secret; anything
+    # else is a bug whose text may quote anything.
+    why = str(err) if isinstance(err, BotError) else f"an unexpected {type(err).__name__}"
+    why = " ".join(why.split())
+    pull = deps.forge.pull(number)
+    text = f"gitops-bot could not handle this: {why}"
+    if len(text) > policy.DESCRIPTION_LIMIT:
+        text = text[: policy.DESCRIPTION_LIMIT - 1] + "…"
+    deps.forge.set_status(
+        Status(pull.head_sha, review_app.SUMMARY_CONTEXT, StatusState.ERROR, text, deps.url)
+    )
+    if isinstance(event, events.CommentEvent):
+        deps.forge.reply(
+            number, f"gitops-bot could not act on this comment: {why}\n\nThe next event retries."
+        )
+        return f"{event.repo}#{number}: replied and set {review_app.SUMMARY_CONTEXT} to error"
+    return f"{getattr(event, 'repo', '')}#{number}: set {review_app.SUMMARY_CONTEXT} to error"

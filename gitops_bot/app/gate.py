@@ -7,7 +7,12 @@ know needs one approval), the reviews, the permissions and team memberships
 the decision depends on (asked once each per run), the required checks'
 statuses, the environment's lock (taken for this pull request when its plan
 changes something), and the holds, confirmations and render hashes of
-earlier heads that the bot keeps in its comments (core.prstate).
+earlier heads that the bot keeps in its comments (core.prstate). A lookup
+the forge refuses or fails (a private group the token cannot see, a
+permission it lacks, a forge that is down) never stops the review: it
+becomes a failed lookup of the decisions that needed it (core.policy makes
+those a failure that names the lookup and what the token needs), and what
+it would have told counts as nothing (no approval, no membership, no lock).
 Refuses: writing comments or statuses (review does, once), and evaluating
 (core.policy does).
 """
@@ -15,18 +20,21 @@ Refuses: writing comments or statuses (review does, once), and evaluating
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gitops_bot.core import codeowners, config, policy, prstate
-from gitops_bot.core.forge import Permission, Pull, StatusState
+from gitops_bot.core.forge import Permission, Pull, Review, StatusState
 from gitops_bot.core.plan import EnvPlan, Plan
 from gitops_bot.core.policy_config import Policy
-from gitops_bot.errors import ConfigError
+from gitops_bot.errors import ConfigError, ForgeError
 from gitops_bot.ports import Locks, Members, Reviews, Statuses
-from gitops_bot.vcs.git import Git
+from gitops_bot.vcs.git import Git, GitError
 
 NEW_ENVIRONMENT = Policy(approvals=1)
+_T = TypeVar("_T")
 
 
 class GateForge(Reviews, Members, Locks, Statuses, Protocol):
@@ -34,7 +42,9 @@ class GateForge(Reviews, Members, Locks, Statuses, Protocol):
 
 
 class _Asked:
-    """Permissions, memberships and statuses asked of the forge, once each per run."""
+    """Permissions, memberships and statuses asked of the forge, once each per run;
+    what the forge could not answer is recorded once (the first error of a group
+    or team stands for all its members) and answered with `nothing`."""
 
     def __init__(self, forge: GateForge, head: str) -> None:
         self._forge = forge
@@ -42,26 +52,63 @@ class _Asked:
         self._permissions: dict[str, Permission] = {}
         self._memberships: dict[tuple[str, str], bool] = {}
         self._checks: dict[str, StatusState] | None = None
+        self._failed: dict[str, str] = {}  # what was asked -> why the forge did not tell
 
-    def permissions(self, users: tuple[str, ...]) -> dict[str, Permission]:
+    def ask(self, key: str, call: Callable[[], _T], nothing: _T) -> tuple[_T, tuple[str, ...]]:
+        """call()'s answer and (), or `nothing` and the failed lookup's sentence."""
+        if key in self._failed:
+            return nothing, (self._failed[key],)
+        try:
+            return call(), ()
+        except ForgeError as err:
+            self._failed[key] = str(err)
+            return nothing, (str(err),)
+
+    def permissions(self, users: tuple[str, ...]) -> tuple[dict[str, Permission], tuple[str, ...]]:
+        failed: list[str] = []
         for user in users:
             if user not in self._permissions:
-                self._permissions[user] = self._forge.permission(user)
-        return {u: self._permissions[u] for u in users}
+                found, why = self.ask(
+                    f"permission {user}",
+                    functools.partial(self._forge.permission, user),
+                    Permission.NONE,
+                )
+                failed += why
+                if not why:
+                    self._permissions[user] = found
+        return {u: self._permissions.get(u, Permission.NONE) for u in users}, tuple(failed)
 
-    def memberships(self, pairs: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], bool]:
+    def memberships(
+        self, pairs: tuple[tuple[str, str], ...]
+    ) -> tuple[dict[tuple[str, str], bool], tuple[str, ...]]:
+        failed: list[str] = []
         for user, team in pairs:
             if (user, team) not in self._memberships:
                 slug = team.removeprefix("@")
-                self._memberships[(user, team)] = self._forge.in_team(user, slug)
-        return {p: self._memberships[p] for p in pairs}
+                # One team the token cannot read fails once, not once per reviewer.
+                found, why = self.ask(
+                    f"team {slug}", functools.partial(self._forge.in_team, user, slug), False
+                )
+                failed += why
+                if not why:
+                    self._memberships[(user, team)] = found
+        answers = {p: self._memberships.get(p, False) for p in pairs}
+        return answers, tuple(dict.fromkeys(failed))
 
-    def checks(self, contexts: tuple[str, ...]) -> dict[str, StatusState]:
+    def checks(self, contexts: tuple[str, ...]) -> tuple[dict[str, StatusState], tuple[str, ...]]:
         if not contexts:
-            return {}
+            return {}, ()
         if self._checks is None:
-            self._checks = {s.context: s.state for s in self._forge.statuses(self._head)}
-        return {c: self._checks[c] for c in contexts if c in self._checks}
+            nothing: dict[str, StatusState] = {}
+            found, why = self.ask(
+                "statuses",
+                lambda: {s.context: s.state for s in self._forge.statuses(self._head)},
+                nothing,
+            )
+            if why:
+                return {}, why
+            self._checks = found
+        return {c: self._checks[c] for c in contexts if c in self._checks}, ()
 
 
 def base_policies(repo: Git, pull: Pull, config_file: str) -> dict[str, Policy]:
@@ -90,21 +137,31 @@ def gate(
     policies = base_policies(repo, pull, config_file)
     # Approvals cost a call; only ask when some planned environment's rules use them.
     want_reviews = any(policies.get(e.env, NEW_ENVIRONMENT).needs_review for e in result.envs)
-    reviews = forge.reviews(pull.number) if want_reviews else ()
     asked = _Asked(forge, pull.head_sha)
+    no_reviews: tuple[Review, ...] = ()
+    reviews, reviews_failed = (
+        asked.ask("reviews", lambda: forge.reviews(pull.number), no_reviews)
+        if want_reviews
+        else (no_reviews, ())
+    )
     changed: tuple[str, ...] | None = None
     decisions = {}
     for env in result.envs:
         rules = policies.get(env.env, NEW_ENVIRONMENT)
         owners_file = None
+        owners_failed: tuple[str, ...] = ()
         if rules.codeowners:
-            owners_file = _codeowners(repo, pull, rules.codeowners)
+            owners_file, owners_failed = _codeowners(repo, pull, rules.codeowners)
             if changed is None:
                 changed = repo.changed_files(
                     repo.merge_base(pull.base_sha, pull.head_sha), pull.head_sha
                 )
         hold = state.hold_on(env.env)
         confirmation = state.confirmations.get(env.env)
+        checks, checks_failed = asked.checks(rules.checks)
+        holder, lock_failed = asked.ask(
+            f"lock {env.env}", functools.partial(_lock, forge, pull, env, rules), None
+        )
         inputs = policy.Inputs(
             env=env.env,
             policy=rules,
@@ -115,19 +172,25 @@ def gate(
             plan=env,
             now=now,
             changed_files=changed or (),
-            reviews=reviews,
+            # an environment whose policy needs no review asks nothing about reviewers
+            reviews=reviews if rules.needs_review else (),
             render_hashes=state.hashes(env.env),
-            checks=asked.checks(rules.checks),
+            checks=checks,
             codeowners=owners_file,
             held_by=hold.by if hold else None,
-            lock_holder=_lock(forge, pull, env, rules),
+            lock_holder=holder,
             confirmations=(confirmation,) if confirmation else (),
         )
         needed = policy.needed_lookups(inputs)
+        permissions, permissions_failed = asked.permissions(needed.users)
+        memberships, memberships_failed = asked.memberships(needed.memberships)
+        failed = (reviews_failed if rules.needs_review else ()) + owners_failed
+        failed += checks_failed + lock_failed
         inputs = dataclasses.replace(
             inputs,
-            permissions=asked.permissions(needed.users),
-            memberships=asked.memberships(needed.memberships),
+            permissions=permissions,
+            memberships=memberships,
+            failed_lookups=tuple(dict.fromkeys(failed + permissions_failed + memberships_failed)),
         )
         decisions[env.env] = policy.evaluate(inputs)
     return decisions
@@ -142,8 +205,14 @@ def _lock(forge: GateForge, pull: Pull, env: EnvPlan, rules: Policy) -> int | No
     return None if lock.pull == pull.number else lock.pull
 
 
-def _codeowners(repo: Git, pull: Pull, path: str) -> codeowners.Codeowners:
-    text = repo.read(pull.base_sha, path)
+def _codeowners(repo: Git, pull: Pull, path: str) -> tuple[codeowners.Codeowners, tuple[str, ...]]:
+    """The base branch's CODEOWNERS, and the failed lookup when it could not be read
+    (then no file owns anything, and the decision fails on the lookup)."""
+    try:
+        text = repo.read(pull.base_sha, path)
+    except GitError as err:
+        return codeowners.Codeowners(file=path), (f"cannot read {path}: {err}",)
     if text is None:
-        return codeowners.Codeowners(problems=(f"{path}: not found on the base branch",), file=path)
-    return codeowners.parse(text, file=path)
+        none = codeowners.Codeowners(problems=(f"{path}: not found on the base branch",), file=path)
+        return none, ()
+    return codeowners.parse(text, file=path), ()

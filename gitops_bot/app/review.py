@@ -9,7 +9,9 @@ planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary
 status (`gitops`, the one context branch protection needs to require,
 whichever environments a change touches) up to date, with as few calls as
 that takes: the comments are listed once, and a comment whose text is
-unchanged is not written. Approvals, commands and pushes all come here, so
+unchanged is not written (a second planner of the same head writes
+nothing; two that race to create a comment keep one, see _one_each).
+Approvals, commands and pushes all come here, so
 the gate is always judged on a fresh plan. A run whose head has moved by the
 time it would write writes nothing: the newer run reports.
 Refuses: the rules themselves (core.policy) and reading the environment (the
@@ -18,6 +20,7 @@ CLI does).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +39,7 @@ from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
 CONTEXT = "gitops/plan/{env}"
+FINGERPRINT = re.compile(r"<secret sha256:[0-9a-f]+>")  # core.mask.fingerprint's form
 SUMMARY_CONTEXT = "gitops"
 
 
@@ -182,6 +186,7 @@ def review(
         config_file=config_file,
     )
     comments = statuses = 0
+    written: dict[str, Comment] = {}  # marker -> the comment this run wrote or confirmed
     for env in result.envs:
         decision = decisions[env.env]
         parts = list(
@@ -194,7 +199,13 @@ def review(
             parts = []
         for i, body in enumerate(parts, start=1):
             prefix = _marker_prefix(env.env).replace("part=1/", f"part={i}/")
-            forge.upsert_comment(number, marker=prefix, body=body, existing=existing)
+            current = next((c for c in existing if c.is_bot and prefix in c.body), None)
+            if current is not None and _said(current.body) == _said(body):
+                written[prefix] = current  # the same plan of the same head: left as it is
+            else:
+                written[prefix] = forge.upsert_comment(
+                    number, marker=prefix, body=body, existing=existing
+                )
             comments += 1
         state_, description = _describe(env)
         statuses += set_status(
@@ -209,6 +220,9 @@ def review(
                 url,
             )
         )
+    known = {c.id for c in existing}
+    if any(c.id not in known for c in written.values()):
+        _one_each(forge, number, written)
     summary = _summary(result, decisions, url, pull.head_sha)
     statuses += set_status(summary)
     return Outcome(
@@ -219,6 +233,32 @@ def review(
         pull=pull,
         summary=summary.state,
     )
+
+
+def _said(body: str) -> str:
+    """What a comment says: its text without the Secret fingerprints, which are
+    keyed afresh by every run (core.mask.fingerprint), so two plans of one head
+    say the same although their fingerprints differ."""
+    return FINGERPRINT.sub("<secret>", body)
+
+
+def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -> None:
+    """One comment per marker after this run created some: another planner of the
+    same pull request (a CI job next to the webhook server) that also found none
+    may have created its own at the same moment. Every such planner keeps the
+    oldest and deletes the others, so they agree on which stays. Their texts
+    differ only in when each planned (core.prstate), and each environment's
+    kept comment may be the other's: the smaller text wins everywhere (a
+    planner whose comment went writes its own into the kept one only if it
+    is smaller), so all comments end with the earlier planning time and the
+    next planner of that head finds them up to date."""
+    now = forge.comments(number)
+    for marker, mine in written.items():
+        same = sorted((c for c in now if c.is_bot and marker in c.body), key=lambda c: c.id)
+        for extra in same[1:]:
+            forge.delete_comment(number, extra.id)
+        if same and same[0].id != mine.id and _said(mine.body) < _said(same[0].body):
+            forge.upsert_comment(number, marker=marker, body=mine.body, existing=same[:1])
 
 
 def _state(existing: tuple[Comment, ...]) -> prstate.State:

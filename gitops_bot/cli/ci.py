@@ -141,23 +141,27 @@ def run(
     )
     repo_for = _workspace_or_fetch(ctx)
     with common.clusters(kubeconfig) as cluster_for:
-        done = dispatch.handle(
-            ctx.event,
-            dispatch.Deps(
-                forge=forge,
-                repo_for=repo_for,
-                tools=common.tools(helm, kustomize),
-                mask_key=common.mask_key,
-                comment_limit=limit,
-                cluster_for=cluster_for,
-                live=live,
-                poke=poke(puller_url, puller_secret_file),
-                envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
-                config_file=config_file,
-                comment_mode=comment_mode,
-                branch_repo=_branch_repo(ctx),
-            ),
+        deps = dispatch.Deps(
+            forge=forge,
+            repo_for=repo_for,
+            tools=common.tools(helm, kustomize),
+            mask_key=common.mask_key,
+            comment_limit=limit,
+            cluster_for=cluster_for,
+            live=live,
+            poke=poke(puller_url, puller_secret_file),
+            envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
+            config_file=config_file,
+            comment_mode=comment_mode,
+            branch_repo=_branch_repo(ctx),
         )
+        try:
+            done = dispatch.handle(ctx.event, deps)
+        except BotError as err:
+            # The job's log is one click away from the merge request; say it there too.
+            with contextlib.suppress(BotError):
+                dispatch.answer_failure(ctx.event, err, deps)
+            raise
     click.echo(f"gitops-bot: {done.text}")
     if done.plan is not None:
         _github_outputs(done.plan)

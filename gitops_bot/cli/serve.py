@@ -1,7 +1,9 @@
 """`gitops-bot serve`: webhooks from GitHub or GitLab, each acted on as `run` does in CI.
 
 Owns: the server's flags, one forge adapter and one repository mirror per
-delivery's repository, and the shutdown on SIGTERM. Refuses: HTTP mechanics
+delivery's repository, answering a handler's failure on the pull request
+(app.dispatch.answer_failure: nothing fails only in this log), and the
+shutdown on SIGTERM. Refuses: HTTP mechanics
 (webhook_server) and deciding what an event means (app.dispatch).
 """
 
@@ -119,22 +121,29 @@ def serve(
         )
         mirror = Mirror(Path(cache), clone.format(repo=repo), token=token)
         with common.clusters(kubeconfig) as cluster_for:
-            done = dispatch.handle(
-                event,
-                dispatch.Deps(
-                    forge=adapter,
-                    repo_for=lambda pull: mirror.sync(
-                        pull.base_sha, pull.head_sha, refs=pull_refs(forge, pull)
-                    ),
-                    branch_repo=mirror.branch,
-                    tools=tools,
-                    mask_key=common.mask_key,
-                    comment_limit=limit,
-                    cluster_for=cluster_for,
-                    live=live,
-                    poke=poke,
+            deps = dispatch.Deps(
+                forge=adapter,
+                repo_for=lambda pull: mirror.sync(
+                    pull.base_sha, pull.head_sha, refs=pull_refs(forge, pull)
                 ),
+                branch_repo=mirror.branch,
+                tools=tools,
+                mask_key=common.mask_key,
+                comment_limit=limit,
+                cluster_for=cluster_for,
+                live=live,
+                poke=poke,
             )
+            try:
+                done = dispatch.handle(event, deps)
+            except Exception as err:
+                # Nobody reads this log: say it on the pull request too.
+                try:
+                    answered = dispatch.answer_failure(event, err, deps)
+                except Exception as again:
+                    answered = f"and answering on the pull request failed too: {again}"
+                log.error("%s: %s", type(err).__name__, answered)
+                raise
         log.info("%s", done.text)
 
     settings = webhook_server.Settings(

@@ -9,7 +9,8 @@ Refuses: any I/O, and reading the policy from anywhere: the caller passes
 the base branch's policy, so a change cannot loosen the rules that judge it.
 
 A decision is `failure` when something must be fixed (the plan failed, a
-required check failed, the policy names a file the base branch lacks),
+required check failed, the policy names a file the base branch lacks, a
+lookup the decision needs failed: the token may not read a group),
 `pending` while something is missing (approvals, a confirmation, a check, a
 deploy window, a hold, a lock), `success` otherwise. `reasons` are the
 sentences for the comment, failures first; `notes` say what did not count.
@@ -68,6 +69,10 @@ class Inputs:
     lock_holder: int | None = None  # the pull request that holds env's lock, if any
     confirmations: tuple[Confirmation, ...] = ()
     recreates: tuple[Key, ...] = ()  # objects applying would delete and create again
+    # lookups the forge refused or failed, each a sentence naming the lookup and,
+    # when the forge said, what the token needs; what they would have told
+    # counted as nothing (no approval, membership, check or lock)
+    failed_lookups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,11 +182,23 @@ def _approval_reasons(inputs: Inputs, counted: tuple[str, ...]) -> list[str]:
     return reasons
 
 
-def _describe(state: Verdict, reasons: list[str], counted: tuple[str, ...]) -> str:
+def _approval_needed(inputs: Inputs) -> bool:
+    """Whether the policy asks for an approval of this change at all (approvals,
+    owners, a CODEOWNERS entry or a rule that matches what it changes)."""
+    policy = inputs.policy
+    if policy.approvals > 0 or policy.owners or _codeowned(inputs):
+        return True
+    changed = _changed_keys(inputs.plan)
+    return any(rule.matches(k) for rule in policy.rules for k in changed)
+
+
+def _describe(state: Verdict, reasons: list[str], counted: tuple[str, ...], *, needed: bool) -> str:
+    """One line that is true now: success names the approvals only when the
+    policy asked for one (approving an environment that needs none changes nothing)."""
     if state is Verdict.SUCCESS:
         text = (
             "approved by " + ", ".join(approvals.show(u) for u in counted)
-            if counted
+            if counted and needed
             else "the policy needs no approval"
         )
     else:
@@ -195,7 +212,9 @@ def _describe(state: Verdict, reasons: list[str], counted: tuple[str, ...]) -> s
 def evaluate(inputs: Inputs) -> Decision:
     """The gate of `inputs.env` at `inputs.head_sha`."""
     policy, env = inputs.policy, inputs.env
-    failures: list[str] = []
+    # A lookup that failed leaves the decision unknown: fail closed, and say
+    # first which lookup and what it needs, since that is what must be fixed.
+    failures: list[str] = list(inputs.failed_lookups)
     pending: list[str] = []
     if inputs.plan.error:
         failures.append(f"the plan of {env} failed; see its comment, fix it and push")
@@ -255,7 +274,7 @@ def evaluate(inputs: Inputs) -> Decision:
     return Decision(
         env=env,
         state=state,
-        description=_describe(state, reasons, result.counted),
+        description=_describe(state, reasons, result.counted, needed=_approval_needed(inputs)),
         reasons=tuple(reasons),
         notes=tuple(notes),
         approved_by=result.counted,

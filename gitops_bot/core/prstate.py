@@ -86,14 +86,21 @@ class Decoded:
 
 def with_plan(state: State, sha: str, hashes: Mapping[str, str], at: datetime) -> State:
     """`state` after planning `sha`: its hashes added to what is known of it.
-    A commit planned again while it is still the latest keeps its `seen`; one
-    that comes back after another head (a force-push back) is shown anew."""
+    A commit planned again while it is still the latest keeps its `seen` and,
+    if the plan adds nothing (these very hashes), the time it was first
+    planned, so a second planner of the same head (an approval, a CI job next
+    to the webhook server) writes the same text: nothing. One that comes back
+    after another head (a force-push back) is shown anew."""
     known = {p.sha: p for p in state.planned}
     before = known.get(sha)
     merged = {**(before.hashes if before else {}), **hashes}
     latest = state.planned[-1].sha if state.planned else None
-    seen = before.seen if before is not None and latest == sha else None
-    known[sha] = Planned(sha=sha, at=at, hashes=merged, seen=seen)
+    again = before is not None and latest == sha  # still the head the comments show
+    seen = before.seen if before is not None and again else None
+    # Keeping the time only for the latest head keeps the order: a head that
+    # comes back must sort after the one it replaced (latest() is the last).
+    first = before.at if before is not None and again and merged == before.hashes else at
+    known[sha] = Planned(sha=sha, at=first, hashes=merged, seen=seen)
     return replace(state, planned=_trim(known.values()))
 
 

@@ -11,7 +11,9 @@ installs it, so a test that needs the contract fails instead of passing
 unchecked.
 
 Rate limits and server errors (429, 5xx, and a 403 that says it is a rate
-limit or carries Retry-After) are documented once for the whole API rather than per operation; a
+limit or carries Retry-After) and the 403 "Resource not accessible by
+integration" an App token gets without a permission are documented once
+for the whole API rather than per operation; a
 response with such a status that its operation does not list is checked
 against the generic error shape (`basic-error`) instead.
 """
@@ -158,7 +160,12 @@ def response_violations(
         _openapi().validate_response(request, response)
     except ResponseNotFound:
         if status in GLOBAL_STATUSES or (
-            status == 403 and ("Retry-After" in headers or b"rate limit" in body)
+            status == 403
+            and (
+                "Retry-After" in headers
+                or b"rate limit" in body
+                or b"Resource not accessible by integration" in body
+            )
         ):
             return [
                 f"{where}: {error.message}"

@@ -687,6 +687,8 @@ def test_every_response_matches_the_openapi_description(
     comment = github.upsert_comment(1, marker=PLAN_PROD, body=f"{PLAN_PROD}\nv1")
     github.upsert_comment(1, marker=PLAN_PROD, body=f"{PLAN_PROD}\nv2")
     assert client.get_repo("acme/shop").get_issue(1).get_comment(comment.id).body.endswith("v2")
+    extra = github.reply(1, "a duplicate a second planner wrote")
+    github.delete_comment(1, extra.id)  # DELETE (204)
     github.react(1, comment.id, Reaction.SEEN)
     github.react(1, comment.id, Reaction.SEEN)  # the same reaction again: 200, not 201
     github.set_status(Status(main, "gitops/plan/prod", StatusState.SUCCESS, "ok", "https://ci/1"))

@@ -137,7 +137,7 @@ def test_a_free_lock_is_taken_with_a_ref_to_a_tag_and_read_back(
     assert github.lock_holder("prod") == lock
 
 
-def test_a_held_lock_answers_with_its_holder_in_two_requests(
+def test_a_held_lock_answers_with_its_holder_in_two_or_three_requests(
     server: GitHubServer, github: GitHub
 ) -> None:
     head = server.repos[REPO].pulls[1].head_sha
@@ -150,7 +150,9 @@ def test_a_held_lock_answers_with_its_holder_in_two_requests(
 
     assert theirs == mine
     assert again == mine  # held already: the lock keeps the head it was taken at
-    assert len(server.log[before:]) == 4
+    # the ref and its tag, and for another pull request whether the holder is still open
+    assert len(server.log[before:]) == 5
+    assert server.log[before + 2] == f"GET {API}/pulls/1"
     assert github.acquire_lock("dev", pull=other, sha=head).pull == other  # another env is free
 
 
@@ -221,8 +223,9 @@ def test_a_run_that_loses_the_race_after_its_read_sees_the_winner(
         f"POST {API}/git/refs",  # 422 Reference already exists
         f"GET {lock_ref}",
         f"GET {API}/git/tags/{server.repos[REPO].refs['gitops-bot/locks/prod']}",
+        f"GET {API}/pulls/101",  # is the holder open? (no such pull: its lock stays)
     ]
-    assert [r.status for r in server.requests[before:]] == [404, 201, 422, 200, 200]
+    assert [r.status for r in server.requests[before:]] == [404, 201, 422, 200, 200, 404]
 
 
 def test_a_lock_ref_gitops_bot_did_not_write_is_an_error(

@@ -284,6 +284,44 @@ def test_statuses_round_trip(server: GitLabServer, forge: GitLab) -> None:
     assert ("gitops/plan/dev", "failed", "error: render failed") in stored
 
 
+_TEXTS = ("needs 1 more approval from @acme/sre", "needs 1 more approval", "locked by #3")
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # (state, description) in turn; each must read back as set
+        [(StatusState.PENDING, _TEXTS[0]), (StatusState.PENDING, _TEXTS[1])],
+        [(StatusState.PENDING, t) for t in (*_TEXTS, _TEXTS[0])],
+        [(StatusState.PENDING, _TEXTS[0]), (StatusState.SUCCESS, "approved by @bob")],
+        [(StatusState.SUCCESS, "a"), (StatusState.PENDING, "b"), (StatusState.PENDING, "c")],
+        [(StatusState.FAILURE, "a"), (StatusState.FAILURE, "b"), (StatusState.PENDING, "c")],
+        [(StatusState.ERROR, "a"), (StatusState.PENDING, "b"), (StatusState.ERROR, "c")],
+    ],
+)
+def test_a_status_always_reads_back_as_last_set(
+    server: GitLabServer, forge: GitLab, steps: list[tuple[StatusState, str]]
+) -> None:
+    """GitLab has no pending-to-pending transition; the text must still change."""
+    sha = _head(server, 1)
+    for state, text in steps:
+        forge.set_status(Status(sha, "gitops/policy/prod", state, text))
+
+        assert forge.statuses(sha) == (Status(sha, "gitops/policy/prod", state, text),)
+
+
+def test_pending_again_with_the_same_text_changes_nothing(
+    server: GitLabServer, forge: GitLab
+) -> None:
+    sha = _head(server, 1)
+    forge.set_status(Status(sha, "gitops/policy/prod", StatusState.PENDING, "needs 1 more"))
+    forge.set_status(Status(sha, "gitops/policy/prod", StatusState.PENDING, "needs 1 more"))
+
+    assert [(s.status, s.description) for s in server.statuses("group/shop", sha)] == [
+        ("pending", "needs 1 more")
+    ]
+
+
 def test_the_emulator_refuses_pending_twice_like_gitlab(server: GitLabServer) -> None:
     gl = gitlab.Gitlab(url=server.url, private_token="glpat-SECRET-canary-4242")
     statuses = gl.projects.get("group/shop", lazy=True).commits.get(_head(server, 1), lazy=True)
@@ -390,8 +428,51 @@ def test_group_membership(server: GitLabServer, forge: GitLab) -> None:
     assert forge.in_team("bob", "group/sre")  # maintainer of the parent group
     assert not forge.in_team("alice", "group/sre")
     assert not forge.in_team("nobody-at-all", "group/sre")
-    with pytest.raises(ForgeError, match=r"is in the group group/nope: .*404 Group Not Found"):
+    with pytest.raises(
+        ForgeError,
+        match=r"members of group group/nope \(is frank one\?\): .*404 Group Not Found; "
+        "the token needs read_api",
+    ):
         forge.in_team("frank", "group/nope")
+
+
+@pytest.mark.parametrize(
+    ("visibility", "member_of", "sees"),
+    [
+        ("private", None, False),  # a project access token: a member of its project only
+        ("private", "group/sre", True),
+        ("private", "group/sre/oncall", True),  # a member of a group below it
+        ("private", "group/sre/runbooks", True),  # a member of a project in it
+        ("internal", None, True),
+        ("public", None, True),
+    ],
+)
+def test_a_group_the_token_cannot_see_is_an_error_not_no_member(
+    server: GitLabServer, visibility: str, member_of: str | None, sees: bool
+) -> None:
+    """GitLab answers 404 Group Not Found for a private group the caller may not
+    read, as for one that does not exist: never "not a member"."""
+    token = "glpat-project-bot-0123456789"
+    server.add_user("project_bot", bot=True, token=token)
+    server.add_member("group/shop", "project_bot", DEVELOPER)  # not the group `group`
+    server.add_group("other/sre", visibility=visibility)
+    server.add_group("other/sre/oncall")
+    server.add_project("other/sre/runbooks")
+    server.add_member("other/sre", "frank", DEVELOPER)
+    if member_of is not None:
+        where = member_of.replace("group/", "other/", 1)
+        server.add_member(where, "project_bot", 10)
+    forge = GitLab(project="group/shop", token=token, url=server.url)
+
+    if sees:
+        assert forge.in_team("frank", "other/sre")
+        assert not forge.in_team("alice", "other/sre")
+    else:
+        with pytest.raises(
+            ForgeError, match=r"404 Group Not Found; the token needs read_api"
+        ) as err:
+            forge.in_team("frank", "other/sre")
+        assert token not in str(err.value)
 
 
 # -- changes ----------------------------------------------------------------

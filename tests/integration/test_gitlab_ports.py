@@ -112,7 +112,18 @@ def test_a_free_lock_is_an_annotated_tag_read_back_in_one_request(
     server.log.clear()
     assert forge.lock_holder("prod") == lock
     assert forge.acquire_lock("prod", pull=2, sha=head) == lock  # held: the holder answers
-    assert server.log == [f"GET {API}/repository/tags/gitops-bot/lock/prod"] * 2
+    # and whether its merge request is still open (one merged or closed holds nothing)
+    assert (
+        server.log
+        == [
+            f"GET {API}/repository/tags/gitops-bot/lock/prod",
+            f"GET {API}/merge_requests/1",
+        ]
+        * 2
+    )
+    server.log.clear()
+    assert forge.acquire_lock("prod", pull=1, sha=head) == lock  # its own: 1 request
+    assert server.log == [f"GET {API}/repository/tags/gitops-bot/lock/prod"]
 
 
 def test_only_the_holder_releases_a_lock(server: GitLabServer, forge: GitLab) -> None:
@@ -165,7 +176,12 @@ def test_a_run_that_loses_the_race_after_its_read_sees_the_winner(
     server.log.clear()
 
     assert forge.acquire_lock("prod", pull=102, sha=head) == winner
-    assert server.log == [f"GET {tag}", f"POST {API}/repository/tags", f"GET {tag}"]
+    assert server.log == [
+        f"GET {tag}",
+        f"POST {API}/repository/tags",
+        f"GET {tag}",
+        f"GET {API}/merge_requests/101",  # is the holder open? (no such one: its lock stays)
+    ]
 
 
 def test_a_tag_gitops_bot_did_not_write_is_an_error(server: GitLabServer, forge: GitLab) -> None:

@@ -306,6 +306,9 @@ def test_every_emulated_route_answers(server: GitLabServer, forge: GitLab) -> No
     assert [r.user for r in forge.reviews(iid)] == ["alice"]
     forge.upsert_comment(iid, marker="<!-- m -->", body="<!-- m --> v1")
     forge.upsert_comment(iid, marker="<!-- m -->", body="<!-- m --> v2")
+    extra = forge.reply(iid, "a duplicate a second planner wrote")
+    forge.delete_comment(iid, extra.id)
+    forge.delete_comment(iid, extra.id)  # gone already: 404, no error
     forge.react(iid, note.id, Reaction.SEEN)
     forge.set_status(Status(head, "gitops/plan/prod", StatusState.SUCCESS, "ok"))
     assert forge.statuses(head)

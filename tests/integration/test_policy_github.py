@@ -154,6 +154,7 @@ def test_an_owner_approval_flips_the_gate_and_others_do_not_count(
 
     # dave's approval counts toward the number; bob's makes the owner's.
     assert bot.policy(number)["prod"] == ("success", "approved by @dave, @bob")
+    assert bot.policy(number)["dev"] == ("success", "the policy needs no approval")  # still true
     assert bot.summary(number) == "success"
     prod = next(c.body for c in github.comments_on(REPO, number) if "env=prod part=1/" in c.body)
     assert "**Policy** (`gitops/policy/prod`" in prod
@@ -298,3 +299,29 @@ def test_the_pullers_merge_skew_guard_applies_only_the_approved_render(
     unmerged = guard.allows("prod", github.repos[REPO].pulls[number].base_sha, approved)
     assert unmerged is not None
     assert "no merged pull request" in unmerged
+
+
+def test_a_token_that_cannot_read_teams_fails_the_gate_and_says_what_it_needs(
+    github: GitHubServer, shop: Path, tmp_path: Path
+) -> None:
+    """Actions' GITHUB_TOKEN (an App installation token) has no organization
+    Members permission: the plan is still posted, prod's gate names the lookup."""
+    github.add_user(BOT, type="Bot", token=TOKEN, app=True)
+    github.apps_lack.add("members")
+    bot = Bot(github, shop, tmp_path)
+    number = mirror(github, shop)
+    bot.push(number, "opened")
+
+    bot.approve(number, "bob")
+
+    state, text = bot.policy(number)["prod"]
+    assert state == "failure"
+    assert text.startswith(
+        "reading the members of team acme/sre: GitHub answered 403: "
+        "Resource not accessible by integration; the token needs"
+    )
+    assert bot.policy(number)["dev"] == ("success", "the policy needs no approval")
+    envs = {c.body.split("env=")[1].split()[0] for c in github.comments_on(REPO, number)}
+    assert envs == {"dev", "prod", "cache-prod"}
+    prod = next(c.body for c in github.comments_on(REPO, number) if "env=prod part=1/" in c.body)
+    assert "organization permission Members: read" in prod

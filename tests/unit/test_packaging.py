@@ -278,7 +278,11 @@ def test_only_the_trusted_push_and_promotion_workflows_pass_a_secret() -> None:
 def test_the_gitlab_template_plans_merge_requests_in_the_image_with_the_token() -> None:
     template = yaml.safe_load(GITLAB.read_text())
     plan = template["gitops-plan"]
-    assert plan["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert plan["rules"] == [
+        # the webhook server plans merge requests: then it is the one planner
+        {"if": '$GITOPS_BOT_PLANNER == "serve"', "when": "never"},
+        {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
+    ]
     base = template[plan["extends"]]
     assert base["image"]["name"] == "$GITOPS_BOT_IMAGE"
     assert base["script"] == ["gitops-bot run"]

@@ -744,3 +744,59 @@ def test_success_exactly_when_nothing_is_missing(base: Inputs) -> None:
     decision = policy.evaluate(base)
     assert (decision.state is Verdict.SUCCESS) == (not decision.reasons)
     assert len(decision.description) <= policy.DESCRIPTION_LIMIT
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _inputs, st.lists(st.sampled_from(["reading the members of group acme/sre: 404"]), min_size=1)
+)
+def test_a_failed_lookup_fails_the_gate_and_is_named_first(base: Inputs, failed: list[str]) -> None:
+    """Whatever else holds, a lookup the forge would not answer leaves the gate
+    unknown: failure, and the status names the lookup (what must be fixed)."""
+    decision = policy.evaluate(dataclasses.replace(base, failed_lookups=tuple(failed)))
+    assert decision.state is Verdict.FAILURE
+    assert decision.reasons[0] == failed[0]
+    assert decision.description.startswith(failed[0][:100])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_inputs)
+def test_success_names_approvals_only_when_the_policy_asked_for_one(base: Inputs) -> None:
+    """ "approved by" is true only where an approval was needed; an environment
+    whose policy needs none says so, whoever approved."""
+    decision = policy.evaluate(base)
+    if decision.state is not Verdict.SUCCESS:
+        return
+    loose = dataclasses.replace(base, policy=Policy(lock=base.policy.lock))
+    assert policy.evaluate(loose).description == "the policy needs no approval"
+    asked = base.policy.approvals > 0 or bool(base.policy.owners)
+    if asked:
+        assert decision.description.startswith("approved by @")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "description"),
+    [
+        (
+            {"policy": Policy(), "reviews": (approve("alice"), approve("bob"))},
+            "the policy needs no approval",
+        ),
+        (
+            {"policy": Policy(rules=(SECURITY_RULE,)), "reviews": (approve("bob"),)},
+            "the policy needs no approval",  # the rule matches nothing this change touches
+        ),
+        (
+            {
+                "policy": Policy(rules=(SECURITY_RULE,)),
+                "plan": plan(change(ADMIN_ROLE)),
+                "reviews": (approve("bob"),),
+                "memberships": {("bob", "@acme/security"): True},
+            },
+            "approved by @bob",
+        ),
+        ({"reviews": (approve("bob"),)}, "approved by @bob"),
+    ],
+)
+def test_success_descriptions(overrides: dict[str, Any], description: str) -> None:
+    decision = policy.evaluate(inputs(**overrides))
+    assert (decision.state, decision.description) == (Verdict.SUCCESS, description)

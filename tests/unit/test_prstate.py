@@ -77,6 +77,10 @@ def test_updates() -> None:
     state = prstate.with_plan(State(), sha(1), {"prod": H1}, t(0))
     state = prstate.with_plan(state, sha(1), {"dev": H2}, t(1))  # a second plan of one commit
     assert state.planned == (prstate.Planned(sha(1), t(1), {"prod": H1, "dev": H2}),)
+    # planned again with nothing new: when it was first shown stays, so the text does
+    again = prstate.with_plan(state, sha(1), {"dev": H2}, t(9))
+    assert again == state
+    assert prstate.encode(again) == prstate.encode(state)
     state = prstate.with_confirmation(state, "prod", Confirmation("alice", H1, t(2)))
     state = prstate.with_hold(state, None, Hold("bob", t(3)))
     state = prstate.with_hold(state, "prod", Hold("carol", t(4)))
@@ -368,3 +372,17 @@ def test_shown_since(comments: list[tuple[str, dt.datetime]], expected: dt.datet
 def test_merge_keeps_what_either_side_saw() -> None:
     seen = prstate.with_seen(FULL, sha(2), F0)
     assert prstate.latest(prstate.merge(FULL, seen)) == prstate.latest(seen)
+
+
+def test_review_knows_the_form_of_a_secret_fingerprint() -> None:
+    """review compares plans of one head without the fingerprints, which each run keys afresh."""
+    from gitops_bot.app import review  # noqa: PLC0415 (only this test needs the use case)
+    from gitops_bot.core import mask  # noqa: PLC0415
+
+    one = mask.fingerprint(b"hunter2", key=b"run-1")
+    two = mask.fingerprint(b"hunter2", key=b"run-2")
+    assert one != two
+    assert review.FINGERPRINT.fullmatch(one)
+    assert review.FINGERPRINT.sub("x", f"password: {one}") == review.FINGERPRINT.sub(
+        "x", f"password: {two}"
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from github import GithubException
 from github.IssueComment import IssueComment
 
 from gitops_bot.core.forge import Comment, Reaction, check_length
@@ -36,6 +37,9 @@ def _to_comment(comment: IssueComment, me: str) -> Comment:
         updated_at=when(comment.updated_at),
         is_bot=author == me,
     )
+
+
+_MISSING = 404
 
 
 class CommentsPart(Client):
@@ -92,6 +96,15 @@ class CommentsPart(Client):
         with self._doing(doing):
             created = self._repo.get_issue(number).create_comment(body)
         return _to_comment(created, self._login or _author(created))
+
+    def delete_comment(self, number: int, comment_id: int) -> None:
+        """DELETE one comment; one that is gone already is no error."""
+        with self._doing(f"deleting comment {comment_id} on {self._name}#{number}"):
+            try:
+                self._repo.get_issue(number).get_comment(comment_id).delete()  # lazy GET
+            except GithubException as err:
+                if err.status != _MISSING:
+                    raise
 
     def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
         content = _REACTIONS[reaction]

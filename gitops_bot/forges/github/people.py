@@ -28,6 +28,16 @@ _REVIEW_STATES = {
     "DISMISSED": ReviewState.DISMISSED,
 }
 _NOT_FOUND = 404
+_REFUSED = 403  # "Resource not accessible by integration": the token lacks a permission
+
+
+def _message(err: GithubException) -> str:
+    return str(err.data.get("message") or "") if isinstance(err.data, dict) else ""
+
+
+def _refused(err: GithubException) -> bool:
+    """A 403 for a permission the token lacks (not a rate limit, also a 403)."""
+    return err.status == _REFUSED and "rate limit" not in _message(err).lower()
 
 
 class PeoplePart(Client):
@@ -56,10 +66,22 @@ class PeoplePart(Client):
             except GithubException as err:
                 if err.status == _NOT_FOUND:  # no such user: no permission
                     return Permission.NONE
+                if _refused(err):
+                    raise ForgeError(
+                        f"reading the permission of {user} on {self._name}: GitHub answered "
+                        f"403: {_message(err)}; "
+                        "the token needs read access to the repository's collaborators "
+                        "(Metadata: read)"
+                    ) from err
                 raise
 
     def in_team(self, user: str, team: str) -> bool:
-        """An active member of `org/team-slug`; an invitation still pending does not count."""
+        """An active member of `org/team-slug`; an invitation still pending does not count.
+
+        A 403 (a token without the organization's Members permission, such as
+        Actions' GITHUB_TOKEN) is a ForgeError that says what the token needs,
+        never "not a member". A 404 is "not a member": GitHub gives the same
+        answer for a team that does not exist."""
         doing = f"checking whether {user} is in team {team}"
         org, _, slug = team.partition("/")
         if not org or not slug or "/" in slug:
@@ -71,4 +93,11 @@ class PeoplePart(Client):
             except GithubException as err:
                 if err.status == _NOT_FOUND:  # not a member, or no such team
                     return False
+                if _refused(err):
+                    raise ForgeError(
+                        f"reading the members of team {team}: GitHub answered 403: "
+                        f"{_message(err)}; "
+                        "the token needs the organization permission Members: read (a GitHub "
+                        "App) or read:org (a personal token); GITHUB_TOKEN has neither"
+                    ) from err
                 raise

@@ -36,6 +36,7 @@ MAX_WAIT = 60  # seconds of Retry-After worth waiting; longer is an error
 TIMEOUT = 30.0  # seconds per request
 PER_PAGE = 100  # GitLab's largest page
 
+_REFUSED = frozenset({401, 403, 404})  # what a token without access is answered
 _TRANSIENT = frozenset({429, 500, 502, 503, 504, *range(520, 531)})
 _PULL_STATE = {"opened": "open", "locked": "open", "merged": "merged", "closed": "closed"}
 
@@ -127,8 +128,9 @@ class Client:
         return text.replace(self._token, "[token]") if len(self._token) >= 6 else text
 
     @contextmanager
-    def _doing(self, what: str, *, retried: bool = True) -> Iterator[None]:
-        """Turn whatever python-gitlab or requests raise into a ForgeError about `what`."""
+    def _doing(self, what: str, *, retried: bool = True, needs: str = "") -> Iterator[None]:
+        """Turn whatever python-gitlab or requests raise into a ForgeError about `what`;
+        `needs` (what the token needs for it) is added to a 401, 403 or 404."""
         try:
             yield
         except _LongWaitError as err:
@@ -147,7 +149,8 @@ class Client:
                     f"{what}: GitLab answered {code} (not retried: a second try could "
                     f"create it twice): {reason}"
                 ) from err
-            raise ForgeError(f"{what}: GitLab answered {code}: {reason}") from err
+            hint = f"; {needs}" if needs and code in _REFUSED else ""
+            raise ForgeError(f"{what}: GitLab answered {code}: {reason}{hint}") from err
         except requests.RequestException as err:
             reason = self._scrub(f"{type(err).__name__}: {err}")[:500]
             raise ForgeError(f"{what}: {reason}") from err

@@ -98,6 +98,15 @@ class CommentsPart(Client):
         check_length(body, limit=COMMENT_LIMIT, forge="GitLab", doing=what, what="note")
         return self._create(number, body, what)
 
+    def delete_comment(self, number: int, comment_id: int) -> None:
+        """DELETE one note; one that is gone already is no error."""
+        with self._doing(f"deleting note {comment_id} on {self._ref(number)}"):
+            try:
+                self._mr(number).notes.delete(comment_id, **self._retry)
+            except GitlabError as err:
+                if err.response_code != 404:
+                    raise
+
     def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
         name = _EMOJI[reaction]
         note = self._mr(number).notes.get(comment_id, lazy=True)

@@ -47,7 +47,7 @@ class PeoplePart(Client):
         newest diff version created before the approval (docs/forges-gitlab.md).
         """
         what = f"reading the approvals of {self._ref(number)}"
-        with self._doing(what):
+        with self._doing(what, needs="the token needs read_api"):
             mr = self._mr(number)
             approved_by = mr.approvals.get(**self._retry).approved_by
             if not approved_by:
@@ -67,12 +67,12 @@ class PeoplePart(Client):
             self._user_ids[user] = ids[0] if ids else None
         return self._user_ids[user]
 
-    def _membership(self, manager: Any, user: str, what: str) -> int:
+    def _membership(self, manager: Any, user: str, what: str, needs: str) -> int:
         """The user's access level in `manager` (members/all: inherited too), 0 for none."""
         user_id = self._user_id(user, what)
         if user_id is None:
             return 0
-        with self._doing(what):
+        with self._doing(what, needs=needs):
             try:
                 member = manager.get(user_id, **self._retry).asdict()
             except GitlabError as err:
@@ -91,13 +91,20 @@ class PeoplePart(Client):
 
     def permission(self, user: str) -> Permission:
         what = f"reading {user}'s access to {self._name}"
-        level = self._membership(self._project.members_all, user, what)
+        needs = f"the token needs read_api and membership of {self._name}"
+        level = self._membership(self._project.members_all, user, what, needs)
         for floor, permission in _ACCESS:
             if level >= floor:
                 return permission
         return Permission.READ if level >= _GUEST else Permission.NONE
 
     def in_team(self, user: str, team: str) -> bool:
-        what = f"reading whether {user} is in the group {team}"
+        """404 Group Not Found (a private group the token cannot see, or no such
+        group) is a ForgeError that says what the token needs, never "not a member"."""
+        what = f"reading the members of group {team} (is {user} one?)"
+        # GitLab hides a private group from a token that is no member of it (nor of
+        # a group above it, a group below it or a project in it); a project access
+        # token is a member of its project only.
+        needs = f"the token needs read_api and to see {team} (membership of it or a group above it)"
         group = self._gl.groups.get(team, lazy=True)
-        return self._membership(group.members_all, user, what) >= _GUEST
+        return self._membership(group.members_all, user, what, needs) >= _GUEST

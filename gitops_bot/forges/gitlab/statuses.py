@@ -1,7 +1,8 @@
 """GitLab's side of the Statuses and Deployments ports.
 
 Owns: commit statuses (GitLab's state machine: `pending` after `pending` is
-a 400 that already means what we asked; ERROR travels as `failed` with an
+a 400 "Cannot transition status", so a pending status whose text changes
+is canceled and set pending anew; ERROR travels as `failed` with an
 "error: " prefix, since GitLab has no such state), reading back the latest
 status of each name, and deployments through the deployments API: the
 newest deployment of the environment is updated when it is for the same
@@ -17,14 +18,17 @@ earlier state (a new deployment records a new attempt instead).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
 from gitlab.exceptions import GitlabError
 
 from gitops_bot.core.forge import Deployment, DeploymentState, Status, StatusState
+from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab.client import STATUS_DESCRIPTION_LIMIT, Client, text_of, when
 
+_TRIES = 3  # a concurrent writer set pending between our cancel and our pending
 ERROR_PREFIX = "error: "  # how a failed status says it is an ERROR, not a FAILURE
 
 _TO_STATE = {
@@ -98,16 +102,27 @@ class StatusesPart(Client):
             data["description"] = description[:STATUS_DESCRIPTION_LIMIT]
         if status.url:
             data["target_url"] = status.url
+        statuses = self._project.commits.get(status.sha, lazy=True).statuses
         with self._doing(what):
-            try:
-                self._project.commits.get(status.sha, lazy=True).statuses.create(
-                    data, **self._retry
-                )
-            except GitlabError as err:
-                # GitLab answers 400 to pending after pending (running after running):
-                # the status already is what we set; only its description stays old.
-                if err.response_code != 400 or "Cannot transition status" not in text_of(err):
-                    raise
+            for _ in range(_TRIES):
+                try:
+                    statuses.create(data, **self._retry)
+                    return
+                except GitlabError as err:
+                    if err.response_code != 400 or "Cannot transition status" not in text_of(err):
+                        raise
+                current = {s.context: s for s in self.statuses(status.sha)}.get(status.context)
+                if current == replace(status, description=description[:STATUS_DESCRIPTION_LIMIT]):
+                    return  # another writer set this very text (a second planner)
+                # Pending after pending: GitLab updates a pending status only through
+                # a transition, and pending has none to itself, so the new text would
+                # be lost ("needs 1 more approval" after the owner approved). Cancel
+                # the pending one (a finished status is never updated again: the next
+                # POST makes a new one under the same name, which the list reads as
+                # the latest) and set pending anew. The name is never success in
+                # between, so a required pipeline stays blocked.
+                statuses.create({**data, "state": "canceled"}, **self._retry)
+        raise ForgeError(f"{what}: another writer kept changing it; try again")
 
     def statuses(self, sha: str) -> tuple[Status, ...]:
         what = f"reading the statuses of {sha[:12]} in {self._name}"

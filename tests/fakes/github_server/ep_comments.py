@@ -74,6 +74,13 @@ def _edit_comment(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any,
     return s.comment_json(repo, comment)
 
 
+@route("DELETE", "{repo}/issues/comments/(?P<id>[0-9]+)")
+def _delete_comment(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b: Json) -> Any:
+    comment = _comment(s, repo, p)
+    del s.comments[comment.id]
+    return 204, {}, None
+
+
 @route("POST", "{repo}/issues/comments/(?P<id>[0-9]+)/reactions")
 def _react(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b: Json) -> Any:
     comment = _comment(s, repo, p)

@@ -2,7 +2,9 @@
 
 Owns: GET /user (403 for an App installation token, as GitHub answers),
 GET /repos/{o}/{r}, the collaborator permission (role_name and the legacy
-permission of custom roles) and team memberships (active or pending).
+permission of custom roles) and team memberships (active or pending; 403
+"Resource not accessible by integration" for an App installation token
+without the organization's members permission, as Actions' GITHUB_TOKEN).
 Refuses: scopes and organisation policies.
 """
 
@@ -12,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from tests.fakes.github_server.routing import route
 from tests.fakes.github_server.state import EPOCH, ROLES, HttpError, Json, Repo, digest
+
+NOT_ACCESSIBLE = "Resource not accessible by integration"  # an App token without the permission
 
 if TYPE_CHECKING:
     from tests.fakes.github_server.server import GitHubServer
@@ -72,6 +76,8 @@ def _permission(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b
 
 @route("GET", "/orgs/(?P<org>[^/]+)/teams/(?P<slug>[^/]+)/memberships/(?P<user>[^/]+)")
 def _membership(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b: Json) -> Any:
+    if p["app"] and "members" in s.apps_lack:
+        raise HttpError(403, NOT_ACCESSIBLE)
     state = s.teams.get((p["org"], p["slug"]), {}).get(p["user"])
     if state is None:
         raise HttpError(404, "Not Found")

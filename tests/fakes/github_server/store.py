@@ -55,6 +55,9 @@ class Store:
         self.requests: list[Request] = []
         self.violations: list[str] = []
         self.custom_roles: dict[str, str] = {}  # custom role name -> legacy permission
+        # permissions an App installation token lacks (Actions' GITHUB_TOKEN has no
+        # organization `members`): its requests that need one get 403
+        self.apps_lack: set[str] = set()
         self.routes_hit: set[str] = set()  # "METHOD pattern" of every endpoint that answered
         self._ids = itertools.count(1001)
         self._clock = itertools.count()

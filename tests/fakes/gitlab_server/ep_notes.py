@@ -69,6 +69,15 @@ class NoteEndpoints:
         note.body, note.updated = body, self._tick()
         return self._note_json(mr, note)
 
+    def _delete_note(self, req: Request) -> tuple[int, None]:
+        """Its author (or a Maintainer) may delete a note; a system note no one may."""
+        mr = self._mr(req)
+        note = self._find_note(mr, req)
+        if note.system or (note.author is not req.user and self._level(mr.project, req.user) < 40):
+            raise ApiError(403, "403 Forbidden")
+        mr.notes.remove(note)
+        return 204, None
+
     def _create_award(self, req: Request) -> tuple[int, Json]:
         note = self._find_note(self._mr(req), req)
         name = str(req.params.get("name", ""))

@@ -2,7 +2,9 @@
 
 Owns: GET /user and /users, GET a project, members/all of a project and of
 a group (the highest of the direct and every inherited membership, as
-GitLab computes it), and the access checks every endpoint uses (a project
+GitLab computes it; a group the caller may not see, by its visibility and
+the caller's memberships, is a 404 "Group Not Found" like one that does not
+exist), and the access checks every endpoint uses (a project
 you cannot read is a 404, writing needs Developer). Refuses: finer
 permissions, protected branches and tags.
 """
@@ -42,6 +44,34 @@ class PeopleEndpoints:
             levels.append(current.members.get(user.id, 0))
             current = current.parent
         return max(levels)
+
+    def _sees_group(self, group: Group, user: User) -> bool:
+        """GitLab's read_group: a public group to anyone, an internal one to any
+        signed-in user, a private one to its members (inherited from groups above
+        too), to members of a group below it, and to members of a project in it or
+        below it (GroupPolicy's has_projects). Anyone else gets 404 Group Not Found,
+        as for a group that does not exist."""
+        if group.visibility == "public" or (group.visibility == "internal" and user.id):
+            return True
+        if self._group_level(group, user) > 0:
+            return True
+        below = [g for g in self._groups.values() if self._within(g, group)]
+        if any(user.id in g.members for g in below):
+            return True
+        return any(
+            user.id in p.members
+            for p in self._projects.values()
+            if p.namespace is not None and self._within(p.namespace, group)
+        )
+
+    @staticmethod
+    def _within(group: Group, ancestor: Group) -> bool:
+        current: Group | None = group
+        while current is not None:
+            if current is ancestor:
+                return True
+            current = current.parent
+        return False
 
     def _readable(self, req: Request) -> Project:
         proj = self.project(req.parts["project"])
@@ -85,7 +115,7 @@ class PeopleEndpoints:
         group = self._groups.get(req.parts["group"]) or next(
             (g for g in self._groups.values() if str(g.id) == req.parts["group"]), None
         )
-        if group is None or self._group_level(group, req.user) == 0:
+        if group is None or not self._sees_group(group, req.user):
             raise not_found("Group")
         user = self._users.get(int(req.parts["user"]))
         level = self._group_level(group, user) if user else 0

@@ -91,6 +91,7 @@ class GitLabServer(
             ("POST", mr + "/notes", self._create_note, False),
             ("GET", note, self._get_note, False),
             ("PUT", note, self._update_note, False),
+            ("DELETE", note, self._delete_note, False),
             ("POST", note + "/award_emoji", self._create_award, False),
             ("POST", p + "/statuses/(?P<sha>[^/]+)", self._create_status, False),
             ("GET", p + "/repository/commits/(?P<sha>[^/]+)/statuses", self._list_statuses, True),
@@ -128,6 +129,14 @@ class GitLabServer(
         """One exchange: (status, headers, body)."""
         split = urlsplit(target)
         readable = f"{method} {unquote(split.path)}"
+        with self._lock:
+            meeting = next((m for m in self._meetings if m.line == readable), None)
+            if meeting is not None:
+                meeting.left -= 1
+                if meeting.left == 0:
+                    self._meetings.remove(meeting)
+        if meeting is not None:
+            meeting.barrier.wait()  # outside the lock: the others must get here too
         with self._lock:
             self.log.append(readable)
             for fault in self._faults:

@@ -58,6 +58,7 @@ class Group:
     full_path: str
     parent: Group | None
     members: dict[int, int] = field(default_factory=dict)
+    visibility: str = "private"  # GitLab's own default for a new group
 
 
 @dataclass

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +34,13 @@ from tests.fakes.gitlab_server.state import (
     User,
     not_found,
 )
+
+
+@dataclass
+class Meeting:
+    line: str
+    barrier: threading.Barrier
+    left: int  # requests still to be held
 
 
 class Store:
@@ -52,6 +60,7 @@ class Store:
         self._mrs: list[MergeRequest] = []
         self._statuses: list[CommitStatus] = []
         self._faults: list[Fault] = []
+        self._meetings: list[Meeting] = []
         self._environments: dict[tuple[int, str], int] = {}  # (project id, name) -> id
         self.routes_hit: set[str] = set()  # "METHOD pattern" of every endpoint that answered
 
@@ -80,6 +89,15 @@ class Store:
         with self._lock:
             self._faults.append(Fault(status, method, path, times, dict(headers or {}), text))
 
+    def meet(self, parties: int, line: str, *, timeout: float = 60.0) -> None:
+        """Hold the next `parties` requests whose readable line is `line` ("GET
+        /api/v4/projects/acme/shop/merge_requests/1/notes") until all have come,
+        then answer them: two clients that race are made to race for sure."""
+        with self._lock:
+            self._meetings.append(
+                Meeting(line, threading.Barrier(parties, timeout=timeout), parties)
+            )
+
     def _tick(self) -> datetime:
         self._clock += timedelta(seconds=1)
         return self._clock
@@ -96,12 +114,18 @@ class Store:
             raise KeyError(f"no user {username!r}")
         return found[0]
 
-    def add_group(self, full_path: str) -> Group:
+    def add_group(self, full_path: str, *, visibility: str | None = None) -> Group:
+        """A group (and its parents, private); `visibility` is private (GitLab's
+        default for a new group), internal or public; given, it changes an existing group's."""
+        if visibility not in (None, "private", "internal", "public"):
+            raise ValueError(f"visibility {visibility!r}: private, internal or public")
         with self._lock:
             if full_path in self._groups:
+                if visibility is not None:
+                    self._groups[full_path].visibility = visibility
                 return self._groups[full_path]
             parent = self.add_group(full_path.rsplit("/", 1)[0]) if "/" in full_path else None
-            group = Group(next(self._ids), full_path, parent)
+            group = Group(next(self._ids), full_path, parent, visibility=visibility or "private")
             self._groups[full_path] = group
             return group
 

@@ -1,0 +1,146 @@
+"""`gitops-bot serve --forge gitlab` as a team runs it next to GitLab: a real
+process taking "Merge Request Hook" deliveries from the GitLab emulator,
+with the quick start's project access token and owners in a private group.
+Whatever goes wrong shows on the merge request, never only in the log."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_bot.testing.binaries import Binaries
+from tests.fakes.gitlab_server import GitLabServer
+from tests.integration.test_policy_gitlab import GROUP_HIDDEN, policy, server
+from tests.integration.test_run_gitlab import PROJECT, TOKEN, notes, open_mr
+
+SECRET = "gitlab-webhook-secret-for-tests"
+__all__ = ["server"]  # the fixture: acme/shop, its project token, the private group acme/sre
+
+
+@pytest.fixture
+def serve(server: GitLabServer, shop: Path, binaries: Binaries, tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    env = {
+        **os.environ,
+        "GITOPS_BOT_TOKEN": TOKEN,
+        "GITOPS_BOT_HELM": binaries.path("helm"),
+        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
+    }
+    command = [
+        *(sys.executable, "-m", "gitops_bot", "serve", "--forge", "gitlab", "--port", "0"),
+        *("--api-url", server.url, "--git-url", f"file://{shop}"),
+        *("--secret-file", str(tmp_path / "secret"), "--cache", str(tmp_path / "mirrors")),
+    ]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    found = re.search(r"on (http://\S+)", line)
+    assert found, line
+    logs: list[str] = []
+    reader = threading.Thread(target=lambda: logs.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        yield found[1]
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+        reader.join(10)
+        process.stderr.close()
+        assert code == 0, "".join(logs)
+        assert TOKEN not in "".join(logs)
+
+
+def deliver(url: str, payload: dict[str, Any]) -> int:
+    request = urllib.request.Request(  # noqa: S310 (the test's own http URL)
+        f"{url}/webhooks/gitlab",
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={
+            "X-Gitlab-Event": "Merge Request Hook",
+            "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+            "X-Gitlab-Token": SECRET,
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+        return int(reply.status)
+
+
+def eventually(check: Callable[[], bool], *, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_an_approval_the_token_cannot_judge_is_answered_on_the_merge_request(
+    server: GitLabServer, shop: Path, serve: str
+) -> None:
+    iid = open_mr(server, shop)
+    assert deliver(serve, server.merge_request_hook(PROJECT, iid, action="open", user="alice"))
+    eventually(lambda: "gitops" in policy(server, iid))
+    assert policy(server, iid)["gitops/policy/prod"][0] == "pending"
+
+    server.approve(PROJECT, iid, "bob")  # bob is in acme/sre, which the token cannot see
+    hook = server.merge_request_hook(PROJECT, iid, action="approved", user="bob")
+    assert deliver(serve, hook) == 202
+
+    eventually(lambda: policy(server, iid)["gitops/policy/prod"][0] == "failed")
+    assert policy(server, iid)["gitops/policy/prod"][1].startswith(GROUP_HIDDEN)
+    assert policy(server, iid)["gitops"][0] == "failed"
+    assert set(notes(server, iid)) == {"dev", "prod", "cache-prod"}  # the plan still stands
+
+
+def test_a_handler_that_fails_says_so_on_the_merge_request(
+    server: GitLabServer, shop: Path, serve: str
+) -> None:
+    iid = open_mr(server, shop)
+    notes_path = f"/api/v4/projects/{PROJECT}/merge_requests/{iid}/notes"
+    server.fail(403, method="GET", path=notes_path, times=99, message="403 Forbidden")
+
+    assert deliver(serve, server.merge_request_hook(PROJECT, iid, action="open", user="alice"))
+
+    eventually(lambda: "gitops" in policy(server, iid))
+    state, text = policy(server, iid)["gitops"]
+    assert state == "failed"
+    assert text == (
+        "error: gitops-bot could not handle this: "
+        f"reading the notes of {PROJECT}!{iid}: GitLab answered 403: 403 Forbidden"
+    )
+    assert TOKEN not in text
+
+
+def test_a_command_the_server_cannot_act_on_gets_a_reply(
+    server: GitLabServer, shop: Path, serve: str
+) -> None:
+    iid = open_mr(server, shop)
+    command = server.add_note(PROJECT, iid, author="bob", body="/gitops plan")
+    notes_path = f"/api/v4/projects/{PROJECT}/merge_requests/{iid}/notes"
+    server.fail(403, method="GET", path=notes_path, times=99, message="403 Forbidden")
+
+    assert deliver(serve, server.note_hook(PROJECT, iid, command.id)) == 202
+
+    def replied() -> list[str]:
+        mr = server.merge_request(PROJECT, iid)
+        return [n.body for n in mr.notes if n.author.username == "gitops-bot"]
+
+    eventually(lambda: bool(replied()))
+    [reply] = replied()
+    assert reply.startswith(
+        f"gitops-bot could not act on this comment: reading the notes of {PROJECT}!{iid}: "
+        "GitLab answered 403: 403 Forbidden"
+    )
+    eventually(lambda: "gitops" in policy(server, iid))
+    assert policy(server, iid)["gitops"][0] == "failed"
