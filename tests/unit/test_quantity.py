@@ -388,10 +388,11 @@ SUFFIXES = ["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "
 
 
 @st.composite
-def spellings(draw: st.DrawFn) -> str:
+def spellings(draw: st.DrawFn, *, positive: bool = False) -> str:
     """Quantity text as people write it: sign, zeros, fractions, suffixes, exponents."""
-    sign = draw(st.sampled_from(["", "", "-", "+"]))
-    whole = draw(st.sampled_from(["", "0", "00"])) + str(draw(st.integers(0, 10**20)))
+    sign = draw(st.sampled_from(["", "+"] if positive else ["", "", "-", "+"]))
+    lowest = 1 if positive else 0
+    whole = draw(st.sampled_from(["", "0", "00"])) + str(draw(st.integers(lowest, 10**20)))
     fraction = draw(st.one_of(st.just(None), st.text("0123456789", max_size=12)))
     number = whole if fraction is None else f"{whole}.{fraction}"
     if draw(st.booleans()):
