@@ -11,6 +11,8 @@ leaves every value as it is, and a dry-run would only echo `live`.
 `env: []`, `hostNetwork: false` or a template's `creationTimestamp: null`)
 is absent live; it counts as unchanged only when our own Apply record still
 owns that field: then our last apply wrote it and nobody changed it since.
+(An empty list in a built-in kind needs no record: empty and absent are
+stored alike.)
 An atomic map (`nodeSelector`, per core.typedfields) must hold exactly the
 keys the render writes: the server replaces it whole.
 Refuses: to be clever. Whatever it cannot check exactly (lists of other
@@ -27,23 +29,29 @@ from typing import Any
 from gitops_bot.core import normalize
 
 
-def _subset(want: Any, have: Any, owned: Mapping[str, Any] | None = None) -> bool:
+def _subset(
+    want: Any, have: Any, owned: Mapping[str, Any] | None = None, *, typed: bool = False
+) -> bool:
     """Every value in `want` is in `have`; `have` may hold more (defaults).
 
-    `owned` is the part of our Apply record (FieldsV1) at this node, if any.
+    `owned` is the part of our Apply record (FieldsV1) at this node, if any;
+    `typed`: the object is a built-in kind, stored as a Go struct.
     """
     if isinstance(want, Mapping):
         return isinstance(have, Mapping) and all(
-            _subset(v, have[k], _owned_child(owned, f"f:{k}"))
+            _subset(v, have[k], _owned_child(owned, f"f:{k}"), typed=typed)
             if have.get(k) is not None
-            else _dropped_by_server(v, have, k, owned)
+            else _dropped_by_server(v, have, k, owned, typed=typed)
             for k, v in want.items()
         )
     if isinstance(want, list):
         return (
             isinstance(have, list)
             and len(want) == len(have)
-            and all(_subset(w, h, _owned_item(owned, w)) for w, h in zip(want, have, strict=True))
+            and all(
+                _subset(w, h, _owned_item(owned, w), typed=typed)
+                for w, h in zip(want, have, strict=True)
+            )
         )
     # type() as well as ==: True == 1 in Python, not on the wire.
     return type(want) is type(have) and want == have
@@ -58,12 +66,19 @@ def _is_zero(value: Any) -> bool:
     return isinstance(value, str | list | Mapping) and len(value) == 0
 
 
-def _dropped_by_server(want: Any, have: Mapping[str, Any], key: str, owned: Any) -> bool:
+def _dropped_by_server(
+    want: Any, have: Mapping[str, Any], key: str, owned: Any, *, typed: bool
+) -> bool:
     """`key` is absent (or null) live: fine if we set it to null, or to a zero
     value the server dropped, and our Apply record still owns it (so nobody
-    has written it since our last apply wrote it)."""
+    has written it since our last apply wrote it). An empty list in a
+    built-in kind needs no record: a Go slice that is empty and one that is
+    nil are stored alike, and the server records no field for an empty
+    associative list (`env: []`)."""
     if want is None and key in have:
         return True  # null both ways
+    if typed and isinstance(want, list) and not want:
+        return True
     return _is_zero(want) and isinstance(owned, Mapping) and f"f:{key}" in owned
 
 
@@ -178,11 +193,11 @@ def _atomic_maps_match(want: Any, have: Any, segments: tuple[str, ...]) -> bool:
 
 def apply_is_noop(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str) -> bool:
     want, have = normalize.for_diff(desired), normalize.for_diff(live)
-    if not _subset(want, have, _our_record(live, manager, desired.get("apiVersion"))):
+    api_version, kind = str(desired.get("apiVersion")), str(desired.get("kind"))
+    owned = _our_record(live, manager, api_version)
+    if not _subset(want, have, owned, typed=normalize.built_in(api_version, kind)):
         return False
-    for segments, form in normalize.typed_fields(
-        str(desired.get("apiVersion")), str(desired.get("kind"))
-    ):
+    for segments, form in normalize.typed_fields(api_version, kind):
         if form == "atomic map" and not _atomic_maps_match(want, have, segments):
             return False  # applying would drop a key of a map the server replaces whole
     for entry in _our_entries(live, manager):

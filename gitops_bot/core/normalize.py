@@ -118,6 +118,11 @@ _FORMS: dict[str, Callable[[Any], Any]] = {
 _SEGMENT = re.compile(r"([^.\[{]+)((?:\[\]|\{\})*)")
 
 
+def built_in(api_version: str, kind: str) -> bool:
+    """Whether the kind is one of the API server's own (a Go struct, not a custom resource)."""
+    return (api_version, kind) in typedfields.KINDS
+
+
 @functools.cache
 def typed_fields(api_version: str, kind: str) -> tuple[tuple[tuple[str, ...], str], ...]:
     """core.typedfields' fields of a kind, as path segments: names, "[]" and "{}"."""

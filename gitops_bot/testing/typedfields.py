@@ -59,20 +59,39 @@ def _walk(
         yield from _walk(schemas, child, f"{path}.{field}" if path else field, seen)
 
 
+BUILT_IN = ("io.k8s.api.", "io.k8s.apiextensions-apiserver.", "io.k8s.kube-aggregator.")
+
+
+def _kinds(
+    docs: Mapping[str, Mapping[str, Any]],
+) -> Iterator[tuple[str, Mapping[str, Any], str, str]]:
+    """(schema name, schema, apiVersion, kind) of every built-in kind; custom
+    resources a test left behind are not Kubernetes' own types."""
+    for doc in docs.values():
+        schemas = (doc.get("components") or {}).get("schemas") or {}
+        for name, schema in schemas.items():
+            if not name.startswith(BUILT_IN):
+                continue
+            for gvk in schema.get("x-kubernetes-group-version-kind") or ():
+                group, version, kind = gvk.get("group", ""), gvk["version"], gvk["kind"]
+                if not kind.endswith("List"):  # a render's List is unpacked into its items
+                    yield name, schema, f"{group}/{version}" if group else version, kind
+
+
+def kinds(docs: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Every built-in (apiVersion, kind), sorted."""
+    return sorted({(api_version, kind) for _, _, api_version, kind in _kinds(docs)})
+
+
 def table(docs: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """(apiVersion, kind) -> sorted (path, form) pairs, from OpenAPI v3 documents."""
     found: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for doc in docs.values():
         schemas = (doc.get("components") or {}).get("schemas") or {}
-        for name, schema in schemas.items():
-            for gvk in schema.get("x-kubernetes-group-version-kind") or ():
-                group, version, kind = gvk.get("group", ""), gvk["version"], gvk["kind"]
-                if kind.endswith("List"):
-                    continue  # a render's List is unpacked into its items
-                api_version = f"{group}/{version}" if group else version
-                fields = sorted(set(_walk(schemas, schema, "", frozenset({name}))))
-                if fields:
-                    found[(api_version, kind)] = fields
+        for name, schema, api_version, kind in _kinds({"": doc}):
+            fields = sorted(set(_walk(schemas, schema, "", frozenset({name}))))
+            if fields:
+                found[(api_version, kind)] = fields
     return dict(sorted(found.items()))
 
 
@@ -87,7 +106,11 @@ def fetch(get: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
     return docs
 
 
-def module_text(found: Mapping[tuple[str, str], list[tuple[str, str]]], version: str) -> str:
+def module_text(
+    found: Mapping[tuple[str, str], list[tuple[str, str]]],
+    built_in: list[tuple[str, str]],
+    version: str,
+) -> str:
     lines = [
         '"""Fields of built-in kinds whose value the API server rewrites on every write,',
         "and the atomic maps it replaces whole.",
@@ -95,6 +118,7 @@ def module_text(found: Mapping[tuple[str, str], list[tuple[str, str]]], version:
         f"Generated from kube-apiserver {version}'s OpenAPI v3 by gitops_bot/testing/",
         "typedfields.py (tests/integration/test_typedfields.py checks it); do not edit.",
         "A path names fields with dots, list items with [] and map values with {}.",
+        "KINDS are all built-in kinds: typed Go structs, so an empty list and none are one.",
         '"""',
         "",
         "FIELDS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {",
@@ -104,4 +128,10 @@ def module_text(found: Mapping[tuple[str, str], list[tuple[str, str]]], version:
         lines.extend(f"        ({path!r}, {form!r})," for path, form in fields)
         lines.append("    ),")
     lines.append("}")
+    lines.append("")
+    lines.append("KINDS: frozenset[tuple[str, str]] = frozenset(")
+    lines.append("    {")
+    lines.extend(f"        ({api_version!r}, {kind!r})," for api_version, kind in built_in)
+    lines.append("    }")
+    lines.append(")")
     return "\n".join(lines) + "\n"

@@ -26,9 +26,11 @@ def reader(kube: Kube) -> Any:
 
 
 def test_the_table_is_generated_from_this_api_server(kube: Kube) -> None:
-    found = typedfields.table(typedfields.fetch(reader(kube)))
+    docs = typedfields.fetch(reader(kube))
+    found = typedfields.table(docs)
     regenerate = "python -m tests.integration.test_typedfields KUBECONFIG"
     assert {k: tuple(v) for k, v in found.items()} == committed.FIELDS, regenerate
+    assert frozenset(typedfields.kinds(docs)) == committed.KINDS, regenerate
     # The classes the noop proof must know are there, where charts write them.
     deployment = dict(committed.FIELDS[("apps/v1", "Deployment")])
     assert deployment["spec.template.spec.containers[].resources.limits{}"] == "quantity"
@@ -39,7 +41,11 @@ def test_the_table_is_generated_from_this_api_server(kube: Kube) -> None:
 if __name__ == "__main__":
     client = Kube.from_kubeconfig(sys.argv[1] if len(sys.argv) > 1 else None)
     version = client._call("GET", "/version", doing="reading the version", call="get")
-    found = typedfields.table(typedfields.fetch(reader(client)))
-    typedfields.MODULE.write_text(typedfields.module_text(found, version["gitVersion"]))
+    docs = typedfields.fetch(reader(client))
+    typedfields.MODULE.write_text(
+        typedfields.module_text(
+            typedfields.table(docs), typedfields.kinds(docs), version["gitVersion"]
+        )
+    )
     client.close()
     print(f"wrote {typedfields.MODULE}; now run: ruff format {typedfields.MODULE}")

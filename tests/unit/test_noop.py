@@ -281,7 +281,7 @@ def _zero_owned(container: dict[str, Any], spec: dict[str, Any]) -> dict[str, An
 @pytest.mark.parametrize(
     ("container", "spec"),
     [
-        ({"env": []}, {}),
+        ({"workingDir": ""}, {}),
         ({"stdin": False}, {}),
         ({"ports": None}, {}),
         ({}, {"hostNetwork": False}),
@@ -317,3 +317,26 @@ def test_a_key_dropped_from_an_atomic_map_is_a_change() -> None:
     assert apply_is_noop(dropped, stored, manager="gitops-bot") is False
     same = _pod_template({"name": "web"}, nodeSelector={"a": "1", "b": "2"})
     assert apply_is_noop(same, stored, manager="gitops-bot") is True
+
+
+def test_an_empty_list_in_a_built_in_kind_needs_no_record_and_in_a_custom_resource_it_does() -> (
+    None
+):
+    # The server records no field for an empty associative list (env: []),
+    # and a Go struct stores an empty list and none alike.
+    desired = _pod_template({"name": "web", "env": []})
+    stored = _owning(_pod_template({"name": "web"}), _zero_owned({}, {}))
+    assert apply_is_noop(desired, stored, manager="gitops-bot") is True
+    # A custom resource keeps [] as written: absent live means someone removed it.
+    cr = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    have = {
+        **cr,
+        "metadata": {
+            "name": "w",
+            "managedFields": [{**OURS, "apiVersion": "example.com/v1", "fieldsV1": {}}],
+        },
+    }
+    assert (
+        apply_is_noop({**cr, "spec": {"items": []}}, {**have, "spec": {}}, manager="gitops-bot")
+        is False
+    )
