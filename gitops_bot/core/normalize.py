@@ -5,7 +5,8 @@ fields a person wrote, in the spelling the API server stores them, so that
 two objects that differ only in bookkeeping or spelling compare equal; and
 `plain`, the deep copy into plain dicts and lists that every other core
 module works on. The spellings: a resource quantity in its canonical text
-(`cpu: 2000m` is stored as `"2"`, core.quantity), a `[]byte` field in
+(`cpu: 2000m` is stored as `"2"`, core.quantity; in a core/v1
+ResourceList also rounded up to 1m), a `[]byte` field in
 padded base64, both at the fields core.typedfields lists for built-in kinds
 (generated from the API server's OpenAPI); and a whole number written as a
 float (`2.0`) as the integer Go's JSON encoder writes back.
@@ -94,6 +95,11 @@ def _canonical_quantity(value: Any) -> Any:
     return value if found is None else found  # the server refuses it: leave it to say so
 
 
+def _canonical_resource(value: Any) -> Any:
+    found = quantity.canonical(value, resource_list=True)
+    return value if found is None else found
+
+
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 
 
@@ -113,6 +119,7 @@ def _canonical_bytes(value: Any) -> Any:
 
 _FORMS: dict[str, Callable[[Any], Any]] = {
     "quantity": _canonical_quantity,
+    "resource list": _canonical_resource,
     "bytes": _canonical_bytes,
 }
 _SEGMENT = re.compile(r"([^.\[{]+)((?:\[\]|\{\})*)")

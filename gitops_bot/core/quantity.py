@@ -213,14 +213,27 @@ def _canonical_text(q: Quantity) -> str:
     return f"{mantissa}{_DECIMAL_SUFFIX.get(exponent, '')}"
 
 
-def canonical(value: object) -> str | None:
+def round_up_to_milli(q: Quantity) -> Quantity:
+    """Quantity.RoundUp(Milli), which core/v1's defaulting applies to every
+    ResourceList value: finer values round up, away from zero, and lose the
+    spelling they were written in."""
+    if q.exponent >= -3:
+        return q
+    places, magnitude = -3 - q.exponent, abs(q.mantissa)
+    if magnitude:
+        magnitude = 1 if places >= len(str(magnitude)) else -(-magnitude // 10**places)
+    return Quantity(magnitude if q.mantissa >= 0 else -magnitude, -3, q.format)
+
+
+def canonical(value: object, *, resource_list: bool = False) -> str | None:
     """What the API server stores for a quantity written as `value`, or None if
     it would refuse it (or this port cannot say).
 
     A string is parsed as written (surrounding spaces trimmed, as Go's
     UnmarshalJSON does); a number first becomes the text Go's JSON encoder
     writes for it (`0.5`, `1e-7`, `1e+21`), because that is what the
-    server's own decoding hands to the quantity parser.
+    server's own decoding hands to the quantity parser. `resource_list`:
+    the value is in a core/v1 ResourceList, so it is rounded up to 1m.
     """
     if isinstance(value, bool):
         return None
@@ -235,9 +248,10 @@ def canonical(value: object) -> str | None:
     if not text:
         return None
     try:
-        return str(parse(text))
+        q = parse(text)
     except ValueError:
         return None
+    return str(round_up_to_milli(q) if resource_list else q)
 
 
 def _go_float(value: float) -> str:

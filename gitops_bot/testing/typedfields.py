@@ -31,32 +31,42 @@ def _ref(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
+# core/v1's defaulting rounds every value of a ResourceList (a map of
+# quantities declared in core/v1) up to 1m: `cpu: 1500u` is stored as `2m`.
+CORE_V1 = "io.k8s.api.core.v1."
+
+
 def _walk(
-    schemas: Mapping[str, Any], schema: Mapping[str, Any], path: str, seen: frozenset[str]
+    schemas: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    path: str,
+    seen: frozenset[str],
+    owner: str = "",
 ) -> Iterator[tuple[str, str]]:
     ref = _ref(schema)
     if ref == QUANTITY_REF:
-        yield path, "quantity"
+        resource_list = path.endswith("{}") and owner.startswith(CORE_V1)
+        yield path, "resource list" if resource_list else "quantity"
         return
     if ref is not None:
         name = ref.rsplit("/", 1)[-1]
         if name in seen or name not in schemas:
             return  # recursive types (JSONSchemaProps) hold no typed values
-        yield from _walk(schemas, schemas[name], path, seen | {name})
+        yield from _walk(schemas, schemas[name], path, seen | {name}, name)
         return
     if schema.get("type") == "string" and schema.get("format") == "byte":
         yield path, "bytes"
         return
     if "items" in schema:
-        yield from _walk(schemas, schema["items"], path + "[]", seen)
+        yield from _walk(schemas, schema["items"], path + "[]", seen, owner)
     if isinstance(schema.get("additionalProperties"), Mapping):
         if schema.get("x-kubernetes-map-type") == "atomic":
             yield path, "atomic map"
-        yield from _walk(schemas, schema["additionalProperties"], path + "{}", seen)
+        yield from _walk(schemas, schema["additionalProperties"], path + "{}", seen, owner)
     for field, child in (schema.get("properties") or {}).items():
         if not path and field in ("status", "metadata"):
             continue  # status is not applied; metadata holds neither
-        yield from _walk(schemas, child, f"{path}.{field}" if path else field, seen)
+        yield from _walk(schemas, child, f"{path}.{field}" if path else field, seen, owner)
 
 
 BUILT_IN = ("io.k8s.api.", "io.k8s.apiextensions-apiserver.", "io.k8s.kube-aggregator.")
@@ -89,7 +99,7 @@ def table(docs: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], list[t
     for doc in docs.values():
         schemas = (doc.get("components") or {}).get("schemas") or {}
         for name, schema, api_version, kind in _kinds({"": doc}):
-            fields = sorted(set(_walk(schemas, schema, "", frozenset({name}))))
+            fields = sorted(set(_walk(schemas, schema, "", frozenset({name}), name)))
             if fields:
                 found[(api_version, kind)] = fields
     return dict(sorted(found.items()))

@@ -44,6 +44,10 @@ MUTATING = ("apply", "delete", "dry-run")
 SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
+def in_range(text: str) -> bool:
+    return quantity.parse(text).exponent < 20  # the server refuses 1e4000 (and 0, negatives)
+
+
 @pytest.fixture
 def fresh_kube(control_plane: LocalControlPlane) -> Iterator[Kube]:
     client = Kube.from_kubeconfig(str(control_plane.kubeconfig))
@@ -148,20 +152,12 @@ ZERO_FIELDS = {
 }
 
 
-def milli_or_coarser(text: str) -> bool:
-    """A ResourceList value the server keeps as parsed: core/v1 defaulting
-    rounds finer ones up to 1m (a `1n` cpu is stored as `1m`), which
-    core.quantity does not copy (docs/apply.md, Known limits)."""
-    q = quantity.parse(text)
-    return q.exponent >= -3 and q.exponent < 20
-
-
 @settings(max_examples=15, suppress_health_check=SLOW_OK)
 @given(
     st.fixed_dictionaries(
         {
-            "cpu": spellings(positive=True).filter(milli_or_coarser),
-            "memory": spellings(positive=True).filter(milli_or_coarser) | st.integers(1, 2**40),
+            "cpu": spellings(positive=True).filter(in_range),
+            "memory": spellings(positive=True).filter(in_range) | st.integers(1, 2**40),
             "replicas": st.sampled_from([1, 1.0, 2, 2.0]),
             "zeros": st.lists(st.sampled_from(sorted(ZERO_FIELDS)), unique=True),
             "env": st.sampled_from([None, [], [{"name": "A", "value": ""}]]),
@@ -230,8 +226,28 @@ def stored(kube: Kube, namespace: str, values: list[Any]) -> list[str]:
     return [m["pods"]["target"]["averageValue"] for m in result["spec"]["metrics"]]
 
 
-def in_range(text: str) -> bool:
-    return quantity.parse(text).exponent < 20  # the server refuses 1e4000 (and 0, negatives)
+# Quota names that take any non-negative quantity (pods, count/... take integers).
+QUOTA_NAMES = [
+    "cpu", "memory", "ephemeral-storage", "requests.cpu", "requests.memory", "limits.cpu",
+    "limits.memory", "requests.ephemeral-storage", "limits.ephemeral-storage", "requests.storage",
+]  # fmt: skip
+
+
+def stored_in_resource_list(kube: Kube, namespace: str, values: list[Any]) -> list[str]:
+    """Values as stored in a core/v1 ResourceList (a quota's `hard`), which
+    core/v1's defaulting rounds up to 1m; ten names, so ten at a time."""
+    out = []
+    for start in range(0, len(values), len(QUOTA_NAMES)):
+        batch = dict(zip(QUOTA_NAMES, values[start : start + len(QUOTA_NAMES)], strict=False))
+        quota = {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "q", "namespace": namespace},
+            "spec": {"hard": batch},
+        }
+        hard = kube.apply(quota, dry_run=True)["spec"]["hard"]
+        out += [hard[name] for name in batch]
+    return out
 
 
 CHARTS_WRITE = [
@@ -247,6 +263,20 @@ def test_spellings_charts_use_are_stored_as_core_quantity_predicts(
     kube: Kube, namespace: str
 ) -> None:
     assert stored(kube, namespace, CHARTS_WRITE) == [quantity.canonical(v) for v in CHARTS_WRITE]
+    finer = [*CHARTS_WRITE, "1500u", "1n", "100u", "1001u", "0.0005", 1e-7, "1.0001"]
+    assert stored_in_resource_list(kube, namespace, finer) == [
+        quantity.canonical(v, resource_list=True) for v in finer
+    ]
+
+
+@settings(max_examples=4, suppress_health_check=SLOW_OK)
+@given(st.lists(spellings(positive=True).filter(in_range), min_size=50, max_size=50))
+def test_random_spellings_in_a_resource_list_are_stored_as_core_quantity_predicts(
+    kube: Kube, namespace: str, texts: list[str]
+) -> None:
+    assert stored_in_resource_list(kube, namespace, texts) == [
+        quantity.canonical(t, resource_list=True) for t in texts
+    ]
 
 
 @settings(max_examples=4, suppress_health_check=SLOW_OK)

@@ -33,7 +33,10 @@ def test_the_table_is_generated_from_this_api_server(kube: Kube) -> None:
     assert frozenset(typedfields.kinds(docs)) == committed.KINDS, regenerate
     # The classes the noop proof must know are there, where charts write them.
     deployment = dict(committed.FIELDS[("apps/v1", "Deployment")])
-    assert deployment["spec.template.spec.containers[].resources.limits{}"] == "quantity"
+    assert deployment["spec.template.spec.containers[].resources.limits{}"] == "resource list"
+    assert deployment["spec.template.spec.volumes[].emptyDir.sizeLimit"] == "quantity"
+    runtime_class = dict(committed.FIELDS[("node.k8s.io/v1", "RuntimeClass")])
+    assert runtime_class["overhead.podFixed{}"] == "quantity"  # node/v1: not rounded to 1m
     assert deployment["spec.template.spec.nodeSelector"] == "atomic map"
     assert dict(committed.FIELDS[("v1", "Secret")])["data{}"] == "bytes"
 

@@ -442,3 +442,26 @@ def test_a_json_number_means_the_same_as_its_go_text(number: float) -> None:
     got = Fraction(*value(parse(stored)))
     if abs(want) >= Fraction(1, 10**9):
         assert got == want or (got - want) * (1 if want > 0 else -1) < Fraction(1, 10**9)
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("1500u", "2m"),
+        ("1n", "1m"),
+        ("-1500u", "-2m"),
+        ("1000u", "1m"),
+        ("1001u", "2m"),
+        ("1.0001", "1001m"),
+        ("0.0000000001", "1m"),
+        ("100m", "100m"),
+        ("+1", "+1"),  # nothing finer than 1m: the spelling is kept
+        ("1.500", "1.500"),
+        ("1Ki", "1Ki"),
+        (1e-7, "1e-3"),  # "1e-7" to Go: an exponent, and it stays one
+        ("0", "0"),
+    ],
+)
+def test_a_resource_list_rounds_up_to_milli(written: object, stored: str) -> None:
+    # core/v1's SetDefaults_ResourceList: val.RoundUp(resource.Milli).
+    assert canonical(written, resource_list=True) == stored
