@@ -148,3 +148,76 @@ def test_secret_string_data_is_folded_into_data_as_the_server_does() -> None:
 def test_string_data_of_other_kinds_is_left_alone() -> None:
     obj = {"apiVersion": "example.com/v1", "kind": "Secret", "stringData": {"a": "b"}}
     assert normalize.for_diff(obj)["stringData"] == {"a": "b"}
+
+
+def _secret(**data: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(
+            _secret(token="c2VjcmV0LXRv\na2Vu\n"), _secret(token="c2VjcmV0LXRva2Vu"), id="wrapped"
+        ),
+        pytest.param(_secret(token="QR=="), _secret(token="QQ=="), id="padding-bits-zeroed"),
+        pytest.param(
+            _secret(token="not base64!"), _secret(token="not base64!"), id="refused-as-is"
+        ),
+        pytest.param(_secret(token="QQ"), _secret(token="QQ"), id="unpadded-refused-as-is"),
+        pytest.param(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "c"},
+                "data": {"a": "QR=="},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "c"},
+                "data": {"a": "QR=="},
+            },
+            id="configmap-data-is-text",
+        ),
+        pytest.param(
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": "l"},
+                "spec": {
+                    "limits": [{"type": "Container", "default": {"cpu": 0.5, "memory": "1024Mi"}}]
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": "l"},
+                "spec": {
+                    "limits": [{"type": "Container", "default": {"cpu": "500m", "memory": "1Gi"}}]
+                },
+            },
+            id="quantities-in-a-list-of-maps",
+        ),
+        pytest.param(
+            {
+                "apiVersion": "example.com/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w"},
+                "spec": {"cpu": "2000m", "ratio": 1.0, "big": 1e21, "half": 0.5, "on": True},
+            },
+            {
+                "apiVersion": "example.com/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w"},
+                "spec": {"cpu": "2000m", "ratio": 1, "big": 1e21, "half": 0.5, "on": True},
+            },
+            id="custom-resource-only-whole-floats",
+        ),
+    ],
+)
+def test_values_are_compared_in_the_spelling_the_server_stores(
+    given: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert normalize.for_diff(given) == expected
+    assert normalize.for_diff(expected) == expected  # stored spellings stay put
