@@ -163,7 +163,10 @@ def review(
         return 1
 
     state = prstate.with_plan(
-        remembered, pull.head_sha, {e.env: e.render_hash for e in result.envs}, now
+        remembered,
+        pull.head_sha,
+        {e.env: e.render_hash for e in result.envs if e.render_hash is not None},
+        now,
     )
     if change_state is not None:
         state = change_state(state, pull.head_sha)

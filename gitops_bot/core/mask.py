@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+import yaml
 
 from gitops_bot.core import normalize
 from gitops_bot.core.model import Key
-from gitops_bot.core.plan import SecretKeys
+from gitops_bot.core.plan import EnvPlan, ResourceChange, SecretKeys
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 REPLACEMENT = "***"
@@ -107,11 +111,14 @@ def secret_keys(before: Mapping[str, Any] | None, after: Mapping[str, Any] | Non
 
 
 def _spellings(clear: bytes, written: str | None) -> set[str]:
-    """How a value may show up in text: as written, in clear, base64, JSON-escaped
-    (API errors echo JSON) and line by line (tools print PEM blocks that way)."""
+    """How a value may show up in text: as written, in clear, base64 (standard,
+    URL-safe, and inside a longer base64 text at any alignment), JSON- and
+    YAML-escaped (API errors echo JSON, diffs are YAML), URL-encoded (a DSN
+    in a ConfigMap) and line by line (tools print PEM blocks that way)."""
     if len(clear) < MIN_SCRUB_LENGTH:
         return set()
-    out = {base64.b64encode(clear).decode()}
+    out = {base64.b64encode(clear).decode(), base64.urlsafe_b64encode(clear).decode()}
+    out.update(_base64_cores(clear))
     if written is not None:
         out.add(written)
     try:
@@ -120,8 +127,47 @@ def _spellings(clear: bytes, written: str | None) -> set[str]:
         return out
     out.add(text)
     out.add(json.dumps(text, ensure_ascii=False)[1:-1])
+    out.add(json.dumps(text)[1:-1])
+    out.add(text.replace("'", "''"))
+    out.add(_yaml_quoted(text))
+    out.update(urllib.parse.quote(text, safe=safe) for safe in ("", "/"))
+    out.add(urllib.parse.quote_plus(text))
     out.update(line.strip() for line in text.splitlines())
     return out
+
+
+# A base64 fragment shorter than this could turn up by chance in any base64 text.
+_MIN_BASE64_CORE = 8
+
+
+def _base64_cores(clear: bytes) -> set[str]:
+    """The characters of base64 that only `clear` decides, wherever it starts in
+    a longer encoded text: for each of the three byte alignments, the encoding
+    without the characters the neighbouring bytes share."""
+    out = set()
+    for shift, start in ((0, 0), (1, 2), (2, 3)):
+        encoded = base64.b64encode(bytes(shift) + clear).decode()
+        total = shift + len(clear)
+        end = 4 * (total // 3) + (total % 3)
+        core = encoded[start:end]
+        if len(core) >= _MIN_BASE64_CORE:
+            out.add(core)
+            out.add(core.replace("+", "-").replace("/", "_"))
+    return out
+
+
+def _yaml_quoted(text: str) -> str:
+    """`text` inside a double-quoted YAML scalar, as the diff's dumper writes it."""
+    dumped = yaml.safe_dump(text, default_style='"', width=1 << 30, allow_unicode=True)
+    return dumped.strip().removesuffix("...").strip()[1:-1]
+
+
+def spellings(values: Iterable[str]) -> frozenset[str]:
+    """Every spelling worth scrubbing of each clear value in `values`."""
+    found: set[str] = set()
+    for value in values:
+        found |= _spellings(value.encode(), None)
+    return frozenset(s for s in found if len(s) >= MIN_SCRUB_LENGTH)
 
 
 def collect_secret_values(objs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
@@ -143,8 +189,31 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     Longest first, so a value that contains another is replaced whole and
     no tail of it is left behind.
     """
+    return scrubber(secrets)(text)
+
+
+def scrubber(secrets: Iterable[str]) -> Callable[[str], str]:
+    """`scrub` with `secrets` fixed, for many texts: the pattern is built once."""
     ordered = sorted({s for s in secrets if s}, key=lambda s: (-len(s), s))
     if not ordered:
-        return text
+        return lambda text: text
     pattern = re.compile("|".join(re.escape(s) for s in ordered))
-    return pattern.sub(REPLACEMENT, text)
+    return lambda text: pattern.sub(REPLACEMENT, text)
+
+
+def scrub_env(env: EnvPlan, secrets: Iterable[str]) -> EnvPlan:
+    """`env` with `secrets` scrubbed from every text in it: diffs (another
+    object may hold a Secret's value, a ConfigMap's DSN its password), notes,
+    drift and the error. Secrets themselves are fingerprinted already."""
+    clean = scrubber(secrets)
+
+    def change(c: ResourceChange) -> ResourceChange:
+        return dataclasses.replace(c, diff=clean(c.diff), note=clean(c.note))
+
+    return dataclasses.replace(
+        env,
+        changes=tuple(change(c) for c in env.changes),
+        live=None if env.live is None else tuple(change(c) for c in env.live),
+        drift=tuple(dataclasses.replace(d, diff=clean(d.diff)) for d in env.drift),
+        error=None if env.error is None else clean(env.error),
+    )
