@@ -42,6 +42,8 @@ def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         inner = value[1:-1]
         return inner.replace("''", "'") if value[0] == "'" else _json_unescape(inner)
+    if value[:1] in ("'", '"'):  # a quote never closed: what follows it is the value
+        return value[1:]
     return re.sub(r"\s+#.*$", "", value)
 
 

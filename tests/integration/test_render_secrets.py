@@ -1,0 +1,266 @@
+"""No Secret value leaves through a failed render or another object's diff.
+
+Real git, the real helm and kustomize, through the CLI in every format. Each
+case plants a canary where a Secret value lives (a values file, a Secret
+manifest, a generator) and breaks the render so that the tool's error is
+the text most likely to quote it; then no output may hold the canary, in
+clear or in any spelling the bot promises to cover.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import textwrap
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gitops_bot.cli import cli
+from gitops_bot.core.config import Environment, Source, SourceKind
+from gitops_bot.errors import RenderError
+from gitops_bot.render import render as render_mod
+from gitops_bot.render.render import Tools
+from tests.integration.shop import git
+
+CANARY = "canary-Zq81-hunter2"
+CANARY_B64 = base64.b64encode(CANARY.encode()).decode()
+FORMATS = ("json", "markdown", "text")
+ALWAYS = {
+    ".gitops.yaml": """
+        version: 1
+        environments:
+          app:
+            path: app
+            namespace: shop
+    """
+}
+
+
+def spellings(value: str) -> list[str]:
+    return [
+        value,
+        base64.b64encode(value.encode()).decode(),
+        urllib.parse.quote(value, safe=""),
+        json.dumps(value)[1:-1],
+    ]
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def repo(tmp_path: Path, base: dict[str, str], head: dict[str, str]) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    write(root, {**ALWAYS, **base})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    git(root, "checkout", "-q", "-b", "change")
+    write(root, head)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "change")
+    return root
+
+
+def plan(root: Path, fmt: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["plan", "--repo", str(root), "--base", "main", "--head", "change", "--format", fmt],
+    )
+
+
+def assert_no_canary(result: Result, canary: str = CANARY) -> None:
+    for spelling in spellings(canary):
+        assert spelling not in result.output, (spelling, result.output)
+
+
+CHART = {
+    "app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    "app/values.yaml": f"db:\n  user: app\n  password: {CANARY}\n",
+    "app/templates/secret.yaml": """
+        apiVersion: v1
+        kind: Secret
+        metadata: {name: db}
+        stringData:
+          password: {{ .Values.db.password | quote }}
+    """,
+}
+# Ways a render fails with an error that would quote the value.
+BROKEN: dict[str, dict[str, str]] = {
+    "helm fail quoting a values file": {
+        "app/templates/check.yaml": '{{ fail (printf "password %s is too weak" .Values.db.password) }}\n',
+    },
+    "helm required quoting a value": {
+        "app/templates/check.yaml": (
+            '{{ required (printf "db.host is needed with %s" .Values.db.password) .Values.db.host }}\n'
+        ),
+    },
+    "helm fail quoting it base64": {
+        "app/templates/check.yaml": "{{ fail (.Values.db.password | b64enc) }}\n",
+    },
+    "helm template that does not parse as YAML": {
+        "app/templates/secret.yaml": """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: db}
+            stringData:
+              password: {{ .Values.db.password }}
+               broken: [
+        """,
+    },
+}
+
+
+@pytest.mark.usefixtures("tools_env")
+@pytest.mark.parametrize("case", sorted(BROKEN))
+@pytest.mark.parametrize("at", ["head", "base"])
+def test_a_failed_helm_render_quotes_no_secret_value(tmp_path: Path, case: str, at: str) -> None:
+    broken = {**CHART, **BROKEN[case]}
+    fixed = {"app/values.yaml": CHART["app/values.yaml"] + "  note: fixed\n"}
+    root = repo(tmp_path, broken, fixed) if at == "base" else repo(tmp_path, CHART, broken)
+    if at == "base":  # the fix leaves the broken file in place: delete it at the head
+        for name in BROKEN[case]:
+            if name not in CHART:
+                git(root, "rm", "-q", name)
+            else:
+                write(root, {name: CHART[name]})
+                git(root, "add", name)
+        git(root, "commit", "-qm", "fix")
+    for fmt in FORMATS:
+        result = plan(root, fmt)
+        assert result.exit_code == 2, result.output
+        assert "rendering app" in result.output
+        assert_no_canary(result)
+
+
+KUSTOMIZE = {
+    "app/kustomization.yaml": "resources: [secret.yaml]\n",
+    "app/secret.yaml": f"""
+        apiVersion: v1
+        kind: Secret
+        metadata: {{name: db}}
+        data:
+          password: {CANARY_B64}
+    """,
+}
+KUSTOMIZE_BROKEN: dict[str, dict[str, str]] = {
+    "Secret that is not YAML": {
+        "app/secret.yaml": f"""
+            apiVersion: v1
+            kind: Secret
+            metadata: {{name: db}}
+            data:
+              password: {CANARY_B64}
+             other: [
+        """,
+    },
+    "Secret data that is a string": {
+        "app/secret.yaml": f"""
+            apiVersion: v1
+            kind: Secret
+            metadata: {{name: db}}
+            stringData: {CANARY}
+        """,
+    },
+    "generator env file with a bad line": {
+        "app/kustomization.yaml": "secretGenerator:\n- name: db\n  envs: [db.env]\n",
+        "app/db.env": f"USER=app\n{CANARY} is not a key\n",
+    },
+    "generator literal that is malformed": {
+        "app/kustomization.yaml": (
+            f"secretGenerator:\n- name: db\n  literals: ['{CANARY}', 'P=x']\n"
+        ),
+    },
+    "generator duplicate keys": {
+        "app/kustomization.yaml": (
+            f"secretGenerator:\n- name: db\n  literals: [P={CANARY}, P={CANARY}-2]\n"
+        ),
+    },
+    "generator file that is missing next to one that is there": {
+        "app/kustomization.yaml": (
+            "secretGenerator:\n- name: db\n  files: [key=key.pem, missing.pem]\n"
+        ),
+        "app/key.pem": f"{CANARY}\n",
+    },
+    "patch that does not apply to the Secret": {
+        "app/kustomization.yaml": (
+            "resources: [secret.yaml]\n"
+            'patches:\n- patch: \'[{"op": "replace", "path": "/data/none", "value": x}]\'\n'
+            "  target: {kind: Secret, name: db}\n"
+        ),
+    },
+}
+
+
+@pytest.mark.usefixtures("tools_env")
+@pytest.mark.parametrize("case", sorted(KUSTOMIZE_BROKEN))
+def test_a_failed_kustomize_render_quotes_no_secret_value(tmp_path: Path, case: str) -> None:
+    root = repo(tmp_path, KUSTOMIZE, KUSTOMIZE_BROKEN[case])
+    for fmt in FORMATS:
+        result = plan(root, fmt)
+        assert result.exit_code == 2, result.output
+        assert "rendering app" in result.output
+        assert_no_canary(result)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"kind: Secret\nstringData:\n  password: '{CANARY}\n  x: [\n",
+        f"kind: Secret\nstringData:\n  password: {CANARY}\n\tx: 1\n",
+        f"kind: Secret\ndata:\n  password: !!binary {CANARY_B64}x\n",
+        f"kind: Secret\nmetadata: {{name: {CANARY}}}\nstringData: {{a: {CANARY}}}\n---\n: [\n",
+    ],
+)
+def test_a_plain_secret_that_is_not_yaml_quotes_no_value(tmp_path: Path, text: str) -> None:
+    """Plain sources run no tool: the bot's own parser's error, scrubbed too."""
+    write(tmp_path, {"app/secret.yaml": text})
+    env = Environment("app", Source(SourceKind.PLAIN, "app"), namespace="shop")
+    with pytest.raises(RenderError) as caught:
+        render_mod.render(env, root=tmp_path, tools=Tools(helm="helm", kustomize="kustomize"))
+    said = str(caught.value)
+    assert said.startswith("rendering app: ")
+    assert not any(s in said for s in spellings(CANARY)), said
+    assert caught.value.__cause__ is None  # a logged traceback shows no clear text either
+
+
+@pytest.mark.usefixtures("tools_env")
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_secret_value_inside_another_object_is_masked(tmp_path: Path, fmt: str) -> None:
+    """A ConfigMap's DSN holds the password: clear, URL-encoded, base64."""
+    password = "p@ss/w:rd-Zq81"
+
+    def files(mode: str) -> dict[str, str]:
+        quoted = urllib.parse.quote(password, safe="")
+        encoded = base64.b64encode(f"app:{password}".encode()).decode()
+        return {
+            "app/kustomization.yaml": "resources: [objects.yaml]\n",
+            "app/objects.yaml": f"""
+                apiVersion: v1
+                kind: Secret
+                metadata: {{name: db}}
+                stringData: {{password: "{password}"}}
+                ---
+                apiVersion: v1
+                kind: ConfigMap
+                metadata: {{name: web}}
+                data:
+                  dsn: "postgres://app:{password}@db:5432/shop?mode={mode}"
+                  url: "https://app:{quoted}@db/{mode}"
+                  basic: "Basic {encoded} {mode}"
+            """,
+        }
+
+    root = repo(tmp_path, files("old"), files("new"))
+    result = plan(root, fmt)
+    assert result.exit_code == 1, result.output
+    assert "mode=new" in result.output  # the ConfigMap's diff is shown
+    assert_no_canary(result, password)
+    assert base64.b64encode(f"app:{password}".encode()).decode() not in result.output
