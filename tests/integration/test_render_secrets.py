@@ -95,11 +95,14 @@ CHART = {
 # Ways a render fails with an error that would quote the value.
 BROKEN: dict[str, dict[str, str]] = {
     "helm fail quoting a values file": {
-        "app/templates/check.yaml": '{{ fail (printf "password %s is too weak" .Values.db.password) }}\n',
+        "app/templates/check.yaml": (
+            '{{ fail (printf "password %s is too weak" .Values.db.password) }}\n'
+        ),
     },
     "helm required quoting a value": {
         "app/templates/check.yaml": (
-            '{{ required (printf "db.host is needed with %s" .Values.db.password) .Values.db.host }}\n'
+            '{{ required (printf "db.host is needed with %s" .Values.db.password)'
+            " .Values.db.host }}\n"
         ),
     },
     "helm fail quoting it base64": {
