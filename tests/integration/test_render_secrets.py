@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import textwrap
 import urllib.parse
 from pathlib import Path
@@ -18,11 +19,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from gitops_bot.app import plan as plan_app
 from gitops_bot.cli import cli
 from gitops_bot.core.config import Environment, Source, SourceKind
+from gitops_bot.core.plan import Plan
+from gitops_bot.core.report import json as report_json
+from gitops_bot.core.report import markdown, text
 from gitops_bot.errors import RenderError
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.render import Tools
+from gitops_bot.vcs.git import Git
 from tests.integration.shop import git
 
 CANARY = "canary-Zq81-hunter2"
@@ -267,3 +273,98 @@ def test_a_secret_value_inside_another_object_is_masked(tmp_path: Path, fmt: str
     assert "mode=new" in result.output  # the ConfigMap's diff is shown
     assert_no_canary(result, password)
     assert base64.b64encode(f"app:{password}".encode()).decode() not in result.output
+
+
+def every_format(root: Path) -> tuple[Plan, dict[str, str]]:
+    """The plan of main..change and what each format makes of it (plain
+    sources only: no tool runs, so none is needed)."""
+    result = plan_app.plan(
+        repo=Git(root),
+        request=plan_app.Request(base="main", head="change"),
+        tools=Tools(helm="helm", kustomize="kustomize"),
+        mask_key=b"k" * 32,
+    )
+    comments = [p for env in result.envs for p in markdown.env_comment(result, env)]
+    return result, {
+        "json": report_json.render(result),
+        "markdown": "\n".join([markdown.summary(result), *comments]),
+        "text": text.render(result, color=False),
+    }
+
+
+PLAIN_CONFIG = {".gitops.yaml": "version: 1\nenvironments:\n  app:\n    plain: app\n"}
+
+
+def test_a_failed_render_has_no_hash_and_unknown_drift_in_every_format(tmp_path: Path) -> None:
+    good = {**PLAIN_CONFIG, "app/secret.yaml": KUSTOMIZE["app/secret.yaml"]}
+    broken = {"app/secret.yaml": f"kind: Secret\nstringData:\n  password: '{CANARY}\n  x: [\n"}
+    root = repo(tmp_path, good, broken)
+    result, outputs = every_format(root)
+
+    (env,) = result.envs
+    assert env.render_hash is None  # not the hash of an empty render
+    assert not env.drift_known
+    doc = json.loads(outputs["json"])["environments"][0]
+    assert doc["render_hash"] is None
+    assert doc["drift"] is None
+    assert "sha256:" not in outputs["markdown"]
+    assert "sha256:" not in outputs["text"]
+    assert re.search(r"\| `app` .*\| unknown +\| error", outputs["markdown"])
+    assert "drift: unknown" in outputs["text"]
+    for out in outputs.values():
+        assert not any(s in out for s in spellings(CANARY)), out
+
+
+def test_a_base_that_fails_still_shows_the_head_render_hash(tmp_path: Path) -> None:
+    broken = {**PLAIN_CONFIG, "app/secret.yaml": f"kind: Secret\ndata: [{CANARY_B64}\n"}
+    root = repo(tmp_path, broken, {"app/secret.yaml": KUSTOMIZE["app/secret.yaml"]})
+    result, outputs = every_format(root)
+
+    (env,) = result.envs
+    assert env.error is not None
+    assert env.error.startswith("at the merge base, not in this change: rendering app: ")
+    assert env.render_hash is not None  # the head did render: its hash is true
+    for out in outputs.values():
+        assert not any(s in out for s in spellings(CANARY)), out
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        "dsn: postgres://app:{p}@db:5432/shop",
+        "url: https://app:{q}@db/",
+        'json: \'{{"password": "{p}"}}\'',
+        "basic: Basic {b}",
+        "env: |\n    USER=app\n    PASSWORD={p}",
+    ],
+)
+def test_a_secret_value_in_another_object_is_masked_in_every_format(
+    tmp_path: Path, holder: str
+) -> None:
+    password = "p@ss/w:rd-Zq81"
+    held = holder.format(
+        p=password,
+        q=urllib.parse.quote(password, safe=""),
+        b=base64.b64encode(f"app:{password}".encode()).decode(),
+    )
+
+    def files(mode: str) -> dict[str, str]:
+        return {
+            "app/secret.yaml": (
+                f"apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\n"
+                f"stringData: {{password: '{password}'}}\n"
+            ),
+            "app/config.yaml": (
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: web}}\n"
+                f"data:\n  mode: {mode}\n  {held}\n"
+            ),
+        }
+
+    root = repo(tmp_path, {**PLAIN_CONFIG, **files("old")}, files("new"))
+    result, outputs = every_format(root)
+
+    assert result.envs[0].error is None
+    for name, out in outputs.items():
+        assert "mode: new" in out, name  # the ConfigMap's diff is there
+        assert not any(s in out for s in spellings(password)), (name, out)
+        assert base64.b64encode(f"app:{password}".encode()).decode() not in out
