@@ -68,11 +68,7 @@ def plan(
 
     with repo.checkout(base) as base_tree, repo.checkout(head) as head_tree:
         reads = {
-            env.name: inputs_mod.inputs(env, root=head_tree).union(
-                inputs_mod.inputs(base_envs[env.name], root=base_tree)
-                if env.name in base_envs
-                else affected.Inputs()
-            )
+            env.name: _reads(env, base_envs.get(env.name), trees=(base_tree, head_tree))
             for env in wanted
         }
         verdicts = affected.decide(reads, changed, config_file=request.config_file)
@@ -93,6 +89,20 @@ def plan(
                 )
             )
     return Plan(base=base, head=head, envs=tuple(envs), skipped=tuple(skipped))
+
+
+def _reads(
+    env: config.Environment, base_env: config.Environment | None, *, trees: tuple[Path, Path]
+) -> affected.Inputs:
+    """What `env` reads at either end. When the walk fails (a kustomization
+    that is not YAML) the whole repository: the env counts as affected, and
+    its render then says what is wrong, scrubbed like every render error."""
+    try:
+        head = inputs_mod.inputs(env, root=trees[1])
+        base = inputs_mod.inputs(base_env, root=trees[0]) if base_env else affected.Inputs()
+    except BotError:
+        return affected.Inputs(trees=frozenset({"."}))
+    return head.union(base)
 
 
 def _plan_env(

@@ -33,7 +33,8 @@ _KIND = re.compile(r"""(?m)^\s*["']?kind["']?\s*:\s*["']?([A-Za-z0-9]+)["']?\s*,
 _BLOCK = re.compile(r"""^(\s*)["']?(data|stringData)["']?\s*:\s*(.*?)\s*$""")
 _ENTRY = re.compile(r"""^(\s*)(?:-\s+)?("[^"]*"|'[^']*'|[^\s:#][^:#]*?)\s*:(?:\s+(.*?))?\s*$""")
 _FLOW_VALUE = re.compile(r""":\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^,{}\s][^,{}]*)""")
-_LITERAL = re.compile(r"""^\s*-?\s*["']?([^=\s"']+)=(.*?)["']?\s*,?\s*$""")
+_QUOTED_LITERAL = re.compile(r"""(["'])([^=\s"']+)=(.*?)\1""")
+_BARE_LITERAL = re.compile(r"""(?<![\w.-])([A-Za-z_][\w.-]*)=([^,\]\s'"][^,\]'"]*)""")
 _BLOCK_SCALAR = re.compile(r"^[|>][-+0-9]*$")
 
 
@@ -160,7 +161,7 @@ def in_kustomization(text: str, read: ReadFile) -> set[str]:
         manifests.screen(text, origin="", max_bytes=len(text.encode()) + 1)
         data = yaml.safe_load(text)
     except (yaml.YAMLError, BotError, RecursionError):
-        return {m[2] for m in (_LITERAL.match(line) for line in text.splitlines()) if m and m[2]}
+        return _literals(text)
     found: set[str] = set()
     generators = data.get("secretGenerator") if isinstance(data, dict) else None
     for generator in generators if isinstance(generators, list) else []:
@@ -177,6 +178,17 @@ def in_kustomization(text: str, read: ReadFile) -> set[str]:
             if content is not None:
                 found.add(content)
                 found.update(line.strip() for line in content.splitlines())
+    return {v for v in found if v}
+
+
+def _literals(text: str) -> set[str]:
+    """Every `key=value` in `text`, quoted or bare, wherever it stands."""
+    found: set[str] = set()
+    for line in text.splitlines():
+        for quoted in _QUOTED_LITERAL.finditer(line):
+            found |= {f"{quoted[2]}={quoted[3]}", quoted[3]}
+        for bare in _BARE_LITERAL.finditer(line):
+            found |= {bare[0].strip(), bare[2].strip()}
     return {v for v in found if v}
 
 

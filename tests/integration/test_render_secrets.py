@@ -24,7 +24,8 @@ from gitops_bot.cli import cli
 from gitops_bot.core.config import Environment, Source, SourceKind
 from gitops_bot.core.plan import Plan
 from gitops_bot.core.report import json as report_json
-from gitops_bot.core.report import markdown, text
+from gitops_bot.core.report import markdown
+from gitops_bot.core.report import text as report_text
 from gitops_bot.errors import RenderError
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.render import Tools
@@ -288,7 +289,7 @@ def every_format(root: Path) -> tuple[Plan, dict[str, str]]:
     return result, {
         "json": report_json.render(result),
         "markdown": "\n".join([markdown.summary(result), *comments]),
-        "text": text.render(result, color=False),
+        "text": report_text.render(result, color=False),
     }
 
 
@@ -368,3 +369,27 @@ def test_a_secret_value_in_another_object_is_masked_in_every_format(
         assert "mode: new" in out, name  # the ConfigMap's diff is there
         assert not any(s in out for s in spellings(password)), (name, out)
         assert base64.b64encode(f"app:{password}".encode()).decode() not in out
+
+
+@pytest.mark.parametrize(
+    "kustomization",
+    [
+        f"resources: [a.yaml\nsecretGenerator:\n- name: db\n  literals: [P={CANARY}]\n",
+        f"secretGenerator:\n- name: db\n  literals:\n  - 'P={CANARY}'\n\t- x\n",
+        f"- secretGenerator: {CANARY}\n",
+    ],
+)
+def test_a_kustomization_that_is_not_yaml_is_an_error_of_its_env(
+    tmp_path: Path, kustomization: str
+) -> None:
+    """Not an abort of the whole plan: the env is planned, fails, and says why."""
+    config = {".gitops.yaml": "version: 1\nenvironments:\n  app:\n    kustomize: app\n"}
+    good = {**config, "app/kustomization.yaml": "resources: []\n"}
+    root = repo(tmp_path, good, {"app/kustomization.yaml": kustomization})
+    result, outputs = every_format(root)
+
+    (env,) = result.envs
+    assert env.error is not None
+    assert env.error.startswith("rendering app: ")
+    for out in outputs.values():
+        assert not any(s in out for s in spellings(CANARY)), out

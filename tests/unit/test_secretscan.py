@@ -78,8 +78,17 @@ def test_secret_generators_literals_envs_and_files() -> None:
     assert "config-not-secret" not in found
 
 
-def test_a_kustomization_that_does_not_parse_gives_every_literal() -> None:
-    text = "secretGenerator:\n- name: db\n  literals:\n  - TOKEN=tok-Zq81-literal\n\t- bad\n"
+@pytest.mark.parametrize(
+    "literals",
+    [
+        "\n  - TOKEN=tok-Zq81-literal",
+        " [TOKEN=tok-Zq81-literal, B=x]",
+        " ['TOKEN=tok-Zq81-literal']",
+        ' ["A=1", "TOKEN=tok-Zq81-literal"]',
+    ],
+)
+def test_a_kustomization_that_does_not_parse_gives_every_literal(literals: str) -> None:
+    text = f"resources: [a.yaml\nsecretGenerator:\n- name: db\n  literals:{literals}\n"
     assert "tok-Zq81-literal" in secretscan.in_kustomization(text, lambda _: None)
 
 
