@@ -30,11 +30,14 @@ from gitops_bot.errors import RenderError
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
-from tests.integration.shop import git
+from tests.fakes.github_server import GitHubServer
+from tests.integration.shop import NEW_PASSWORD, git
+from tests.integration.test_run_github import REPO, comments, mirror, run_as_actions, server
 
 CANARY = "canary-Zq81-hunter2"
 CANARY_B64 = base64.b64encode(CANARY.encode()).decode()
 FORMATS = ("json", "markdown", "text")
+__all__ = ["server"]  # the GitHub emulator fixture, shared with test_run_github
 ALWAYS = {
     ".gitops.yaml": """
         version: 1
@@ -393,3 +396,45 @@ def test_a_kustomization_that_is_not_yaml_is_an_error_of_its_env(
     assert env.error.startswith("rendering app: ")
     for out in outputs.values():
         assert not any(s in out for s in spellings(CANARY)), out
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_run_on_github_posts_no_value_of_a_failed_render(
+    shop: Path, server: GitHubServer, tmp_path: Path
+) -> None:
+    """`run` as Actions starts it: comments, statuses, the job summary, the
+    step outputs and the log hold no value of renders that failed at the head."""
+    git(shop, "checkout", "-q", "change")
+    # prod: kustomize reads a Secret that is not YAML; cache-prod: helm fails
+    # quoting a value of the environment's values file.
+    (shop / "deploy/overlays/prod/db-secret.yaml").write_text(
+        f"apiVersion: v1\nkind: Secret\nmetadata: {{name: db-credentials}}\n"
+        f"stringData:\n  password: {NEW_PASSWORD}\n x: [\n"
+    )
+    (shop / "envs/prod/cache-values.yaml").write_text(f"replicas: 3\ntoken: {CANARY}\n")
+    (shop / "charts/cache/templates/check.yaml").write_text(
+        '{{ if .Values.token }}{{ fail (printf "token %s is refused" .Values.token) }}{{ end }}'
+    )
+    git(shop, "add", "-A")
+    git(shop, "commit", "-qm", "break prod and cache-prod")
+    git(shop, "checkout", "-q", "main")
+    mirror(server, shop)
+
+    result = run_as_actions(shop, server, tmp_path, "opened")
+
+    written = comments(server)
+    assert "stopped with an error" in written["prod"][1]
+    assert "stopped with an error" in written["cache-prod"][1]
+    everything = "\n".join(
+        [
+            result.output,
+            (tmp_path / "output").read_text(),
+            (tmp_path / "summary.md").read_text(),
+            *(c.body for c in server.comments_on(REPO, 1)),
+            *(str(s) for s in server.repos[REPO].statuses),
+            *server.log,
+        ]
+    )
+    for secret in (NEW_PASSWORD, CANARY):
+        for spelling in spellings(secret):
+            assert spelling not in everything, spelling
