@@ -29,10 +29,11 @@ from gitops_bot.errors import BotError
 ReadFile = Callable[[str], str | None]  # a path relative to the kustomization's folder
 
 _DOCUMENT = re.compile(r"(?m)^---[^\n]*$")
-_KIND = re.compile(r"""(?m)^\s*["']?kind["']?\s*:\s*["']?([A-Za-z0-9]+)["']?\s*,?\s*$""")
+_KIND = re.compile(r"""(?m)(?:^|[\s{,])["']?kind["']?\s*:\s*["']?([A-Za-z0-9]+)""")
+_FLOW_BLOCK = re.compile(r"""["']?(?:data|stringData)["']?\s*:\s*\{""")
 _BLOCK = re.compile(r"""^(\s*)["']?(data|stringData)["']?\s*:\s*(.*?)\s*$""")
 _ENTRY = re.compile(r"""^(\s*)(?:-\s+)?("[^"]*"|'[^']*'|[^\s:#][^:#]*?)\s*:(?:\s+(.*?))?\s*$""")
-_FLOW_VALUE = re.compile(r""":\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^,{}\s][^,{}]*)""")
+_FLOW_VALUE = re.compile(r""":\s*("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^,{}\s][^,{}]*)""")
 _QUOTED_LITERAL = re.compile(r"""(["'])([^=\s"']+)=(.*?)\1""")
 _BARE_LITERAL = re.compile(r"""(?<![\w.-])([A-Za-z_][\w.-]*)=([^,\]\s'"][^,\]'"]*)""")
 _BLOCK_SCALAR = re.compile(r"^[|>][-+0-9]*$")
@@ -79,7 +80,33 @@ def in_manifests(text: str) -> set[str]:
             continue
         found |= _parsed_values(document)
         found |= _lines_values(document)
+        for block in _FLOW_BLOCK.finditer(document):
+            inner = _flow_mapping(document, block.end())
+            found |= {d for m in _FLOW_VALUE.findall(inner) for d in _decoded(_unquote(m))}
     return {v for v in found if v and "{{" not in v}
+
+
+def _flow_mapping(text: str, start: int) -> str:
+    """The text of a flow mapping from `start` (just past its `{`) to its `}`,
+    skipping quoted strings; to the end of `text` if it is never closed."""
+    depth, position, quote = 0, start, ""
+    while position < len(text):
+        char = text[position]
+        if quote:
+            if char == "\\" and quote == '"':
+                position += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                break
+            depth -= 1
+        position += 1
+    return text[start:position]
 
 
 def _parsed_values(document: str) -> set[str]:

@@ -104,11 +104,32 @@ def test_helm_values_every_scalar_also_when_broken() -> None:
     assert CANARY in secretscan.in_values(f"db:\n  password: {CANARY}\n\t- broken: [\n")
 
 
-@given(st.text(min_size=4, max_size=30).filter(lambda s: s.strip() == s and "\n" not in s))
-def test_any_string_data_value_is_found(value: str) -> None:
-    """Written as the YAML dumper would write it, whatever it holds."""
-    text = yaml.safe_dump({"kind": "Secret", "stringData": {"k": value}}, width=1 << 30)
-    assert value in secretscan.in_manifests(text) or not value.strip()
+_VALUE = st.text(min_size=4, max_size=30).map(lambda s: s.replace("\n", "x").strip() + "wxyz")
+
+
+@given(
+    values=st.dictionaries(st.text(alphabet="abcxyz_.-", min_size=1, max_size=8), _VALUE),
+    field=st.sampled_from(["data", "stringData"]),
+    flow=st.booleans(),
+    breakage=st.sampled_from(["", "\t: [\n", " x: ]\n", "'\n", "key: value: other\n"]),
+    at=st.integers(min_value=0, max_value=20),
+)
+def test_any_secret_value_is_found_also_in_a_broken_document(
+    values: dict[str, str], field: str, flow: bool, breakage: str, at: int
+) -> None:
+    """Written as people and dumpers write it, whatever it holds, with a line
+    that breaks the document anywhere after the kind."""
+    if field == "data":
+        values = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, field: values}
+    text = yaml.safe_dump(obj, width=1 << 30, default_flow_style=flow or None)
+    lines = text.splitlines(keepends=True)
+    kind = next(i for i, line in enumerate(lines) if "kind" in line)
+    where = max(kind + 1, min(at, len(lines)))
+    text = "".join([*lines[:where], breakage, *lines[where:]])
+    found = secretscan.in_manifests(text)
+    for value in values.values():
+        assert value in found or "{{" in value, (value, text)
 
 
 @pytest.mark.parametrize(
