@@ -24,7 +24,8 @@ from gitops_bot.errors import BotError
 from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import kustomize
 
-_TEXT_SUFFIXES = (".yaml", ".yml", ".json", ".env", ".txt", ".tpl", ".properties", ".conf")
+# Files read as manifests, charts or documentation, not as data.
+_NOT_DATA = (".yaml", ".yml", ".json", ".tpl", ".md", ".helmignore", ".lock", ".tgz")
 # A budget, so that a huge repository cannot make a failed render slow: past
 # it the error is shown scrubbed of what was read, and the rest is a known limit.
 _MAX_FILES = 5000
@@ -58,7 +59,9 @@ def candidates(env: config.Environment, *, root: Path) -> frozenset[str]:
             found |= secretscan.in_kustomization(text, _reader(path.parent, root=root))
         elif name in values or (base.startswith("values") and base.endswith((".yaml", ".yml"))):
             found |= secretscan.in_values(text)
-        elif base.endswith(".env"):
+        elif not base.endswith(_NOT_DATA) and "templates" not in Path(name).parts:
+            # A data file a template or generator may read (`.Files.Get`,
+            # env and key files): any line of it may be a value.
             found |= secretscan.in_env_file(text)
     return mask.spellings(found)
 
@@ -110,7 +113,7 @@ def _files(reads: Inputs, *, root: Path) -> Iterator[tuple[str, Path]]:
         for current, folders, names in os.walk(start):
             folders.sort()
             for entry in sorted(names):
-                if entry.endswith(_TEXT_SUFFIXES) or entry in kustomize.FILE_NAMES:
+                if not entry.endswith((".tgz", ".md")):
                     relative = Path(current, entry).relative_to(root).as_posix()
                     yield from each(relative)
             if count > _MAX_FILES:
@@ -132,6 +135,7 @@ def _read(path: Path, *, root: Path) -> str | None:
             return None
         if real.stat().st_size > _MAX_FILE_BYTES:
             return None
-        return real.read_text(encoding="utf-8", errors="replace")
+        data = real.read_bytes()
+        return None if b"\0" in data else data.decode("utf-8", errors="replace")
     except (OSError, RuntimeError):
         return None

@@ -118,6 +118,10 @@ BROKEN: dict[str, dict[str, str]] = {
     "helm fail quoting it base64": {
         "app/templates/check.yaml": "{{ fail (.Values.db.password | b64enc) }}\n",
     },
+    "helm fail quoting a file of the chart": {
+        "app/files/token.txt": f"{CANARY}\n",
+        "app/templates/check.yaml": '{{ fail (.Files.Get "files/token.txt") }}\n',
+    },
     "helm template that does not parse as YAML": {
         "app/templates/secret.yaml": """
             apiVersion: v1
