@@ -55,6 +55,10 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _plain_bytes(value: Any) -> bytes:
+    return _text(value).encode()
+
+
 def _from_data(value: Any) -> bytes:
     """The bytes a `data` value stands for; the raw text if it is not base64,
     so that a malformed value is still masked rather than shown."""
@@ -72,10 +76,27 @@ def _values(obj: Mapping[str, Any] | None) -> dict[str, bytes]:
     if obj is None or not is_secret(obj):
         return {}
     out: dict[str, bytes] = {}
-    for name, value in (obj.get("data") or {}).items():
-        out[str(name)] = _from_data(value)
-    for name, value in (obj.get("stringData") or {}).items():
-        out[str(name)] = _text(value).encode()
+    for name, value in _fields(obj, "data").items():
+        out[name] = _from_data(value)
+    for name, value in _fields(obj, "stringData").items():
+        out[name] = _text(value).encode()
+    return out
+
+
+def _fields(obj: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """A Secret's `data` or `stringData` as a mapping. A value of another
+    shape (the server refuses it, but a render can hold it) is still a
+    value: each scalar in it is an entry, named by its path ("" for a string)."""
+    out: dict[str, Any] = {}
+    stack: list[tuple[str, Any]] = [("", obj.get(field))]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        elif value is not None or path:  # an absent field has no entry; a null key has
+            out[path] = value
     return out
 
 
@@ -84,14 +105,12 @@ def mask_object(obj: Mapping[str, Any], *, key: bytes) -> dict[str, Any]:
     out: dict[str, Any] = normalize.plain(obj)
     if not is_secret(out):
         return out
-    data = out.get("data")
-    if isinstance(data, dict):
-        out["data"] = {name: fingerprint(_from_data(v), key=key) for name, v in data.items()}
-    string_data = out.get("stringData")
-    if isinstance(string_data, dict):
-        out["stringData"] = {
-            name: fingerprint(_text(v).encode(), key=key) for name, v in string_data.items()
-        }
+    for field, clear in (("data", _from_data), ("stringData", _plain_bytes)):
+        value = out.get(field)
+        if isinstance(value, dict):
+            out[field] = {name: fingerprint(clear(v), key=key) for name, v in value.items()}
+        elif value is not None:  # not a mapping: masked whole
+            out[field] = fingerprint(_text(value).encode(), key=key)
     annotations = (out.get("metadata") or {}).get("annotations")
     if isinstance(annotations, dict) and LAST_APPLIED in annotations:
         # The whole copy of the object, values included: only its fingerprint
@@ -176,9 +195,9 @@ def collect_secret_values(objs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     for obj in objs:
         if not is_secret(obj):
             continue
-        for value in (obj.get("data") or {}).values():
+        for value in _fields(obj, "data").values():
             found |= _spellings(_from_data(value), _text(value))
-        for value in (obj.get("stringData") or {}).values():
+        for value in _fields(obj, "stringData").values():
             found |= _spellings(_text(value).encode(), None)
     return frozenset(s for s in found if len(s) >= MIN_SCRUB_LENGTH)
 

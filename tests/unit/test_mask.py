@@ -226,3 +226,26 @@ def test_scrub_leaves_no_secret_behind(text: str, secrets: list[str]) -> None:
     planted = text + "".join(f" {s} " for s in secrets)
     out = mask.scrub(planted, secrets)
     assert not any(s in out for s in secrets)
+
+
+@pytest.mark.parametrize("field", ["data", "stringData"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda v: v,  # a string where a mapping belongs
+        lambda v: [v, "other-item"],
+        lambda v: {"k": {"nested": v}},
+        lambda v: {"k": [v]},
+    ],
+)
+def test_a_secret_of_any_shape_is_masked_and_its_values_known(field: str, shape: Any) -> None:
+    """The server would refuse these, but a render can hold them (kustomize
+    passes `stringData: <string>` through): no crash, and no value shown."""
+    value = CANARY_B64 if field == "data" else CANARY
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, field: shape(value)}
+    masked = mask.mask_object(obj, key=b"k")
+    assert CANARY not in yaml.safe_dump(masked)
+    assert CANARY_B64 not in yaml.safe_dump(masked)
+    known = mask.collect_secret_values([obj])
+    assert mask.scrub(f"x {CANARY} y", known) == f"x {mask.REPLACEMENT} y"
+    mask.secret_keys(None, obj)  # says which keys, without failing on the shape
