@@ -222,8 +222,11 @@ def test_a_failed_kustomize_render_quotes_no_secret_value(tmp_path: Path, case: 
     root = repo(tmp_path, KUSTOMIZE, KUSTOMIZE_BROKEN[case])
     for fmt in FORMATS:
         result = plan(root, fmt)
-        assert result.exit_code == 2, result.output
-        assert "rendering app" in result.output
+        # kustomize takes some of these (stringData: <string>, an env line
+        # with no `=`): then the plan shows them, masked.
+        assert result.exit_code in (1, 2), result.output
+        if result.exit_code == 2:
+            assert "rendering app" in result.output
         assert_no_canary(result)
 
 
