@@ -124,26 +124,31 @@ def _plan_env(
         if base_env is not None
         else (Render.of(env.name, ()), None)
     )
-    secrets = _secrets(
-        m.obj for r in (base_render, head_render) if r is not None for m in r.manifests
-    )
+    renders = (base_render, head_render)
+    secrets = _secrets(m.obj for r in renders if r is not None for m in r.manifests)
     head_hash = head_render.hash if head_render is not None else None
     failed = [head_error] if head_error else []
     if base_error:
         failed.append(f"at the merge base, not in this change: {base_error}")
     if head_render is None or base_render is None:
         return _scrubbed(
-            EnvPlan(env=env.name, render_hash=head_hash, error="\n".join(failed)), secrets
+            EnvPlan(env=env.name, render_hash=head_hash, error="\n".join(failed)),
+            secrets,
+            renders,
         )
     try:
         changes = diff.compute(base_render.by_key(), head_render.by_key(), mask_key=mask_key)
         if kube is None:
-            return _scrubbed(EnvPlan(env=env.name, render_hash=head_hash, changes=changes), secrets)
+            return _scrubbed(
+                EnvPlan(env=env.name, render_hash=head_hash, changes=changes), secrets, renders
+            )
         live, drift, errors = live_diff(
             kube, base_render, head_render, mask_key=mask_key, secrets=secrets
         )
     except BotError as err:
-        return _scrubbed(EnvPlan(env=env.name, render_hash=head_hash, error=str(err)), secrets)
+        return _scrubbed(
+            EnvPlan(env=env.name, render_hash=head_hash, error=str(err)), secrets, renders
+        )
     return _scrubbed(
         EnvPlan(
             env=env.name,
@@ -154,6 +159,7 @@ def _plan_env(
             error="; ".join(errors) if errors else None,
         ),
         secrets,
+        renders,
     )
 
 
@@ -167,10 +173,14 @@ def _render(
         return None, str(err)
 
 
-def _scrubbed(env: EnvPlan, secrets: set[str]) -> EnvPlan:
+def _scrubbed(env: EnvPlan, secrets: set[str], renders: Iterable[Render | None]) -> EnvPlan:
     """`env` with no Secret value of either render or the cluster left in any
     text: a ConfigMap's DSN holding a Secret's password, a note, an error."""
-    return mask.scrub_env(env, secrets)
+    names = {env.env}
+    for render in renders:
+        for manifest in render.manifests if render is not None else ():
+            names |= {manifest.key.name, manifest.key.namespace}
+    return mask.scrub_env(env, mask.without_names(secrets, names))
 
 
 def _secrets(objs: Iterable[Mapping[str, Any]]) -> set[str]:

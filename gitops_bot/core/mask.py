@@ -100,6 +100,21 @@ def _fields(obj: Mapping[str, Any], field: str) -> dict[str, Any]:
     return out
 
 
+# What the API server accepts as a key of a Secret's data. A name outside it
+# is refused there, and is most likely a value: kustomize makes a key of an
+# env file's line that has no `=`, a password pasted on its own line.
+_KEY_NAME = re.compile(r"[-._a-zA-Z0-9]+")
+HIDDEN_KEY = "<a key that is not a valid key name>"
+
+
+def _key_name(name: str, *, key: bytes | None = None) -> str:
+    if _KEY_NAME.fullmatch(name):
+        return name
+    if key is None:
+        return HIDDEN_KEY
+    return f"<invalid key {fingerprint(name.encode(), key=key)[8:-1]}>"
+
+
 def mask_object(obj: Mapping[str, Any], *, key: bytes) -> dict[str, Any]:
     """A copy of `obj` in which no Secret value appears, raw or base64."""
     out: dict[str, Any] = normalize.plain(obj)
@@ -108,7 +123,10 @@ def mask_object(obj: Mapping[str, Any], *, key: bytes) -> dict[str, Any]:
     for field, clear in (("data", _from_data), ("stringData", _plain_bytes)):
         value = out.get(field)
         if isinstance(value, dict):
-            out[field] = {name: fingerprint(clear(v), key=key) for name, v in value.items()}
+            out[field] = {
+                _key_name(str(name), key=key): fingerprint(clear(v), key=key)
+                for name, v in value.items()
+            }
         elif value is not None:  # not a mapping: masked whole
             out[field] = fingerprint(_text(value).encode(), key=key)
     annotations = (out.get("metadata") or {}).get("annotations")
@@ -121,7 +139,8 @@ def mask_object(obj: Mapping[str, Any], *, key: bytes) -> dict[str, Any]:
 
 def secret_keys(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> SecretKeys:
     """Keys added, changed (decoded value differs) and removed, each sorted."""
-    old, new = _values(before), _values(after)
+    old = {_key_name(k): v for k, v in _values(before).items()}
+    new = {_key_name(k): v for k, v in _values(after).items()}
     return SecretKeys(
         added=tuple(sorted(new.keys() - old.keys())),
         changed=tuple(sorted(k for k in old.keys() & new.keys() if old[k] != new[k])),
@@ -195,6 +214,9 @@ def collect_secret_values(objs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     for obj in objs:
         if not is_secret(obj):
             continue
+        for name in {**_fields(obj, "data"), **_fields(obj, "stringData")}:
+            if not _KEY_NAME.fullmatch(name):
+                found |= _spellings(name.encode(), None)
         for value in _fields(obj, "data").values():
             found |= _spellings(_from_data(value), _text(value))
         for value in _fields(obj, "stringData").values():
@@ -227,6 +249,15 @@ def scrubber(secrets: Iterable[str]) -> Callable[[str], str]:
         return patterns[present].sub(REPLACEMENT, text)
 
     return clean
+
+
+def without_names(secrets: Iterable[str], names: Iterable[str]) -> frozenset[str]:
+    """`secrets` but those that are part of a name the plan shows anyway (an
+    object's name or namespace, the environment's): public already, and
+    scrubbing them would shred every header (a username `shop` in a
+    namespace `shop-prod`)."""
+    shown = "\n".join(names)
+    return frozenset(s for s in secrets if s not in shown)
 
 
 def scrub_env(env: EnvPlan, secrets: Iterable[str]) -> EnvPlan:
