@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.app import plan as plan_app
 from gitops_bot.cli import cli
+from gitops_bot.core import prstate
 from gitops_bot.core.config import Environment, Source, SourceKind
 from gitops_bot.core.plan import Plan
 from gitops_bot.core.report import json as report_json
@@ -432,6 +433,16 @@ def test_run_on_github_posts_no_value_of_a_failed_render(
     written = comments(server)
     assert "stopped with an error" in written["prod"][1]
     assert "stopped with an error" in written["cache-prod"][1]
+    # No render hash is remembered for them: an approval can never bind to a
+    # render that failed (as it could to the hash of an empty one).
+    head = server.repos[REPO].pulls[1].head_sha
+    remembered: dict[str, str] = {}
+    for _, body in written.values():
+        for planned in prstate.decode(body).state.planned:
+            if planned.sha == head:
+                remembered |= planned.hashes
+    assert "dev" in remembered
+    assert not {"prod", "cache-prod"} & set(remembered)
     everything = "\n".join(
         [
             result.output,
