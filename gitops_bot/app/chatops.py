@@ -308,7 +308,9 @@ def _approve_destroy(call: _Call) -> Answer:
     def confirm(state: prstate.State, head: str) -> prstate.State:
         # Bound to env's render at the head being planned: a later push that
         # changes it makes this confirmation count for nothing.
-        render = state.hashes(env).get(head, "")
+        render = state.hashes(env).get(head)
+        if render is None:  # env did not render at this head: there is nothing to confirm
+            return state
         return prstate.with_confirmation(state, env, Confirmation(by, render, now))
 
     return Answer(call.rerun(confirm, ()), Reaction.DONE)

@@ -19,7 +19,7 @@ from gitops_bot.cluster.kube import Kube
 from gitops_bot.core import affected, config, diff, fieldsv1, ignore, mask, normalize
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
-from gitops_bot.errors import BotError, ConfigError, RenderError
+from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Limits
@@ -68,11 +68,7 @@ def plan(
 
     with repo.checkout(base) as base_tree, repo.checkout(head) as head_tree:
         reads = {
-            env.name: inputs_mod.inputs(env, root=head_tree).union(
-                inputs_mod.inputs(base_envs[env.name], root=base_tree)
-                if env.name in base_envs
-                else affected.Inputs()
-            )
+            env.name: _reads(env, base_envs.get(env.name), trees=(base_tree, head_tree))
             for env in wanted
         }
         verdicts = affected.decide(reads, changed, config_file=request.config_file)
@@ -101,6 +97,20 @@ def plan(
     )
 
 
+def _reads(
+    env: config.Environment, base_env: config.Environment | None, *, trees: tuple[Path, Path]
+) -> affected.Inputs:
+    """What `env` reads at either end. When the walk fails (a kustomization
+    that is not YAML) the whole repository: the env counts as affected, and
+    its render then says what is wrong, scrubbed like every render error."""
+    try:
+        head = inputs_mod.inputs(env, root=trees[1])
+        base = inputs_mod.inputs(base_env, root=trees[0]) if base_env else affected.Inputs()
+    except BotError:
+        return affected.Inputs(trees=frozenset({"."}))
+    return head.union(base)
+
+
 def _plan_env(
     env: config.Environment,
     *,
@@ -111,41 +121,77 @@ def _plan_env(
     kube: Kube | None,
     mask_key: bytes,
 ) -> EnvPlan:
-    secrets: set[str] = set()
-    head_render = Render.of(env.name, ())
+    # Both ends are rendered even when one fails: the other's Secrets are
+    # then known, and scrubbed from everything that leaves (render errors are
+    # scrubbed of their own inputs' values already, render.secrets).
+    head_render, head_error = _render(env, trees[1], tools=tools, limits=limits)
+    base_render, base_error = (
+        _render(base_env, trees[0], tools=tools, limits=limits)
+        if base_env is not None
+        else (Render.of(env.name, ()), None)
+    )
+    renders = (base_render, head_render)
+    secrets = _secrets(m.obj for r in renders if r is not None for m in r.manifests)
+    head_hash = head_render.hash if head_render is not None else None
+    failed = [head_error] if head_error else []
+    if base_error:
+        failed.append(f"at the merge base, not in this change: {base_error}")
+    if head_render is None or base_render is None:
+        return _scrubbed(
+            EnvPlan(env=env.name, render_hash=head_hash, error="\n".join(failed)),
+            secrets,
+            renders,
+        )
     try:
-        head_render = render_mod.render(env, root=trees[1], tools=tools, limits=limits)
-        try:
-            base_render = (
-                render_mod.render(base_env, root=trees[0], tools=tools, limits=limits)
-                if base_env is not None
-                else Render.of(env.name, ())
-            )
-        except RenderError as err:
-            raise RenderError(f"at the merge base, not in this change: {err}") from err
-        secrets |= _secrets(m.obj for m in (*base_render.manifests, *head_render.manifests))
         rules = base_env.ignore_fields if base_env else ()  # the base branch's, as policy
         changes = diff.compute(*ignore.views(base_render, head_render, rules), mask_key=mask_key)
         if kube is None:
-            return EnvPlan(env=env.name, render_hash=head_render.hash, changes=changes)
+            return _scrubbed(
+                EnvPlan(env=env.name, render_hash=head_hash, changes=changes), secrets, renders
+            )
         live, drift, errors = live_diff(
             kube, base_render, head_render, mask_key=mask_key, secrets=secrets, ignore_fields=rules
         )
     except BotError as err:
-        return EnvPlan(
-            env=env.name, render_hash=head_render.hash, error=mask.scrub(str(err), secrets)
+        return _scrubbed(
+            EnvPlan(env=env.name, render_hash=head_hash, error=str(err)), secrets, renders
         )
-    return EnvPlan(
-        env=env.name,
-        render_hash=head_render.hash,
-        changes=changes,
-        live=live,
-        drift=drift,
-        error=mask.scrub("; ".join(errors), secrets) if errors else None,
+    return _scrubbed(
+        EnvPlan(
+            env=env.name,
+            render_hash=head_hash,
+            changes=changes,
+            live=live,
+            drift=drift,
+            error="; ".join(errors) if errors else None,
+        ),
+        secrets,
+        renders,
     )
 
 
+def _render(
+    env: config.Environment, root: Path, *, tools: render_mod.Tools, limits: Limits
+) -> tuple[Render | None, str | None]:
+    """The render of `env` at `root`, or None and why not."""
+    try:
+        return render_mod.render(env, root=root, tools=tools, limits=limits), None
+    except BotError as err:
+        return None, str(err)
+
+
+def _scrubbed(env: EnvPlan, secrets: set[str], renders: Iterable[Render | None]) -> EnvPlan:
+    """`env` with no Secret value of either render or the cluster left in any
+    text: a ConfigMap's DSN holding a Secret's password, a note, an error."""
+    names = {env.env}
+    for render in renders:
+        for manifest in render.manifests if render is not None else ():
+            names |= {manifest.key.name, manifest.key.namespace}
+    return mask.scrub_env(env, mask.without_names(secrets, names))
+
+
 def _secrets(objs: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every spelling of every Secret value in `objs`."""
     return set(mask.collect_secret_values(objs))
 
 

@@ -167,7 +167,10 @@ def review(
         return 1
 
     state = prstate.with_plan(
-        remembered, pull.head_sha, {e.env: e.render_hash for e in result.envs}, now
+        remembered,
+        pull.head_sha,
+        {e.env: e.render_hash for e in result.envs if e.render_hash is not None},
+        now,
     )
     # The forge's time of the first write that showed this head, learned from
     # what the last run wrote: commands are bound to it (app.chatops).

@@ -77,7 +77,7 @@ def tally(
     env: str,
     author: str,
     head_sha: str,
-    render_hash: str,
+    render_hash: str | None,
     render_hashes: Mapping[str, str],
     permissions: Mapping[str, Permission],
 ) -> Tally:
@@ -114,6 +114,11 @@ def tally(
             notes.append(
                 f"approval by {show(who)} does not count: {show(who)} has "
                 f"{permission.name.lower()} permission, write is needed"
+            )
+        elif render_hash is None:
+            # A failed render is not an empty one: no approval can be bound to it.
+            notes.append(
+                f"approval by {show(who)} cannot be checked: {env} did not render at this head"
             )
         elif any(hash_at(r.commit_sha) == render_hash for r in approvals):
             counted.append(who)

@@ -88,7 +88,7 @@ def confirmed(
     *,
     env: str,
     policy: Policy,
-    render_hash: str,
+    render_hash: str | None,
     permissions: Mapping[str, Permission],
     memberships: Mapping[tuple[str, str], bool],
 ) -> Check:

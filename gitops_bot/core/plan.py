@@ -66,11 +66,17 @@ class Drift:
 @dataclass(frozen=True)
 class EnvPlan:
     env: str
-    render_hash: str = ""
+    render_hash: str | None = None  # of the head render; None when the head did not render
     changes: tuple[ResourceChange, ...] = ()  # this change: base render -> head render
     live: tuple[ResourceChange, ...] | None = None  # live -> head dry-run; None if offline
     drift: tuple[Drift, ...] = ()
     error: str | None = None  # what went wrong for this environment (masked)
+
+    @property
+    def drift_known(self) -> bool:
+        """Whether `drift` tells what the cluster holds: the live cluster was
+        compared and nothing failed. Otherwise drift is unknown, never 0."""
+        return self.live is not None and self.error is None
 
     @property
     def has_changes(self) -> bool:

@@ -55,7 +55,7 @@ class Inputs:
     pull: int
     author: str
     head_sha: str
-    render_hash: str  # core.model.Render.hash of env at head_sha
+    render_hash: str | None  # core.model.Render.hash of env at head_sha; None: it did not render
     plan: EnvPlan
     now: datetime  # aware
     changed_files: tuple[str, ...] = ()  # files of this change that env's render reads

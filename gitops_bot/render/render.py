@@ -6,6 +6,7 @@ kustomize, a Chart.yaml helm, anything else plain YAML, as render.inputs
 decides too), check it, run the tool in the sandbox, parse the output, give
 namespaced objects the environment's namespace, and refuse duplicates.
 Every error says which environment was rendering ("rendering prod: ...").
+Its errors carry no value that may be secret (render.secrets).
 Refuses: building commands (kustomize.py, helm.py), running them
 (sandbox.py) and parsing YAML (core.manifests).
 """
@@ -19,7 +20,7 @@ from gitops_bot.core import manifests
 from gitops_bot.core.config import Environment, SourceKind
 from gitops_bot.core.model import Manifest, Render
 from gitops_bot.errors import RenderError
-from gitops_bot.render import helm, inputs, kustomize, plain, sandbox
+from gitops_bot.render import helm, inputs, kustomize, plain, sandbox, secrets
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
 __all__ = ["Limits", "Tools", "isolation", "render"]
@@ -34,7 +35,11 @@ def render(
         found = manifests.default_namespace(found, namespace=env.namespace)
         manifests.check_unique(found)
     except RenderError as err:
-        raise RenderError(f"rendering {env.name}: {err}") from err
+        # Scrubbed of every value the inputs hold that may be secret: a failed
+        # render yields no Secret to learn them from. `from None`: the cause
+        # holds the clear text, and a logged traceback would show it.
+        said = secrets.scrub(str(err), env, root=root)
+        raise RenderError(f"rendering {env.name}: {said}") from None
     return Render.of(env.name, found)
 
 

@@ -226,3 +226,47 @@ def test_scrub_leaves_no_secret_behind(text: str, secrets: list[str]) -> None:
     planted = text + "".join(f" {s} " for s in secrets)
     out = mask.scrub(planted, secrets)
     assert not any(s in out for s in secrets)
+
+
+@pytest.mark.parametrize("field", ["data", "stringData"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda v: v,  # a string where a mapping belongs
+        lambda v: [v, "other-item"],
+        lambda v: {"k": {"nested": v}},
+        lambda v: {"k": [v]},
+    ],
+)
+def test_a_secret_of_any_shape_is_masked_and_its_values_known(field: str, shape: Any) -> None:
+    """The server would refuse these, but a render can hold them (kustomize
+    passes `stringData: <string>` through): no crash, and no value shown."""
+    value = CANARY_B64 if field == "data" else CANARY
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, field: shape(value)}
+    masked = mask.mask_object(obj, key=b"k")
+    assert CANARY not in yaml.safe_dump(masked)
+    assert CANARY_B64 not in yaml.safe_dump(masked)
+    known = mask.collect_secret_values([obj])
+    assert mask.scrub(f"x {CANARY} y", known) == f"x {mask.REPLACEMENT} y"
+    mask.secret_keys(None, obj)  # says which keys, without failing on the shape
+
+
+def test_values_that_are_part_of_a_shown_name_are_not_scrubbed() -> None:
+    """A username `shop` in a namespace `shop-prod` is public already."""
+    secrets = mask.collect_secret_values([secret(string_data={"user": "shop", "pw": CANARY})])
+    kept = mask.without_names(secrets, ["shop-prod", "db-credentials", "prod"])
+    out = mask.scrub(f"Secret shop-prod/db-credentials: postgres://shop:{CANARY}@db", kept)
+    assert out == "Secret shop-prod/db-credentials: postgres://shop:***@db"
+
+
+@pytest.mark.parametrize("name", [f"{CANARY} is not a key", "a/b", "", "[0]", "é"])
+def test_a_key_that_is_not_a_valid_key_name_is_not_shown(name: str) -> None:
+    """kustomize makes a key of an env file line with no `=`: a value, likely."""
+    obj = secret(data={name: CANARY_B64, "ok": CANARY_B64})
+    masked = yaml.safe_dump(mask.mask_object(obj, key=b"k"))
+    keys = mask.secret_keys(None, obj)
+    assert "ok" in keys.added
+    if name:
+        assert name not in masked
+        assert name not in keys.added
+    assert mask.HIDDEN_KEY in keys.added

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from gitops_bot.core import codeowners, policy, windows
 from gitops_bot.core.destructive import Confirmation
 from gitops_bot.core.forge import Permission, Review, ReviewState, StatusState
-from gitops_bot.core.model import Key
+from gitops_bot.core.model import Key, Render
 from gitops_bot.core.plan import Action, EnvPlan, ResourceChange
 from gitops_bot.core.policy import Inputs, Verdict
 from gitops_bot.core.policy_config import Destructive, DiffRule, KindMatch, Policy
@@ -800,3 +800,36 @@ def test_success_names_approvals_only_when_the_policy_asked_for_one(base: Inputs
 def test_success_descriptions(overrides: dict[str, Any], description: str) -> None:
     decision = policy.evaluate(inputs(**overrides))
     assert (decision.state, decision.description) == (Verdict.SUCCESS, description)
+
+
+EMPTY_RENDER = Render.of("prod", ()).hash
+
+
+@pytest.mark.parametrize(
+    "hashes",
+    [
+        {},
+        {OLD: R_HEAD},
+        # An earlier head whose render failed or was empty must not stand in
+        # for this one: a failed render has no hash, not the empty render's.
+        {OLD: EMPTY_RENDER},
+    ],
+)
+@pytest.mark.parametrize("at", [HEAD, OLD])
+def test_no_approval_or_confirmation_binds_to_a_render_that_failed(
+    hashes: dict[str, str], at: str
+) -> None:
+    failed = EnvPlan(env="prod", render_hash=None, error="rendering prod: helm failed")
+    decision = policy.evaluate(
+        inputs(
+            render_hash=None,
+            plan=failed,
+            render_hashes=hashes,
+            reviews=(approve("alice", at), approve("bob", at)),
+            confirmations=(Confirmation("alice", EMPTY_RENDER),),
+        )
+    )
+    assert decision.state is Verdict.FAILURE
+    assert decision.approved_by == ()
+    assert decision.confirmed_by is None
+    assert any("did not render" in n for n in decision.notes)

@@ -67,7 +67,7 @@ def _env(env: EnvPlan) -> dict[str, Any]:
         "counts": {a.value: counts.get(a) for a in ACTIONS},
         "changes": [_change(c) for c in env.changes],
         "live": None if env.live is None else [_change(c) for c in env.live],
-        "drift": [_drift(d) for d in env.drift],
+        "drift": [_drift(d) for d in env.drift] if env.drift_known else None,
     }
 
 

@@ -280,6 +280,13 @@ def _summary_cells(env: EnvPlan) -> list[object]:
     return [*(counts.get(a) for a in ACTIONS), live]
 
 
+def _drift_cell(env: EnvPlan) -> str | int:
+    """The number of drifted fields when known; never a 0 that was not counted."""
+    if env.error:
+        return "unknown"
+    return len(env.drift) if env.drift_known else "-"
+
+
 def _result(env: EnvPlan) -> str:
     return "error" if env.error else "changes" if env.has_changes else "no changes"
 
@@ -289,7 +296,7 @@ def summary(plan: Plan) -> str:
     text = f"## gitops-bot plan {_code(short(plan.base))}..{_code(short(plan.head))}\n\n"
     rows = []
     for env in plan.envs:
-        rows.append([_cell(_code(env.env)), *_summary_cells(env), len(env.drift), _result(env)])
+        rows.append([_cell(_code(env.env)), *_summary_cells(env), _drift_cell(env), _result(env)])
     if rows:
         headers = ["environment", *(a.value for a in ACTIONS), "live cluster", "drift", "result"]
         text += _table(headers, rows) + "\n\n"

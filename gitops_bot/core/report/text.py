@@ -87,7 +87,8 @@ def _env(plan: Plan, env: EnvPlan, *, color: bool) -> str:
     out = _paint(header, _BOLD, color=color) + "\n"
     if env.error:
         error = "error: " + env.error.rstrip("\n").replace("\n", "\n" + _INDENT)
-        return out + _paint(error, _COLORS[Action.DELETE], color=color) + "\n"
+        out += _paint(error, _COLORS[Action.DELETE], color=color) + "\n"
+        return out + "changes and drift: unknown (the plan stopped)\n"
     out += _counts("this change", Counts.of(env.changes))
     if env.live is None:
         out += "live cluster: not compared (offline plan)\n"
