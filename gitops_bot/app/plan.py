@@ -17,6 +17,7 @@ from typing import Any
 from gitops_bot.cluster import observe as observe_mod
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core import affected, config, diff, fieldsv1, mask, normalize
+from gitops_bot.core.bounds import Bounds, Meter
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
 from gitops_bot.errors import BotError, ConfigError, RenderError
@@ -54,8 +55,10 @@ def plan(
     cluster_for: ClusterFor | None = None,
     mask_key: bytes,
     limits: Limits | None = None,
+    bounds: Bounds | None = None,
 ) -> Plan:
     limits = limits or Limits()
+    bounds = bounds or Bounds()
     head = repo.resolve(request.head)
     base = repo.merge_base(repo.resolve(request.base), head)
     head_cfg = _config_at(repo, head, request.config_file, required=True)
@@ -88,6 +91,7 @@ def plan(
                     trees=(base_tree, head_tree),
                     tools=tools,
                     limits=limits,
+                    meter=bounds.meter(env.name),
                     kube=cluster_for(env) if request.live and cluster_for else None,
                     mask_key=mask_key,
                 )
@@ -102,23 +106,26 @@ def _plan_env(
     trees: tuple[Path, Path],
     tools: render_mod.Tools,
     limits: Limits,
+    meter: Meter,
     kube: Kube | None,
     mask_key: bytes,
 ) -> EnvPlan:
     secrets: set[str] = set()
     head_render = Render.of(env.name, ())
     try:
-        head_render = render_mod.render(env, root=trees[1], tools=tools, limits=limits)
+        head_render = render_mod.render(env, root=trees[1], tools=tools, limits=limits, meter=meter)
         try:
             base_render = (
-                render_mod.render(base_env, root=trees[0], tools=tools, limits=limits)
+                render_mod.render(base_env, root=trees[0], tools=tools, limits=limits, meter=meter)
                 if base_env is not None
                 else Render.of(env.name, ())
             )
         except RenderError as err:
             raise RenderError(f"at the merge base, not in this change: {err}") from err
         secrets |= _secrets(m.obj for m in (*base_render.manifests, *head_render.manifests))
-        changes = diff.compute(base_render.by_key(), head_render.by_key(), mask_key=mask_key)
+        changes = diff.compute(
+            base_render.by_key(), head_render.by_key(), mask_key=mask_key, meter=meter
+        )
         if kube is None:
             return EnvPlan(env=env.name, render_hash=head_render.hash, changes=changes)
         live, drift, errors = live_diff(
