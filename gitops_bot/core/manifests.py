@@ -93,7 +93,7 @@ def parse(
     document = 0
 
     def progress() -> str:
-        return f"parsing {origin} at document {document + 1}, after {meter.objects:,} objects"
+        return f"parsing {origin} at document {document + 1:,}, after {meter.objects:,} objects"
 
     try:
         while loader.check_node():
@@ -269,12 +269,37 @@ class _Budget:
 
 def _construct(loader: Any, node: yaml.Node, where: Origin) -> Any:
     try:
-        return _plain(loader.construct_document(node), where)
+        return _build(loader, node, where)
     except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError):
         # PyYAML's constructors trust explicit tags: `!!int abc`, `!!bool x`, a bare `!!int`.
         raise RenderError(f"{where}: a tagged value does not match its tag") from None
     except RecursionError:
         raise RenderError(f"{where}: nested too deeply to read") from None
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _build(loader: Any, node: yaml.Node, where: Origin) -> Any:
+    """What `_plain(loader.construct_document(node))` makes of `node`, built
+    straight from the nodes for what manifests are made of (mappings with
+    scalar keys, lists, strings): PyYAML's generic constructor and the copy
+    `_plain` makes of its result were most of the time of a large parse.
+    Anything else (merge keys, other tags, typed scalars) goes the general way."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else _plain(loader.construct_document(node), where)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        return [_build(loader, item, where) for item in node.value]
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        out: dict[str, Any] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+                return _plain(loader.construct_document(node), where)
+            name = key.value if key.tag == _STR else _key(loader.construct_document(key))
+            out[name] = _build(loader, value, where)
+        return out
+    return _plain(loader.construct_document(node), where)
 
 
 def _plain(value: Any, where: Origin) -> Any:
