@@ -8,8 +8,11 @@ Each shape is a base render and a head render of about --mib MiB of YAML
 each (what a renderer may write under the 32 MiB output cap), the head a
 changed copy of the base. One round runs in a fresh process, as `gitops-bot
 plan` does after the renderers: `manifests.parse` of both texts, then
-`diff.compute` under the default bounds; it prints the seconds of each step
-and the process's peak RSS. Medians over --rounds.
+`diff.compute` under the default bounds (or --max-objects); it prints the
+seconds of each step and the process's peak RSS. Medians over --rounds. A
+render past a bound shows as `refused`, with the time until the refusal.
+To measure the code before the bounds existed, point PYTHONPATH at a
+checkout of it (`git archive 5b3173d gitops_bot | tar -x -C /tmp/before`).
 
 Shapes:
 - many: small ConfigMaps (3 keys), every tenth changed;
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 SHAPES = ("many", "huge", "deep", "long", "keys", "normal")
 
@@ -149,21 +153,50 @@ MAKERS: dict[str, Callable[[int, bool], str]] = {
 }
 
 
-def one_round(shape: str, mib: float, profile: bool) -> dict[str, float]:
-    """In this process: generate, parse both, diff; seconds and peak RSS."""
+def one_round(
+    shape: str, mib: float, profile: bool, max_objects: int | None = None
+) -> dict[str, Any]:
+    """In this process: generate, parse both, diff; seconds and peak RSS.
+
+    Under the default bounds (or --max-objects), a render past a bound ends
+    the round: `refused` is the error, `parse_s` the time until it. Against
+    a checkout from before core.bounds existed (PYTHONPATH), nothing is bounded."""
     from gitops_bot.core import diff, manifests  # noqa: PLC0415
     from gitops_bot.core.model import Render  # noqa: PLC0415
 
+    try:
+        from gitops_bot.core import bounds  # noqa: PLC0415
+    except ImportError:  # the code before the bounds
+        bounds = None
     size = int(mib * (1 << 20))
     base_text, head_text = MAKERS[shape](size, False), MAKERS[shape](size, True)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    def work() -> dict[str, float]:
+    def work() -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        meter = None
+        if bounds is not None:
+            settings = (
+                bounds.Bounds() if max_objects is None else bounds.Bounds(max_objects=max_objects)
+            )
+            meter = settings.meter("bench")
+            kw = {"meter": meter}
         t0 = time.perf_counter()
-        base = Render.of("bench", manifests.parse(base_text, origin="base"))
-        head = Render.of("bench", manifests.parse(head_text, origin="head"))
+        try:
+            base = Render.of("bench", manifests.parse(base_text, origin="base", **kw))
+            if meter is not None:
+                meter.new_render()
+            head = Render.of("bench", manifests.parse(head_text, origin="head", **kw))
+        except Exception as err:  # a BoundsError, when the code has bounds
+            return {
+                "objects": 0,
+                "changed": 0,
+                "parse_s": time.perf_counter() - t0,
+                "diff_s": 0.0,
+                "refused": str(err),
+            }
         t1 = time.perf_counter()
-        changes = diff.compute(base.by_key(), head.by_key(), mask_key=b"k" * 32)
+        changes = diff.compute(base.by_key(), head.by_key(), mask_key=b"k" * 32, **kw)
         t2 = time.perf_counter()
         return {
             "objects": len(head.manifests),
@@ -190,10 +223,13 @@ def one_round(shape: str, mib: float, profile: bool) -> dict[str, float]:
     return result
 
 
-def _rounds(shape: str, mib: float, rounds: int) -> Iterator[dict[str, float]]:
+def _rounds(
+    shape: str, mib: float, rounds: int, max_objects: int | None
+) -> Iterator[dict[str, Any]]:
+    more = ["--max-objects", str(max_objects)] if max_objects else []
     for _ in range(rounds):
         out = subprocess.run(
-            [sys.executable, __file__, "--one", shape, "--mib", str(mib)],
+            [sys.executable, __file__, "--one", shape, "--mib", str(mib), *more],
             check=True,
             capture_output=True,
             text=True,
@@ -207,23 +243,32 @@ def main() -> None:
     parser.add_argument("--mib", type=float, default=25.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--max-objects", type=int, help="the bound (default: core.bounds')")
     parser.add_argument("--one", choices=SHAPES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_round(args.one, args.mib, profile=False)))
+        print(json.dumps(one_round(args.one, args.mib, False, args.max_objects)))
         return
     shapes = args.shape or list(SHAPES)
     if args.profile:
         for shape in shapes:
-            print(shape, one_round(shape, args.mib, profile=True))
+            print(shape, one_round(shape, args.mib, True, args.max_objects))
         return
     print("| shape | objects | input MiB | parse s | diff s | total s | peak RSS MiB |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for shape in shapes:
-        runs = list(_rounds(shape, args.mib, args.rounds))
+        runs = list(_rounds(shape, args.mib, args.rounds, args.max_objects))
 
-        def med(field: str, runs: list[dict[str, float]] = runs) -> float:
-            return statistics.median(r[field] for r in runs)
+        def med(field: str, runs: list[dict[str, Any]] = runs) -> float:
+            return float(statistics.median(r[field] for r in runs))
+
+        if "refused" in runs[0]:
+            print(
+                f"| {shape} | refused | {med('input_mib'):.1f} | {med('parse_s'):.2f} | - "
+                f"| {med('parse_s'):.2f} | {med('peak_rss_mib'):.0f} |  {runs[0]['refused']}",
+                flush=True,
+            )
+            continue
 
         print(
             f"| {shape} | {int(med('objects')):,} | {med('input_mib'):.1f} "

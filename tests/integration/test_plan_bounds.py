@@ -114,8 +114,9 @@ def test_a_bad_setting_is_refused_by_the_cli(repo: Path) -> None:
 def test_the_deadline_stops_the_diff_and_says_how_far_it_got(
     repo: Path, binaries: Binaries
 ) -> None:
-    # Each read of the clock is one second later: parsing `big` reads it
-    # 2 + 30 times per render, so a limit of 80 s falls inside its diff.
+    # Each read of the clock is one second later: the meter reads it once at
+    # the start, parsing `big` 1 + 30 times per render (the first pass, each
+    # document), the diff once per object; so 80 s run out at the 18th object.
     ticks = itertools.count()
     result = plan_app.plan(
         repo=Git(repo),
@@ -127,4 +128,4 @@ def test_the_deadline_stops_the_diff_and_says_how_far_it_got(
     (env,) = result.envs
     assert env.error is not None
     assert env.error.startswith("environment big: took longer than 80 s")
-    assert env.error.endswith("stopped diffing ConfigMap big/cm-012, after 12 of 30 objects")
+    assert env.error.endswith("stopped diffing ConfigMap big/cm-017, after 17 of 30 objects")
