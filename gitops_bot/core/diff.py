@@ -6,6 +6,9 @@ of their YAML (`unified`), and the classification of every object of two
 renders, or of a live object and its dry-run, into create, update, delete
 or unchanged (`compute`, `compare`). Every object is normalized and masked
 before it is compared, so no Secret value reaches a ResourceChange.
+`compute` shows a generated name whose hash changed as one rename
+(core.renames) and checks the environment's deadline (core.bounds); a line
+diff past the bounds' line cap is a summary in numbers, made in linear time.
 Refuses: fetching live objects and deciding what a change means for policy.
 
 List semantics of `field_changes`, chosen to match how server-side apply

@@ -14,6 +14,8 @@ Untrusted YAML is refused before it can hurt: the input size is capped, and
 a first pass over the parser's events (no nodes built yet) refuses alias
 bombs (too many aliases, or aliases that expand to too many nodes),
 recursive aliases and nesting deep enough to overflow the C composer's stack.
+A `core.bounds.Meter` counts the objects of the render and watches the
+environment's deadline while both passes run.
 """
 
 from __future__ import annotations
