@@ -373,7 +373,14 @@ def test_the_fast_build_makes_what_the_generic_constructor_makes(text: str) -> N
         manifests.screen(text, origin="x")  # parse() screens before it builds
     except RenderError:
         return
-    assert _fast(text) == _generic(text)
+    fast, generic = _fast(text), _generic(text)
+    if isinstance(fast, str) or isinstance(generic, str):
+        # Both refuse; which of two problems is met first may differ (the
+        # generic constructor fills nested mappings last), not whether.
+        assert isinstance(fast, str)
+        assert isinstance(generic, str)
+    else:
+        assert fast == generic
 
 
 @pytest.mark.parametrize(
