@@ -198,6 +198,13 @@ def unified(
     at the start and the end), difflib's matching can take quadratic time:
     the diff is then one hunk header that says how many lines changed,
     counted in linear time."""
+    fields = _fields_past_cap(before, after, max_lines)
+    if fields is not None:
+        return (
+            f"--- {before_label or label} (before)\n+++ {label} (after)\n"
+            f"@@ diff too large to show: {fields:,} fields differ "
+            f"(line diffs stop at {max_lines:,} differing lines per object)\n"
+        )
     old, new = to_yaml(before), to_yaml(after)
     if old == new:
         return ""
@@ -210,6 +217,39 @@ def unified(
         return f"--- {fromfile}\n+++ {tofile}\n{note}"
     lines = difflib.unified_diff(old_lines, new_lines, fromfile=fromfile, tofile=tofile, n=context)
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+# Past this many nodes (both sides), dumping an object to YAML costs more
+# than the line diff is worth when many fields differ: PyYAML's representer
+# is pure Python, about 10 µs a node (two objects of 100,000 keys: 150 s).
+_DUMP_NODES = 100_000
+# A differing field is two to eight lines of a diff (with its context), and
+# the changes of a large object are seldom side by side: a quarter of the
+# cap in differing fields is a diff past the cap, or too long to read.
+_LINES_PER_FIELD = 4
+
+
+def _fields_past_cap(before: Any, after: Any, max_lines: int) -> int | None:
+    """How many fields differ, when the objects are large and that many
+    differing fields make a diff past the line cap (or near it); None to
+    diff by lines."""
+    if before is None or after is None or _nodes(before) + _nodes(after) <= _DUMP_NODES:
+        return None
+    fields = len(field_changes(before, after))
+    return fields if fields * _LINES_PER_FIELD > max_lines else None
+
+
+def _nodes(value: Any, limit: int = _DUMP_NODES) -> int:
+    """The mappings, lists and scalars in `value`, counted up to just past `limit`."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return count
 
 
 def _trim(old: list[str], new: list[str]) -> tuple[int, list[str], list[str]]:

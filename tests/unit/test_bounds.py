@@ -166,3 +166,22 @@ def test_under_the_cap_the_diff_is_difflibs_and_over_it_the_counts_match(
     assert shown_removed <= removed
     assert shown_added <= added
     assert shown_removed - shown_added == removed - added
+
+
+def test_large_objects_with_many_differing_fields_are_summarized_without_yaml() -> None:
+    old = {"data": {f"k{i:06d}": f"v{i}" for i in range(60_000)}}
+    new = {"data": {f"k{i:06d}": f"v{i}{'x' if i % 10 == 0 else ''}" for i in range(60_000)}}
+    text = diff.unified(old, new, label="ConfigMap big")
+    assert text == (
+        "--- ConfigMap big (before)\n"
+        "+++ ConfigMap big (after)\n"
+        "@@ diff too large to show: 6,000 fields differ "
+        "(line diffs stop at 20,000 differing lines per object)\n"
+    )
+
+
+def test_a_large_object_with_few_differing_fields_still_gets_its_line_diff() -> None:
+    old = {"data": {f"k{i:06d}": f"v{i}" for i in range(60_000)}}
+    new = {"data": {**old["data"], "k030000": "changed"}}
+    text = diff.unified(old, new, label="x")
+    assert "-  k030000: v30000\n+  k030000: changed\n" in text
