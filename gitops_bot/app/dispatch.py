@@ -18,7 +18,7 @@ call raised says so on the pull request (answer_failure).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gitops_bot.app import chatops
@@ -27,6 +27,7 @@ from gitops_bot.app import plan as plan_app
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
 from gitops_bot.core import events, policy, prstate
+from gitops_bot.core.bounds import Bounds
 from gitops_bot.core.forge import Pull, Status, StatusState
 from gitops_bot.core.plan import Plan
 from gitops_bot.errors import BotError
@@ -53,6 +54,7 @@ class Deps:
     # a repository holding the branch, and the branch's tip (promotion checks)
     branch_repo: Callable[[str], tuple[Git, str]] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    bounds: Bounds = field(default_factory=Bounds)  # of the bot's own parse and diff
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def _review(
         config_file=deps.config_file,
         comment_mode=deps.comment_mode,
         change_state=change_state,
+        bounds=deps.bounds,
     )
     where = f"{event.repo}#{event.number}"
     if outcome.stale:

@@ -17,6 +17,7 @@ from typing import Any
 from gitops_bot.cluster import observe as observe_mod
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core import affected, config, diff, fieldsv1, ignore, mask, normalize
+from gitops_bot.core.bounds import Bounds, Meter
 from gitops_bot.core.model import Key, Manifest, Render
 from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
 from gitops_bot.errors import BotError, ConfigError
@@ -54,8 +55,10 @@ def plan(
     cluster_for: ClusterFor | None = None,
     mask_key: bytes,
     limits: Limits | None = None,
+    bounds: Bounds | None = None,
 ) -> Plan:
     limits = limits or Limits()
+    bounds = bounds or Bounds()
     head = repo.resolve(request.head)
     base = repo.merge_base(repo.resolve(request.base), head)
     head_cfg = _config_at(repo, head, request.config_file, required=True)
@@ -84,6 +87,7 @@ def plan(
                     trees=(base_tree, head_tree),
                     tools=tools,
                     limits=limits,
+                    meter=bounds.meter(env.name),
                     kube=cluster_for(env) if request.live and cluster_for else None,
                     mask_key=mask_key,
                 )
@@ -118,15 +122,16 @@ def _plan_env(
     trees: tuple[Path, Path],
     tools: render_mod.Tools,
     limits: Limits,
+    meter: Meter,
     kube: Kube | None,
     mask_key: bytes,
 ) -> EnvPlan:
     # Both ends are rendered even when one fails: the other's Secrets are
     # then known, and scrubbed from everything that leaves (render errors are
     # scrubbed of their own inputs' values already, render.secrets).
-    head_render, head_error = _render(env, trees[1], tools=tools, limits=limits)
+    head_render, head_error = _render(env, trees[1], tools=tools, limits=limits, meter=meter)
     base_render, base_error = (
-        _render(base_env, trees[0], tools=tools, limits=limits)
+        _render(base_env, trees[0], tools=tools, limits=limits, meter=meter)
         if base_env is not None
         else (Render.of(env.name, ()), None)
     )
@@ -144,7 +149,9 @@ def _plan_env(
         )
     try:
         rules = base_env.ignore_fields if base_env else ()  # the base branch's, as policy
-        changes = diff.compute(*ignore.views(base_render, head_render, rules), mask_key=mask_key)
+        changes = diff.compute(
+            *ignore.views(base_render, head_render, rules), mask_key=mask_key, meter=meter
+        )
         if kube is None:
             return _scrubbed(
                 EnvPlan(env=env.name, render_hash=head_hash, changes=changes), secrets, renders
@@ -171,11 +178,11 @@ def _plan_env(
 
 
 def _render(
-    env: config.Environment, root: Path, *, tools: render_mod.Tools, limits: Limits
+    env: config.Environment, root: Path, *, tools: render_mod.Tools, limits: Limits, meter: Meter
 ) -> tuple[Render | None, str | None]:
     """The render of `env` at `root`, or None and why not."""
     try:
-        return render_mod.render(env, root=root, tools=tools, limits=limits), None
+        return render_mod.render(env, root=root, tools=tools, limits=limits, meter=meter), None
     except BotError as err:
         return None, str(err)
 

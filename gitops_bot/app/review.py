@@ -29,6 +29,7 @@ from typing import Protocol
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
 from gitops_bot.core import policy, prstate
+from gitops_bot.core.bounds import Bounds
 from gitops_bot.core.forge import Comment, Pull, Status, StatusState
 from gitops_bot.core.plan import Action, EnvPlan, Plan
 from gitops_bot.core.policy import Verdict
@@ -126,6 +127,7 @@ def review(
     comment_mode: str = "always",
     change_state: Callable[[prstate.State, str], prstate.State] | None = None,
     now: datetime | None = None,
+    bounds: Bounds | None = None,
 ) -> Outcome:
     """`comment_mode`: "always" (a comment per planned environment), "changes"
     (only where the plan changes something or failed; an existing comment is
@@ -141,6 +143,7 @@ def review(
         tools=tools,
         cluster_for=cluster_for,
         mask_key=mask_key,
+        bounds=bounds,
     )
     latest = forge.pull(number)
     if latest.head_sha != pull.head_sha:

@@ -88,6 +88,7 @@ def demo(keep: bool) -> None:
     help="The configuration file, relative to the repository root.",
 )
 @common.tool_options
+@common.bounds_options
 def plan(  # click passes options by name
     *,
     base: str,
@@ -100,6 +101,8 @@ def plan(  # click passes options by name
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
+    max_objects: int,
+    plan_timeout: float,
 ) -> None:
     """Show what a change does to each environment it affects.
 
@@ -119,6 +122,7 @@ def plan(  # click passes options by name
             tools=common.tools(helm, kustomize),
             cluster_for=cluster_for,
             mask_key=common.mask_key(),
+            bounds=common.bounds(max_objects, plan_timeout),
         )
 
     if fmt == "json":

@@ -112,6 +112,7 @@ def forge_adapter(
 )
 @puller_options
 @common.tool_options
+@common.bounds_options
 def run(
     *,
     config_file: str,
@@ -123,6 +124,8 @@ def run(
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
+    max_objects: int,
+    plan_timeout: float,
 ) -> None:
     """The CI entry point: act on the event GitHub Actions or GitLab CI started us for.
 
@@ -154,6 +157,7 @@ def run(
             config_file=config_file,
             comment_mode=comment_mode,
             branch_repo=_branch_repo(ctx),
+            bounds=common.bounds(max_objects, plan_timeout),
         )
         try:
             done = dispatch.handle(ctx.event, deps)

@@ -16,6 +16,7 @@ import click
 
 if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
     from gitops_bot.cluster.kube import Kube
+    from gitops_bot.core.bounds import Bounds
     from gitops_bot.core.config import Environment
     from gitops_bot.render.render import Tools
 
@@ -42,6 +43,33 @@ def tool_options(f: Callable[..., None]) -> Callable[..., None]:
         type=click.Path(dir_okay=False),
         help="Kubeconfig for --live [env: KUBECONFIG].",
     )(f)
+
+
+def bounds_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--max-objects and --plan-timeout: the bounds of the bot's own work (core.bounds)."""
+    f = click.option(
+        "--plan-timeout",
+        envvar="GITOPS_BOT_PLAN_TIMEOUT",
+        type=click.FloatRange(min=0),
+        default=300.0,
+        show_default=True,
+        help="Seconds one environment's renders, parse and diff may take together "
+        "[env: GITOPS_BOT_PLAN_TIMEOUT].",
+    )(f)
+    return click.option(
+        "--max-objects",
+        envvar="GITOPS_BOT_MAX_OBJECTS",
+        type=click.IntRange(min=1),
+        default=50_000,
+        show_default=True,
+        help="Objects one render of an environment may have [env: GITOPS_BOT_MAX_OBJECTS].",
+    )(f)
+
+
+def bounds(max_objects: int, plan_timeout: float) -> Bounds:
+    from gitops_bot.core.bounds import Bounds  # noqa: PLC0415
+
+    return Bounds(max_objects=max_objects, timeout_s=plan_timeout)
 
 
 @contextlib.contextmanager

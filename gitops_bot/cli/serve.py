@@ -72,6 +72,7 @@ def _secret(path: str | None) -> bytes:
 )
 @puller_options
 @common.tool_options
+@common.bounds_options
 def serve(
     *,
     host: str,
@@ -87,6 +88,8 @@ def serve(
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
+    max_objects: int,
+    plan_timeout: float,
 ) -> None:
     """Take webhooks from GitHub or GitLab and act on each, as `run` does in CI.
 
@@ -133,6 +136,7 @@ def serve(
                 cluster_for=cluster_for,
                 live=live,
                 poke=poke,
+                bounds=common.bounds(max_objects, plan_timeout),
             )
             try:
                 done = dispatch.handle(event, deps)

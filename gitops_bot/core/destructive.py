@@ -65,6 +65,8 @@ def destructive(plan: EnvPlan, *, recreates: Iterable[Key] = ()) -> tuple[Destru
     for change in (*plan.changes, *(plan.live or ())):
         if change.action is Action.DELETE:
             found[change.key] = How.DELETE
+        if change.renamed_from is not None:  # the old name is pruned all the same
+            found[change.renamed_from] = How.DELETE
     for key in recreates:
         found.setdefault(key, How.RECREATE)
     return tuple(Destruction(key, how) for key, how in sorted(found.items()))

@@ -14,6 +14,8 @@ Untrusted YAML is refused before it can hurt: the input size is capped, and
 a first pass over the parser's events (no nodes built yet) refuses alias
 bombs (too many aliases, or aliases that expand to too many nodes),
 recursive aliases and nesting deep enough to overflow the C composer's stack.
+A `core.bounds.Meter` counts the objects of the render and watches the
+environment's deadline while both passes run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import yaml
 from yaml.constructor import SafeConstructor
 
+from gitops_bot.core import bounds
 from gitops_bot.core.model import Key, Manifest, Origin
 from gitops_bot.errors import RenderError
 
@@ -77,19 +80,33 @@ CLUSTER_SCOPED = frozenset(
 )
 
 
-def parse(text: str, *, origin: str, max_bytes: int = 32 << 20) -> tuple[Manifest, ...]:
-    """The objects in `text`, a YAML (or JSON) stream; `origin` names it in messages."""
-    data = _screened(text, origin=origin, max_bytes=max_bytes)
+def parse(
+    text: str, *, origin: str, max_bytes: int = 32 << 20, meter: bounds.Meter | None = None
+) -> tuple[Manifest, ...]:
+    """The objects in `text`, a YAML (or JSON) stream; `origin` names it in messages.
+
+    `meter` counts the objects and watches the environment's deadline, per
+    document (and every few thousand events of the first pass)."""
+    meter = meter or bounds.default_meter()
+    data = _screened(text, origin=origin, max_bytes=max_bytes, meter=meter)
+    del text  # the bytes are all we need; a 25 MiB str is worth freeing early
     loader = _Loader(data)
     found: list[Manifest] = []
     document = 0
+
+    def progress() -> str:
+        return f"parsing {origin} at document {document + 1:,}, after {meter.objects:,} objects"
+
     try:
         while loader.check_node():
+            meter.check(progress)
             node = loader.get_node()
             if node is not None:
                 line = node.start_mark.line + 1
                 where = Origin(origin, document, line)
-                found.extend(_objects(_construct(loader, node, where), node, where))
+                objects = _objects(_construct(loader, node, where), node, where)
+                meter.count(len(objects), doing=progress())
+                found.extend(objects)
             document += 1
     except yaml.YAMLError as err:
         raise RenderError(_yaml_problem(err, origin, document, data)) from None
@@ -98,14 +115,16 @@ def parse(text: str, *, origin: str, max_bytes: int = 32 << 20) -> tuple[Manifes
     return tuple(found)
 
 
-def screen(text: str, *, origin: str, max_bytes: int = 32 << 20) -> None:
+def screen(
+    text: str, *, origin: str, max_bytes: int = 32 << 20, meter: bounds.Meter | None = None
+) -> None:
     """Refuse YAML that is too large, not YAML, an alias bomb or nested too deep,
     without building it: for files another tool will read (kustomize expands
     aliases without a limit)."""
-    _screened(text, origin=origin, max_bytes=max_bytes)
+    _screened(text, origin=origin, max_bytes=max_bytes, meter=meter or bounds.default_meter())
 
 
-def _screened(text: str, *, origin: str, max_bytes: int) -> bytes:
+def _screened(text: str, *, origin: str, max_bytes: int, meter: bounds.Meter) -> bytes:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as err:
@@ -114,7 +133,7 @@ def _screened(text: str, *, origin: str, max_bytes: int) -> bytes:
         raise RenderError(
             f"{origin}: {len(data)} bytes is more than the limit of {max_bytes} bytes"
         )
-    _check_events(data, origin)
+    _check_events(data, origin, meter)
     return data
 
 
@@ -173,12 +192,22 @@ def _cluster_scoped_crds(manifests: tuple[Manifest, ...]) -> set[tuple[str, str]
     return found
 
 
-def _check_events(data: bytes, origin: str) -> None:
+_EVENTS_PER_CHECK = 4096  # reading the clock per event would cost more than the events
+
+
+def _check_events(data: bytes, origin: str, meter: bounds.Meter) -> None:
     """Refuse alias bombs and deep nesting from the event stream, before composing."""
     budget = _Budget(origin)
     try:
-        for event in yaml.parse(data, Loader=_Loader):
+        for count, event in enumerate(yaml.parse(data, Loader=_Loader)):
             budget.see(event)
+            if count % _EVENTS_PER_CHECK == 0:
+                meter.check(
+                    lambda: (
+                        f"reading {origin} at document {budget.document + 1} (line "
+                        f"{budget.line}), before building any object"
+                    )
+                )
     except yaml.YAMLError as err:
         if "exceeded maximum nesting depth" in str(getattr(err, "problem", "")):
             # libyaml (0.2.6+) scans ahead and stops at its own limit of 1000
@@ -242,12 +271,37 @@ class _Budget:
 
 def _construct(loader: Any, node: yaml.Node, where: Origin) -> Any:
     try:
-        return _plain(loader.construct_document(node), where)
+        return _build(loader, node, where)
     except (ValueError, TypeError, LookupError, ArithmeticError, AttributeError):
         # PyYAML's constructors trust explicit tags: `!!int abc`, `!!bool x`, a bare `!!int`.
         raise RenderError(f"{where}: a tagged value does not match its tag") from None
     except RecursionError:
         raise RenderError(f"{where}: nested too deeply to read") from None
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _build(loader: Any, node: yaml.Node, where: Origin) -> Any:
+    """What `_plain(loader.construct_document(node))` makes of `node`, built
+    straight from the nodes for what manifests are made of (mappings with
+    scalar keys, lists, strings): PyYAML's generic constructor and the copy
+    `_plain` makes of its result were most of the time of a large parse.
+    Anything else (merge keys, other tags, typed scalars) goes the general way."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _STR else _plain(loader.construct_document(node), where)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+        return [_build(loader, item, where) for item in node.value]
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+        out: dict[str, Any] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+                return _plain(loader.construct_document(node), where)
+            name = key.value if key.tag == _STR else _key(loader.construct_document(key))
+            out[name] = _build(loader, value, where)
+        return out
+    return _plain(loader.construct_document(node), where)
 
 
 def _plain(value: Any, where: Origin) -> Any:

@@ -51,6 +51,9 @@ class ResourceChange:
     origin: Origin | None = None  # where the object is rendered from (base origin for deletes)
     note: str = ""  # e.g. "namespace is created by this change" for a create the server could
     # not dry-run yet
+    # The key this object had before its generated name's hash changed (core.renames);
+    # the object under that key leaves the render, and the puller prunes it.
+    renamed_from: Key | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitops_bot.core import manifests
+from gitops_bot.core import bounds, manifests
 from gitops_bot.core.model import Manifest
 from gitops_bot.errors import RenderError
 from gitops_bot.render import kustomize, sandbox
@@ -22,8 +22,12 @@ from gitops_bot.render import kustomize, sandbox
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def read(path: str, *, root: Path, limits: sandbox.Limits) -> tuple[Manifest, ...]:
-    """The objects in the files under `path` (repository-relative)."""
+def read(
+    path: str, *, root: Path, limits: sandbox.Limits, meter: bounds.Meter | None = None
+) -> tuple[Manifest, ...]:
+    """The objects in the files under `path` (repository-relative); `meter`
+    counts them across the files."""
+    meter = meter or bounds.default_meter()
     root = root.resolve()
     sandbox.check_tree(root, paths=[root / path])
     found: list[Manifest] = []
@@ -40,7 +44,9 @@ def read(path: str, *, root: Path, limits: sandbox.Limits) -> tuple[Manifest, ..
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
             raise RenderError(f"{name}: not UTF-8 text (at byte {err.start})") from None
-        found.extend(manifests.parse(text, origin=name, max_bytes=limits.max_output_bytes))
+        found.extend(
+            manifests.parse(text, origin=name, max_bytes=limits.max_output_bytes, meter=meter)
+        )
     return tuple(found)
 
 

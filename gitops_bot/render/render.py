@@ -16,7 +16,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from gitops_bot.core import manifests
+from gitops_bot.core import bounds, manifests
 from gitops_bot.core.config import Environment, SourceKind
 from gitops_bot.core.model import Manifest, Render
 from gitops_bot.errors import RenderError
@@ -27,11 +27,19 @@ __all__ = ["Limits", "Tools", "isolation", "render"]
 
 
 def render(
-    env: Environment, *, root: Path, tools: Tools, limits: Limits = DEFAULT_LIMITS
+    env: Environment,
+    *,
+    root: Path,
+    tools: Tools,
+    limits: Limits = DEFAULT_LIMITS,
+    meter: bounds.Meter | None = None,
 ) -> Render:
-    """The desired state of `env` in the checkout at `root`."""
+    """The desired state of `env` in the checkout at `root`; `meter` bounds
+    the objects of this render and the environment's time (core.bounds)."""
+    meter = meter or bounds.Bounds().meter(env.name)
+    meter.new_render()
     try:
-        found = _manifests(env, root=root.resolve(), tools=tools, limits=limits)
+        found = _manifests(env, root=root.resolve(), tools=tools, limits=limits, meter=meter)
         found = manifests.default_namespace(found, namespace=env.namespace)
         manifests.check_unique(found)
     except RenderError as err:
@@ -44,7 +52,7 @@ def render(
 
 
 def _manifests(
-    env: Environment, *, root: Path, tools: Tools, limits: Limits
+    env: Environment, *, root: Path, tools: Tools, limits: Limits, meter: bounds.Meter
 ) -> tuple[Manifest, ...]:
     source = env.source
     folder = (root / source.path).resolve()
@@ -54,7 +62,7 @@ def _manifests(
         raise RenderError(f"source folder {source.path} does not exist")
     kind = source.kind if source.kind is not SourceKind.AUTO else inputs.detect(root, source.path)
     if kind is SourceKind.PLAIN:
-        return plain.read(source.path, root=root, limits=limits)
+        return plain.read(source.path, root=root, limits=limits, meter=meter)
     if kind is SourceKind.KUSTOMIZE:
         command = kustomize.command(source.path, root=root, tools=tools, limits=limits)
         with tempfile.TemporaryDirectory(prefix="gitops-bot-origins-") as tmp:
@@ -68,7 +76,9 @@ def _manifests(
                     traced = None  # the error again, as kustomize words it for the repository
             if text is None:
                 text = sandbox.run(command, limits=limits)
-            found = manifests.parse(text, origin=command.what, max_bytes=limits.max_output_bytes)
+            found = manifests.parse(
+                text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
+            )
             if traced is None:
                 return found
             return kustomize.origins(found, root=root, folder=wrapper)
@@ -81,5 +91,7 @@ def _manifests(
         tools=tools,
     )
     text = sandbox.run(command, limits=limits)
-    parsed = manifests.parse(text, origin=command.what, max_bytes=limits.max_output_bytes)
+    parsed = manifests.parse(
+        text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
+    )
     return helm.origins(parsed, text=text, chart=source.path)

@@ -45,7 +45,9 @@ def mirror(server: GitHubServer, shop: Path) -> int:
     return server.add_pull(REPO, title="Bump the shop", author="alice", head_ref="change").number
 
 
-def run_as_actions(shop: Path, server: GitHubServer, tmp_path: Path, action: str) -> Result:
+def run_as_actions(
+    shop: Path, server: GitHubServer, tmp_path: Path, action: str, **more: str
+) -> Result:
     pull = server.repos[REPO].pulls[1]
     event = tmp_path / f"event-{action}.json"
     event.write_text(
@@ -70,6 +72,7 @@ def run_as_actions(shop: Path, server: GitHubServer, tmp_path: Path, action: str
         "GITOPS_BOT_LOGIN": "gitops-bot[bot]",
         "GITHUB_OUTPUT": str(tmp_path / "output"),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        **more,
     }
     return CliRunner().invoke(cli, ["run"], env=env)
 
@@ -185,3 +188,22 @@ def test_a_second_push_edits_the_same_comments(
     ), calls
     assert not [c for c in calls if c.startswith("POST") and "/comments" in c]
     assert statuses(server, new_head)["gitops/plan/dev"] == ("success", "1 to update")
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_the_bots_own_bounds_apply_in_ci_and_the_comment_says_which(
+    shop: Path, server: GitHubServer, tmp_path: Path
+) -> None:
+    mirror(server, shop)
+
+    # dev and prod render 3 objects each (a Deployment, a Service, a
+    # generated ConfigMap; prod also a Secret): over a limit of 3, prod is not.
+    result = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_MAX_OBJECTS="3")
+
+    assert result.exit_code == 2, result.output
+    prod = comments(server)["prod"][1]
+    assert "environment prod: more than 3 objects in one render" in prod
+    assert "--max-objects (GITOPS_BOT_MAX_OBJECTS) changes it" in prod
+    head = server.repos[REPO].pulls[1].head_sha
+    assert statuses(server, head)["gitops/plan/prod"][0] == "failure"
+    assert statuses(server, head)["gitops/plan/dev"] == ("success", "1 to update")

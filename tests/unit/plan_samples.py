@@ -48,13 +48,13 @@ def prod_plan() -> EnvPlan:
     Secret value rotated (the canary), with live drift by kubectl edit."""
     before = manifests(
         (deployment(image="shop/web:1.2.3"), "deploy/prod/web.yaml"),
-        (configmap("web-config-5f6g7h", LOG_LEVEL="info"), "deploy/prod/kustomization.yaml"),
+        (configmap("web-config-5f8k2m9t4h", LOG_LEVEL="info"), "deploy/prod/kustomization.yaml"),
         (secret(password="old-password", user="shop"), "deploy/prod/secret.yaml"),
         (configmap("flags", beta="off"), "deploy/prod/flags.yaml"),
     )
     after = manifests(
         (deployment(image="shop/web:1.2.4"), "deploy/prod/web.yaml"),
-        (configmap("web-config-8k9m2b", LOG_LEVEL="debug"), "deploy/prod/kustomization.yaml"),
+        (configmap("web-config-8g7h6d5c2b", LOG_LEVEL="debug"), "deploy/prod/kustomization.yaml"),
         (secret(password=CANARY, user="shop", token=CANARY), "deploy/prod/secret.yaml"),
         (configmap("flags", beta="off"), "deploy/prod/flags.yaml"),
     )

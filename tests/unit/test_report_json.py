@@ -63,7 +63,7 @@ def test_environment_fields() -> None:
         "live",
         "drift",
     }
-    assert prod["counts"] == {"create": 1, "update": 2, "delete": 1, "unchanged": 1}
+    assert prod["counts"] == {"create": 0, "update": 3, "delete": 0, "unchanged": 1}
     assert prod["error"] is None
     assert staging["error"].startswith("rendering staging: running helm template:")
     assert qa["live"] is None
@@ -81,7 +81,17 @@ def test_change_fields() -> None:
     prod = _doc()["environments"][0]
     by_name = {c["key"]["name"]: c for c in prod["changes"]}
     db = by_name["db"]
-    assert set(db) == {"key", "action", "diff", "secret_keys", "origin", "note"}
+    assert set(db) == {"key", "action", "diff", "secret_keys", "origin", "note", "renamed_from"}
+    assert db["renamed_from"] is None
+    renamed = by_name["web-config-8g7h6d5c2b"]
+    assert renamed["action"] == "update"
+    assert renamed["renamed_from"] == {
+        "group": "",
+        "kind": "ConfigMap",
+        "namespace": "shop",
+        "name": "web-config-5f8k2m9t4h",
+    }
+    assert "web-config-5f8k2m9t4h" not in by_name
     assert db["action"] == "update"
     assert db["secret_keys"] == {"added": ["token"], "changed": ["password"], "removed": []}
     assert db["origin"] == {"file": "deploy/prod/secret.yaml", "document": 0, "line": 1}

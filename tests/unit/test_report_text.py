@@ -27,11 +27,18 @@ def test_golden_color() -> None:
 def test_plain_layout() -> None:
     out = text.render(samples.sample_plan(), color=False)
     assert "== prod (0123456..fedcba9) render sha256:3b3b3b3b3b3b\n" in out
-    assert "this change: 1 to create, 2 to update, 1 to delete, 1 unchanged\n" in out
-    assert "live cluster: 1 to create, 3 to update, 1 to delete, 0 unchanged\n" in out
+    assert "this change: 0 to create, 3 to update, 0 to delete, 1 unchanged\n" in out
+    assert "live cluster: 0 to create, 4 to update, 0 to delete, 0 unchanged\n" in out
     assert "    Deployment shop/web .spec.replicas (by kubectl-edit)\n" in out
-    assert "+ create ConfigMap shop/web-config-8k9m2b\n" in out
-    assert "- delete ConfigMap shop/web-config-5f6g7h\n" in out
+    assert (
+        "~ update ConfigMap shop/web-config-8g7h6d5c2b (renamed from web-config-5f8k2m9t4h)\n"
+        "    from deploy/prod/kustomization.yaml:1 (document 1)\n"
+        "    note: a generated name whose hash changed (kustomize generators): the old name "
+        "web-config-5f8k2m9t4h leaves the render, and the puller prunes it\n"
+        "    --- ConfigMap shop/web-config-5f8k2m9t4h (before)\n"
+        "    +++ ConfigMap shop/web-config-8g7h6d5c2b (after)\n"
+    ) in out
+    assert "    -  name: web-config-5f8k2m9t4h\n    +  name: web-config-8g7h6d5c2b\n" in out
     assert "~ update Deployment shop/web\n" in out
     assert "    -      - image: shop/web:1.2.3\n    +      - image: shop/web:1.2.4\n" in out
     assert "    secret keys changed: password; added: token\n" in out
@@ -44,8 +51,11 @@ def test_plain_layout() -> None:
 
 def test_colors_mark_actions_and_diff_lines() -> None:
     out = text.render(samples.sample_plan(), color=True)
-    assert f"{GREEN}+ create ConfigMap shop/web-config-8k9m2b{RESET}" in out
-    assert f"{RED}- delete ConfigMap shop/web-config-5f6g7h{RESET}" in out
+    assert (
+        f"{YELLOW}~ update ConfigMap shop/web-config-8g7h6d5c2b "
+        f"(renamed from web-config-5f8k2m9t4h){RESET}"
+    ) in out
+    assert f"{GREEN}+  LOG_LEVEL: debug{RESET}" in out
     assert f"{YELLOW}~ update Deployment shop/web{RESET}" in out
     assert f"{GREEN}+      - image: shop/web:1.2.4{RESET}" in out
     assert f"{RED}-      - image: shop/web:1.2.3{RESET}" in out

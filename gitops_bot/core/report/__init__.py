@@ -54,7 +54,18 @@ def live_only(env: EnvPlan) -> tuple[ResourceChange, ...]:
     if env.live is None:
         return ()
     touched = {c.key for c in changed(env.changes)}
+    # A renamed generated object's old name is part of the change too: its
+    # removal (what the puller prunes) is said in the rename's note.
+    touched |= {c.renamed_from for c in changed(env.changes) if c.renamed_from is not None}
     return tuple(c for c in changed(env.live) if c.key not in touched)
+
+
+def renamed(change: ResourceChange) -> str:
+    """` (renamed from app-config-5f8k2m9t4h)` after a renamed object's key; "" otherwise."""
+    old = change.renamed_from
+    if old is None:
+        return ""
+    return f" (renamed from {old.name})"
 
 
 def secret_key_phrase(keys: SecretKeys, quote: Callable[[str], str] = str) -> str:

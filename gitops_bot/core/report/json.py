@@ -45,6 +45,7 @@ def _change(change: ResourceChange) -> dict[str, Any]:
         },
         "origin": _origin(change.origin),
         "note": change.note,
+        "renamed_from": None if change.renamed_from is None else _key(change.renamed_from),
     }
 
 

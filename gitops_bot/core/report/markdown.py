@@ -26,7 +26,15 @@ from tabulate import tabulate
 
 from gitops_bot.core import diff
 from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange
-from gitops_bot.core.report import ACTIONS, Counts, changed, live_only, secret_key_phrase, short
+from gitops_bot.core.report import (
+    ACTIONS,
+    Counts,
+    changed,
+    live_only,
+    renamed,
+    secret_key_phrase,
+    short,
+)
 
 GITHUB_LIMIT = 65_536
 MIN_BUDGET = 1_000
@@ -200,7 +208,7 @@ def _section(change: ResourceChange, suffix: str, room: int | None = None) -> st
     fence = _fence(change.diff)
 
     def render(text: str) -> str:
-        title = html.escape(f"{change.action.value} {change.key}{suffix}")
+        title = html.escape(f"{change.action.value} {change.key}{renamed(change)}{suffix}")
         out = f"<details><summary>{title}</summary>\n\n"
         if change.origin is not None:
             out += f"from {_code(str(change.origin))}\n\n"

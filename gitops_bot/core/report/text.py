@@ -19,6 +19,7 @@ from gitops_bot.core.report import (
     Counts,
     changed,
     live_only,
+    renamed,
     secret_key_phrase,
     short,
 )
@@ -66,7 +67,7 @@ def _diff_line(line: str, *, color: bool) -> str:
 
 
 def _change(change: ResourceChange, suffix: str, *, color: bool) -> str:
-    head = f"{SYMBOLS[change.action]} {change.action.value} {change.key}{suffix}"
+    head = f"{SYMBOLS[change.action]} {change.action.value} {change.key}{renamed(change)}{suffix}"
     out = _paint(head, _COLORS[change.action], color=color) + "\n"
     if change.origin is not None:
         out += _paint(f"{_INDENT}from {change.origin}") + "\n"
