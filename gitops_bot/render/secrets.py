@@ -66,10 +66,25 @@ def candidates(env: config.Environment, *, root: Path) -> frozenset[str]:
     return mask.spellings(found)
 
 
+def shown(env: config.Environment) -> tuple[str, ...]:
+    """What `.gitops.yaml` shows of `env` anyway: its name, namespace, release,
+    and the folders and files it renders from. A values scalar that is part
+    of one of them (`name: podinfo` in podinfo's chart) hides nothing, and
+    scrubbing it would make every error about the chart unreadable."""
+    source = env.source
+    return (
+        env.name,
+        env.namespace or "",
+        source.release or "",
+        source.path,
+        *source.values,
+    )
+
+
 def scrub(text: str, env: config.Environment, *, root: Path) -> str:
     """`text` (an error from rendering `env` at `root`) without any candidate value."""
     try:
-        return mask.scrub(text, candidates(env, root=root))
+        return mask.scrub(text, mask.without_names(candidates(env, root=root), shown(env)))
     except (BotError, OSError, RecursionError, ValueError) as err:
         # Unable to learn what to hide: show nothing of the tool's words.
         kind = type(err).__name__

@@ -456,3 +456,40 @@ def test_run_on_github_posts_no_value_of_a_failed_render(
     for secret in (NEW_PASSWORD, CANARY):
         for spelling in spellings(secret):
             assert spelling not in everything, spelling
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_scrubbed_render_error_still_names_what_the_configuration_shows(
+    tmp_path: Path,
+) -> None:
+    """A values scalar that is also the chart's folder, the release, the
+    environment or its namespace (`name: podinfo`, podinfo's own chart) is
+    public in `.gitops.yaml` already: hiding it would make the error
+    unreadable ("running helm template *** charts/***") and hide nothing."""
+    config = """
+        version: 1
+        environments:
+          podinfo:
+            helm: {chart: charts/podinfo, values: [envs/podinfo-prod.yaml]}
+            namespace: podinfo-prod
+    """
+    chart = {
+        ".gitops.yaml": config,
+        "charts/podinfo/Chart.yaml": "apiVersion: v2\nname: podinfo\nversion: 0.1.0\n",
+        "charts/podinfo/values.yaml": f"name: podinfo\ndb:\n  password: {CANARY}\n",
+        "charts/podinfo/templates/secret.yaml": CHART["app/templates/secret.yaml"],
+        "envs/podinfo-prod.yaml": "namespace: podinfo-prod\n",
+    }
+    broken = {
+        **chart,
+        "charts/podinfo/templates/check.yaml": (
+            '{{ fail (printf "%s: password %s is too weak" .Values.name .Values.db.password) }}\n'
+        ),
+    }
+    root = repo(tmp_path, chart, broken)
+    for fmt in FORMATS:
+        result = plan(root, fmt)
+        assert result.exit_code == 2, result.output
+        assert_no_canary(result)
+        assert "helm template podinfo charts/podinfo" in result.output, result.output
+        assert "(podinfo/templates/check.yaml:1:3): podinfo: password ***" in result.output
