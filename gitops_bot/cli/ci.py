@@ -70,6 +70,22 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
     return puller_client.Poker(url, secret=secret.strip()).poke
 
 
+def _write_interval() -> float | None:
+    """Seconds between GitHub writes: 1 by default, as GitHub asks of
+    integrations (secondary rate limits); 0 where nobody limits them (a GitHub
+    Enterprise Server without them, the test emulator)."""
+    raw = os.environ.get("GITOPS_BOT_GITHUB_WRITE_INTERVAL", "1")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise BotError(
+            f"GITOPS_BOT_GITHUB_WRITE_INTERVAL={raw!r}: not a number of seconds"
+        ) from None
+    if seconds < 0:
+        raise BotError(f"GITOPS_BOT_GITHUB_WRITE_INTERVAL={raw!r}: must be 0 or more")
+    return seconds or None
+
+
 def forge_adapter(
     forge: str, *, repo: str, token: str, api_url: str, bot_login: str | None
 ) -> tuple[ChatForge, int]:
@@ -77,7 +93,13 @@ def forge_adapter(
     if forge == "github":
         from gitops_bot.forges import github  # noqa: PLC0415
 
-        adapter = github.GitHub(repo=repo, token=token, base_url=api_url, bot_login=bot_login)
+        adapter = github.GitHub(
+            repo=repo,
+            token=token,
+            base_url=api_url,
+            bot_login=bot_login,
+            seconds_between_writes=_write_interval(),
+        )
         return adapter, github.COMMENT_LIMIT
     from gitops_bot.forges import gitlab  # noqa: PLC0415
 

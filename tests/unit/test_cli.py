@@ -5,10 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from gitops_bot import __version__
 from gitops_bot.cli import cli
+from gitops_bot.errors import BotError
 
 
 def test_version() -> None:
@@ -50,3 +52,18 @@ def test_console_script_reports_bot_errors_with_exit_code_2(tmp_path: Path) -> N
         f"gitops-bot: looking for the control-plane binaries in {tmp_path}: missing etcd, "
     )
     assert "Traceback" not in done.stderr
+
+
+def test_github_writes_are_paced_as_github_asks_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitops_bot.cli import ci  # noqa: PLC0415
+
+    monkeypatch.delenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", raising=False)
+    assert ci._write_interval() == 1.0
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", "0")
+    assert ci._write_interval() is None
+    for bad in ("soon", "-1"):
+        monkeypatch.setenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", bad)
+        with pytest.raises(BotError, match="GITOPS_BOT_GITHUB_WRITE_INTERVAL"):
+            ci._write_interval()
