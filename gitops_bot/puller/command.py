@@ -23,6 +23,7 @@ from typing import Any
 import click
 import yaml
 
+from gitops_bot.core.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
 
 _SA = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -150,6 +151,14 @@ _OPTIONS = [
         env="GITOPS_BOT_CACHE_DIR",
         type=click.Path(path_type=Path),
         help="Where the bare repository lives (default: a temporary folder).",
+    ),
+    _opt(
+        "--max-objects",
+        env="GITOPS_BOT_MAX_OBJECTS",
+        type=click.IntRange(min=1),
+        default=Bounds().max_objects,
+        show_default=True,
+        help="Objects one render of an environment may have (as plan's --max-objects).",
     ),
     _opt("--helm", env="GITOPS_BOT_HELM", default="helm"),
     _opt("--kustomize", env="GITOPS_BOT_KUSTOMIZE", default="kustomize"),

@@ -28,6 +28,7 @@ from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster import applyset
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core import config, ignore
+from gitops_bot.core.bounds import Bounds
 from gitops_bot.core.model import Render
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.puller import drift as drift_mod
@@ -64,12 +65,14 @@ class Puller:
         elector: Elector | None = None,
         guard: Guard | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        bounds: Bounds | None = None,
         log: logging.Logger | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings, self.kube, self.source, self.tools = settings, kube, source, tools
         self.reporter, self.elector, self.guard = reporter, elector, guard or AllowAll()
         self.limits = limits
+        self.bounds = bounds or Bounds()
         self.log = log or logging.getLogger("gitops_bot.puller")
         self._monotonic = monotonic
         self.store = status_mod.Store(kube, namespace=settings.namespace)
@@ -238,7 +241,13 @@ class Puller:
             raise ConfigError(f"{self.settings.config_file}: not found at {commit[:12]}")
         environment = config.parse(text, file=self.settings.config_file).env(env.name)
         with git.checkout(commit) as tree:
-            render = render_mod.render(environment, root=tree, tools=self.tools, limits=self.limits)
+            render = render_mod.render(
+                environment,
+                root=tree,
+                tools=self.tools,
+                limits=self.limits,
+                meter=self.bounds.meter(env.name),
+            )
         env.render = (commit, render)
         env.ignore_fields = environment.ignore_fields
         return render

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
+from gitops_bot.core.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.puller import report as report_mod
 from gitops_bot.puller.command import read_secret
@@ -143,6 +144,7 @@ def main(flags: dict[str, Any], *, stop: threading.Event, once: bool) -> int:
             kube=kube,
             source=source,
             tools=Tools(helm=flags["helm"], kustomize=flags["kustomize"]),
+            bounds=Bounds(max_objects=flags.get("max_objects") or Bounds().max_objects),
             reporter=reporter,
             elector=elector,
             guard=ApprovedRenders(forge)

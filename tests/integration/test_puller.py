@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.forges.github import GitHub
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.settings import ApplySettings
 from gitops_bot.testing.binaries import Binaries
+from gitops_bot.testing.cluster import LocalControlPlane
 from tests.fakes.github_server import checked
 from tests.integration import pullerkit
 from tests.integration.pullerkit import Remote
@@ -234,3 +237,40 @@ def test_the_apply_is_reported_to_the_forge_as_a_commit_status_and_a_deployment(
         (tip, "dev", [("success", reported[0][3])]),
         (broken, "dev", [("failure", reported[1][3][:140])]),
     ]
+
+
+def test_the_puller_refuses_a_render_past_its_object_bound_and_applies_nothing(
+    control_plane: LocalControlPlane, kube: Kube, namespace: str, remote: Remote, tmp_path: Path
+) -> None:
+    """`--max-objects` bounds the puller's parse as it bounds the plan's: the
+    render of 3 objects is refused whole, named, and nothing is applied."""
+    argv = [
+        "puller",
+        "--once",
+        "--no-leader-elect",
+        "--repo-url",
+        remote.url,
+        "--env",
+        "dev",
+        "--namespace",
+        namespace,
+        "--kubeconfig",
+        str(control_plane.kubeconfig),
+        "--listen",
+        "127.0.0.1:0",
+        "--no-wait",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    refused = CliRunner().invoke(cli, [*argv, "--max-objects", "2"])
+    assert refused.exit_code == 1, refused.output
+    assert _values(kube, namespace) == {}
+    status = _status(kube, namespace)
+    assert status["outcome"] == "failed"
+    said = json.loads(status["history"])[-1]["message"]
+    assert said.startswith("environment dev: more than 2 objects in one render"), said
+    assert "--max-objects (GITOPS_BOT_MAX_OBJECTS) changes it" in said
+
+    admitted = CliRunner().invoke(cli, [*argv, "--max-objects", "3"])
+    assert admitted.exit_code == 0, admitted.output
+    assert _values(kube, namespace) == {"cm-0": "1", "cm-1": "1", "cm-2": "1"}
