@@ -36,6 +36,19 @@ if [ -f "$out/complete" ]; then
   exit 0
 fi
 
+# One build at a time: two test sessions started on a cold cache (or a test
+# run beside `make testenv`) would otherwise write the same binaries at once.
+# The second waits here, then finds the first one's build complete.
+mkdir -p "$cache_root/testenv"
+if command -v flock >/dev/null; then
+  exec 9>"$cache_root/testenv/.lock"
+  flock 9
+  if [ -f "$out/complete" ]; then
+    echo "$bin"
+    exit 0
+  fi
+fi
+
 mkdir -p "$bin"
 cd "$here"
 # -trimpath and no VCS stamping keep the binaries independent of where the
