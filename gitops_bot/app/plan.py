@@ -139,7 +139,7 @@ def _plan_env(
     secrets = _secrets(m.obj for r in renders if r is not None for m in r.manifests)
     head_hash = head_render.hash if head_render is not None else None
     failed = [head_error] if head_error else []
-    if base_error:
+    if base_error and base_error != head_error:  # the same words twice tell nothing more
         failed.append(f"at the merge base, not in this change: {base_error}")
     if head_render is None or base_render is None:
         return _scrubbed(
