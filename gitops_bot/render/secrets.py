@@ -104,8 +104,8 @@ def _files(reads: Inputs, *, root: Path) -> Iterator[tuple[str, Path]]:
 
     def each(name: str) -> Iterator[tuple[str, Path]]:
         nonlocal count
-        path = (root / name).resolve()
-        if path in seen or not path.is_relative_to(root) or not path.is_file():
+        path = _resolved(root / name)
+        if path is None or path in seen or not path.is_relative_to(root) or not path.is_file():
             return
         seen.add(path)
         count += 1
@@ -116,14 +116,13 @@ def _files(reads: Inputs, *, root: Path) -> Iterator[tuple[str, Path]]:
         yield from each(name)
     for folder in sorted(reads.folders):
         for listed in _listing(root / folder):
-            if listed.is_file():
-                yield from each(f"{folder}/{listed.name}")
+            yield from each(f"{folder}/{listed.name}")  # each() skips what is no file
     for tree in sorted(reads.trees):
-        start = (root / tree).resolve()
+        start = _resolved(root / tree)
+        if start is None or not start.is_relative_to(root):
+            continue
         if start.is_file():
             yield from each(tree)
-            continue
-        if not start.is_relative_to(root):
             continue
         for current, folders, names in os.walk(start):
             folders.sort()
@@ -133,6 +132,16 @@ def _files(reads: Inputs, *, root: Path) -> Iterator[tuple[str, Path]]:
                     yield from each(relative)
             if count > _MAX_FILES:
                 return
+
+
+def _resolved(path: Path) -> Path | None:
+    """`path` with its links followed; None for a link loop (RuntimeError in
+    Python 3.11, OSError later) or a path that cannot be read: the render
+    refuses those itself, with words worth keeping."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def _listing(folder: Path) -> list[os.DirEntry[str]]:
