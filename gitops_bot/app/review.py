@@ -198,15 +198,19 @@ def review(
         parts = list(
             markdown.env_comment(result, env, budget=comment_limit - policy_report.MAX_CHARS - 2000)
         )
-        parts[0] += (
-            "\n\n" + policy_report.section(decision) + "\n" + prstate.encode(_only(state, env.env))
-        )
+        head = parts[0] + "\n\n" + policy_report.section(decision) + "\n"
+        parts[0] = head + prstate.encode(_only(state, env.env))
+        # What the comment said before this run learned since when the head is
+        # shown: learning that alone rewrites nothing (a second planner of the
+        # same head writes nothing), and the comment's updated_at keeps it.
+        unseen = head + prstate.encode(_only(prstate.without_seen(state, pull.head_sha), env.env))
         if not _comments_on(env, comment_mode, existing):
             parts = []
         for i, body in enumerate(parts, start=1):
             prefix = _marker_prefix(env.env).replace("part=1/", f"part={i}/")
             current = next((c for c in existing if c.is_bot and prefix in c.body), None)
-            if current is not None and _said(current.body) == _said(body):
+            same = {_said(body), _said(unseen)} if i == 1 else {_said(body)}
+            if current is not None and _said(current.body) in same:
                 written[prefix] = current  # the same plan of the same head: left as it is
             else:
                 written[prefix] = forge.upsert_comment(

@@ -112,6 +112,14 @@ def with_seen(state: State, sha: str, seen: datetime) -> State:
     return replace(state, planned=planned)
 
 
+def without_seen(state: State, sha: str) -> State:
+    """`state` as it was before it learned since when `sha` has been shown:
+    what a comment written before that says, so that learning alone need not
+    rewrite it (its updated_at keeps telling the same time)."""
+    planned = tuple(replace(p, seen=None) if p.sha == sha else p for p in state.planned)
+    return replace(state, planned=planned)
+
+
 def latest(state: State) -> Planned | None:
     """The commit planned last: the head the bot's comments show."""
     return state.planned[-1] if state.planned else None

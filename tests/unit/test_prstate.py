@@ -386,3 +386,11 @@ def test_review_knows_the_form_of_a_secret_fingerprint() -> None:
     assert review.FINGERPRINT.sub("x", f"password: {one}") == review.FINGERPRINT.sub(
         "x", f"password: {two}"
     )
+
+
+def test_without_seen_is_the_state_before_it_learned_when_the_head_was_shown() -> None:
+    state = prstate.with_plan(State(), sha(1), {"dev": H1}, t(0))
+    learned = prstate.with_seen(state, sha(1), F0)
+    assert learned != state
+    assert prstate.without_seen(learned, sha(1)) == state
+    assert prstate.without_seen(learned, sha(2)) == learned  # another head: nothing to forget
