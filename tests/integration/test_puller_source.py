@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,20 @@ def _gpg_key(home: Path, email: str) -> str:
     return exported.stdout
 
 
+@pytest.fixture
+def gpg_agents(tmp_path: Path) -> Iterator[None]:
+    """gpg starts an agent per GNUPGHOME that outlives the test: stop them."""
+    yield
+    for home in tmp_path.glob("gpg-*"):
+        subprocess.run(
+            ["gpgconf", "--kill", "gpg-agent"],
+            env={**os.environ, "GNUPGHOME": str(home)},
+            check=False,
+            capture_output=True,
+        )
+
+
+@pytest.mark.usefixtures("gpg_agents")
 def test_openpgp_keys_are_allowed_signers_too(
     remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
