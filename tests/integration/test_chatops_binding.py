@@ -10,11 +10,6 @@ taking signed webhooks, on the GitHub emulator with the real renderers."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -27,6 +22,7 @@ from gitops_bot.core import prstate
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import GitHubServer
 from tests.fakes.gitlab_server import GitLabServer
+from tests.integration import servekit
 from tests.integration.shop import git
 from tests.integration.test_policy_github import (  # fixtures, by name
     BOT,
@@ -212,35 +208,16 @@ def gitlab_serve(
     gitlab: GitLabServer, shop: Path, binaries: Binaries, tmp_path: Path
 ) -> Iterator[str]:
     """`gitops-bot serve --forge gitlab` in a process of its own; its URL."""
-    (tmp_path / "secret").write_text(GL_SECRET + "\n")
-    env = {
-        **os.environ,
-        "GITOPS_BOT_TOKEN": GL_TOKEN,
-        "GITOPS_BOT_HELM": binaries.path("helm"),
-        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
-    }
-    command = [
-        *(sys.executable, "-m", "gitops_bot", "serve", "--forge", "gitlab", "--port", "0"),
-        *("--api-url", gitlab.url, "--git-url", f"file://{shop}"),
-        *("--secret-file", str(tmp_path / "secret"), "--cache", str(tmp_path / "mirrors")),
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    found = re.search(r"on (http://\S+)", line)
-    assert found, line
-    logs: list[str] = []
-    reader = threading.Thread(target=lambda: logs.extend(process.stderr or ()), daemon=True)
-    reader.start()
-    try:
-        yield found[1]
-    finally:
-        process.terminate()
-        code = process.wait(timeout=30)
-        reader.join(10)
-        process.stderr.close()
-        assert code == 0, "".join(logs)
-        assert GL_TOKEN not in "".join(logs)
+    with servekit.running(
+        forge="gitlab",
+        api_url=gitlab.url,
+        shop=shop,
+        binaries=binaries,
+        folder=tmp_path,
+        token=GL_TOKEN,
+        secret=GL_SECRET.encode(),
+    ) as url:
+        yield url
 
 
 def _hook(url: str, hook: str, payload: dict[str, Any]) -> int:

@@ -8,10 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -28,6 +25,7 @@ from gitops_bot.core.forge import Status, StatusState
 from gitops_bot.forges.github import GitHub
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import GitHubServer, checked
+from tests.integration import servekit
 from tests.integration.shop import git
 
 TOKEN = "ghs_serve_canary_0123456789"
@@ -85,38 +83,19 @@ def serve(
     puller: tuple[str, list[tuple[bool, dict[str, Any]]]],
 ) -> Iterator[str]:
     """`gitops-bot serve` in a process of its own; its URL."""
-    (tmp_path / "secret").write_bytes(SECRET + b"\n")
     (tmp_path / "poke-secret").write_bytes(POKE_SECRET)
-    env = {
-        **os.environ,
-        "GITOPS_BOT_TOKEN": TOKEN,
-        "GITOPS_BOT_LOGIN": "gitops-bot[bot]",
-        "GITOPS_BOT_HELM": binaries.path("helm"),
-        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
-    }
-    command = [
-        *(sys.executable, "-m", "gitops_bot", "serve", "--forge", "github", "--port", "0"),
-        *("--api-url", github.url, "--git-url", f"file://{shop}"),
-        *("--secret-file", str(tmp_path / "secret"), "--cache", str(tmp_path / "mirrors")),
-        *("--puller-url", puller[0], "--puller-secret-file", str(tmp_path / "poke-secret")),
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    found = re.search(r"on (http://\S+)", line)
-    assert found, line
-    logs: list[str] = []
-    reader = threading.Thread(target=lambda: logs.extend(process.stderr or ()), daemon=True)
-    reader.start()
-    try:
-        yield found[1]
-    finally:
-        process.terminate()
-        code = process.wait(timeout=30)
-        reader.join(10)
-        process.stderr.close()
-        assert code == 0, "".join(logs)
-        assert TOKEN not in "".join(logs)
+    with servekit.running(
+        forge="github",
+        api_url=github.url,
+        shop=shop,
+        binaries=binaries,
+        folder=tmp_path,
+        token=TOKEN,
+        secret=SECRET,
+        env={"GITOPS_BOT_LOGIN": "gitops-bot[bot]"},
+        args=("--puller-url", puller[0], "--puller-secret-file", str(tmp_path / "poke-secret")),
+    ) as url:
+        yield url
 
 
 def deliver(url: str, event: str, payload: dict[str, Any]) -> int:

@@ -6,11 +6,6 @@ Whatever goes wrong shows on the merge request, never only in the log."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
 import uuid
@@ -22,6 +17,7 @@ import pytest
 
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.gitlab_server import GitLabServer
+from tests.integration import servekit
 from tests.integration.test_policy_gitlab import GROUP_HIDDEN, policy, server
 from tests.integration.test_run_gitlab import PROJECT, TOKEN, notes, open_mr
 
@@ -31,35 +27,16 @@ __all__ = ["server"]  # the fixture: acme/shop, its project token, the private g
 
 @pytest.fixture
 def serve(server: GitLabServer, shop: Path, binaries: Binaries, tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "secret").write_text(SECRET + "\n")
-    env = {
-        **os.environ,
-        "GITOPS_BOT_TOKEN": TOKEN,
-        "GITOPS_BOT_HELM": binaries.path("helm"),
-        "GITOPS_BOT_KUSTOMIZE": binaries.path("kustomize"),
-    }
-    command = [
-        *(sys.executable, "-m", "gitops_bot", "serve", "--forge", "gitlab", "--port", "0"),
-        *("--api-url", server.url, "--git-url", f"file://{shop}"),
-        *("--secret-file", str(tmp_path / "secret"), "--cache", str(tmp_path / "mirrors")),
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    found = re.search(r"on (http://\S+)", line)
-    assert found, line
-    logs: list[str] = []
-    reader = threading.Thread(target=lambda: logs.extend(process.stderr or ()), daemon=True)
-    reader.start()
-    try:
-        yield found[1]
-    finally:
-        process.terminate()
-        code = process.wait(timeout=30)
-        reader.join(10)
-        process.stderr.close()
-        assert code == 0, "".join(logs)
-        assert TOKEN not in "".join(logs)
+    with servekit.running(
+        forge="gitlab",
+        api_url=server.url,
+        shop=shop,
+        binaries=binaries,
+        folder=tmp_path,
+        token=TOKEN,
+        secret=SECRET.encode(),
+    ) as url:
+        yield url
 
 
 def deliver(url: str, payload: dict[str, Any]) -> int:
