@@ -20,7 +20,6 @@ CLI does).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from typing import Protocol
 
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
-from gitops_bot.core import policy, prstate
+from gitops_bot.core import mask, policy, prstate
 from gitops_bot.core.bounds import Bounds
 from gitops_bot.core.forge import Comment, Pull, Status, StatusState
 from gitops_bot.core.plan import Action, EnvPlan, Plan
@@ -40,7 +39,6 @@ from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
 CONTEXT = "gitops/plan/{env}"
-FINGERPRINT = re.compile(r"<secret sha256:[0-9a-f]+>")  # core.mask.fingerprint's form
 SUMMARY_CONTEXT = "gitops"
 
 
@@ -249,7 +247,7 @@ def _said(body: str) -> str:
     """What a comment says: its text without the Secret fingerprints, which are
     keyed afresh by every run (core.mask.fingerprint), so two plans of one head
     say the same although their fingerprints differ."""
-    return FINGERPRINT.sub("<secret>", body)
+    return mask.without_fingerprints(body)
 
 
 def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -> None:

@@ -374,20 +374,6 @@ def test_merge_keeps_what_either_side_saw() -> None:
     assert prstate.latest(prstate.merge(FULL, seen)) == prstate.latest(seen)
 
 
-def test_review_knows_the_form_of_a_secret_fingerprint() -> None:
-    """review compares plans of one head without the fingerprints, which each run keys afresh."""
-    from gitops_bot.app import review  # noqa: PLC0415 (only this test needs the use case)
-    from gitops_bot.core import mask  # noqa: PLC0415
-
-    one = mask.fingerprint(b"hunter2", key=b"run-1")
-    two = mask.fingerprint(b"hunter2", key=b"run-2")
-    assert one != two
-    assert review.FINGERPRINT.fullmatch(one)
-    assert review.FINGERPRINT.sub("x", f"password: {one}") == review.FINGERPRINT.sub(
-        "x", f"password: {two}"
-    )
-
-
 def test_without_seen_is_the_state_before_it_learned_when_the_head_was_shown() -> None:
     state = prstate.with_plan(State(), sha(1), {"dev": H1}, t(0))
     learned = prstate.with_seen(state, sha(1), F0)
