@@ -40,6 +40,13 @@ def healthy(kube: Kube, obj: dict[str, Any]) -> dict[str, Any] | None:
     return live if live and health.assess(live).status is health.Status.HEALTHY else None
 
 
+def settled(kube: Kube, obj: dict[str, Any]) -> bool:
+    """Healthy, and the controller has written its final Progressing reason."""
+    live = healthy(kube, obj)
+    conditions = {c["type"]: c for c in (live or {}).get("status", {}).get("conditions", [])}
+    return conditions.get("Progressing", {}).get("reason") == "NewReplicaSetAvailable"
+
+
 def test_server_side_apply_records_our_field_manager_and_detects_conflicts(
     control_plane: LocalControlPlane, kube: Kube, namespace: str
 ) -> None:
@@ -174,6 +181,10 @@ def test_kubectl_diff_server_side_runs_against_it(
     tmp_path: Path,
 ) -> None:
     kube.apply(deployment(namespace, replicas=3))
+    # kubectl diff reads the live object and then dry-runs: let the Deployment
+    # and ReplicaSet controllers finish writing status first, or the diff shows
+    # their writes (CI saw availableReplicas go 2 -> 3 between the two reads).
+    until(lambda: settled(kube, deployment(namespace)), what="the Deployment to settle")
     manifest = tmp_path / "web.yaml"
     env = {**os.environ, **control_plane.env()}
 
