@@ -30,7 +30,7 @@ from livediff import NAMESPACES, objects
 
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, reconcile
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.testing.binaries import locate
 from gitops_bot.testing.cluster import LocalControlPlane
 

@@ -160,12 +160,12 @@ def one_round(
 
     Under the default bounds (or --max-objects), a render past a bound ends
     the round: `refused` is the error, `parse_s` the time until it. Against
-    a checkout from before core.bounds existed (PYTHONPATH), nothing is bounded."""
-    from gitops_bot.core import diff, manifests  # noqa: PLC0415
-    from gitops_bot.core.model import Render  # noqa: PLC0415
+    a checkout from before core.repo.bounds existed (PYTHONPATH), nothing is bounded."""
+    from gitops_bot.core.objects import diff, manifests  # noqa: PLC0415
+    from gitops_bot.core.objects.model import Render  # noqa: PLC0415
 
     try:
-        from gitops_bot.core import bounds  # noqa: PLC0415
+        from gitops_bot.core.repo import bounds  # noqa: PLC0415
     except ImportError:  # the code before the bounds
         bounds = None
     size = int(mib * (1 << 20))
@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--mib", type=float, default=25.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--max-objects", type=int, help="the bound (default: core.bounds')")
+    parser.add_argument("--max-objects", type=int, help="the bound (default: core.repo.bounds')")
     parser.add_argument("--one", choices=SHAPES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:

@@ -1,6 +1,6 @@
 """Latency of /healthz and of a signed delivery while slow clients hold connections.
 
-For the webhook server and the puller's endpoint (both on gitops_bot.httpserve),
+For the webhook server and the puller's endpoint (both on gitops_bot.web.front),
 under 0, 100 and 500 slow connections of each kind (slowloris: the request
 line, then a header byte every second; slow body: whole headers, then a body
 byte every second), measures the median time of GET /healthz and of a signed
@@ -31,11 +31,11 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from gitops_bot import webhook_server
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.server import Handlers
 from gitops_bot.puller.server import Server as PullerServer
 from gitops_bot.testing.slowclients import Kind, SlowClients
+from gitops_bot.web import webhooks
 
 SECRET = b"bench-secret"
 
@@ -93,8 +93,8 @@ def _measure(
 
 
 def _webhook(acted: _Acted) -> tuple[str, str, Callable[[int], int], Callable[[], None]]:
-    settings = webhook_server.Settings(github_secret=SECRET)
-    server = webhook_server.WebhookServer(handler=acted, settings=settings)
+    settings = webhooks.Settings(github_secret=SECRET)
+    server = webhooks.WebhookServer(handler=acted, settings=settings)
 
     def deliver(n: int) -> int:
         body = json.dumps(

@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/steady_state.py [CHART]
 (default CHART: tests/integration/charts/upstream)
 
 Starts a local control plane, renders CHART with the real helm into a fresh
-namespace, reconciles it once, then lists each object core.noop does not
+namespace, reconciles it once, then lists each object core.objects.noop does not
 prove unchanged, with every path where the render's value (normalized) is
 not the live one; then reconciles again from a fresh client and prints the
 requests that reconcile sent. Run it at an older commit (same command) to
@@ -23,8 +23,8 @@ from typing import Any
 from gitops_bot.cluster import scope
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, reconcile
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import noop, normalize
-from gitops_bot.core.config import Environment, Source, SourceKind
+from gitops_bot.core.objects import noop, normalize
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Tools
 from gitops_bot.testing.binaries import locate
@@ -34,7 +34,7 @@ CHART = Path(__file__).resolve().parent.parent / "tests" / "integration" / "char
 
 
 def differences(want: Any, have: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """Every path where `want` is not in `have` (as core.noop's subset reads it)."""
+    """Every path where `want` is not in `have` (as core.objects.noop's subset reads it)."""
     if isinstance(want, dict):
         if not isinstance(have, dict):
             return [(path, want, have)]

@@ -7,7 +7,7 @@ permission the command table asks for that environment), acknowledging it
 and carrying it out through the same review the pushes get, so the gate is
 judged once, on a fresh plan, with the command's effect on the bot's memory
 of the pull request (holds, destroy confirmations) applied. Refuses:
-parsing (core.commands), the rules (core.policy) and what a promotion or
+parsing (core.pr.commands), the rules (core.policy.gate) and what a promotion or
 rollback carries (app.promote; `promote` without a rule to ENV says so).
 """
 
@@ -21,17 +21,13 @@ from typing import Protocol
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
-from gitops_bot.core import (
-    approvals,
-    codeowners,
-    commands,
-    promotion,
-    promotion_config,
-    prstate,
-)
-from gitops_bot.core.destructive import Confirmation
-from gitops_bot.core.events import CommentAction, CommentEvent
-from gitops_bot.core.forge import Comment, Pull, Reaction
+from gitops_bot.core.policy import approvals, codeowners
+from gitops_bot.core.policy.destructive import Confirmation
+from gitops_bot.core.pr import commands
+from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr.events import CommentAction, CommentEvent
+from gitops_bot.core.pr.model import Comment, Pull, Reaction
+from gitops_bot.core.promotion import change, routes
 from gitops_bot.errors import ConfigError
 from gitops_bot.vcs.git import Git, GitError
 
@@ -237,7 +233,7 @@ def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
 def _promote(call: _Call) -> Answer:
     forge, repo, tip = _promotion_context(call)
     cfg = promote_app.read_config(repo, tip, call.config_file)
-    if promotion_config.rule_to(cfg.promotions, call.env) is None:
+    if routes.rule_to(cfg.promotions, call.env) is None:
         return _not_configured(call)
     # By hand: the soak is waived, the source's health is not.
     try:
@@ -250,7 +246,7 @@ def _promote(call: _Call) -> Answer:
             base_sha=tip,
             now=call.now,
             on_demand=True,
-            commit_url=promotion.commit_url(call.pull.url),
+            commit_url=change.commit_url(call.pull.url),
             requested_by=call.event.author,
             requested_in=call.pull.number,
         )
@@ -275,7 +271,7 @@ def _rollback(call: _Call) -> Answer:
             sha=sha,
             base_ref=call.pull.base_ref,
             base_sha=tip,
-            commit_url=promotion.commit_url(call.pull.url),
+            commit_url=change.commit_url(call.pull.url),
             requested_by=call.event.author,
             requested_in=call.pull.number,
         )

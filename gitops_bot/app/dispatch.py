@@ -26,10 +26,11 @@ from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
-from gitops_bot.core import events, policy, prstate
-from gitops_bot.core.bounds import Bounds
-from gitops_bot.core.forge import Pull, Status, StatusState
-from gitops_bot.core.plan import Plan
+from gitops_bot.core.policy import gate
+from gitops_bot.core.pr import events, state
+from gitops_bot.core.pr.model import Pull, Status, StatusState
+from gitops_bot.core.repo.bounds import Bounds
+from gitops_bot.core.report.plan import Plan
 from gitops_bot.errors import BotError
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
@@ -97,7 +98,7 @@ def _review(
     event: events.PullEvent | events.ReviewEvent | events.CommentEvent,
     deps: Deps,
     *,
-    change_state: Callable[[prstate.State, str], prstate.State] | None = None,
+    change_state: Callable[[state.State, str], state.State] | None = None,
     envs: tuple[str, ...] = (),
 ) -> Done:
     outcome = review_app.review(
@@ -205,8 +206,8 @@ def answer_failure(event: events.Event, err: Exception, deps: Deps) -> str:
     why = " ".join(why.split())
     pull = deps.forge.pull(number)
     text = f"gitops-bot could not handle this: {why}"
-    if len(text) > policy.DESCRIPTION_LIMIT:
-        text = text[: policy.DESCRIPTION_LIMIT - 1] + "…"
+    if len(text) > gate.DESCRIPTION_LIMIT:
+        text = text[: gate.DESCRIPTION_LIMIT - 1] + "…"
     deps.forge.set_status(
         Status(pull.head_sha, review_app.SUMMARY_CONTEXT, StatusState.ERROR, text, deps.url)
     )

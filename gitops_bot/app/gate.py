@@ -7,14 +7,14 @@ know needs one approval), the reviews, the permissions and team memberships
 the decision depends on (asked once each per run), the required checks'
 statuses, the environment's lock (taken for this pull request when its plan
 changes something), and the holds, confirmations and render hashes of
-earlier heads that the bot keeps in its comments (core.prstate). A lookup
+earlier heads that the bot keeps in its comments (core.pr.state). A lookup
 the forge refuses or fails (a private group the token cannot see, a
 permission it lacks, a forge that is down) never stops the review: it
-becomes a failed lookup of the decisions that needed it (core.policy makes
+becomes a failed lookup of the decisions that needed it (core.policy.gate makes
 those a failure that names the lookup and what the token needs), and what
 it would have told counts as nothing (no approval, no membership, no lock).
 Refuses: writing comments or statuses (review does, once), and evaluating
-(core.policy does).
+(core.policy.gate does).
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from gitops_bot.core import codeowners, config, policy, prstate
-from gitops_bot.core.forge import Permission, Pull, Review, StatusState
-from gitops_bot.core.plan import EnvPlan, Plan
-from gitops_bot.core.policy_config import Policy
+from gitops_bot.core.policy import codeowners
+from gitops_bot.core.policy import gate as policy
+from gitops_bot.core.policy.rules import Policy
+from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr.model import Permission, Pull, Review, StatusState
+from gitops_bot.core.pr.ports import Locks, Members, Reviews, Statuses
+from gitops_bot.core.repo import config
+from gitops_bot.core.report.plan import EnvPlan, Plan
 from gitops_bot.errors import ConfigError, ForgeError
-from gitops_bot.ports import Locks, Members, Reviews, Statuses
 from gitops_bot.vcs.git import Git, GitError
 
 NEW_ENVIRONMENT = Policy(approvals=1)

@@ -16,10 +16,12 @@ from typing import Any
 
 from gitops_bot.cluster import observe as observe_mod
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import affected, config, diff, fieldsv1, ignore, mask, normalize
-from gitops_bot.core.bounds import Bounds, Meter
-from gitops_bot.core.model import Key, Manifest, Render
-from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
+from gitops_bot.core.objects import diff, fieldsv1, ignore, normalize
+from gitops_bot.core.objects.model import Key, Manifest, Render
+from gitops_bot.core.repo import affected, config
+from gitops_bot.core.repo.bounds import Bounds, Meter
+from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
+from gitops_bot.core.secrets import mask
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import render as render_mod
@@ -212,7 +214,7 @@ def live_diff(
     ignore_fields: Sequence[ignore.Rule] = (),
 ) -> tuple[tuple[ResourceChange, ...], tuple[Drift, ...], list[str]]:
     """Live -> head (what applying would do), drift apart from the change, errors.
-    Fields the cluster owns (core.ignore) are neither sent to the dry-run of an
+    Fields the cluster owns (core.objects.ignore) are neither sent to the dry-run of an
     existing object nor compared."""
     base_by_key, head_by_key = base.by_key(), head.by_key()
     removed = [m for k, m in base_by_key.items() if k not in head_by_key]

@@ -3,14 +3,14 @@
 Owns: reading the files a promotion or rollback needs from Git (the rule's
 copy paths at the source's healthy commit and on the base; an environment's
 source files that differ between a commit and the base), asking
-core.promotion what the pull request carries, and writing it through the
+core.promotion.change what the pull request carries, and writing it through the
 forge's ports: one commit on top of the base on the pull request's own
 branch, then the one open pull request for that branch updated (title,
 body, head), or opened when there is none, so promotions never pile up; a
 proposal the open pull request already carries leaves it alone (its
 approvals stand). A promotion that has nothing left to carry closes its
 stale pull request. The gate (`gate`): the newest deployment the puller
-recorded for the source, judged by core.promotion_gate and shown as the
+recorded for the source, judged by core.promotion.soak and shown as the
 status `gitops/promotion/<target>` on the source commit; `check` runs it
 for every rule (on a schedule, or when a deployment status changes) and
 opens the promotions of the `auto_open` rules that are ready;
@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from gitops_bot.core import config, promotion, promotion_config, promotion_gate
-from gitops_bot.core.forge import Pull, Status
+from gitops_bot.core.pr.model import Pull, Status
+from gitops_bot.core.pr.ports import Changes, Deployments, PullQueries, Statuses
+from gitops_bot.core.promotion import change, routes, soak
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
-from gitops_bot.ports import Changes, Deployments, PullQueries, Statuses
 from gitops_bot.vcs.git import Git, GitError
 
 
@@ -41,7 +42,7 @@ class PromoteForge(Changes, PullQueries, Statuses, Deployments, Protocol):
 class Opened:
     pull: Pull
     created: bool  # False: the open pull request of the branch was updated
-    proposal: promotion.Proposal
+    proposal: change.Proposal
     unchanged: bool = False  # it already carried this proposal: nothing was written
 
     @property
@@ -61,7 +62,7 @@ class Closed:
 class Gated:
     """The gate did not let the promotion through (waiting or blocked)."""
 
-    verdict: promotion_gate.Waiting | promotion_gate.Blocked
+    verdict: soak.Waiting | soak.Blocked
 
 
 Outcome = Opened | Closed | Gated
@@ -95,7 +96,7 @@ def promote(
     `base_sha`, where the target's files are read and the pull request
     starts (environments are folders of one branch)."""
     rule = _rule(cfg, target_env)
-    proposal = promotion.promotion(
+    proposal = change.promotion(
         rule,
         source_sha=source_sha,
         source={p: repo.read(source_sha, p) for p in rule.paths(rule.source)},
@@ -105,8 +106,8 @@ def promote(
         requested_by=requested_by,
         requested_in=requested_in,
     )
-    existing = _open_pull(forge, promotion.promote_branch(rule))
-    if isinstance(proposal, promotion.Nothing):
+    existing = _open_pull(forge, change.promote_branch(rule))
+    if isinstance(proposal, change.Nothing):
         if existing is None:
             return Closed(proposal.reason)
         forge.close_pull(existing.number)
@@ -125,8 +126,8 @@ def _holds(repo: Git, sha: str, target_env: str) -> None:
         ) from err
 
 
-def _rule(cfg: config.Config, target_env: str) -> promotion_config.Rule:
-    rule = promotion_config.rule_to(cfg.promotions, target_env)
+def _rule(cfg: config.Config, target_env: str) -> routes.Rule:
+    rule = routes.rule_to(cfg.promotions, target_env)
     if rule is None:
         raise ConfigError(f"promoting to {target_env}: {cfg.file} has no promotion rule to it")
     return rule
@@ -140,18 +141,18 @@ def gate(
     now: datetime,
     on_demand: bool = False,
     url: str = "",
-) -> promotion_gate.Verdict:
+) -> soak.Verdict:
     """Judge the source of `target_env`'s rule on its newest deployment, and
     say so as `gitops/promotion/<target>` on that commit."""
     rule = _rule(cfg, target_env)
     newest = next(iter(forge.deployments(rule.source, limit=1)), None)
-    verdict = promotion_gate.judge(rule, newest, now=now, on_demand=on_demand)
+    verdict = soak.judge(rule, newest, now=now, on_demand=on_demand)
     if verdict.sha:
         forge.set_status(
             Status(
                 verdict.sha,
-                promotion_gate.context(rule),
-                promotion_gate.status_state(verdict),
+                soak.context(rule),
+                soak.status_state(verdict),
                 verdict.reason,
                 url,
             )
@@ -176,7 +177,7 @@ def promote_gated(
 ) -> Outcome:
     """Promote what the source has healthy, if the gate lets it through."""
     verdict = gate(forge, cfg=cfg, target_env=target_env, now=now, on_demand=on_demand, url=url)
-    if not isinstance(verdict, promotion_gate.Ready):
+    if not isinstance(verdict, soak.Ready):
         return Gated(verdict)
     _holds(repo, verdict.sha, target_env)
     return promote(
@@ -198,7 +199,7 @@ def promote_gated(
 class Checked:
     target: str
     # What a rule with auto_open did; the gate's verdict alone for the others.
-    result: Outcome | promotion_gate.Verdict
+    result: Outcome | soak.Verdict
 
     @property
     def text(self) -> str:
@@ -227,7 +228,7 @@ def check(
     whose gate is passed promote."""
     checked = []
     for rule in cfg.promotions:
-        result: Outcome | promotion_gate.Verdict
+        result: Outcome | soak.Verdict
         if rule.auto_open:
             result = promote_gated(
                 forge,
@@ -262,9 +263,9 @@ def rollback(
     """A pull request onto `base_ref` (at `base_sha`) that restores `env`'s
     sources (core.promotion.scope) to their texts at `sha`."""
     full = repo.resolve(sha)
-    sources = promotion.scope(cfg, env)
+    sources = change.scope(cfg, env)
     differ = [p for p in repo.changed_files(full, base_sha) if p in sources]
-    proposal = promotion.rollback(
+    proposal = change.rollback(
         env,
         sha=full,
         base_sha=base_sha,
@@ -274,7 +275,7 @@ def rollback(
         requested_by=requested_by,
         requested_in=requested_in,
     )
-    if isinstance(proposal, promotion.Nothing):
+    if isinstance(proposal, change.Nothing):
         return Closed(proposal.reason)
     existing = _open_pull(forge, proposal.branch)
     return _write(forge, proposal, base_ref=base_ref, base_sha=base_sha, existing=existing)
@@ -288,7 +289,7 @@ def _open_pull(forge: PromoteForge, branch: str) -> Pull | None:
 
 def _write(
     forge: PromoteForge,
-    proposal: promotion.Proposal,
+    proposal: change.Proposal,
     *,
     base_ref: str,
     base_sha: str,
@@ -318,11 +319,11 @@ def merge_if_ready(forge: PromoteForge, repo: Git, pull: Pull, *, config_file: s
     if (
         pull.state != "open"
         or pull.from_fork
-        or not pull.head_ref.startswith(promotion.PROMOTE_PREFIX)
+        or not pull.head_ref.startswith(change.PROMOTE_PREFIX)
     ):
         return ""
     cfg = read_config(repo, pull.base_sha, config_file)
-    rule = next((r for r in cfg.promotions if promotion.promote_branch(r) == pull.head_ref), None)
+    rule = next((r for r in cfg.promotions if change.promote_branch(r) == pull.head_ref), None)
     if rule is None or not rule.auto_merge:
         return ""
     if pull.author != forge.own_login():

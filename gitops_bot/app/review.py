@@ -4,7 +4,7 @@ opened, reopened or pushed to).
 Owns: planning the pull request's base..head, gating each planned
 environment (app.gate), then keeping one sticky comment per environment
 (per part, when a plan is split; part 1 also carries the gate's section and
-the bot's memory of this pull request, core.prstate), two statuses per
+the bot's memory of this pull request, core.pr.state), two statuses per
 planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary
 status (`gitops`, the one context branch protection needs to require,
 whichever environments a change touches) up to date, with as few calls as
@@ -14,7 +14,7 @@ nothing; two that race to create a comment keep one, see _one_each).
 Approvals, commands and pushes all come here, so
 the gate is always judged on a fresh plan. A run whose head has moved by the
 time it would write writes nothing: the newer run reports.
-Refuses: the rules themselves (core.policy) and reading the environment (the
+Refuses: the rules themselves (core.policy.gate) and reading the environment (the
 CLI does).
 """
 
@@ -27,14 +27,16 @@ from typing import Protocol
 
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
-from gitops_bot.core import mask, policy, prstate
-from gitops_bot.core.bounds import Bounds
-from gitops_bot.core.forge import Comment, Pull, Status, StatusState
-from gitops_bot.core.plan import Action, EnvPlan, Plan
-from gitops_bot.core.policy import Verdict
+from gitops_bot.core.policy import gate
+from gitops_bot.core.policy.gate import Verdict
+from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr.model import Comment, Pull, Status, StatusState
+from gitops_bot.core.pr.ports import Comments, PullRequests
+from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.core.report import markdown
 from gitops_bot.core.report import policy as policy_report
-from gitops_bot.ports import Comments, PullRequests
+from gitops_bot.core.report.plan import Action, EnvPlan, Plan
+from gitops_bot.core.secrets import mask
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
@@ -52,7 +54,7 @@ class Outcome:
     comments: int = 0  # comment parts written or confirmed
     statuses: int = 0
     stale: str = ""  # why nothing was written, when the head moved
-    decisions: Mapping[str, policy.Decision] = field(default_factory=dict)
+    decisions: Mapping[str, gate.Decision] = field(default_factory=dict)
     pull: Pull | None = None  # as it was read for this review
     summary: StatusState | None = None  # the state of the summary status written
 
@@ -84,7 +86,7 @@ def _comments_on(env: EnvPlan, mode: str, existing: tuple[Comment, ...]) -> bool
     return any(c.is_bot and prefix in c.body for c in existing)
 
 
-def _summary(result: Plan, decisions: Mapping[str, policy.Decision], url: str, sha: str) -> Status:
+def _summary(result: Plan, decisions: Mapping[str, gate.Decision], url: str, sha: str) -> Status:
     """The one context to require: failure if a plan or gate failed, pending while
     a gate waits, else success."""
     failed = [e.env for e in result.envs if e.error or decisions[e.env].state is Verdict.FAILURE]
@@ -106,7 +108,7 @@ def _summary(result: Plan, decisions: Mapping[str, policy.Decision], url: str, s
         StatusState.FAILURE if failed else StatusState.PENDING if waiting else StatusState.SUCCESS
     )
     text = "; ".join(parts) or "no environments"
-    return Status(sha, SUMMARY_CONTEXT, state, text[: policy.DESCRIPTION_LIMIT], url)
+    return Status(sha, SUMMARY_CONTEXT, state, text[: gate.DESCRIPTION_LIMIT], url)
 
 
 def review(
@@ -255,7 +257,7 @@ def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -
     same pull request (a CI job next to the webhook server) that also found none
     may have created its own at the same moment. Every such planner keeps the
     oldest and deletes the others, so they agree on which stays. Their texts
-    differ only in when each planned (core.prstate), and each environment's
+    differ only in when each planned (core.pr.state), and each environment's
     kept comment may be the other's: the smaller text wins everywhere (a
     planner whose comment went writes its own into the kept one only if it
     is smaller), so all comments end with the earlier planning time and the

@@ -25,9 +25,9 @@ from gitops_bot.errors import BotError
 if TYPE_CHECKING:
     from gitops_bot.app.chatops import ChatForge
     from gitops_bot.app.dispatch import Poke
-    from gitops_bot.cienv import CiContext
-    from gitops_bot.core.forge import Pull
-    from gitops_bot.core.plan import Plan
+    from gitops_bot.core.pr.model import Pull
+    from gitops_bot.core.report.plan import Plan
+    from gitops_bot.forges.cienv import CiContext
     from gitops_bot.vcs.git import Git
     from gitops_bot.vcs.mirror import Mirror
 
@@ -65,7 +65,7 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
         raise BotError(
             "--puller-url needs the poke secret: --puller-secret-file or GITOPS_BOT_PULLER_SECRET"
         )
-    from gitops_bot import puller_client  # noqa: PLC0415
+    from gitops_bot.web import poke as puller_client  # noqa: PLC0415
 
     return puller_client.Poker(url, secret=secret.strip()).poke
 
@@ -157,8 +157,8 @@ def run(
     merge: resolve its pending statuses. A push to the default branch: poke
     the puller. Exit codes: 0 done (or nothing to do), 2 error.
     """
-    from gitops_bot import cienv  # noqa: PLC0415
     from gitops_bot.app import dispatch  # noqa: PLC0415
+    from gitops_bot.forges import cienv  # noqa: PLC0415
 
     ctx = cienv.detect(os.environ, read=lambda path: Path(path).read_text())
     forge, limit = forge_adapter(

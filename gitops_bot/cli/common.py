@@ -16,8 +16,8 @@ import click
 
 if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
     from gitops_bot.cluster.kube import Kube
-    from gitops_bot.core.bounds import Bounds
-    from gitops_bot.core.config import Environment
+    from gitops_bot.core.repo.bounds import Bounds
+    from gitops_bot.core.repo.config import Environment
     from gitops_bot.render.render import Tools
 
 
@@ -46,7 +46,7 @@ def tool_options(f: Callable[..., None]) -> Callable[..., None]:
 
 
 def bounds_options(f: Callable[..., None]) -> Callable[..., None]:
-    """--max-objects and --plan-timeout: the bounds of the bot's own work (core.bounds)."""
+    """--max-objects and --plan-timeout: the bounds of the bot's own work (core.repo.bounds)."""
     f = click.option(
         "--plan-timeout",
         envvar="GITOPS_BOT_PLAN_TIMEOUT",
@@ -67,7 +67,7 @@ def bounds_options(f: Callable[..., None]) -> Callable[..., None]:
 
 
 def bounds(max_objects: int, plan_timeout: float) -> Bounds:
-    from gitops_bot.core.bounds import Bounds  # noqa: PLC0415
+    from gitops_bot.core.repo.bounds import Bounds  # noqa: PLC0415
 
     return Bounds(max_objects=max_objects, timeout_s=plan_timeout)
 

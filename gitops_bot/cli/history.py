@@ -72,8 +72,8 @@ def history(
     token that reads the repository in GITOPS_BOT_TOKEN."""
     from gitops_bot.app import history as history_app  # noqa: PLC0415
     from gitops_bot.cli.ci import forge_adapter  # noqa: PLC0415
-    from gitops_bot.core import config  # noqa: PLC0415
-    from gitops_bot.core import history as history_core  # noqa: PLC0415
+    from gitops_bot.core.promotion import ledger as history_core  # noqa: PLC0415
+    from gitops_bot.core.repo import config  # noqa: PLC0415
 
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
     if not token:

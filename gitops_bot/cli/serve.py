@@ -25,7 +25,7 @@ from gitops_bot.cli.ci import poke as make_poke
 from gitops_bot.errors import BotError
 
 if TYPE_CHECKING:
-    from gitops_bot.core import events
+    from gitops_bot.core.pr import events
 
 
 def _secret(path: str | None) -> bytes:
@@ -98,9 +98,9 @@ def serve(
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
     """
-    from gitops_bot import webhook_server  # noqa: PLC0415
     from gitops_bot.app import dispatch  # noqa: PLC0415
     from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
+    from gitops_bot.web import webhooks  # noqa: PLC0415
 
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
     if not token:
@@ -150,13 +150,13 @@ def serve(
                 raise
         log.info("%s", done.text)
 
-    settings = webhook_server.Settings(
+    settings = webhooks.Settings(
         github_secret=secret if forge == "github" else b"",
         gitlab_secret=secret.decode() if forge == "gitlab" else "",
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with webhook_server.WebhookServer(
+    with webhooks.WebhookServer(
         handler=handle, settings=settings, host=host, port=port, logger=log
     ) as server:
         click.echo(f"gitops-bot: serving {forge} webhooks on {server.url}", err=True)

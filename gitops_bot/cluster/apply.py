@@ -3,7 +3,7 @@
 Owns: `reconcile` and `inventory`, and the order of a reconcile (docs/apply.md
 tells it at length): check the render locally (cluster.scope); GET the
 parent and LIST the members by label (cluster.applyset), sending nothing for
-objects core.noop proves unchanged; dry-run all the rest before mutating any
+objects core.objects.noop proves unchanged; dry-run all the rest before mutating any
 (objects that need a Namespace or CRD this render creates: after stage 0,
 before any of them is mutated); record the union of old and new kinds on
 the parent; apply stage 0 (CRDs, Namespaces), wait until the CRDs are
@@ -30,10 +30,11 @@ from gitops_bot.cluster import applyset, handover, pool, prune, scope, stages, w
 from gitops_bot.cluster.applyset import ApplySetRef, Parent
 from gitops_bot.cluster.applyset import inventory as _inventory
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import ignore, mask, noop, waves
-from gitops_bot.core.health import Health, Status
-from gitops_bot.core.model import Key, Manifest, Render
-from gitops_bot.core.outcome import ApplyOptions, ApplyResult, ObjectResult, Outcome
+from gitops_bot.core.objects import ignore, noop, waves
+from gitops_bot.core.objects.health import Health, Status
+from gitops_bot.core.objects.model import Key, Manifest, Render
+from gitops_bot.core.objects.outcome import ApplyOptions, ApplyResult, ObjectResult, Outcome
+from gitops_bot.core.secrets import mask
 from gitops_bot.errors import BotError
 
 __all__ = [
@@ -69,7 +70,7 @@ def reconcile(
     """Make the cluster hold `render` (see the module docstring for the order).
 
     Fields `ignore_fields` or an object's annotation declare the cluster's
-    (core.ignore) are sent only when the object is created; after that they
+    (core.objects.ignore) are sent only when the object is created; after that they
     are handed over and never sent again.
     """
     before = collections.Counter(kube.calls)

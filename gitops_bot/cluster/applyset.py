@@ -22,8 +22,8 @@ from typing import Any
 
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube, Resource
-from gitops_bot.core.model import Key
-from gitops_bot.core.waves import qualified
+from gitops_bot.core.objects.model import Key
+from gitops_bot.core.objects.waves import qualified
 from gitops_bot.errors import ClusterError, RenderError
 
 PART_OF = "applyset.kubernetes.io/part-of"

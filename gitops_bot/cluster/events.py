@@ -5,7 +5,7 @@ with a reason, an action and a note, named uniquely so that `kubectl
 events --for configmap/gitops-bot-prod` shows the story. Every field fits
 the API server's limits, which count bytes of UTF-8 (Go's `len`;
 pkg/apis/core/validation/events.go): a longer note is shortened, keeping
-its start and saying how much was left out (core.textfit), never dropped;
+its start and saying how much was left out (core.objects.textfit), never dropped;
 reason, action and reporting instance are clipped to 128 bytes.
 Refuses: deciding when to write one, and failing the caller: an Event is a
 report, so a rejected one is only logged.
@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import textfit
+from gitops_bot.core.objects import textfit
 from gitops_bot.errors import ClusterError
 
 API_VERSION = "events.k8s.io/v1"

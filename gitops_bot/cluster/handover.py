@@ -1,4 +1,4 @@
-"""Applying objects some of whose fields the cluster owns (core.ignore).
+"""Applying objects some of whose fields the cluster owns (core.objects.ignore).
 
 Owns: for one reconcile, which objects have ignored fields (an annotation's
 paths that are not valid fail that object), the object to send for each
@@ -20,9 +20,9 @@ from typing import Any
 
 from gitops_bot.cluster import stages
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import ignore
-from gitops_bot.core.model import Key, Manifest
-from gitops_bot.core.outcome import ObjectResult, Outcome
+from gitops_bot.core.objects import ignore
+from gitops_bot.core.objects.model import Key, Manifest
+from gitops_bot.core.objects.outcome import ObjectResult, Outcome
 from gitops_bot.errors import BotError, ClusterError
 
 

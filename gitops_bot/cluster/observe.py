@@ -4,11 +4,11 @@ Owns: for a set of rendered objects, one LIST per kind and namespace (the
 live objects) and one server-side dry-run apply per object that applying
 could change (the result of applying it now, with the server's defaults,
 admission and conversion), run concurrently under an adaptive limit. An
-object that core.noop proves unchanged by an apply is not sent: its dry-run
+object that core.objects.noop proves unchanged by an apply is not sent: its dry-run
 result is the live object. Knows the two cases where the
 server cannot dry-run an object because this very change creates what it
 needs (its namespace, or its CustomResourceDefinition) and says so instead
-of failing. Refuses: comparing anything (core.diff does) and mutating.
+of failing. Refuses: comparing anything (core.objects.diff does) and mutating.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 from gitops_bot.cluster import applyset, pool
 from gitops_bot.cluster.kube import Kube, ThrottledError
-from gitops_bot.core import noop
-from gitops_bot.core.model import Key, Manifest
+from gitops_bot.core.objects import noop
+from gitops_bot.core.objects.model import Key, Manifest
 from gitops_bot.errors import ClusterError
 
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube, ThrottledError
-from gitops_bot.core import waves
-from gitops_bot.core.model import Key
-from gitops_bot.core.outcome import ApplyOptions, ObjectResult, Outcome
+from gitops_bot.core.objects import waves
+from gitops_bot.core.objects.model import Key
+from gitops_bot.core.objects.outcome import ApplyOptions, ObjectResult, Outcome
 from gitops_bot.errors import ClusterError
 
 

@@ -20,9 +20,9 @@ from typing import Any
 from gitops_bot.cluster import applyset
 from gitops_bot.cluster.applyset import ApplySetRef, GroupKind, Parent, Scope
 from gitops_bot.cluster.kube import Kube, Resource
-from gitops_bot.core import waves
-from gitops_bot.core.model import Key, Manifest
-from gitops_bot.core.outcome import ObjectResult, Outcome
+from gitops_bot.core.objects import waves
+from gitops_bot.core.objects.model import Key, Manifest
+from gitops_bot.core.objects.outcome import ObjectResult, Outcome
 from gitops_bot.errors import BotError, ClusterError
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube, ThrottledError
-from gitops_bot.core.model import Key, Manifest
-from gitops_bot.core.outcome import ObjectResult, Outcome
+from gitops_bot.core.objects.model import Key, Manifest
+from gitops_bot.core.objects.outcome import ObjectResult, Outcome
 from gitops_bot.errors import ClusterError
 
 _MANAGER = re.compile(r'conflicts? with "([^"]+)"')

@@ -5,7 +5,7 @@ deadline passes; pending objects of one kind and namespace are re-read with
 one labelled LIST, a lone one with a GET; the pause between rounds grows from
 0.1 s to 2 s) and `until_served` (a CRD is Established and its kind appears
 in discovery, which lags Established on the API server).
-Refuses: judging health itself (core.rollout and core.health do) and
+Refuses: judging health itself (core.objects.rollout and core.objects.health do) and
 waiting past its deadline.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import rollout
-from gitops_bot.core.health import Health, Status
-from gitops_bot.core.model import Key, Manifest
+from gitops_bot.core.objects import rollout
+from gitops_bot.core.objects.health import Health, Status
+from gitops_bot.core.objects.model import Key, Manifest
 from gitops_bot.errors import ClusterError
 
 _FIRST_PAUSE_S = 0.1

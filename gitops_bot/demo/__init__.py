@@ -29,8 +29,8 @@ from gitops_bot.app import plan as plan_app
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster.applyset import ApplySetRef
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.plan import Plan
 from gitops_bot.core.report import markdown
+from gitops_bot.core.report.plan import Plan
 from gitops_bot.demo import repo as repo_mod
 from gitops_bot.demo import show
 from gitops_bot.errors import BotError

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from tabulate import tabulate
 
-from gitops_bot.core.outcome import ApplyResult
+from gitops_bot.core.objects.outcome import ApplyResult
 
 MUTATING = ("apply", "delete")  # kinds of call in ApplyResult.requests that change the cluster
 DOCS = (

@@ -1,4 +1,4 @@
-"""Webhook payloads of GitHub and GitLab, read into core.events values.
+"""Webhook payloads of GitHub and GitLab, read into core.pr.events values.
 
 Owns: knowing which payload fields carry what, for the events the bot
 handles (GitHub pull_request, pull_request_review, issue_comment, push,
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from gitops_bot.core import events as ev
+from gitops_bot.core.pr import events as ev
 from gitops_bot.errors import ForgeError
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from typing import Any
 import click
 import yaml
 
-from gitops_bot.core.bounds import Bounds
+from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
 
 _SA = Path("/var/run/secrets/kubernetes.io/serviceaccount")

@@ -3,7 +3,7 @@
 Owns: watching what one environment applied (one watch per kind and
 namespace, selected by the ApplySet's part-of label), debouncing the
 events, and judging each changed object against what was applied: when
-core.noop proves that applying it again changes nothing, nothing drifted
+core.objects.noop proves that applying it again changes nothing, nothing drifted
 (status updates, our own writes); when it cannot prove it, a server-side
 dry-run decides; otherwise the object drifted (or was deleted). It names
 the field manager that made the drift (the most recent manager, other than
@@ -28,8 +28,8 @@ from typing import Any
 
 from gitops_bot.cluster import watch
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import diff, fieldsv1, ignore, noop, normalize, textfit
-from gitops_bot.core.model import Key
+from gitops_bot.core.objects import diff, fieldsv1, ignore, noop, normalize, textfit
+from gitops_bot.core.objects.model import Key
 from gitops_bot.errors import ClusterError
 from gitops_bot.puller.status import MESSAGE_LIMIT
 
@@ -231,7 +231,7 @@ class DriftWatcher:
             return False  # our own heal, seen again
         if noop.apply_is_noop(desired, live, manager=self.kube.field_manager):
             return False
-        # core.noop could not prove it: ask the server what applying would make.
+        # core.objects.noop could not prove it: ask the server what applying would make.
         try:
             would = self.kube.apply(desired, dry_run=True, force=True)
         except ClusterError as err:

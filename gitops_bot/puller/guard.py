@@ -6,7 +6,7 @@ the default; and `ApprovedRenders`, the merge-skew guard: a commit's render
 of an environment is applied only if a pull request merged as that commit
 had a successful `gitops/policy/ENV` status at its head AND the bot had
 planned exactly that render there (the render hashes the bot keeps in its
-own comment, core.prstate). A base that moved between approval and merge
+own comment, core.pr.state). A base that moved between approval and merge
 gives the merge commit another render: refused, so what runs is what was
 approved. Refuses: any policy of its own (the gate decided on the pull
 request) and trusting comments not written by the bot's account.
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gitops_bot.core import prstate
-from gitops_bot.core.forge import StatusState
-from gitops_bot.ports import Comments, PullQueries, Statuses
+from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr.model import StatusState
+from gitops_bot.core.pr.ports import Comments, PullQueries, Statuses
 
 POLICY_CONTEXT = "gitops/policy/{env}"
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster import applyset
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import config, ignore
-from gitops_bot.core.bounds import Bounds
-from gitops_bot.core.model import Render
+from gitops_bot.core.objects import ignore
+from gitops_bot.core.objects.model import Render
+from gitops_bot.core.repo import config
+from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.puller import drift as drift_mod
 from gitops_bot.puller import report

@@ -27,10 +27,10 @@ from typing import Any, Protocol
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.applyset import ApplySetRef
-from gitops_bot.core import textfit
-from gitops_bot.core.forge import DeploymentState, Status, StatusState
+from gitops_bot.core.objects import textfit
+from gitops_bot.core.pr.model import DeploymentState, Status, StatusState
+from gitops_bot.core.pr.ports import Deployments, Statuses
 from gitops_bot.errors import BotError
-from gitops_bot.ports import Deployments, Statuses
 from gitops_bot.puller import drift as drift_mod
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.metrics import Metrics

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import textfit
+from gitops_bot.core.objects import textfit
 
 HISTORY = 10  # applies kept
 DRIFTS = 10  # drift records kept

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.bounds import Bounds
+from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.puller import report as report_mod
 from gitops_bot.puller.command import read_secret

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from gitops_bot.core.model import Manifest, Origin
+from gitops_bot.core.objects.model import Manifest, Origin
 from gitops_bot.errors import RenderError
 from gitops_bot.render import sandbox
 

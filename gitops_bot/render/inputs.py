@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from gitops_bot.core.affected import Inputs
-from gitops_bot.core.config import Environment, SourceKind, normalize_path
+from gitops_bot.core.repo.affected import Inputs
+from gitops_bot.core.repo.config import Environment, SourceKind, normalize_path
 from gitops_bot.errors import RenderError
 from gitops_bot.render import kustomize, remote
 

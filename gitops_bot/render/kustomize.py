@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from gitops_bot.core import manifests
-from gitops_bot.core.model import Manifest, Origin
+from gitops_bot.core.objects import manifests
+from gitops_bot.core.objects.model import Manifest, Origin
 from gitops_bot.errors import RenderError
 from gitops_bot.render import remote, sandbox
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitops_bot.core import bounds, manifests
-from gitops_bot.core.model import Manifest
+from gitops_bot.core.objects import manifests
+from gitops_bot.core.objects.model import Manifest
+from gitops_bot.core.repo import bounds
 from gitops_bot.errors import RenderError
 from gitops_bot.render import kustomize, sandbox
 

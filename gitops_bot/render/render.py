@@ -8,7 +8,7 @@ namespaced objects the environment's namespace, and refuse duplicates.
 Every error says which environment was rendering ("rendering prod: ...").
 Its errors carry no value that may be secret (render.secrets).
 Refuses: building commands (kustomize.py, helm.py), running them
-(sandbox.py) and parsing YAML (core.manifests).
+(sandbox.py) and parsing YAML (core.objects.manifests).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from gitops_bot.core import bounds, manifests
-from gitops_bot.core.config import Environment, SourceKind
-from gitops_bot.core.model import Manifest, Render
+from gitops_bot.core.objects import manifests
+from gitops_bot.core.objects.model import Manifest, Render
+from gitops_bot.core.repo import bounds
+from gitops_bot.core.repo.config import Environment, SourceKind
 from gitops_bot.errors import RenderError
 from gitops_bot.render import helm, inputs, kustomize, plain, sandbox, secrets
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
@@ -35,7 +36,7 @@ def render(
     meter: bounds.Meter | None = None,
 ) -> Render:
     """The desired state of `env` in the checkout at `root`; `meter` bounds
-    the objects of this render and the environment's time (core.bounds)."""
+    the objects of this render and the environment's time (core.repo.bounds)."""
     meter = meter or bounds.Bounds().meter(env.name)
     meter.new_render()
     try:

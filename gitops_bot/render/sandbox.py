@@ -5,7 +5,7 @@ messages), `Limits`, `Tools` (where helm and kustomize are, looked up when
 used), `run` and
 `check_tree` (no symlink in the repository may lead out of it).
 Refuses: deciding what to run (kustomize.py and helm.py build the Commands)
-and reading the output (core.manifests does).
+and reading the output (core.objects.manifests does).
 
 What `run` guarantees:
 - The environment is built, not inherited: PATH (a fixed system PATH, not

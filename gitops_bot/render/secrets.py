@@ -2,7 +2,7 @@
 
 Owns: finding the files an environment's render reads (render.inputs; the
 source folder and its values files when that walk itself fails), reading
-them within the repository and within a budget, and asking core.secretscan
+them within the repository and within a budget, and asking core.secrets.scan
 for the values in them; `scrub` puts the two together for an error text.
 Refuses: rendering, and scrubbing anything but errors (the helm values it
 returns include ordinary words, which would shred a diff).
@@ -18,8 +18,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from gitops_bot.core import config, mask, secretscan
-from gitops_bot.core.affected import Inputs
+from gitops_bot.core.repo import config
+from gitops_bot.core.repo.affected import Inputs
+from gitops_bot.core.secrets import mask, scan
 from gitops_bot.errors import BotError
 from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import kustomize
@@ -53,16 +54,16 @@ def candidates(env: config.Environment, *, root: Path) -> frozenset[str]:
         budget -= len(text)
         if budget < 0:
             break
-        found |= secretscan.in_manifests(text)
+        found |= scan.in_manifests(text)
         base = Path(name).name
         if base in kustomize.FILE_NAMES:
-            found |= secretscan.in_kustomization(text, _reader(path.parent, root=root))
+            found |= scan.in_kustomization(text, _reader(path.parent, root=root))
         elif name in values or (base.startswith("values") and base.endswith((".yaml", ".yml"))):
-            found |= secretscan.in_values(text)
+            found |= scan.in_values(text)
         elif not base.endswith(_NOT_DATA) and "templates" not in Path(name).parts:
             # A data file a template or generator may read (`.Files.Get`,
             # env and key files): any line of it may be a value.
-            found |= secretscan.in_env_file(text)
+            found |= scan.in_env_file(text)
     return mask.spellings(found)
 
 
@@ -91,7 +92,7 @@ def scrub(text: str, env: config.Environment, *, root: Path) -> str:
         return f"the error text is withheld: its secret values could not be read ({kind})"
 
 
-def _reader(folder: Path, *, root: Path) -> secretscan.ReadFile:
+def _reader(folder: Path, *, root: Path) -> scan.ReadFile:
     def read(ref: str) -> str | None:
         return _read(folder / ref, root=root)
 

@@ -1,10 +1,10 @@
-"""Writes gitops_bot/core/typedfields.py from a real API server's OpenAPI v3.
+"""Writes gitops_bot/core/objects/typedfields.py from a real API server's OpenAPI v3.
 
 Owns: finding, in the published schema of every built-in kind, each field
 whose value the API server rewrites on every write because of its Go type:
 `resource.Quantity` (`2000m` is stored as `2`) and `[]byte` (base64,
 stored in its canonical padding); and each atomic map (a server-side apply
-replaces it whole, so a key the render dropped is removed: core.noop must
+replaces it whole, so a key the render dropped is removed: core.objects.noop must
 see that). The integration test
 tests/integration/test_typedfields.py regenerates the table from the test
 control plane and compares; `python -m tests.integration.test_typedfields
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 QUANTITY_REF = "#/components/schemas/io.k8s.apimachinery.pkg.api.resource.Quantity"
-MODULE = Path(__file__).resolve().parent.parent / "core" / "typedfields.py"
+MODULE = Path(__file__).resolve().parent.parent / "core" / "objects" / "typedfields.py"
 
 
 def _ref(schema: Mapping[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from gitops_bot.cluster.apply import (
     reconcile,
 )
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests import objects
 from tests.waiting import until

@@ -1,4 +1,4 @@
-"""Fields the cluster owns (core.ignore) on the real control plane: never
+"""Fields the cluster owns (core.objects.ignore) on the real control plane: never
 applied after the create, handed over without a reset, never a change."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 
 from gitops_bot.cluster.apply import ApplyOptions, ApplyResult, ApplySetRef, Outcome, reconcile
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import ignore, policy_config
-from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.core.objects import ignore
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
+from gitops_bot.core.policy import rules as policy_config
 from tests import objects
 
 pytestmark = pytest.mark.cluster

@@ -14,7 +14,7 @@ import yaml
 from gitops_bot.cluster import applyset
 from gitops_bot.cluster.apply import ApplySetRef, Outcome, inventory, reconcile
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests import objects
 

@@ -11,8 +11,8 @@ import pytest
 from gitops_bot.cluster import applyset
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, Outcome, reconcile
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.health import Status
-from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.core.objects.health import Status
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from tests import objects
 
 pytestmark = pytest.mark.cluster

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import health
+from gitops_bot.core.objects import health
 from gitops_bot.errors import ClusterError
 from gitops_bot.testing.binaries import Binaries, TestEnvError
 from gitops_bot.testing.cluster import NODE_NAME, LocalControlPlane

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from github import Auth, Github, GithubException
 
-from gitops_bot.core.forge import (
+from gitops_bot.core.pr.model import (
     Comment,
     DeploymentState,
     Permission,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gitops_bot.core.forge import (
+from gitops_bot.core.pr.model import (
     Comment,
     Deployment,
     DeploymentState,

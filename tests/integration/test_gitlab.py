@@ -18,7 +18,7 @@ from typing import Any
 import gitlab
 import pytest
 
-from gitops_bot.core.forge import Permission, Pull, Reaction, ReviewState, Status, StatusState
+from gitops_bot.core.pr.model import Permission, Pull, Reaction, ReviewState, Status, StatusState
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges import gitlab as gitlab_forge
 from gitops_bot.forges.gitlab import COMMENT_LIMIT, MAX_RETRIES, GitLab

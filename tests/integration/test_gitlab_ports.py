@@ -14,7 +14,7 @@ from datetime import datetime
 import gitlab
 import pytest
 
-from gitops_bot.core.forge import Comment, Deployment, DeploymentState, Lock, format_lock
+from gitops_bot.core.pr.model import Comment, Deployment, DeploymentState, Lock, format_lock
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab import GitLab
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer

@@ -15,7 +15,7 @@ import gitlab
 import pytest
 from gitlab.exceptions import GitlabCreateError
 
-from gitops_bot.core.forge import DeploymentState, Reaction, Status, StatusState
+from gitops_bot.core.pr.model import DeploymentState, Reaction, Status, StatusState
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab import GitLab
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer

@@ -1,4 +1,4 @@
-"""render.inputs on real folder trees, and core.affected on top of it.
+"""render.inputs on real folder trees, and core.repo.affected on top of it.
 
 No renderer runs here: these tests check which files a render would read.
 """
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_bot.core import affected, config
-from gitops_bot.core.affected import Inputs
-from gitops_bot.core.config import Environment, Source, SourceKind
+from gitops_bot.core.repo import affected, config
+from gitops_bot.core.repo.affected import Inputs
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.errors import RenderError
 from gitops_bot.render import inputs as inputs_mod
 

@@ -12,7 +12,7 @@ import pytest
 from gitops_bot.cluster import observe as observe_mod
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core.objects.model import Key, Manifest, Origin
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests import objects
 

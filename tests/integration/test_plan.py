@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import config, health
+from gitops_bot.core.objects import health
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ClusterError
 from gitops_bot.render import render as render_mod
 from gitops_bot.testing.binaries import Binaries

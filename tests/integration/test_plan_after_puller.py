@@ -8,8 +8,8 @@ from typing import Any
 from gitops_bot.app import plan as plan_app
 from gitops_bot.cluster import apply as apply_mod
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.model import Key, Manifest, Origin, Render
-from gitops_bot.core.plan import Action
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
+from gitops_bot.core.report.plan import Action
 
 
 def _render(namespace: str, value: str) -> Render:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_bot.core.forge import DeploymentState
+from gitops_bot.core.pr.model import DeploymentState
 from gitops_bot.forges.github import GitHub
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git

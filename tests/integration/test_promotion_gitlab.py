@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitops_bot.cli import cli
-from gitops_bot.core.forge import DeploymentState
+from gitops_bot.core.pr.model import DeploymentState
 from gitops_bot.forges.gitlab import GitLab
 from tests.fakes.gitlab_server import GitLabServer
 from tests.integration.shop import git

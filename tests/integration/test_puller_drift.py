@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import ignore
+from gitops_bot.core.objects import ignore
 from gitops_bot.puller import status as status_mod
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane

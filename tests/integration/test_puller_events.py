@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import textfit
+from gitops_bot.core.objects import textfit
 from gitops_bot.testing.binaries import Binaries
 from tests.integration import pullerkit
 from tests.integration.pullerkit import Remote

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_bot.core.config import Environment, Source, SourceKind
-from gitops_bot.core.model import Render
+from gitops_bot.core.objects.model import Render
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.errors import RenderError
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.render import Limits, Tools

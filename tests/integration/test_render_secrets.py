@@ -21,12 +21,12 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.app import plan as plan_app
 from gitops_bot.cli import cli
-from gitops_bot.core import prstate
-from gitops_bot.core.config import Environment, Source, SourceKind
-from gitops_bot.core.plan import Plan
+from gitops_bot.core.pr import state
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.core.report import json as report_json
 from gitops_bot.core.report import markdown
 from gitops_bot.core.report import text as report_text
+from gitops_bot.core.report.plan import Plan
 from gitops_bot.errors import RenderError
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.render import Tools
@@ -438,7 +438,7 @@ def test_run_on_github_posts_no_value_of_a_failed_render(
     head = server.repos[REPO].pulls[1].head_sha
     remembered: dict[str, str] = {}
     for _, body in written.values():
-        for planned in prstate.decode(body).state.planned:
+        for planned in state.decode(body).state.planned:
             if planned.sha == head:
                 remembered |= planned.hashes
     assert "dev" in remembered

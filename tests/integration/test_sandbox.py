@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core.config import Environment, Source, SourceKind
-from gitops_bot.core.model import Render
+from gitops_bot.core.objects.model import Render
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.errors import RenderError
 from gitops_bot.render import kustomize, sandbox
 from gitops_bot.render import render as render_mod

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core import webhooks
-from gitops_bot.core.forge import Status, StatusState
+from gitops_bot.core.pr import deliveries
+from gitops_bot.core.pr.model import Status, StatusState
 from gitops_bot.forges.github import GitHub
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import GitHubServer, checked
@@ -49,9 +49,9 @@ class _Pokes(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         signature = self.headers.get("X-Gitops-Bot-Signature-256")
         try:
-            webhooks.verify_github(body, signature, secret=POKE_SECRET)
+            deliveries.verify_github(body, signature, secret=POKE_SECRET)
             good = True
-        except webhooks.WebhookError:
+        except deliveries.WebhookError:
             good = False
         type(self).received.append((good, json.loads(body)))
         self.send_response(202 if good else 401)

@@ -1,5 +1,5 @@
 """Slow clients cannot hold the webhook server or the puller's endpoint (both on
-gitops_bot.httpserve), over real sockets on 127.0.0.1: while many connections
+gitops_bot.web.front), over real sockets on 127.0.0.1: while many connections
 dribble a byte at a time, /healthz and a signed delivery are answered within
 2 s, and every slow connection is closed once its request deadline passes;
 past the connection cap the oldest unfinished ones make room."""
@@ -22,12 +22,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot import httpserve, webhook_server
-from gitops_bot.core import events
+from gitops_bot.core.pr import events
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.server import Handlers
 from gitops_bot.puller.server import Server as PullerServer
 from gitops_bot.testing.slowclients import Kind, SlowClients
+from gitops_bot.web import front, webhooks
 from tests.waiting import until
 
 SECRET = b"slow-clients-secret"
@@ -43,7 +43,7 @@ class Served:
     post_path: str  # where a delivery goes
     deliver: Callable[[], int]  # sends a signed delivery; its HTTP status
     processed: Callable[[], int]  # deliveries acted on so far
-    connections: Callable[[], httpserve.Counts]
+    connections: Callable[[], front.Counts]
 
 
 def _request(url: str, method: str, path: str, body: bytes = b"", **headers: str) -> int:
@@ -96,10 +96,10 @@ def _webhook(*, deadline: float, max_connections: int) -> Iterator[Served]:
             },
         )
 
-    settings = webhook_server.Settings(
+    settings = webhooks.Settings(
         github_secret=SECRET, request_deadline_s=deadline, max_connections=max_connections
     )
-    with webhook_server.WebhookServer(handler=handler, settings=settings) as server:
+    with webhooks.WebhookServer(handler=handler, settings=settings) as server:
         yield Served(
             server.url,
             "/webhooks/github",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from gitops_bot.core.forge import Lock
+from gitops_bot.core.pr.model import Lock
 from gitops_bot.forges.github import GitHub
 from gitops_bot.forges.gitlab import GitLab
 from tests.fakes.github_server import checked

@@ -8,7 +8,7 @@ of it, a webhook, a CronJob, an Ingress, a PDB, RBAC, zero values the API
 server drops. It is rendered with the real helm and applied to the real API
 server; then a reconcile from a fresh client (a restarted puller) must send
 no apply, no delete and no dry-run, and a live plan must show no change.
-Also here: core.quantity against the API server itself, on random spellings.
+Also here: core.objects.quantity against the API server itself, on random spellings.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from gitops_bot.app import plan as plan_app
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, Outcome, reconcile
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import noop, quantity
-from gitops_bot.core.config import Environment, Source, SourceKind
-from gitops_bot.core.model import Key, Manifest, Origin, Render
-from gitops_bot.core.plan import Action
+from gitops_bot.core.objects import noop, quantity
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
+from gitops_bot.core.report.plan import Action
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Tools
 from gitops_bot.testing.binaries import Binaries
@@ -194,7 +194,7 @@ def test_what_the_server_rewrites_in_an_applied_object_is_proven_unchanged(
     assert noop.apply_is_noop(obj, live, manager=kube.field_manager)
 
 
-# -- quantities: core.quantity against the API server -------------------------
+# -- quantities: core.objects.quantity against the API server -------------------------
 
 
 def hpa(namespace: str, name: str, values: list[Any]) -> dict[str, Any]:

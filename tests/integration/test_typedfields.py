@@ -1,7 +1,7 @@
-"""core.typedfields is what the API server's own OpenAPI says, for every built-in kind.
+"""core.objects.typedfields is what the API server's own OpenAPI says, for every built-in kind.
 
 After a Kubernetes upgrade: `python -m tests.integration.test_typedfields
-KUBECONFIG` rewrites gitops_bot/core/typedfields.py from that server.
+KUBECONFIG` rewrites gitops_bot/core/objects/typedfields.py from that server.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core import typedfields as committed
+from gitops_bot.core.objects import typedfields as committed
 from gitops_bot.testing import typedfields
 
 pytestmark = pytest.mark.cluster

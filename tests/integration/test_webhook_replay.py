@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from gitops_bot import webhook_server
-from gitops_bot.core import events
+from gitops_bot.core.pr import events
+from gitops_bot.web import webhooks
 from tests.integration.test_webhook_server import (
     TOKEN,
     WAIT,
@@ -118,7 +118,7 @@ def test_a_github_event_replayed_under_new_delivery_ids_is_handled_once(
         assert _github(server, other, event=name)[:2] == (202, "queued\n")
         until(lambda: len(recorder.finished) == 2, what="both events", timeout=WAIT)
     assert len(recorder.started) == 2
-    assert server.counters == webhook_server.Counters(handled=2, duplicates=4)
+    assert server.counters == webhooks.Counters(handled=2, duplicates=4)
 
 
 def _note(action: str | None = "create", *, updated: str = T0, nid: int = 601) -> dict[str, Any]:
@@ -190,6 +190,6 @@ def test_a_gitlab_event_replayed_under_new_event_uuids_is_handled_once(
         assert send(payload, "u-3", lambda b: b.update(extra="padding"))[0] == 200
         assert send(other, "u-4") == (202, "queued\n")
         until(lambda: len(recorder.finished) == 2, what="both events", timeout=WAIT)
-    assert server.counters == webhook_server.Counters(handled=2, duplicates=2)
+    assert server.counters == webhooks.Counters(handled=2, duplicates=2)
     kinds = {type(e) for e in recorder.started}
     assert kinds <= {events.CommentEvent, events.PullEvent, events.ReviewEvent}

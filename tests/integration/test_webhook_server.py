@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gitops_bot import webhook_server
-from gitops_bot.core import events
+from gitops_bot.core.pr import events
+from gitops_bot.web import webhooks
 from tests.waiting import until
 
 SECRET = b"It's a Secret to Everybody"
@@ -70,7 +70,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str, str
 
 
 def _github(
-    server: webhook_server.WebhookServer,
+    server: webhooks.WebhookServer,
     payload: dict[str, Any] | bytes,
     *,
     event: str = "pull_request",
@@ -121,14 +121,10 @@ class Recorder:
 
 
 @contextmanager
-def serving(
-    handler: webhook_server.Handler, **settings: Any
-) -> Iterator[webhook_server.WebhookServer]:
+def serving(handler: webhooks.Handler, **settings: Any) -> Iterator[webhooks.WebhookServer]:
     settings.setdefault("github_secret", SECRET)
     settings.setdefault("gitlab_secret", TOKEN)
-    with webhook_server.WebhookServer(
-        handler=handler, settings=webhook_server.Settings(**settings)
-    ) as server:
+    with webhooks.WebhookServer(handler=handler, settings=webhooks.Settings(**settings)) as server:
         yield server
 
 
@@ -140,7 +136,7 @@ def test_a_signed_pull_request_reaches_the_handler_once() -> None:
     assert recorder.started == [
         events.PullEvent("org/shop", 7, events.PullAction.OPENED, "a" * 40, "alice")
     ]
-    assert server.counters == webhook_server.Counters(handled=1)
+    assert server.counters == webhooks.Counters(handled=1)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +157,7 @@ def test_an_unsigned_or_wrongly_signed_delivery_is_refused(
     assert reason in text
     assert "org/shop" not in text  # the body is never echoed
     assert recorder.started == []
-    assert server.counters == webhook_server.Counters(refused=1)
+    assert server.counters == webhooks.Counters(refused=1)
 
 
 def test_without_a_secret_github_deliveries_are_refused() -> None:
@@ -202,7 +198,7 @@ def test_a_replayed_delivery_is_handled_once() -> None:
         )
         until(lambda: recorder.finished, what="the handler call", timeout=WAIT)
     assert len(recorder.started) == 1
-    assert server.counters == webhook_server.Counters(handled=1, duplicates=1)
+    assert server.counters == webhooks.Counters(handled=1, duplicates=1)
 
 
 @pytest.mark.parametrize(
@@ -246,7 +242,7 @@ def test_an_ignored_event_is_answered_and_not_handled() -> None:
     assert status == 200
     assert text == "ignored: pull_request action 'labeled' changes nothing the bot plans\n"
     assert recorder.started == []
-    assert server.counters == webhook_server.Counters()
+    assert server.counters == webhooks.Counters()
 
 
 def test_health_and_unknown_paths() -> None:
@@ -270,7 +266,7 @@ def test_a_full_queue_answers_503_and_forgets_the_delivery() -> None:
         until(lambda: len(recorder.finished) == 2, what="PR 1 twice", timeout=WAIT)
         assert _github(server, _pull(2), delivery="d-full")[0] == 202  # not a duplicate
         until(lambda: len(recorder.finished) == 3, what="PR 2", timeout=WAIT)
-    assert server.counters == webhook_server.Counters(handled=3, refused=1)
+    assert server.counters == webhooks.Counters(handled=3, refused=1)
 
 
 def test_one_call_at_a_time_per_pull_request_and_the_newest_head_wins() -> None:
@@ -287,7 +283,7 @@ def test_one_call_at_a_time_per_pull_request_and_the_newest_head_wins() -> None:
         until(lambda: len(recorder.finished) == 3, what="the newest PR 1 event", timeout=WAIT)
     assert recorder.shas(1) == ["1" * 40, "4" * 40]
     assert not recorder.overlap
-    assert server.counters == webhook_server.Counters(handled=3, dropped_as_superseded=1)
+    assert server.counters == webhooks.Counters(handled=3, dropped_as_superseded=1)
 
 
 def _comment(number: int, body: str) -> dict[str, Any]:
@@ -312,7 +308,7 @@ def test_a_newer_push_never_drops_a_waiting_command_and_order_is_kept() -> None:
     kinds = [type(e).__name__ for e in recorder.started]
     assert kinds == ["PullEvent", "CommentEvent", "PullEvent"]
     assert recorder.shas(1) == ["1" * 40, "3" * 40]  # the head pushed in between was superseded
-    assert server.counters == webhook_server.Counters(handled=3, dropped_as_superseded=1)
+    assert server.counters == webhooks.Counters(handled=3, dropped_as_superseded=1)
 
 
 def test_a_handler_that_raises_does_not_stop_later_events(
@@ -332,15 +328,15 @@ def test_a_handler_that_raises_does_not_stop_later_events(
         assert _github(server, _pull(2))[0] == 202
         until(lambda: server.counters.handled, what="the next call", timeout=WAIT)
     assert seen == [1, 2]
-    assert server.counters == webhook_server.Counters(handled=1, failed=1)
+    assert server.counters == webhooks.Counters(handled=1, failed=1)
     assert "the handler raised" in caplog.text
     assert "alice" not in caplog.text  # no payload contents in the log
 
 
 def test_close_lets_the_running_call_finish_and_joins_the_threads() -> None:
     recorder = Recorder(hold=frozenset({1}))
-    server = webhook_server.WebhookServer(
-        handler=recorder, settings=webhook_server.Settings(github_secret=SECRET)
+    server = webhooks.WebhookServer(
+        handler=recorder, settings=webhooks.Settings(github_secret=SECRET)
     )
     assert _github(server, _pull(1, "1" * 40))[0] == 202
     until(lambda: recorder.started, what="PR 1 to start", timeout=WAIT)
@@ -362,8 +358,8 @@ def test_close_lets_the_running_call_finish_and_joins_the_threads() -> None:
 
 def test_close_gives_up_on_a_stuck_handler_after_its_timeout() -> None:
     recorder = Recorder(hold=frozenset({1}))
-    server = webhook_server.WebhookServer(
-        handler=recorder, settings=webhook_server.Settings(github_secret=SECRET)
+    server = webhooks.WebhookServer(
+        handler=recorder, settings=webhooks.Settings(github_secret=SECRET)
     )
     try:
         assert _github(server, _pull(1))[0] == 202

@@ -16,11 +16,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gitops_bot.core import diff, mask
-from gitops_bot.core.model import Key, Manifest, Origin
-from gitops_bot.core.plan import Drift, EnvPlan, Plan, Skipped
+from gitops_bot.core.objects import diff
+from gitops_bot.core.objects.model import Key, Manifest, Origin
 from gitops_bot.core.report import json as report_json
 from gitops_bot.core.report import markdown, text
+from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, Skipped
+from gitops_bot.core.secrets import mask
 from tests.objects import configmap, deployment, secret
 
 GOLDEN = Path(__file__).parent.parent / "golden"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_bot.core.affected import Inputs, Verdict, decide
+from gitops_bot.core.repo.affected import Inputs, Verdict, decide
 
 READS = Inputs(
     files=frozenset({"envs/prod/values.yaml", "deploy/base/deployment.yaml"}),

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import bounds, diff, manifests
-from gitops_bot.core.bounds import Bounds, BoundsError
-from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core.objects import diff, manifests
+from gitops_bot.core.objects.model import Key, Manifest, Origin
+from gitops_bot.core.repo import bounds
+from gitops_bot.core.repo.bounds import Bounds, BoundsError
 from tests.objects import configmap
 
 

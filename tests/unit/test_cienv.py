@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from gitops_bot import cienv
-from gitops_bot.core import events
+from gitops_bot.core.pr import events
 from gitops_bot.errors import BotError
+from gitops_bot.forges import cienv
 
 PULL = json.dumps(
     {

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import codeowners
+from gitops_bot.core.policy import codeowners
 
 # The example file of GitHub's "About code owners" page, abridged, with what
 # the page says about each rule.

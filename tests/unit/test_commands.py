@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import commands
-from gitops_bot.core.commands import BadArgs, Invocation, NoCommand, Unknown
-from gitops_bot.core.forge import Permission
+from gitops_bot.core.pr import commands
+from gitops_bot.core.pr.commands import BadArgs, Invocation, NoCommand, Unknown
+from gitops_bot.core.pr.model import Permission
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "chatops.md"
-BEGIN = "<!-- BEGIN generated from gitops_bot/core/commands.py; UPDATE_GOLDEN=1 rewrites -->"
+BEGIN = "<!-- BEGIN generated from gitops_bot/core/pr/commands.py; UPDATE_GOLDEN=1 rewrites -->"
 END = "<!-- END generated -->"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SPEC = commands.BY_NAME

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import config
-from gitops_bot.core.config import Config, Environment, Source, SourceKind
+from gitops_bot.core.repo import config
+from gitops_bot.core.repo.config import Config, Environment, Source, SourceKind
 from gitops_bot.errors import ConfigError
 
 

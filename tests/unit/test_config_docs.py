@@ -1,4 +1,4 @@
-"""docs/configuration.md and core.config agree: same keys, working examples."""
+"""docs/configuration.md and core.repo.config agree: same keys, working examples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops_bot.core import config
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core import diff
-from gitops_bot.core.diff import ABSENT
-from gitops_bot.core.model import Key, Manifest, Origin
-from gitops_bot.core.plan import Action, FieldPath, SecretKeys
+from gitops_bot.core.objects import diff
+from gitops_bot.core.objects.diff import ABSENT
+from gitops_bot.core.objects.model import Key, Manifest, Origin
+from gitops_bot.core.report.plan import Action, FieldPath, SecretKeys
 
 KEY = b"test-diff-key"
 WEB = (("name", "web"),)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core import events as ev
+from gitops_bot.core.pr import events as ev
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.events import from_github, from_gitlab, github_identity, gitlab_identity
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core import fieldsv1
+from gitops_bot.core.objects import fieldsv1
 
 LIVE: dict[str, Any] = {
     "metadata": {

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core.health import Status, assess
+from gitops_bot.core.objects.health import Status, assess
 
 
 def deployment(*, want: int = 3, generation: int = 2, **status: Any) -> dict[str, Any]:

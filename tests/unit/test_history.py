@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gitops_bot.core import history, promotion
-from gitops_bot.core.promotion_config import Rule
+from gitops_bot.core.promotion import change, ledger
+from gitops_bot.core.promotion.routes import Rule
 
 SHA = "a" * 40
 BASE = "b" * 40
@@ -13,32 +13,32 @@ BASE = "b" * 40
 
 def test_a_promotion_bodys_marker_says_where_it_came_from() -> None:
     rule = Rule(source="dev", target="prod", copy=("d/{env}/v.yaml",))
-    proposal = promotion.promotion(
+    proposal = change.promotion(
         rule, source_sha=SHA, source={"d/dev/v.yaml": "new\n"}, target={"d/prod/v.yaml": "old\n"}
     )
-    assert isinstance(proposal, promotion.Proposal)
-    assert history.facts(proposal.body) == (
+    assert isinstance(proposal, change.Proposal)
+    assert ledger.facts(proposal.body) == (
         "promotion",
         {"source": "dev", "target": "prod", "sha": SHA},
     )
-    assert history.origin(proposal.body) == ("promotion", f"dev@{SHA[:12]}")
+    assert ledger.origin(proposal.body) == ("promotion", f"dev@{SHA[:12]}")
 
 
 def test_a_rollback_bodys_marker_names_the_commit_restored() -> None:
-    proposal = promotion.rollback(
+    proposal = change.rollback(
         "dev", sha=SHA, base_sha=BASE, at_sha={"d/a.yaml": "old\n"}, at_base={"d/a.yaml": "new\n"}
     )
-    assert isinstance(proposal, promotion.Proposal)
-    assert history.origin(proposal.body) == ("rollback", SHA[:12])
+    assert isinstance(proposal, change.Proposal)
+    assert ledger.origin(proposal.body) == ("rollback", SHA[:12])
 
 
 def test_an_ordinary_body_is_a_change() -> None:
-    assert history.facts("Bumps the image.\n<!-- other:marker x=1 -->") is None
-    assert history.origin("") == ("change", "")
+    assert ledger.facts("Bumps the image.\n<!-- other:marker x=1 -->") is None
+    assert ledger.origin("") == ("change", "")
 
 
 ENTRIES = (
-    history.Entry(
+    ledger.Entry(
         "prod",
         SHA,
         "success",
@@ -50,12 +50,12 @@ ENTRIES = (
         kind="promotion",
         origin=f"dev@{SHA[:12]}",
     ),
-    history.Entry("prod", BASE, "failure", "2026-01-04T09:00:00Z"),
+    ledger.Entry("prod", BASE, "failure", "2026-01-04T09:00:00Z"),
 )
 
 
 def test_the_table_shows_one_row_per_deployment() -> None:
-    lines = history.table(ENTRIES).splitlines()
+    lines = ledger.table(ENTRIES).splitlines()
     assert lines[0].split() == [
         "env",
         "commit",
@@ -98,7 +98,7 @@ def test_the_table_shows_one_row_per_deployment() -> None:
 
 
 def test_the_json_keeps_every_field() -> None:
-    data = json.loads(history.to_json(ENTRIES))
+    data = json.loads(ledger.to_json(ENTRIES))
     assert data[0]["approved_by"] == ["bob", "dave"]
     assert data[1] == {
         "env": "prod",

@@ -1,4 +1,4 @@
-"""core.ignore: fields the cluster owns, parsed, stripped and handed over."""
+"""core.objects.ignore: fields the cluster owns, parsed, stripped and handed over."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import config, ignore
-from gitops_bot.core.model import Key, Manifest, Origin, Render
+from gitops_bot.core.objects import ignore
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
 
 WEBHOOK: dict[str, Any] = {

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import manifests
-from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core.objects import manifests
+from gitops_bot.core.objects.model import Key, Manifest, Origin
 from gitops_bot.errors import RenderError
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"

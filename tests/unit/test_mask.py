@@ -16,8 +16,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import mask
-from gitops_bot.core.plan import SecretKeys
+from gitops_bot.core.report.plan import SecretKeys
+from gitops_bot.core.secrets import mask
 
 KEY = b"test-mask-key"
 CANARY = "canary-Zq81-hunter2"
@@ -279,7 +279,7 @@ def test_fingerprints_of_one_value_under_two_keys_read_alike_once_made_alike() -
     two = mask.fingerprint(b"hunter2", key=b"run-2")
     assert one != two
     assert mask.FINGERPRINT.fullmatch(one)
-    assert FINGERPRINT.fullmatch(one)  # the form this file expects is the one core.mask reads
+    assert FINGERPRINT.fullmatch(one)  # the form core.secrets.mask reads
     assert mask.without_fingerprints(f"password: {one}") == mask.without_fingerprints(
         f"password: {two}"
     )

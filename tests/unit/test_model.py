@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_bot.core.model import Key, Manifest, Origin, Render, canonical_json
+from gitops_bot.core.objects.model import Key, Manifest, Origin, Render, canonical_json
 
 
 @pytest.mark.parametrize(

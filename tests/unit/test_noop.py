@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core.noop import apply_is_noop
+from gitops_bot.core.objects.noop import apply_is_noop
 
 DESIRED: dict[str, Any] = {
     "apiVersion": "apps/v1",

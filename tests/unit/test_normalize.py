@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core import normalize
+from gitops_bot.core.objects import normalize
 
 RENDERED: dict[str, Any] = {
     "apiVersion": "apps/v1",

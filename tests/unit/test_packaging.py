@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops_bot.cli import cli
-from gitops_bot.core import commands
+from gitops_bot.core.pr import commands
 from gitops_bot.render import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +145,7 @@ def _env_read_by_the_cli() -> set[str]:
             envvar = param.envvar
             names.update([envvar] if isinstance(envvar, str) else envvar or ())
     sources = [
-        ROOT / "gitops_bot" / "cienv.py",
+        *sorted((ROOT / "gitops_bot" / "forges").rglob("*.py")),
         *sorted((ROOT / "gitops_bot" / "cli").glob("*.py")),
     ]
     names.update(

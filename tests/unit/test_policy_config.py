@@ -11,9 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import config, windows
-from gitops_bot.core.model import Key
-from gitops_bot.core.policy_config import Destructive, DiffRule, KindMatch, Policy
+from gitops_bot.core.objects.model import Key
+from gitops_bot.core.policy import windows
+from gitops_bot.core.policy.rules import Destructive, DiffRule, KindMatch, Policy
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
 
 

@@ -1,4 +1,4 @@
-"""core.promotion: what a promotion or a rollback pull request carries."""
+"""core.promotion.change: what a promotion or a rollback pull request carries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gitops_bot.core import config, promotion
-from gitops_bot.core.promotion_config import Copy, Rule
+from gitops_bot.core.promotion import change
+from gitops_bot.core.promotion.routes import Copy, Rule
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
 
 SHA = "a" * 40
@@ -45,8 +46,8 @@ def test_a_promotion_copies_what_differs_onto_the_targets_paths(
     target: dict[str, str | None],
     files: tuple[tuple[str, str], ...],
 ) -> None:
-    proposal = promotion.promotion(RULE, source_sha=SHA, source=source, target=target)
-    assert isinstance(proposal, promotion.Proposal)
+    proposal = change.promotion(RULE, source_sha=SHA, source=source, target=target)
+    assert isinstance(proposal, change.Proposal)
     assert proposal.files == files
     assert proposal.branch == "gitops-bot/promote/dev-to-prod"
     assert proposal.title == f"Promote dev to prod ({SHA[:12]})"
@@ -59,8 +60,8 @@ def test_a_promotion_copies_what_differs_onto_the_targets_paths(
 
 
 def test_the_branch_is_the_same_whatever_the_commit() -> None:
-    def proposal(sha: str) -> promotion.Proposal | promotion.Nothing:
-        return promotion.promotion(
+    def proposal(sha: str) -> change.Proposal | change.Nothing:
+        return change.promotion(
             RULE,
             source_sha=sha,
             source={DEV_V: sha, DEV_VALUES: ""},
@@ -68,28 +69,28 @@ def test_the_branch_is_the_same_whatever_the_commit() -> None:
         )
 
     first, second = proposal(SHA), proposal(BASE)
-    assert isinstance(first, promotion.Proposal)
-    assert isinstance(second, promotion.Proposal)
+    assert isinstance(first, change.Proposal)
+    assert isinstance(second, change.Proposal)
     assert first.branch == second.branch
     assert first.title != second.title
 
 
 def test_nothing_to_promote_when_the_target_already_has_the_files() -> None:
     same = {"v": "v2\n", "x": "x: 1\n"}
-    result = promotion.promotion(
+    result = change.promotion(
         RULE,
         source_sha=SHA,
         source={DEV_V: same["v"], DEV_VALUES: same["x"]},
         target={PROD_V: same["v"], PROD_VALUES: same["x"]},
     )
-    assert result == promotion.Nothing(
+    assert result == change.Nothing(
         f"`prod` already has `dev`'s files at {SHA[:12]}: nothing to promote"
     )
 
 
 def test_a_missing_source_file_names_the_file_commit_and_rule() -> None:
     with pytest.raises(ConfigError) as info:
-        promotion.promotion(RULE, source_sha=SHA, source={DEV_V: None, DEV_VALUES: "x"}, target={})
+        change.promotion(RULE, source_sha=SHA, source={DEV_V: None, DEV_VALUES: "x"}, target={})
     assert str(info.value) == (
         f"promoting dev to prod: deploy/dev/version.yaml does not exist at {SHA[:12]} "
         "(a copy path of the promotion rule on line 9)"
@@ -119,14 +120,14 @@ def test_a_missing_source_file_names_the_file_commit_and_rule() -> None:
 def test_the_body_says_which_commit_when_and_who(
     kwargs: dict[str, object], shown: list[str], absent: list[str]
 ) -> None:
-    proposal = promotion.promotion(
+    proposal = change.promotion(
         RULE,
         source_sha=SHA,
         source={DEV_V: "v2", DEV_VALUES: "x"},
         target={PROD_V: "v1", PROD_VALUES: "x"},
         **kwargs,  # type: ignore[arg-type]
     )
-    assert isinstance(proposal, promotion.Proposal)
+    assert isinstance(proposal, change.Proposal)
     for text in shown:
         assert text in proposal.body
     for text in absent:
@@ -163,11 +164,11 @@ promotion:
     ],
 )
 def test_the_scope_of_an_environments_sources(env: str, path: str, inside: bool) -> None:
-    assert (path in promotion.scope(CFG, env)) is inside
+    assert (path in change.scope(CFG, env)) is inside
 
 
 def test_a_rollback_restores_the_files_that_differ() -> None:
-    proposal = promotion.rollback(
+    proposal = change.rollback(
         "dev",
         sha=SHA,
         base_sha=BASE,
@@ -175,7 +176,7 @@ def test_a_rollback_restores_the_files_that_differ() -> None:
         at_base={"d/a.yaml": "new a\n", "d/b.yaml": "same\n"},
         requested_by="bob",
     )
-    assert isinstance(proposal, promotion.Proposal)
+    assert isinstance(proposal, change.Proposal)
     assert proposal.files == (("d/a.yaml", "old a\n"),)
     assert proposal.branch == f"gitops-bot/rollback/dev-{SHA[:12]}"
     assert proposal.title == f"Roll dev back to {SHA[:12]}"
@@ -186,22 +187,22 @@ def test_a_rollback_restores_the_files_that_differ() -> None:
 
 
 def test_a_rollback_restores_a_file_deleted_since() -> None:
-    proposal = promotion.rollback(
+    proposal = change.rollback(
         "dev", sha=SHA, base_sha=BASE, at_sha={"d/gone.yaml": "was here\n"}, at_base={}
     )
-    assert isinstance(proposal, promotion.Proposal)
+    assert isinstance(proposal, change.Proposal)
     assert proposal.files == (("d/gone.yaml", "was here\n"),)
 
 
 def test_a_rollback_deletes_a_file_added_since_and_says_so() -> None:
-    proposal = promotion.rollback(
+    proposal = change.rollback(
         "dev",
         sha=SHA,
         base_sha=BASE,
         at_sha={"d/a.yaml": "old\n", "d/new.yaml": None},
         at_base={"d/a.yaml": "new\n", "d/new.yaml": "x"},
     )
-    assert isinstance(proposal, promotion.Proposal)
+    assert isinstance(proposal, change.Proposal)
     assert proposal.files == (("d/a.yaml", "old\n"), ("d/new.yaml", None))
     assert "| `d/new.yaml` | deleted (added since) |" in proposal.body
     assert "| `d/a.yaml` | restored |" in proposal.body
@@ -209,8 +210,8 @@ def test_a_rollback_deletes_a_file_added_since_and_says_so() -> None:
 
 
 def test_nothing_to_roll_back_when_the_sources_are_the_same() -> None:
-    result = promotion.rollback("dev", sha=SHA, base_sha=BASE, at_sha={}, at_base={})
-    assert isinstance(result, promotion.Nothing)
+    result = change.rollback("dev", sha=SHA, base_sha=BASE, at_sha={}, at_base={})
+    assert isinstance(result, change.Nothing)
     assert "nothing to roll back" in result.reason
 
 
@@ -227,7 +228,7 @@ def test_nothing_to_roll_back_when_the_sources_are_the_same() -> None:
     ],
 )
 def test_the_commit_link_comes_from_the_pull_requests_page(pull_url: str, template: str) -> None:
-    assert promotion.commit_url(pull_url) == template
+    assert change.commit_url(pull_url) == template
 
 
 KEY_RULE = Rule(
@@ -255,13 +256,13 @@ containers:
 
 
 def test_a_key_copy_changes_only_those_keys_of_the_targets_file() -> None:
-    proposal = promotion.promotion(
+    proposal = change.promotion(
         KEY_RULE,
         source_sha=SHA,
         source={DEV_V: "v2\n", DEV_VALUES: DEV_VALUES_TEXT},
         target={PROD_V: "v1\n", PROD_VALUES: PROD_VALUES_TEXT},
     )
-    assert isinstance(proposal, promotion.Proposal)
+    assert isinstance(proposal, change.Proposal)
     assert proposal.files == (
         (PROD_VALUES, PROD_VALUES_TEXT.replace("tag: 1.4.0", "tag: 1.5.0")),
         (PROD_V, "v2\n"),
@@ -282,42 +283,40 @@ def test_a_key_copy_changes_only_those_keys_of_the_targets_file() -> None:
 
 def test_a_file_the_target_lacks_is_shown_as_new() -> None:
     rule = Rule("dev", "prod", ("deploy/{env}/version.yaml",), line=9)
-    proposal = promotion.promotion(
-        rule, source_sha=SHA, source={DEV_V: "v2\n"}, target={PROD_V: None}
-    )
-    assert isinstance(proposal, promotion.Proposal)
+    proposal = change.promotion(rule, source_sha=SHA, source={DEV_V: "v2\n"}, target={PROD_V: None})
+    assert isinstance(proposal, change.Proposal)
     assert "| `deploy/dev/version.yaml` | `deploy/prod/version.yaml` | new file |" in proposal.body
 
 
 def test_nothing_to_promote_when_the_target_already_has_the_keys() -> None:
     rule = Rule("dev", "prod", (Copy("deploy/{env}/values.yaml", ("image.tag",)),), line=9)
     same = PROD_VALUES_TEXT.replace("1.4.0", "1.5.0")
-    result = promotion.promotion(
+    result = change.promotion(
         rule, source_sha=SHA, source={DEV_VALUES: DEV_VALUES_TEXT}, target={PROD_VALUES: same}
     )
-    assert result == promotion.Nothing(
+    assert result == change.Nothing(
         f"`prod` already has `dev`'s keys at {SHA[:12]}: nothing to promote"
     )
-    mixed = promotion.promotion(
+    mixed = change.promotion(
         KEY_RULE,
         source_sha=SHA,
         source={DEV_V: "v1\n", DEV_VALUES: DEV_VALUES_TEXT},
         target={PROD_V: "v1\n", PROD_VALUES: same},
     )
-    assert mixed == promotion.Nothing(
+    assert mixed == change.Nothing(
         f"`prod` already has `dev`'s files and keys at {SHA[:12]}: nothing to promote"
     )
 
 
 def test_a_value_is_shown_so_that_the_table_keeps_its_shape() -> None:
     rule = Rule("dev", "prod", (Copy("deploy/{env}/values.yaml", ("image.tag",)),), line=9)
-    proposal = promotion.promotion(
+    proposal = change.promotion(
         rule,
         source_sha=SHA,
         source={DEV_VALUES: "image: {tag: 'a|`b'}\n"},
         target={PROD_VALUES: "image: {tag: ''}\n"},
     )
-    assert isinstance(proposal, promotion.Proposal)
+    assert isinstance(proposal, change.Proposal)
     assert "| (empty) -> `` a\\|`b `` |" in proposal.body
     assert proposal.files == ((PROD_VALUES, "image: {tag: 'a|`b'}\n"),)
 
@@ -365,7 +364,7 @@ def test_a_key_copy_that_cannot_be_made_names_the_file_key_and_rule(
     source: str, target: str | None, message: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        promotion.promotion(
+        change.promotion(
             KEY_RULE,
             source_sha=SHA,
             source={DEV_V: "v2\n", DEV_VALUES: source},
@@ -380,4 +379,4 @@ def test_the_scope_holds_the_files_of_key_copies() -> None:
         "promotion:\n  - from: dev\n    to: prod\n    copy:\n"
         "      - {file: 'values/{env}.yaml', keys: [image.tag]}\n"
     )
-    assert "values/prod.yaml" in promotion.scope(cfg, "prod")
+    assert "values/prod.yaml" in change.scope(cfg, "prod")

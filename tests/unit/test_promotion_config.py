@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import config, promotion_config
-from gitops_bot.core.promotion_config import Copy, Rule
+from gitops_bot.core.promotion import routes
+from gitops_bot.core.promotion.routes import Copy, Rule
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
 
 HEAD = """version: 1
@@ -48,8 +49,8 @@ def test_rules_are_parsed_in_order_with_their_defaults() -> None:
         ),
     )
     assert rules[1].paths("prod") == ("deploy/prod/version.yaml", "deploy/prod/values.yaml")
-    assert promotion_config.rule_to(rules, "prod") == rules[1]
-    assert promotion_config.rule_to(rules, "dev") is None
+    assert routes.rule_to(rules, "prod") == rules[1]
+    assert routes.rule_to(rules, "dev") is None
 
 
 def test_a_copy_item_may_name_keys_of_a_file() -> None:
@@ -229,16 +230,16 @@ def test_invalid_rules_name_the_file_line_and_key(rules: str, message: str) -> N
     ],
 )
 def test_durations(text: str, expected: timedelta | None) -> None:
-    assert promotion_config.parse_duration(text) == expected
+    assert routes.parse_duration(text) == expected
 
 
 @given(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99), st.integers(0, 99))
 def test_every_written_duration_reads_back(d: int, h: int, m: int, s: int) -> None:
     text = f"{d}d{h}h{m}m{s}s"
-    assert promotion_config.parse_duration(text) == timedelta(days=d, hours=h, minutes=m, seconds=s)
+    assert routes.parse_duration(text) == timedelta(days=d, hours=h, minutes=m, seconds=s)
 
 
 @given(st.text(max_size=12))
 def test_any_text_is_a_duration_or_none_never_an_exception(text: str) -> None:
-    parsed = promotion_config.parse_duration(text)
+    parsed = routes.parse_duration(text)
     assert parsed is None or parsed >= timedelta(0)

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import prstate
-from gitops_bot.core.destructive import Confirmation
-from gitops_bot.core.prstate import ALL, Hold, State
+from gitops_bot.core.policy.destructive import Confirmation
+from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr.state import ALL, Hold, State
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from gitops_bot.cluster import events as events_mod
-from gitops_bot.core import textfit
-from gitops_bot.core.model import Key
-from gitops_bot.core.outcome import ApplyResult, ObjectResult, Outcome
+from gitops_bot.core.objects import textfit
+from gitops_bot.core.objects.model import Key
+from gitops_bot.core.objects.outcome import ApplyResult, ObjectResult, Outcome
 from gitops_bot.puller.report import failure_note
 
 

@@ -89,7 +89,7 @@ def test_a_poke_counts_only_when_signed_with_the_secret(
 
 
 def test_the_bots_own_poke_is_taken(server: Server, app: _App) -> None:
-    from gitops_bot.puller_client import SIGNATURE_HEADER  # noqa: PLC0415
+    from gitops_bot.web.poke import SIGNATURE_HEADER  # noqa: PLC0415
 
     body = b'{"ref":"refs/heads/main","sha":"abc"}'
     got, _ = _request(server, "POST", "/poke", body, {SIGNATURE_HEADER: _sign(body)})

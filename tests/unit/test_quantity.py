@@ -1,4 +1,4 @@
-"""core.quantity against the tables of k8s.io/apimachinery's quantity_test.go.
+"""core.objects.quantity against the tables of k8s.io/apimachinery's quantity_test.go.
 
 The tables below are taken from upstream's TestQuantityParse,
 TestParseQuantity, TestQuantityString and TestQuantityParseEmit (with
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gitops_bot.core import quantity
-from gitops_bot.core.quantity import INT64_MAX, Format, Quantity, canonical, parse
+from gitops_bot.core.objects import quantity
+from gitops_bot.core.objects.quantity import INT64_MAX, Format, Quantity, canonical, parse
 
 DSI, BSI, DEX = Format.DECIMAL_SI, Format.BINARY_SI, Format.DECIMAL_EXPONENT
 

@@ -1,5 +1,5 @@
 """A generated name whose kustomize hash changed is one rename: which pairs
-count (tables and properties), and how core.diff shows them and the objects
+count (tables and properties), and how core.objects.diff shows them and the objects
 that follow them, Secrets masked."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import destructive, diff, renames
-from gitops_bot.core.model import Key, Manifest, Origin
-from gitops_bot.core.plan import Action, EnvPlan
+from gitops_bot.core.objects import diff, renames
+from gitops_bot.core.objects.model import Key, Manifest, Origin
+from gitops_bot.core.policy import destructive
 from gitops_bot.core.report import live_only
+from gitops_bot.core.report.plan import Action, EnvPlan
 from tests.objects import configmap, deployment, secret
 
 

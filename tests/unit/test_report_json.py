@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitops_bot.core.plan import EnvPlan, Plan
 from gitops_bot.core.report import json as report_json
+from gitops_bot.core.report.plan import EnvPlan, Plan
 from tests.unit import plan_samples as samples
 
 

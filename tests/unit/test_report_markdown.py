@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import diff
-from gitops_bot.core.model import Key, Origin
-from gitops_bot.core.plan import (
+from gitops_bot.core.objects import diff
+from gitops_bot.core.objects.model import Key, Origin
+from gitops_bot.core.report import markdown
+from gitops_bot.core.report.plan import (
     Action,
     Drift,
     EnvPlan,
@@ -27,7 +28,6 @@ from gitops_bot.core.plan import (
     ResourceChange,
     SecretKeys,
 )
-from gitops_bot.core.report import markdown
 from tests.objects import configmap
 from tests.unit.plan_samples import (
     BASE,
@@ -116,7 +116,7 @@ def test_parse_marker_refuses(body: str) -> None:
 def _cm_change(index: int, lines: int = 8) -> ResourceChange:
     old = configmap(f"cm-{index:03d}", **{f"k{i}": f"v{i}" for i in range(lines)})
     new = configmap(f"cm-{index:03d}", **{f"k{i}": f"w{i}" for i in range(lines)})
-    # Above the default line-diff cap (core.bounds) on purpose: this is about
+    # Above the default line-diff cap (core.repo.bounds) on purpose: this is about
     # how the comment cuts a diff that was made.
     return diff.compare(Key.of(old), old, new, mask_key=MASK_KEY, max_lines=4 * lines)
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from gitops_bot.core.plan import EnvPlan, Plan
 from gitops_bot.core.report import json as report_json
 from gitops_bot.core.report import markdown, text
+from gitops_bot.core.report.plan import EnvPlan, Plan
 from gitops_bot.render import sandbox
 
 BASE, HEAD = "0" * 40, "f" * 40

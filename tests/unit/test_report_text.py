@@ -6,9 +6,9 @@ them with UPDATE_GOLDEN=1 (see test_report_markdown.py).
 
 from __future__ import annotations
 
-from gitops_bot.core.model import Key
-from gitops_bot.core.plan import Action, EnvPlan, Plan, ResourceChange
+from gitops_bot.core.objects.model import Key
 from gitops_bot.core.report import text
+from gitops_bot.core.report.plan import Action, EnvPlan, Plan, ResourceChange
 from tests.unit import plan_samples as samples
 
 GREEN, RED, YELLOW, RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[0m"

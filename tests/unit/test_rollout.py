@@ -1,4 +1,4 @@
-"""Health of StatefulSets, DaemonSets and Jobs (core.rollout), as tables."""
+"""Health of StatefulSets, DaemonSets and Jobs (core.objects.rollout), as tables."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core.health import Status
-from gitops_bot.core.rollout import assess
+from gitops_bot.core.objects.health import Status
+from gitops_bot.core.objects.rollout import assess
 
 
 def obj(

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import mask, secretscan
+from gitops_bot.core.secrets import mask, scan
 
 CANARY = "canary-Zq81-pass"
 B64 = base64.b64encode(CANARY.encode()).decode()
@@ -45,18 +45,18 @@ def dedent(text: str) -> str:
     ],
 )
 def test_secret_values_are_found_in_raw_manifests(text: str) -> None:
-    found = secretscan.in_manifests(text)
+    found = scan.in_manifests(text)
     assert CANARY in found or CANARY in "\n".join(found), found
 
 
 def test_other_kinds_give_nothing() -> None:
     text = "kind: ConfigMap\ndata:\n  mode: production-mode\n"
-    assert secretscan.in_manifests(text) == set()
+    assert scan.in_manifests(text) == set()
 
 
 def test_template_expressions_are_not_values() -> None:
     text = "kind: Secret\nstringData:\n  password: {{ .Values.db.password | quote }}\n"
-    assert secretscan.in_manifests(text) == set()
+    assert scan.in_manifests(text) == set()
 
 
 def test_secret_generators_literals_envs_and_files() -> None:
@@ -73,7 +73,7 @@ def test_secret_generators_literals_envs_and_files() -> None:
           literals: [MODE=config-not-secret]
         """
     )
-    found = secretscan.in_kustomization(text, files.get)
+    found = scan.in_kustomization(text, files.get)
     assert {"tok-Zq81-literal", CANARY, f"{CANARY}-pem"} <= found
     assert "config-not-secret" not in found
 
@@ -89,19 +89,19 @@ def test_secret_generators_literals_envs_and_files() -> None:
 )
 def test_a_kustomization_that_does_not_parse_gives_every_literal(literals: str) -> None:
     text = f"resources: [a.yaml\nsecretGenerator:\n- name: db\n  literals:{literals}\n"
-    assert "tok-Zq81-literal" in secretscan.in_kustomization(text, lambda _: None)
+    assert "tok-Zq81-literal" in scan.in_kustomization(text, lambda _: None)
 
 
 def test_env_file_lines_and_values() -> None:
-    found = secretscan.in_env_file(f"A={CANARY}\nnot a valid line {CANARY}x\n")
+    found = scan.in_env_file(f"A={CANARY}\nnot a valid line {CANARY}x\n")
     assert {CANARY, f"not a valid line {CANARY}x"} <= found
 
 
 def test_helm_values_every_scalar_also_when_broken() -> None:
-    assert {CANARY, "12345678"} <= secretscan.in_values(
+    assert {CANARY, "12345678"} <= scan.in_values(
         f"db:\n  password: {CANARY}\n  pin: 12345678\n  enabled: true\n"
     )
-    assert CANARY in secretscan.in_values(f"db:\n  password: {CANARY}\n\t- broken: [\n")
+    assert CANARY in scan.in_values(f"db:\n  password: {CANARY}\n\t- broken: [\n")
 
 
 _VALUE = st.text(min_size=4, max_size=30).map(lambda s: s.replace("\n", "x").strip() + "wxyz")
@@ -127,7 +127,7 @@ def test_any_secret_value_is_found_also_in_a_broken_document(
     kind = next(i for i, line in enumerate(lines) if "kind" in line)
     where = max(kind + 1, min(at, len(lines)))
     text = "".join([*lines[:where], breakage, *lines[where:]])
-    found = secretscan.in_manifests(text)
+    found = scan.in_manifests(text)
     for value in values.values():
         assert value in found or "{{" in value, (value, text)
 

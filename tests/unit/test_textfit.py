@@ -1,4 +1,4 @@
-"""core.textfit: text within a byte limit, its start kept, what was left out said."""
+"""core.objects.textfit: text within a byte limit, its start kept, what was left out said."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import textfit
+from gitops_bot.core.objects import textfit
 
 LEFT_OUT = re.compile(r"… \[(\d+) more characters?\]$")
 

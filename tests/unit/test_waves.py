@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import waves
-from gitops_bot.core.model import Key, Manifest, Origin
+from gitops_bot.core.objects import waves
+from gitops_bot.core.objects.model import Key, Manifest, Origin
 from gitops_bot.errors import RenderError
 
 

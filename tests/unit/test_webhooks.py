@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core.webhooks import Deliveries, WebhookError, verify_github, verify_gitlab
+from gitops_bot.core.pr.deliveries import Deliveries, WebhookError, verify_github, verify_gitlab
 
 SECRET = b"It's a Secret to Everybody"
 BODY = b"Hello, World!"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.core import windows
+from gitops_bot.core.policy import windows
 from gitops_bot.errors import ConfigError
 
 UTC = dt.UTC

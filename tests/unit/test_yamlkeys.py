@@ -1,4 +1,4 @@
-"""core.yamlkeys: key paths, and one scalar read and rewritten in place."""
+"""core.yamldoc.scalars: key paths, and one scalar read and rewritten in place."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops_bot.core import yamlkeys
-from gitops_bot.core.yamlkeys import Index, Key, Match
+from gitops_bot.core.yamldoc import scalars
+from gitops_bot.core.yamldoc.scalars import Index, Key, Match
 
 INT = "tag:yaml.org,2002:int"
 
@@ -48,8 +48,8 @@ pending:
     ],
 )
 def test_key_paths_are_parsed_and_spelled_back(path: str, segments: tuple[Any, ...]) -> None:
-    assert yamlkeys.parse(path) == segments
-    assert yamlkeys.parse(yamlkeys.spell(segments)) == segments
+    assert scalars.parse(path) == segments
+    assert scalars.parse(scalars.spell(segments)) == segments
 
 
 @pytest.mark.parametrize(
@@ -86,8 +86,8 @@ def test_key_paths_are_parsed_and_spelled_back(path: str, segments: tuple[Any, .
     ],
 )
 def test_a_bad_key_path_says_where(path: str, message: str) -> None:
-    with pytest.raises(yamlkeys.PathError) as info:
-        yamlkeys.parse(path)
+    with pytest.raises(scalars.PathError) as info:
+        scalars.parse(path)
     assert str(info.value) == message
 
 
@@ -109,12 +109,12 @@ def test_a_bad_key_path_says_where(path: str, message: str) -> None:
     ],
 )
 def test_get_reads_the_scalar_at_a_path(path: str, value: str | None) -> None:
-    assert yamlkeys.get(VALUES, path) == value
+    assert scalars.get(VALUES, path) == value
 
 
 def test_scalar_says_what_type_yaml_reads() -> None:
-    assert yamlkeys.scalar(VALUES, "replicas") == yamlkeys.Scalar("3", INT, 13)
-    assert yamlkeys.scalar("", "a") is None
+    assert scalars.scalar(VALUES, "replicas") == scalars.Scalar("3", INT, 13)
+    assert scalars.scalar("", "a") is None
 
 
 def _only_line_changed(before: str, after: str, line: str) -> None:
@@ -149,16 +149,16 @@ def _only_line_changed(before: str, after: str, line: str) -> None:
     ],
 )
 def test_set_replaces_only_the_scalars_characters(path: str, value: str, line: str) -> None:
-    after = yamlkeys.set(VALUES, path, value)
+    after = scalars.set(VALUES, path, value)
     _only_line_changed(VALUES, after, line)
-    assert yamlkeys.get(after, path) == value
+    assert scalars.get(after, path) == value
 
 
 def test_set_writes_plain_what_reads_back_as_the_sources_type() -> None:
-    after = yamlkeys.set(VALUES, "replicas", "5", tag=INT)
+    after = scalars.set(VALUES, "replicas", "5", tag=INT)
     _only_line_changed(VALUES, after, "replicas: 5")
     assert yaml.safe_load(after)["replicas"] == 5
-    _only_line_changed(VALUES, yamlkeys.set(VALUES, "replicas", "5"), 'replicas: "5"')
+    _only_line_changed(VALUES, scalars.set(VALUES, "replicas", "5"), 'replicas: "5"')
 
 
 @pytest.mark.parametrize(
@@ -231,16 +231,16 @@ def test_set_writes_plain_what_reads_back_as_the_sources_type() -> None:
     ],
 )
 def test_set_refuses_what_it_cannot_rewrite(text: str, path: str, message: str) -> None:
-    with pytest.raises(yamlkeys.Error) as info:
-        yamlkeys.set(text, path, "2")
+    with pytest.raises(scalars.Error) as info:
+        scalars.set(text, path, "2")
     assert str(info.value) == message
 
 
 def test_get_refuses_a_mapping_and_an_invalid_file() -> None:
-    with pytest.raises(yamlkeys.Error, match="image is a mapping"):
-        yamlkeys.get(VALUES, "image")
-    with pytest.raises(yamlkeys.Error, match="more than one YAML document"):
-        yamlkeys.get("a: 1\n---\n", "a")
+    with pytest.raises(scalars.Error, match="image is a mapping"):
+        scalars.get(VALUES, "image")
+    with pytest.raises(scalars.Error, match="more than one YAML document"):
+        scalars.get("a: 1\n---\n", "a")
 
 
 _NAMES = st.text(st.characters(exclude_categories=("Cs",)), max_size=6)
@@ -257,7 +257,7 @@ _SEGMENTS = st.lists(
 
 @given(_SEGMENTS)
 def test_every_spelled_path_parses_back(segments: list[Any]) -> None:
-    assert yamlkeys.parse(yamlkeys.spell(tuple(segments))) == tuple(segments)
+    assert scalars.parse(scalars.spell(tuple(segments))) == tuple(segments)
 
 
 # Each path of VALUES whose scalar is written in a different style.
@@ -272,8 +272,8 @@ _STYLES = {
 
 @given(st.sampled_from(sorted(_STYLES)), st.text(st.characters(exclude_categories=("Cs",))))
 def test_any_string_is_set_and_read_back_and_nothing_else_changes(path: str, value: str) -> None:
-    after = yamlkeys.set(VALUES, path, value)
-    assert yamlkeys.get(after, path) == value
+    after = scalars.set(VALUES, path, value)
+    assert scalars.get(after, path) == value
     expected = yaml.safe_load(VALUES)
     holder = expected
     *parents, last = _STYLES[path]

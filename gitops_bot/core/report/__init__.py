@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gitops_bot.core.plan import Action, EnvPlan, ResourceChange, SecretKeys
+from gitops_bot.core.report.plan import Action, EnvPlan, ResourceChange, SecretKeys
 
 # The order actions are listed in everywhere, so every format reads alike.
 ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.UNCHANGED)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitops_bot.core import diff
-from gitops_bot.core.model import Key, Origin
-from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange
+from gitops_bot.core.objects import diff
+from gitops_bot.core.objects.model import Key, Origin
 from gitops_bot.core.report import ACTIONS, Counts
+from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange
 
 SCHEMA = "gitops-bot/plan/v1"
 

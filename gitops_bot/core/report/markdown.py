@@ -24,8 +24,7 @@ from urllib.parse import quote, unquote
 
 from tabulate import tabulate
 
-from gitops_bot.core import diff
-from gitops_bot.core.plan import Drift, EnvPlan, Plan, ResourceChange
+from gitops_bot.core.objects import diff
 from gitops_bot.core.report import (
     ACTIONS,
     Counts,
@@ -35,6 +34,7 @@ from gitops_bot.core.report import (
     secret_key_phrase,
     short,
 )
+from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange
 
 GITHUB_LIMIT = 65_536
 MIN_BUDGET = 1_000

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 
-from gitops_bot.core import diff
-from gitops_bot.core.plan import Action, EnvPlan, Plan, ResourceChange
+from gitops_bot.core.objects import diff
 from gitops_bot.core.report import (
     ACTIONS,
     SYMBOLS,
@@ -23,6 +22,7 @@ from gitops_bot.core.report import (
     secret_key_phrase,
     short,
 )
+from gitops_bot.core.report.plan import Action, EnvPlan, Plan, ResourceChange
 
 _RESET = "\x1b[0m"
 _COLORS = {

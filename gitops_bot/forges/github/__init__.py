@@ -1,11 +1,11 @@
-"""GitHub through PyGithub: every forge port (gitops_bot.ports) for one repository.
+"""GitHub through PyGithub: every forge port (gitops_bot.core.pr.ports) for one repository.
 
 `GitHub` is one object made of one part per responsibility, each its own
 module: client (the connection, retries, errors, GitHub's limits), pulls
 (PullRequests, PullQueries), comments (Comments), statuses (Statuses,
 Deployments), people (Reviews, Members), changes (Changes) and locks
 (Locks). PyGithub objects never leave these modules: everything is copied
-into gitops_bot.core.forge values. The calls each method makes, and the
+into gitops_bot.core.pr.model values. The calls each method makes, and the
 token permissions they need, are in docs/forges-github.md.
 """
 

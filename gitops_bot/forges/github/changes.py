@@ -18,7 +18,7 @@ from urllib.parse import quote
 from github import GithubException, InputGitTreeElement
 from github.GitRef import GitRef
 
-from gitops_bot.core.forge import Pull, check_length
+from gitops_bot.core.pr.model import Pull, check_length
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.github.client import COMMENT_LIMIT, Client, why
 

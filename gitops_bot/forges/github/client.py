@@ -21,7 +21,7 @@ from github import Auth, Github, GithubException, GithubRetry, RateLimitExceeded
 from github.PullRequest import PullRequest
 from urllib3.exceptions import MaxRetryError
 
-from gitops_bot.core.forge import Pull
+from gitops_bot.core.pr.model import Pull
 from gitops_bot.errors import ForgeError
 
 COMMENT_LIMIT = 65_536  # characters in a comment or pull request body

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from github import GithubException
 from github.IssueComment import IssueComment
 
-from gitops_bot.core.forge import Comment, Reaction, check_length
+from gitops_bot.core.pr.model import Comment, Reaction, check_length
 from gitops_bot.forges.github.client import COMMENT_LIMIT, Client, when
 
 _REACTIONS = {

@@ -29,7 +29,7 @@ import re
 from github import GithubException
 from github.GitRef import GitRef
 
-from gitops_bot.core.forge import Lock, check_lock_env, format_lock, parse_lock
+from gitops_bot.core.pr.model import Lock, check_lock_env, format_lock, parse_lock
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.github.client import Client, when
 

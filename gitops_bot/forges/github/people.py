@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from github import GithubException
 
-from gitops_bot.core.forge import Permission, Review, ReviewState
+from gitops_bot.core.pr.model import Permission, Review, ReviewState
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.github.client import Client, when
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from github.GithubObject import NotSet
 
-from gitops_bot.core.forge import Pull, check_length
+from gitops_bot.core.pr.model import Pull, check_length
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.github.client import COMMENT_LIMIT, FILES_LIMIT, Client
 

@@ -19,7 +19,7 @@ import itertools
 from github.Deployment import Deployment as GitHubDeployment
 from github.GithubObject import NotSet
 
-from gitops_bot.core.forge import Deployment, DeploymentState, Status, StatusState
+from gitops_bot.core.pr.model import Deployment, DeploymentState, Status, StatusState
 from gitops_bot.forges.github.client import STATUS_DESCRIPTION_LIMIT, Client, when
 
 _STATUS_STATES = {

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from gitlab.exceptions import GitlabError
 
-from gitops_bot.core.forge import Pull, check_length
+from gitops_bot.core.pr.model import Pull, check_length
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab.client import DESCRIPTION_LIMIT, Client
 

@@ -25,7 +25,7 @@ import requests
 from gitlab.exceptions import GitlabError
 from gitlab.v4.objects import CurrentUserManager
 
-from gitops_bot.core.forge import Pull
+from gitops_bot.core.pr.model import Pull
 from gitops_bot.errors import ForgeError
 
 COMMENT_LIMIT = 1_000_000  # characters of a note body

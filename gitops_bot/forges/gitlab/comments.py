@@ -16,7 +16,7 @@ from typing import Any
 
 from gitlab.exceptions import GitlabError
 
-from gitops_bot.core.forge import Comment, Reaction, check_length
+from gitops_bot.core.pr.model import Comment, Reaction, check_length
 from gitops_bot.forges.gitlab.client import COMMENT_LIMIT, Client, text_of
 
 _EMOJI = {

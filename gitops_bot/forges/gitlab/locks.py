@@ -32,7 +32,7 @@ from typing import Any
 
 from gitlab.exceptions import GitlabError
 
-from gitops_bot.core.forge import Lock, check_lock_env, format_lock, parse_lock
+from gitops_bot.core.pr.model import Lock, check_lock_env, format_lock, parse_lock
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab.client import Client, text_of
 

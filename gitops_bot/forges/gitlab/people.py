@@ -17,7 +17,7 @@ from typing import Any
 
 from gitlab.exceptions import GitlabError
 
-from gitops_bot.core.forge import Permission, Review, ReviewState
+from gitops_bot.core.pr.model import Permission, Review, ReviewState
 from gitops_bot.forges.gitlab.client import Client, text_of, when
 
 _ACCESS = ((50, Permission.ADMIN), (40, Permission.MAINTAIN), (30, Permission.WRITE))

@@ -11,7 +11,7 @@ merge or when, and to retry a merge after a 5xx (it may have happened).
 
 from __future__ import annotations
 
-from gitops_bot.core.forge import Pull, check_length
+from gitops_bot.core.pr.model import Pull, check_length
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab.client import DESCRIPTION_LIMIT, PER_PAGE, Client
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from gitlab.exceptions import GitlabError
 
-from gitops_bot.core.forge import Deployment, DeploymentState, Status, StatusState
+from gitops_bot.core.pr.model import Deployment, DeploymentState, Status, StatusState
 from gitops_bot.errors import ForgeError
 from gitops_bot.forges.gitlab.client import STATUS_DESCRIPTION_LIMIT, Client, text_of, when
 

@@ -1,0 +1,2 @@
+"""Kubernetes objects as values: identity, rendered manifests, what the API
+server adds and rewrites, diffs, health, apply order and outcomes."""
