@@ -23,7 +23,7 @@ from gitops_bot.core.pr.model import (
 )
 from gitops_bot.core.report import markdown
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.github import GitHub
+from gitops_bot.forges.github.adapter import GitHub
 from tests.fakes.github_server import ChangedFile, GitHubServer, checked
 
 TOKEN = "ghs_canary0123456789abcdefPORTS"

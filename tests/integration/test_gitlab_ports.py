@@ -16,7 +16,7 @@ import pytest
 
 from gitops_bot.core.pr.model import Comment, Deployment, DeploymentState, Lock, format_lock
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.gitlab import GitLab
+from gitops_bot.forges.gitlab.adapter import GitLab
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer
 from tests.integration.test_gitlab import EXAMPLES, shape_errors
 

@@ -17,7 +17,8 @@ from github import GithubException
 from github.IssueComment import IssueComment
 
 from gitops_bot.core.pr.model import Comment, Reaction, check_length
-from gitops_bot.forges.github.client import COMMENT_LIMIT, Client, when
+from gitops_bot.forges.github import COMMENT_LIMIT
+from gitops_bot.forges.github.client import Client, when
 
 _REACTIONS = {
     Reaction.SEEN: "eyes",

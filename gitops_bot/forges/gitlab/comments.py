@@ -17,7 +17,8 @@ from typing import Any
 from gitlab.exceptions import GitlabError
 
 from gitops_bot.core.pr.model import Comment, Reaction, check_length
-from gitops_bot.forges.gitlab.client import COMMENT_LIMIT, Client, text_of
+from gitops_bot.forges.gitlab import COMMENT_LIMIT
+from gitops_bot.forges.gitlab.client import Client, text_of
 
 _EMOJI = {
     Reaction.SEEN: "eyes",
