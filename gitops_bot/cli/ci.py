@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr.model import Pull
     from gitops_bot.core.report.plan import Plan
-    from gitops_bot.forges.cienv import CiContext
+    from gitops_bot.forges.forge import CiContext
     from gitops_bot.vcs.git import Git
     from gitops_bot.vcs.mirror import Mirror
 
@@ -70,40 +70,18 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
     return puller_client.Poker(url, secret=secret.strip()).poke
 
 
-def _write_interval() -> float | None:
-    """Seconds between GitHub writes: 1 by default, as GitHub asks of
-    integrations (secondary rate limits); 0 where nobody limits them (a GitHub
-    Enterprise Server without them, the test emulator)."""
-    raw = os.environ.get("GITOPS_BOT_GITHUB_WRITE_INTERVAL", "1")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise BotError(
-            f"GITOPS_BOT_GITHUB_WRITE_INTERVAL={raw!r}: not a number of seconds"
-        ) from None
-    if seconds < 0:
-        raise BotError(f"GITOPS_BOT_GITHUB_WRITE_INTERVAL={raw!r}: must be 0 or more")
-    return seconds or None
-
-
 def forge_adapter(
-    forge: str, *, repo: str, token: str, api_url: str, bot_login: str | None
+    forge: str, *, repo: str, token: str, api_url: str | None, bot_login: str | None
 ) -> tuple[ChatForge, int]:
-    """The adapter for `forge` ("github" or "gitlab"), and its comment limit."""
-    if forge == "github":
-        from gitops_bot.forges import github  # noqa: PLC0415
+    """The adapter for the registered forge named `forge`, and its comment limit."""
+    from gitops_bot.forges import registry  # noqa: PLC0415
+    from gitops_bot.forges.forge import Connection  # noqa: PLC0415
 
-        adapter = github.GitHub(
-            repo=repo,
-            token=token,
-            base_url=api_url,
-            bot_login=bot_login,
-            seconds_between_writes=_write_interval(),
-        )
-        return adapter, github.COMMENT_LIMIT
-    from gitops_bot.forges import gitlab  # noqa: PLC0415
-
-    return gitlab.GitLab(project=repo, token=token, url=api_url), gitlab.COMMENT_LIMIT
+    descriptor = registry.get(forge)
+    adapter = descriptor.connect(
+        Connection(repo=repo, token=token, api_url=api_url, bot_login=bot_login)
+    )
+    return adapter, descriptor.comment_limit
 
 
 @click.command()
@@ -259,9 +237,6 @@ def _mirror(ctx: CiContext) -> Mirror:
 
 
 def pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:
-    head = (
-        f"refs/pull/{pull.number}/head"
-        if forge == "github"
-        else (f"refs/merge-requests/{pull.number}/head")
-    )
-    return (f"refs/heads/{pull.base_ref}", head)
+    from gitops_bot.forges import registry  # noqa: PLC0415
+
+    return registry.get(forge).pull_refs(pull)

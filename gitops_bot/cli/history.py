@@ -14,12 +14,13 @@ from pathlib import Path
 import click
 
 from gitops_bot.errors import BotError
+from gitops_bot.forges import registry
 
 
 @click.command()
 @click.option(
     "--forge",
-    type=click.Choice(["github", "gitlab"]),
+    type=click.Choice(registry.names()),
     envvar="GITOPS_BOT_FORGE",
     required=True,
     help="[env: GITOPS_BOT_FORGE]",
@@ -85,8 +86,7 @@ def history(
         except OSError as err:
             raise BotError(f"reading {config_file}: {err.strerror}; or name --env") from err
         envs = tuple(e.name for e in config.parse(text, file=config_file).environments)
-    api = api_url or ("https://api.github.com" if forge == "github" else "https://gitlab.com")
-    adapter, _ = forge_adapter(forge, repo=repo, token=token, api_url=api, bot_login=None)
+    adapter, _ = forge_adapter(forge, repo=repo, token=token, api_url=api_url, bot_login=None)
     entries = history_app.history_of(adapter, envs, limit=limit)
     if fmt == "json":
         click.echo(history_core.to_json(entries))

@@ -23,6 +23,7 @@ from gitops_bot.cli import common
 from gitops_bot.cli.ci import forge_adapter, pull_refs, puller_options
 from gitops_bot.cli.ci import poke as make_poke
 from gitops_bot.errors import BotError
+from gitops_bot.forges import registry
 
 if TYPE_CHECKING:
     from gitops_bot.core.pr import events
@@ -37,7 +38,7 @@ def _secret(path: str | None) -> bytes:
 @click.option("--port", default=8080, show_default=True, type=int, envvar="GITOPS_BOT_PORT")
 @click.option(
     "--forge",
-    type=click.Choice(["github", "gitlab"]),
+    type=click.Choice(registry.names()),
     required=True,
     envvar="GITOPS_BOT_FORGE",
     help="The forge whose webhooks this server takes [env: GITOPS_BOT_FORGE].",
@@ -105,8 +106,9 @@ def serve(
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
     if not token:
         raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
-    api = api_url or ("https://api.github.com" if forge == "github" else "https://gitlab.com")
-    clone = git_url or _clone_url(forge, api)
+    descriptor = registry.get(forge)
+    api = descriptor.api(api_url)
+    clone = git_url or descriptor.clone_url(api)
     secret = _secret(secret_file)
     tools = common.tools(helm, kustomize)
     poke = make_poke(puller_url, puller_secret_file)
@@ -150,10 +152,7 @@ def serve(
                 raise
         log.info("%s", done.text)
 
-    settings = webhooks.Settings(
-        github_secret=secret if forge == "github" else b"",
-        gitlab_secret=secret.decode() if forge == "gitlab" else "",
-    )
+    settings = webhooks.Settings(secrets={forge: secret})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with webhooks.WebhookServer(
@@ -162,13 +161,3 @@ def serve(
         click.echo(f"gitops-bot: serving {forge} webhooks on {server.url}", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
-
-
-def _clone_url(forge: str, api: str) -> str:
-    """https://github.com/{repo}.git for api.github.com; GitHub Enterprise
-    (https://HOST/api/v3) and GitLab (https://HOST) clone from the host."""
-    if forge == "github":
-        if api.rstrip("/") == "https://api.github.com":
-            return "https://github.com/{repo}.git"
-        return api.rstrip("/").removesuffix("/api/v3") + "/{repo}.git"
-    return api.rstrip("/") + "/{repo}.git"

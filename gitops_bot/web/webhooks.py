@@ -1,10 +1,11 @@
 """The webhook server: authentic deliveries in, handler calls out, one per pull request at a time.
 
-Owns: the HTTP mechanics of receiving GitHub and GitLab webhooks (the size
-limit checked before the body is read, the signature before it is parsed,
-delivery ids and what each event is remembered, so a redelivery, or a
-replay under a new delivery id, is handled once, 503 with
-Retry-After when the queue is full) and handing each actionable event to the
+Owns: the HTTP mechanics of receiving the webhooks of every forge in
+forges.registry, at POST /webhooks/NAME (the size limit checked before the
+body is read, the forge's signature check before it is parsed, delivery
+ids and what each event is remembered, so a redelivery, or a replay under
+a new delivery id, is handled once, 503 with Retry-After when the queue is
+full) and handing each actionable event to the
 queue (gitops_bot.web.deliveryqueue: one handler call at a time per pull
 request; SECURITY.md promises 9 and 10). Refuses: deciding anything from the
 payload (it only names the event; the handler re-reads state from the API),
@@ -18,27 +19,27 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from gitops_bot.core.pr import deliveries, events
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges import events as forge_events
+from gitops_bot.forges import registry
+from gitops_bot.forges.forge import Header, Webhook
 from gitops_bot.web import front
 from gitops_bot.web.deliveryqueue import Actionable, Handler, Key, Workers
 
 __all__ = ["Counters", "Handler", "Settings", "WebhookServer"]
-
-Header = Callable[[str], "str | None"]
 
 RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True)
 class Settings:
-    github_secret: bytes = b""  # empty: GitHub deliveries refused
-    gitlab_secret: str = ""  # empty: GitLab deliveries refused
+    # The webhook secret of each forge, by its registry name (GitHub: the HMAC
+    # key; GitLab: the X-Gitlab-Token); a forge without one is refused.
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
     max_body_bytes: int = 5 << 20
     queue_size: int = 100  # events accepted and waiting for a worker
     workers: int = 4  # handler calls for different pull requests run in parallel
@@ -70,38 +71,31 @@ class _Reply:
 
 @dataclass(frozen=True)
 class _Forge:
-    title: str
-    delivery_header: str
-    verify: Callable[[Settings, Header, bytes], None]
-    read: Callable[[Header, Mapping[str, Any]], events.Event]
-    # What the event is, whatever delivery carries it (forges.events): the
-    # delivery header is not signed, so a replay can carry any id.
-    identity: Callable[[Header, Mapping[str, Any]], str]
+    name: str  # the registry's, and the key of its secret in Settings.secrets
+    webhook: Webhook
+
+    @property
+    def title(self) -> str:
+        return self.webhook.title
+
+    @property
+    def delivery_header(self) -> str:
+        return self.webhook.delivery_header
+
+    def verify(self, settings: Settings, header: Header, body: bytes) -> None:
+        self.webhook.verify(settings.secrets.get(self.name, b""), header, body)
+
+    def read(self, header: Header, payload: Mapping[str, Any]) -> events.Event:
+        return self.webhook.read(header, payload)
+
+    def identity(self, header: Header, payload: Mapping[str, Any]) -> str:
+        # What the event is, whatever delivery carries it: the delivery
+        # header is not signed, so a replay can carry any id.
+        return self.webhook.identity(header, payload)
 
 
 _FORGES: Mapping[str, _Forge] = {
-    "/webhooks/github": _Forge(
-        title="GitHub",
-        delivery_header="X-GitHub-Delivery",
-        verify=lambda s, header, body: deliveries.verify_github(
-            body, header("X-Hub-Signature-256"), secret=s.github_secret
-        ),
-        read=lambda header, payload: forge_events.from_github(
-            header("X-GitHub-Event") or "", payload
-        ),
-        identity=lambda header, payload: forge_events.github_identity(
-            header("X-GitHub-Event") or "", payload
-        ),
-    ),
-    "/webhooks/gitlab": _Forge(
-        title="GitLab",
-        delivery_header="X-Gitlab-Event-UUID",
-        verify=lambda s, header, body: deliveries.verify_gitlab(
-            header("X-Gitlab-Token"), secret=s.gitlab_secret
-        ),
-        read=lambda header, payload: forge_events.from_gitlab(payload),
-        identity=lambda header, payload: forge_events.gitlab_identity(payload),
-    ),
+    f"/webhooks/{forge.name}": _Forge(forge.name, forge.webhook) for forge in registry.FORGES
 }
 
 
@@ -128,7 +122,7 @@ def _parse(forge: _Forge, header: Header, body: bytes) -> tuple[events.Event, st
 
 
 class WebhookServer:
-    """Serves POST /webhooks/github, POST /webhooks/gitlab and GET /healthz until close()."""
+    """Serves POST /webhooks/NAME for each registered forge and GET /healthz until close()."""
 
     def __init__(
         self,

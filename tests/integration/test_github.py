@@ -28,7 +28,7 @@ from gitops_bot.core.pr.model import (
 )
 from gitops_bot.core.report import markdown
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.github import COMMENT_LIMIT, GitHub
+from gitops_bot.forges.github.adapter import COMMENT_LIMIT, GitHub
 from tests.fakes import openapi_check
 from tests.fakes.github_server import ROUTES, ChangedFile, GitHubServer, checked
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.github import GitHub
+from gitops_bot.forges.github.adapter import GitHub
 from tests.fakes.github_server import GitHubServer, checked
 
 TOKEN = "ghs_canary0123456789abcdefPULLS"

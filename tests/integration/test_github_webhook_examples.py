@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.forges import events as forge_events
+from gitops_bot.forges.github import webhook as forge_events
 
 EXAMPLES = (
     Path(__file__).parents[1]
@@ -119,7 +119,7 @@ def test_an_example_carries_what_the_bot_reads(event: str, payload: dict[str, An
 def test_an_example_carries_what_its_identity_is_made_of(
     event: str, payload: dict[str, Any]
 ) -> None:
-    """The server de-duplicates replays on these fields (forges.events): none may
+    """The server de-duplicates replays on these fields (forges.github.webhook): none may
     be missing in what GitHub really sends, or two events would look alike."""
     paths = {
         "issue_comment": ("comment.id", "comment.updated_at"),

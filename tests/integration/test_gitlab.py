@@ -20,8 +20,8 @@ import pytest
 
 from gitops_bot.core.pr.model import Permission, Pull, Reaction, ReviewState, Status, StatusState
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges import gitlab as gitlab_forge
-from gitops_bot.forges.gitlab import COMMENT_LIMIT, MAX_RETRIES, GitLab
+from gitops_bot.forges.gitlab import adapter as gitlab_forge
+from gitops_bot.forges.gitlab.adapter import COMMENT_LIMIT, MAX_RETRIES, GitLab
 from tests.fakes.gitlab_server import (
     DEVELOPER,
     GUEST,

@@ -17,7 +17,7 @@ from gitlab.exceptions import GitlabCreateError
 
 from gitops_bot.core.pr.model import DeploymentState, Reaction, Status, StatusState
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.gitlab import GitLab
+from gitops_bot.forges.gitlab.adapter import GitLab
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer
 
 TOKEN = "glpat-SECRET-canary-pulls"

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from gitops_bot.cli import cli
 from gitops_bot.core.pr import state as prstate
-from gitops_bot.forges.github import GitHub
+from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.puller.guard import ApprovedRenders
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git

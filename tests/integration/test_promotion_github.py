@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitops_bot.core.pr.model import DeploymentState
-from gitops_bot.forges.github import GitHub
+from gitops_bot.forges.github.adapter import GitHub
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git
 from tests.integration.test_policy_github import BOT, REPO, TOKEN, Bot

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from gitops_bot.cli import cli
 from gitops_bot.core.pr.model import DeploymentState
-from gitops_bot.forges.gitlab import GitLab
+from gitops_bot.forges.gitlab.adapter import GitLab
 from tests.fakes.gitlab_server import GitLabServer
 from tests.integration.shop import git
 from tests.integration.test_promotion_github import PROMOTE_BRANCH, VERSION, promoting

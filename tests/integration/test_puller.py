@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.forges.github import GitHub
+from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.settings import ApplySettings
 from gitops_bot.testing.binaries import Binaries

@@ -22,7 +22,7 @@ import pytest
 
 from gitops_bot.core.pr import deliveries
 from gitops_bot.core.pr.model import Status, StatusState
-from gitops_bot.forges.github import GitHub
+from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration import servekit

@@ -97,7 +97,7 @@ def _webhook(*, deadline: float, max_connections: int) -> Iterator[Served]:
         )
 
     settings = webhooks.Settings(
-        github_secret=SECRET, request_deadline_s=deadline, max_connections=max_connections
+        secrets={"github": SECRET}, request_deadline_s=deadline, max_connections=max_connections
     )
     with webhooks.WebhookServer(handler=handler, settings=settings) as server:
         yield Served(

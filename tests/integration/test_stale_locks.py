@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 
 from gitops_bot.core.pr.model import Lock
-from gitops_bot.forges.github import GitHub
-from gitops_bot.forges.gitlab import GitLab
+from gitops_bot.forges.github.adapter import GitHub
+from gitops_bot.forges.gitlab.adapter import GitLab
 from tests.fakes.github_server import checked
 from tests.fakes.gitlab_server import DEVELOPER, GitLabServer
 

@@ -3,7 +3,7 @@
 GitHub's signature covers the body only and GitLab's token is a static
 header: whoever captured one delivery can send it again under any
 X-GitHub-Delivery / X-Gitlab-Event-UUID. The server recognises the event by
-what it is (forges.events.*_identity), over real HTTP, signed as the forges
+what it is (forges/*/webhook.py *_identity), over real HTTP, signed as the forges
 sign; a different event of the same kind (a second edit, a second close, a
 new push) still goes through."""
 

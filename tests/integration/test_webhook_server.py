@@ -122,8 +122,7 @@ class Recorder:
 
 @contextmanager
 def serving(handler: webhooks.Handler, **settings: Any) -> Iterator[webhooks.WebhookServer]:
-    settings.setdefault("github_secret", SECRET)
-    settings.setdefault("gitlab_secret", TOKEN)
+    settings.setdefault("secrets", {"github": SECRET, "gitlab": TOKEN.encode()})
     with webhooks.WebhookServer(handler=handler, settings=webhooks.Settings(**settings)) as server:
         yield server
 
@@ -162,7 +161,7 @@ def test_an_unsigned_or_wrongly_signed_delivery_is_refused(
 
 def test_without_a_secret_github_deliveries_are_refused() -> None:
     recorder = Recorder()
-    with serving(recorder, github_secret=b"") as server:
+    with serving(recorder, secrets={"gitlab": TOKEN.encode()}) as server:
         status, text, _ = _github(server, _pull(7))
     assert (status, recorder.started) == (401, [])
     assert "no webhook secret is configured" in text
@@ -336,7 +335,7 @@ def test_a_handler_that_raises_does_not_stop_later_events(
 def test_close_lets_the_running_call_finish_and_joins_the_threads() -> None:
     recorder = Recorder(hold=frozenset({1}))
     server = webhooks.WebhookServer(
-        handler=recorder, settings=webhooks.Settings(github_secret=SECRET)
+        handler=recorder, settings=webhooks.Settings(secrets={"github": SECRET})
     )
     assert _github(server, _pull(1, "1" * 40))[0] == 202
     until(lambda: recorder.started, what="PR 1 to start", timeout=WAIT)
@@ -359,7 +358,7 @@ def test_close_lets_the_running_call_finish_and_joins_the_threads() -> None:
 def test_close_gives_up_on_a_stuck_handler_after_its_timeout() -> None:
     recorder = Recorder(hold=frozenset({1}))
     server = webhooks.WebhookServer(
-        handler=recorder, settings=webhooks.Settings(github_secret=SECRET)
+        handler=recorder, settings=webhooks.Settings(secrets={"github": SECRET})
     )
     try:
         assert _github(server, _pull(1))[0] == 202

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -57,13 +58,13 @@ def test_console_script_reports_bot_errors_with_exit_code_2(tmp_path: Path) -> N
 def test_github_writes_are_paced_as_github_asks_unless_told_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gitops_bot.cli import ci  # noqa: PLC0415
+    from gitops_bot.forges.github import write_interval  # noqa: PLC0415
 
     monkeypatch.delenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", raising=False)
-    assert ci._write_interval() == 1.0
+    assert write_interval(os.environ) == 1.0
     monkeypatch.setenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", "0")
-    assert ci._write_interval() is None
+    assert write_interval(os.environ) is None
     for bad in ("soon", "-1"):
         monkeypatch.setenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", bad)
         with pytest.raises(BotError, match="GITOPS_BOT_GITHUB_WRITE_INTERVAL"):
-            ci._write_interval()
+            write_interval(os.environ)

@@ -16,7 +16,8 @@ import pytest
 
 from gitops_bot.core.pr import events as ev
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.events import from_github, from_gitlab, github_identity, gitlab_identity
+from gitops_bot.forges.github.webhook import from_github, github_identity
+from gitops_bot.forges.gitlab.webhook import from_gitlab, gitlab_identity
 
 EXAMPLES = (
     Path(__file__).resolve().parents[1]

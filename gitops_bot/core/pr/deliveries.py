@@ -3,7 +3,7 @@
 Owns: checking GitHub's X-Hub-Signature-256 (HMAC-SHA256 of the raw body)
 and GitLab's X-Gitlab-Token in constant time, before anything parses the
 body; and a bounded memory (least recently seen forgotten first) of
-delivery ids and of what events were (forges.events.*_identity), so a
+delivery ids and of what events were (forges/*/webhook.py *_identity), so a
 redelivered delivery, or one replayed under a new id, is processed once.
 Refuses: reading the body in any other way, and saying why a signature is
 wrong beyond "does not match" (no oracle).

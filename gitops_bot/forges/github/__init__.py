@@ -1,45 +1,87 @@
-"""GitHub through PyGithub: every forge port (gitops_bot.core.pr.ports) for one repository.
+"""GitHub: the forge's descriptor (forges.registry lists it).
 
-`GitHub` is one object made of one part per responsibility, each its own
-module: client (the connection, retries, errors, GitHub's limits), pulls
-(PullRequests, PullQueries), comments (Comments), statuses (Statuses,
-Deployments), people (Reviews, Members), changes (Changes) and locks
-(Locks). PyGithub objects never leave these modules: everything is copied
-into gitops_bot.core.pr.model values. The calls each method makes, and the
-token permissions they need, are in docs/forges-github.md.
+The adapter (`adapter.GitHub`, every forge port through PyGithub) is made of
+one part per responsibility, each its own module: client (the connection,
+retries, errors, GitHub's limits), pulls (PullRequests, PullQueries),
+comments (Comments), statuses (Statuses, Deployments), people (Reviews,
+Members), changes (Changes) and locks (Locks). PyGithub objects never leave
+these modules: everything is copied into gitops_bot.core.pr.model values.
+The webhook (webhook) and GitHub Actions (ci) are read without PyGithub,
+which only `connect` imports. The calls each method makes, and the token
+permissions they need, are in docs/forges-github.md.
 """
 
 from __future__ import annotations
 
-from gitops_bot.forges.github.changes import ChangesPart
-from gitops_bot.forges.github.client import (
-    COMMENT_LIMIT,
-    FILES_LIMIT,
-    MAX_TRIES,
-    MAX_WAIT,
-    PER_PAGE,
-    RETRIED_STATUSES,
-    STATUS_DESCRIPTION_LIMIT,
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from gitops_bot.errors import BotError
+from gitops_bot.forges.forge import Connection, Forge
+from gitops_bot.forges.github.ci import CI
+from gitops_bot.forges.github.webhook import WEBHOOK
+
+if TYPE_CHECKING:
+    from gitops_bot.forges.github.adapter import GitHub as GitHub
+
+COMMENT_LIMIT = 65_536  # characters in a comment or pull request body
+API_URL = "https://api.github.com"
+
+
+def write_interval(env: Mapping[str, str]) -> float | None:
+    """Seconds between GitHub writes: 1 by default, as GitHub asks of
+    integrations (secondary rate limits); 0 where nobody limits them (a GitHub
+    Enterprise Server without them, the test emulator)."""
+    raw = env.get("GITOPS_BOT_GITHUB_WRITE_INTERVAL", "1")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise BotError(
+            f"GITOPS_BOT_GITHUB_WRITE_INTERVAL={raw!r}: not a number of seconds"
+        ) from None
+    if seconds < 0:
+        raise BotError(f"GITOPS_BOT_GITHUB_WRITE_INTERVAL={raw!r}: must be 0 or more")
+    return seconds or None
+
+
+def _connect(conn: Connection) -> GitHub:
+    from gitops_bot.forges.github.adapter import GitHub  # noqa: PLC0415
+
+    return GitHub(
+        repo=conn.repo,
+        token=conn.token,
+        base_url=conn.api_url or API_URL,
+        bot_login=conn.bot_login,
+        seconds_between_writes=write_interval(os.environ),
+    )
+
+
+def _clone_url(api: str) -> str:
+    """https://github.com/{repo}.git for api.github.com; GitHub Enterprise
+    (https://HOST/api/v3) clones from the host."""
+    if api.rstrip("/") == API_URL:
+        return "https://github.com/{repo}.git"
+    return api.rstrip("/").removesuffix("/api/v3") + "/{repo}.git"
+
+
+FORGE = Forge(
+    name="github",
+    default_api_url=API_URL,
+    comment_limit=COMMENT_LIMIT,
+    connect=_connect,
+    clone_url=_clone_url,
+    pull_head_ref="refs/pull/{number}/head",
+    webhook=WEBHOOK,
+    ci=CI,
 )
-from gitops_bot.forges.github.comments import CommentsPart
-from gitops_bot.forges.github.locks import LOCK_REFS, LocksPart
-from gitops_bot.forges.github.people import PeoplePart
-from gitops_bot.forges.github.pulls import PullsPart
-from gitops_bot.forges.github.statuses import StatusesPart
-
-__all__ = [
-    "COMMENT_LIMIT",
-    "FILES_LIMIT",
-    "LOCK_REFS",
-    "MAX_TRIES",
-    "MAX_WAIT",
-    "PER_PAGE",
-    "RETRIED_STATUSES",
-    "STATUS_DESCRIPTION_LIMIT",
-    "GitHub",
-]
 
 
-class GitHub(PullsPart, CommentsPart, StatusesPart, PeoplePart, ChangesPart, LocksPart):
-    """The forge ports for one GitHub repository ("owner/name"); see client.Client
-    for the options (all keyword-only)."""
+def __getattr__(name: str) -> object:
+    # `github.GitHub` for the puller, which connects through the registry next;
+    # lazy, so reading the descriptor never imports the SDK.
+    if name == "GitHub":
+        from gitops_bot.forges.github.adapter import GitHub  # noqa: PLC0415
+
+        return GitHub
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,6 @@ from urllib3.exceptions import MaxRetryError
 from gitops_bot.core.pr.model import Pull
 from gitops_bot.errors import ForgeError
 
-COMMENT_LIMIT = 65_536  # characters in a comment or pull request body
 STATUS_DESCRIPTION_LIMIT = 140  # also a deployment status's description
 PER_PAGE = 100  # GitHub's largest page: the fewest calls for a long list
 FILES_LIMIT = 3000  # GitHub lists no more files of one pull request

@@ -1,23 +1,25 @@
 """GitHub's side of the Comments port: the sticky comment, replies and reactions.
 
-Owns: listing a pull request's comments, finding the bot's own comment by
-its hidden marker and editing it in place (or creating it once), replies,
-and reactions as GitHub's reaction contents. With `existing` (the comments
-the caller already listed) an upsert lists nothing again: unchanged costs
-no request, changed one PATCH, new one POST. Refuses: to edit a comment
+Owns: listing a pull request's comments, the calls of the sticky comment
+(forges.sticky finds the bot's own by its hidden marker, then edits it in
+place or creates it once: with `existing`, unchanged costs no request,
+changed one PATCH, new one POST), replies, and reactions as GitHub's
+reaction contents. Refuses: to edit a comment
 someone else wrote, even one carrying the marker, and to send a body over
 COMMENT_LIMIT (the report layer splits).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from github import GithubException
 from github.IssueComment import IssueComment
 
 from gitops_bot.core.pr.model import Comment, Reaction, check_length
-from gitops_bot.forges.github.client import COMMENT_LIMIT, Client, when
+from gitops_bot.forges import sticky
+from gitops_bot.forges.github import COMMENT_LIMIT
+from gitops_bot.forges.github.client import Client, when
 
 _REACTIONS = {
     Reaction.SEEN: "eyes",
@@ -61,34 +63,33 @@ class CommentsPart(Client):
             raise ValueError(f"the comment body does not contain its marker {marker!r}")
         doing = f"updating the comment {marker} on {self._name}#{number}"
         check_length(body, limit=COMMENT_LIMIT, forge="GitHub", doing=doing)
-        if existing is not None:
-            return self._upsert_known(number, marker=marker, body=body, existing=existing)
+        return sticky.upsert(
+            marker,
+            body,
+            existing=existing,
+            listed=lambda: self._listed(number, doing),
+            create=lambda text: self._create(number, text, doing),
+            edit=lambda mine, text: self._edit(number, mine, text, doing),
+        )
+
+    def _listed(self, number: int, doing: str) -> Iterator[Comment]:
+        """The comments, page by page as they are read (GET /user first, unless
+        the bot's login is known)."""
         me = self._me()
         with self._doing(doing):
-            issue = self._repo.get_issue(number)
-            for comment in issue.get_comments():
-                if comment.user is not None and comment.user.login == me and marker in comment.body:
-                    if comment.body != body:
-                        comment.edit(body)
-                    return _to_comment(comment, me)
-            return _to_comment(issue.create_comment(body), me)
+            for comment in self._repo.get_issue(number).get_comments():
+                yield _to_comment(comment, me)
 
-    def _upsert_known(
-        self, number: int, *, marker: str, body: str, existing: Sequence[Comment]
-    ) -> Comment:
-        """The upsert on comments the caller listed: no listing, no GET /user."""
-        doing = f"updating the comment {marker} on {self._name}#{number}"
-        mine = next((c for c in existing if c.is_bot and marker in c.body), None)
-        issue = self._repo.get_issue(number)
+    def _create(self, number: int, body: str, doing: str) -> Comment:
         with self._doing(doing):
-            if mine is None:
-                created = issue.create_comment(body)
-                return _to_comment(created, self._login or _author(created))
-            if mine.body == body:
-                return mine
-            comment = issue.get_comment(mine.id)  # lazy: no request
+            created = self._repo.get_issue(number).create_comment(body)
+        return _to_comment(created, self._login or _author(created))
+
+    def _edit(self, number: int, mine: Comment, body: str, doing: str) -> Comment:
+        with self._doing(doing):
+            comment = self._repo.get_issue(number).get_comment(mine.id)  # lazy: no request
             comment.edit(body)
-            return _to_comment(comment, mine.author)
+        return _to_comment(comment, mine.author)
 
     def reply(self, number: int, body: str) -> Comment:
         doing = f"replying on {self._name}#{number}"

@@ -1,44 +1,53 @@
-"""GitLab through python-gitlab, for one project: every forge port the bot has.
+"""GitLab: the forge's descriptor (forges.registry lists it).
 
-`GitLab` is one object made of one part per responsibility, each its own
-module: client (the connection, bounded retries, errors, GitLab's limits),
-pulls (PullRequests, PullQueries), comments (Comments), statuses
-(Statuses, Deployments), people (Reviews, Members), changes (Changes) and
-locks (Locks). python-gitlab objects never leave these modules. The
-choices and their limits are in docs/forges-gitlab.md.
+The adapter (`adapter.GitLab`, every forge port for one project through
+python-gitlab) is made of one part per responsibility, each its own module:
+client (the connection, bounded retries, errors, GitLab's limits), pulls
+(PullRequests, PullQueries), comments (Comments), statuses (Statuses,
+Deployments), people (Reviews, Members), changes (Changes) and locks
+(Locks). python-gitlab objects never leave these modules. The webhook
+(webhook) and GitLab CI (ci) are read without python-gitlab, which only
+`connect` imports. The choices and their limits are in docs/forges-gitlab.md.
 """
 
 from __future__ import annotations
 
-from gitops_bot.forges.gitlab.changes import ChangesPart
-from gitops_bot.forges.gitlab.client import (
-    COMMENT_LIMIT,
-    DESCRIPTION_LIMIT,
-    MAX_RETRIES,
-    MAX_WAIT,
-    PER_PAGE,
-    STATUS_DESCRIPTION_LIMIT,
-    TIMEOUT,
+from typing import TYPE_CHECKING
+
+from gitops_bot.forges.forge import Connection, Forge
+from gitops_bot.forges.gitlab.ci import CI
+from gitops_bot.forges.gitlab.webhook import WEBHOOK
+
+if TYPE_CHECKING:
+    from gitops_bot.forges.gitlab.adapter import GitLab as GitLab
+
+COMMENT_LIMIT = 1_000_000  # characters of a note body
+API_URL = "https://gitlab.com"
+
+
+def _connect(conn: Connection) -> GitLab:
+    from gitops_bot.forges.gitlab.adapter import GitLab  # noqa: PLC0415
+
+    return GitLab(project=conn.repo, token=conn.token, url=conn.api_url or API_URL)
+
+
+FORGE = Forge(
+    name="gitlab",
+    default_api_url=API_URL,
+    comment_limit=COMMENT_LIMIT,
+    connect=_connect,
+    clone_url=lambda api: api.rstrip("/") + "/{repo}.git",
+    pull_head_ref="refs/merge-requests/{number}/head",
+    webhook=WEBHOOK,
+    ci=CI,
 )
-from gitops_bot.forges.gitlab.comments import CommentsPart
-from gitops_bot.forges.gitlab.locks import LOCK_TAGS, LocksPart
-from gitops_bot.forges.gitlab.people import PeoplePart
-from gitops_bot.forges.gitlab.pulls import PullsPart
-from gitops_bot.forges.gitlab.statuses import ERROR_PREFIX, StatusesPart
-
-__all__ = [
-    "COMMENT_LIMIT",
-    "DESCRIPTION_LIMIT",
-    "ERROR_PREFIX",
-    "LOCK_TAGS",
-    "MAX_RETRIES",
-    "MAX_WAIT",
-    "PER_PAGE",
-    "STATUS_DESCRIPTION_LIMIT",
-    "TIMEOUT",
-    "GitLab",
-]
 
 
-class GitLab(PullsPart, CommentsPart, StatusesPart, PeoplePart, ChangesPart, LocksPart):
-    """One GitLab project; see client.Client for the options (all keyword-only)."""
+def __getattr__(name: str) -> object:
+    # `gitlab.GitLab` for the puller, which connects through the registry next;
+    # lazy, so reading the descriptor never imports the SDK.
+    if name == "GitLab":
+        from gitops_bot.forges.gitlab.adapter import GitLab  # noqa: PLC0415
+
+        return GitLab
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,7 +28,6 @@ from gitlab.v4.objects import CurrentUserManager
 from gitops_bot.core.pr.model import Pull
 from gitops_bot.errors import ForgeError
 
-COMMENT_LIMIT = 1_000_000  # characters of a note body
 DESCRIPTION_LIMIT = 1_048_576  # characters of a merge request description
 STATUS_DESCRIPTION_LIMIT = 255  # characters of a commit status description
 MAX_RETRIES = 3  # further attempts after a 429 or a 5xx

@@ -1,10 +1,10 @@
 """GitLab's side of the Comments port: the sticky note, replies and award emoji.
 
 Owns: listing a merge request's notes (oldest first, system notes left
-out), finding the bot's own note by its hidden marker and editing it in
-place (or creating it once), replies, and award emoji for reactions. With
-`existing` (the comments the caller already listed) an upsert lists
-nothing again: unchanged costs no request, changed one PUT, new one POST.
+out), the calls of the sticky note (forges.sticky finds the bot's own by
+its hidden marker, then edits it in place or creates it once: with
+`existing`, unchanged costs no request, changed one PUT, new one POST),
+replies, and award emoji for reactions.
 Refuses: to edit a note someone else wrote, to send a note over
 COMMENT_LIMIT, and to retry a create after a 5xx.
 """
@@ -17,7 +17,9 @@ from typing import Any
 from gitlab.exceptions import GitlabError
 
 from gitops_bot.core.pr.model import Comment, Reaction, check_length
-from gitops_bot.forges.gitlab.client import COMMENT_LIMIT, Client, text_of
+from gitops_bot.forges import sticky
+from gitops_bot.forges.gitlab import COMMENT_LIMIT
+from gitops_bot.forges.gitlab.client import Client, text_of
 
 _EMOJI = {
     Reaction.SEEN: "eyes",
@@ -68,24 +70,26 @@ class CommentsPart(Client):
             raise ValueError("the comment body must contain its marker")
         what = f"updating the bot's note on {self._ref(number)}"
         check_length(body, limit=COMMENT_LIMIT, forge="GitLab", doing=what, what="note")
-        if existing is not None:
-            mine = next((c for c in existing if c.is_bot and marker in c.body), None)
-            if mine is not None and mine.body == body:
-                return mine
-            if mine is not None:
-                with self._doing(what):
-                    edited = self._mr(number).notes.update(mine.id, {"body": body}, **self._retry)
-                    return _comment(edited, edited["author"]["id"])
-            return self._create(number, body, what)
+        return sticky.upsert(
+            marker,
+            body,
+            existing=existing,
+            listed=lambda: self._listed(number, what),
+            create=lambda text: self._create(number, text, what),
+            edit=lambda mine, text: self._edit(number, mine, text, what),
+        )
+
+    def _listed(self, number: int, what: str) -> Iterator[Comment]:
+        """The notes, page by page as they are read (the bot's user first, once)."""
         me, _ = self._whoami(what)
         with self._doing(what):
             for note in self._notes(number):
-                if note.author["id"] == me and marker in note.body:
-                    if note.body == body:
-                        return _comment(note.asdict(), me)
-                    edited = self._mr(number).notes.update(note.id, {"body": body}, **self._retry)
-                    return _comment(edited, me)
-        return self._create(number, body, what)
+                yield _comment(note.asdict(), me)
+
+    def _edit(self, number: int, mine: Comment, body: str, what: str) -> Comment:
+        with self._doing(what):
+            edited = self._mr(number).notes.update(mine.id, {"body": body}, **self._retry)
+            return _comment(edited, edited["author"]["id"])
 
     def _create(self, number: int, body: str, what: str) -> Comment:
         """POST a note; it is the bot's own (whoever the token is)."""
