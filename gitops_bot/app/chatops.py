@@ -4,11 +4,15 @@ Owns: deciding whether a comment is obeyed (only newly created comments by
 people, not the bot's own or edited ones; only by someone with the
 permission the command table asks for that environment), acknowledging it
 (a reaction when seen, when done, when refused, and a reply that says why),
-and carrying it out through the same review the pushes get, so the gate is
-judged once, on a fresh plan, with the command's effect on the bot's memory
-of the pull request (holds, destroy confirmations) applied. Refuses:
-parsing (core.pr.commands), the rules (core.policy.gate) and what a promotion or
-rollback carries (app.promote; `promote` without a rule to ENV says so).
+and carrying it out up to the review it asks for: the answer is a value
+(Answer) that names the review to run again (Answer.rerun: the
+environments to plan, the command's effect on the bot's memory of the pull
+request, such as holds and destroy confirmations), which app.dispatch runs,
+the same review the pushes get, so the gate is judged once, on a fresh
+plan, before the answer is said (acknowledge). Refuses: calling back up
+into the dispatcher, parsing (core.pr.commands), the rules
+(core.policy.gate) and what a promotion or rollback carries (app.promote;
+`promote` without a rule to ENV says so).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Use case: act on one forge event; the one table both `run` (CI) and `serve` (webhooks) use.
 
-Owns: which use case each event starts: a pull request opened, reopened or
+Owns: building the event's context once (app.context: the forge, the run's
+settings, the clock, the configurations read) and passing it down, and
+which use case each event starts: a pull request opened, reopened or
 pushed to, and a review submitted or dismissed, is reviewed (planned and
 gated); a comment goes to ChatOps; one merged or closed is cleaned up (its
 environment locks released; closed without merge, its pending gitops
@@ -8,7 +10,9 @@ statuses resolved, so nothing waits on a closed change); a push to the
 default branch is handed to the puller (poked, when one is configured); a
 promotion check (a schedule, a deployment's new status) judges every
 promotion gate and opens the promotions that are due; a promotion pull
-request of an `auto_merge` rule whose review passed is merged. Refuses: reading the
+request of an `auto_merge` rule whose review passed is merged. A command's
+review runs here, as ChatOps's answer asks (chatops.Answer.rerun), before
+the answer is said. Refuses: reading the
 CI environment or HTTP (the entry points do), trusting the event beyond what
 it names (the use cases re-read the pull request), and failing silently:
 every call returns a line that says what happened, and an entry point whose

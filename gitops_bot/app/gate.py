@@ -3,7 +3,8 @@
 Owns: gathering what core.policy.evaluate needs, through the ports and
 nothing more: the policy from the BASE branch's configuration (a change
 cannot loosen the rules that judge it; an environment the base does not
-know needs one approval), the reviews, the permissions and team memberships
+know needs one approval; read through the change's context, which parses
+it once per event), the reviews, the permissions and team memberships
 the decision depends on (asked once each per run), the required checks'
 statuses, the environment's lock (taken for this pull request when its plan
 changes something), and the holds, confirmations and render hashes of

@@ -1,7 +1,8 @@
 """Use case: plan a change (what `gitops-bot plan` and the PR job do).
 
 Owns: the glue from two commits to a core.plan.Plan: the merge base, the
-configuration at both ends, which environments the change affects, their
+configuration at both ends (the base end's through app.context.read_config,
+or the event's parsed copy a review passes in), which environments the change affects, their
 renders at both ends, the offline diff, and (when asked) the live diff and
 the drift, with every error scrubbed of secret values. Refuses: formatting
 (core.report) and reading flags or the environment (the CLI does).

@@ -1,7 +1,10 @@
 """Use case: review a pull request (what `gitops-bot run` does when one is
 opened, reopened or pushed to).
 
-Owns: planning the pull request's base..head, gating each planned
+Owns: for one change (app.context.Change: the pull request as read, its
+repository, the run's settings, the event's clock) and what is asked of
+this review (Request: the environments, a command's effect on the bot's
+memory), planning the pull request's base..head, gating each planned
 environment (app.gate), then keeping one sticky comment per environment
 (per part, when a plan is split; part 1 also carries the gate's section and
 the bot's memory of this pull request, core.pr.state), two statuses per
