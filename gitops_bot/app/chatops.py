@@ -4,11 +4,15 @@ Owns: deciding whether a comment is obeyed (only newly created comments by
 people, not the bot's own or edited ones; only by someone with the
 permission the command table asks for that environment), acknowledging it
 (a reaction when seen, when done, when refused, and a reply that says why),
-and carrying it out through the same review the pushes get, so the gate is
-judged once, on a fresh plan, with the command's effect on the bot's memory
-of the pull request (holds, destroy confirmations) applied. Refuses:
-parsing (core.pr.commands), the rules (core.policy.gate) and what a promotion or
-rollback carries (app.promote; `promote` without a rule to ENV says so).
+and carrying it out up to the review it asks for: the answer is a value
+(Answer) that names the review to run again (Answer.rerun: the
+environments to plan, the command's effect on the bot's memory of the pull
+request, such as holds and destroy confirmations), which app.dispatch runs,
+the same review the pushes get, so the gate is judged once, on a fresh
+plan, before the answer is said (acknowledge). Refuses: calling back up
+into the dispatcher, parsing (core.pr.commands), the rules
+(core.policy.gate) and what a promotion or rollback carries (app.promote;
+`promote` without a rule to ENV says so).
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
-from gitops_bot.app import gate as gate_app
+from gitops_bot.app import context
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
 from gitops_bot.core.policy import approvals, codeowners
@@ -28,37 +31,49 @@ from gitops_bot.core.pr import state as prstate
 from gitops_bot.core.pr.events import CommentAction, CommentEvent
 from gitops_bot.core.pr.model import Comment, Pull, Reaction
 from gitops_bot.core.promotion import change, routes
+from gitops_bot.core.repo import config
 from gitops_bot.errors import ConfigError
 from gitops_bot.vcs.git import Git, GitError
 
-# The review to run again, given how the command changes the pull request's state.
-Rerun = Callable[[Callable[[prstate.State, str], prstate.State] | None, tuple[str, ...]], str]
 MARKER = "<!-- gitops-bot:"
-
-
-class ChatForge(review_app.ReviewForge, promote_app.PromoteForge, Protocol):
-    """The ports a command is answered through."""
+ChatForge = context.Forge  # the ports a command is answered through
 
 
 @dataclass(frozen=True)
 class Answer:
-    text: str  # for the log
+    """What a command comes to: what to say (a line for the log, a reaction, a
+    reply) and, when it changes what the review judges, the review to run
+    again before saying it (app.dispatch runs it, then `acknowledge`)."""
+
+    text: str  # for the log ("" when the review's line says it all)
     reaction: Reaction | None = None
     reply: str = ""
+    rerun: review_app.Request | None = None
 
 
 @dataclass(frozen=True)
 class _Call:
-    """One obeyed command and what carrying it out needs."""
+    """One obeyed command and the pull request it is about."""
 
     event: CommentEvent
     invocation: commands.Invocation
-    pull: Pull
-    forge: ChatForge
-    rerun: Rerun
-    now: datetime
-    repo_for: Callable[[Pull], Git] | None = None  # promote and rollback read Git
-    config_file: str = ".gitops.yaml"
+    change: context.Change
+
+    @property
+    def pull(self) -> Pull:
+        return self.change.pull
+
+    @property
+    def forge(self) -> ChatForge:
+        return self.change.forge
+
+    @property
+    def now(self) -> datetime:
+        return self.change.now
+
+    @property
+    def config_file(self) -> str:
+        return self.change.settings.config_file
 
     @property
     def env(self) -> str:
@@ -68,52 +83,38 @@ class _Call:
         return self.invocation.env
 
 
-def handle(
-    event: CommentEvent,
-    *,
-    forge: ChatForge,
-    repo_for: Callable[[Pull], Git],
-    rerun: Rerun,
-    config_file: str = ".gitops.yaml",
-) -> str:
-    where = f"{event.repo}#{event.number}"
+def handle(event: CommentEvent, ctx: context.Context) -> Answer:
+    """What the comment comes to, carried out up to the review it asks for
+    (Answer.rerun); nothing is said on the pull request but the reaction
+    that it was seen."""
     if event.action is CommentAction.DELETED:
-        return f"{where}: a deleted comment: nothing to do"
+        return Answer("a deleted comment: nothing to do")
     if event.author_is_bot or MARKER in event.body:
-        return f"{where}: the bot's own comment: nothing to do"
+        return Answer("the bot's own comment: nothing to do")
     parsed = commands.parse(event.body)
     if isinstance(parsed, commands.NoCommand):
-        return f"{where}: no command in the comment"
-    forge.react(event.number, event.comment_id, Reaction.SEEN)
-    answer = _answer(event, parsed, forge=forge, repo_for=repo_for, config_file=config_file)
-    if answer is None:
-        assert isinstance(parsed, commands.Invocation)  # noqa: S101 (what _answer lets through)
-        call = _Call(
-            event,
-            parsed,
-            forge.pull(event.number),
-            forge,
-            rerun,
-            datetime.now(UTC),
-            repo_for=repo_for,
-            config_file=config_file,
-        )
-        answer = HANDLERS[parsed.name](call)
+        return Answer("no command in the comment")
+    ctx.forge.react(event.number, event.comment_id, Reaction.SEEN)
+    answer = _answer(event, parsed, ctx)
+    if answer is not None:
+        return answer
+    assert isinstance(parsed, commands.Invocation)  # noqa: S101 (what _answer lets through)
+    call = _Call(event, parsed, ctx.change(ctx.forge.pull(event.number)))
+    return HANDLERS[parsed.name](call)
+
+
+def acknowledge(event: CommentEvent, answer: Answer, forge: ChatForge, reviewed: str = "") -> str:
+    """Reply and react as `answer` says, once its review (whose line is
+    `reviewed`) is done; the line for the log."""
     if answer.reply:
         forge.reply(event.number, f"@{event.author} {answer.reply}")
     if answer.reaction:
         forge.react(event.number, event.comment_id, answer.reaction)
-    return f"{where}: {answer.text}"
+    text = "; ".join(t for t in (answer.text, reviewed) if t)
+    return f"{event.repo}#{event.number}: {text}"
 
 
-def _answer(
-    event: CommentEvent,
-    parsed: commands.Result,
-    *,
-    forge: ChatForge,
-    repo_for: Callable[[Pull], Git],
-    config_file: str,
-) -> Answer | None:
+def _answer(event: CommentEvent, parsed: commands.Result, ctx: context.Context) -> Answer | None:
     """The refusal, or None when the command is to be carried out."""
     if event.action is CommentAction.EDITED:
         why = "commands in edited comments are not run; post the command in a new comment."
@@ -122,14 +123,15 @@ def _answer(
         return Answer(f"refused: {parsed.message}", Reaction.REFUSED, parsed.message)
     if not isinstance(parsed, commands.Invocation):  # pragma: no cover - NoCommand returned early
         return Answer("no command")
+    forge = ctx.forge
     pull = forge.pull(event.number)
     if pull.state != "open":
         return Answer(f"refused {parsed}: closed", Reaction.REFUSED, "this pull request is closed.")
     permission = forge.permission(event.author)
     is_owner: bool | None = None
     if parsed.spec.owner and parsed.env is not None:
-        policies = gate_app.base_policies(repo_for(pull), pull, config_file)
-        owners = policies.get(parsed.env, gate_app.NEW_ENVIRONMENT).owners
+        policies = ctx.change(pull).base_policies()
+        owners = policies.get(parsed.env, context.NEW_ENVIRONMENT).owners
         is_owner = _is_owner(forge, event.author, owners) if owners else None
     refusal = commands.refusal(parsed.spec, permission=permission, is_owner=is_owner)
     if refusal:
@@ -179,7 +181,7 @@ def _help(_call: _Call) -> Answer:
 
 def _plan(call: _Call) -> Answer:
     env = call.invocation.env
-    return Answer(call.rerun(None, (env,) if env else ()), Reaction.DONE)
+    return Answer("", Reaction.DONE, rerun=review_app.Request(envs=(env,) if env else ()))
 
 
 def _not_configured(call: _Call) -> Answer:
@@ -201,12 +203,19 @@ def _base_tip(repo: Git, pull: Pull) -> str:
         return pull.base_sha
 
 
-def _promotion_context(call: _Call) -> tuple[promote_app.PromoteForge, Git, str]:
-    if call.repo_for is None:  # pragma: no cover - handle() always passes it
-        raise ValueError(f"{call.invocation.name} without a repository")
-    repo = call.repo_for(call.pull)
-    # The adapters implement every port; ChatForge names only those a review needs.
-    return call.forge, repo, _base_tip(repo, call.pull)
+def _promotion_context(call: _Call) -> tuple[Git, config.Config, promote_app.Onto]:
+    """The repository, the base branch's configuration at its tip, and where
+    the pull request goes."""
+    repo = call.change.repo
+    tip = _base_tip(repo, call.pull)
+    onto = promote_app.Onto(
+        base_ref=call.pull.base_ref,
+        base_sha=tip,
+        commit_url=change.commit_url(call.pull.url),
+        requested_by=call.event.author,
+        requested_in=call.pull.number,
+    )
+    return repo, call.change.require_config(tip), onto
 
 
 def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
@@ -231,24 +240,13 @@ def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
 
 
 def _promote(call: _Call) -> Answer:
-    forge, repo, tip = _promotion_context(call)
-    cfg = promote_app.read_config(repo, tip, call.config_file)
+    repo, cfg, onto = _promotion_context(call)
     if routes.rule_to(cfg.promotions, call.env) is None:
         return _not_configured(call)
     # By hand: the soak is waived, the source's health is not.
     try:
         outcome = promote_app.promote_gated(
-            forge,
-            repo,
-            cfg=cfg,
-            target_env=call.env,
-            base_ref=call.pull.base_ref,
-            base_sha=tip,
-            now=call.now,
-            on_demand=True,
-            commit_url=change.commit_url(call.pull.url),
-            requested_by=call.event.author,
-            requested_in=call.pull.number,
+            call.forge, repo, cfg=cfg, target_env=call.env, onto=onto, now=call.now, on_demand=True
         )
     except (GitError, ConfigError) as err:
         return Answer(f"refused {call.invocation}: {err}", Reaction.REFUSED, f"{err}.")
@@ -256,25 +254,13 @@ def _promote(call: _Call) -> Answer:
 
 
 def _rollback(call: _Call) -> Answer:
-    forge, repo, tip = _promotion_context(call)
-    cfg = promote_app.read_config(repo, tip, call.config_file)
+    repo, cfg, onto = _promotion_context(call)
     if call.env not in {e.name for e in cfg.environments}:
         why = f"{call.config_file} on `{call.pull.base_ref}` has no environment `{call.env}`."
         return Answer(f"refused {call.invocation}: no such environment", Reaction.REFUSED, why)
     sha = call.invocation.sha or ""
     try:
-        outcome = promote_app.rollback(
-            forge,
-            repo,
-            cfg=cfg,
-            env=call.env,
-            sha=sha,
-            base_ref=call.pull.base_ref,
-            base_sha=tip,
-            commit_url=change.commit_url(call.pull.url),
-            requested_by=call.event.author,
-            requested_in=call.pull.number,
-        )
+        outcome = promote_app.rollback(call.forge, repo, cfg=cfg, env=call.env, sha=sha, onto=onto)
     except (GitError, ConfigError) as err:
         return Answer(f"refused {call.invocation}: {err}", Reaction.REFUSED, f"{err}.")
     return _reply(outcome, f"roll {call.env} back to {sha}")
@@ -293,9 +279,9 @@ def _unlock(call: _Call) -> Answer:
     if holder is None:
         return Answer(f"{call.env} was not locked", Reaction.DONE, f"`{call.env}` was not locked.")
     call.forge.release_lock(call.env, pull=holder.pull)
-    text = call.rerun(None, ())
     reply = f"`{call.env}` is unlocked (it was held by #{holder.pull})."
-    return Answer(f"unlocked {call.env} (held by #{holder.pull}); {text}", Reaction.DONE, reply)
+    text = f"unlocked {call.env} (held by #{holder.pull})"
+    return Answer(text, Reaction.DONE, reply, rerun=review_app.Request())
 
 
 def _approve_destroy(call: _Call) -> Answer:
@@ -309,17 +295,19 @@ def _approve_destroy(call: _Call) -> Answer:
             return state
         return prstate.with_confirmation(state, env, Confirmation(by, render, now))
 
-    return Answer(call.rerun(confirm, ()), Reaction.DONE)
+    return Answer("", Reaction.DONE, rerun=review_app.Request(change_state=confirm))
 
 
 def _hold(call: _Call) -> Answer:
     env, hold = call.invocation.env, prstate.Hold(by=call.event.author, at=call.now)
-    return Answer(call.rerun(lambda s, _h: prstate.with_hold(s, env, hold), ()), Reaction.DONE)
+    held = review_app.Request(change_state=lambda s, _h: prstate.with_hold(s, env, hold))
+    return Answer("", Reaction.DONE, rerun=held)
 
 
 def _unhold(call: _Call) -> Answer:
     env = call.invocation.env
-    return Answer(call.rerun(lambda s, _h: prstate.without_hold(s, env), ()), Reaction.DONE)
+    freed = review_app.Request(change_state=lambda s, _h: prstate.without_hold(s, env))
+    return Answer("", Reaction.DONE, rerun=freed)
 
 
 # One handler per command of core.commands.TABLE (a test checks they agree).

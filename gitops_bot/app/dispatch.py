@@ -1,6 +1,8 @@
 """Use case: act on one forge event; the one table both `run` (CI) and `serve` (webhooks) use.
 
-Owns: which use case each event starts: a pull request opened, reopened or
+Owns: building the event's context once (app.context: the forge, the run's
+settings, the clock, the configurations read) and passing it down, and
+which use case each event starts: a pull request opened, reopened or
 pushed to, and a review submitted or dismissed, is reviewed (planned and
 gated); a comment goes to ChatOps; one merged or closed is cleaned up (its
 environment locks released; closed without merge, its pending gitops
@@ -8,7 +10,9 @@ statuses resolved, so nothing waits on a closed change); a push to the
 default branch is handed to the puller (poked, when one is configured); a
 promotion check (a schedule, a deployment's new status) judges every
 promotion gate and opens the promotions that are due; a promotion pull
-request of an `auto_merge` rule whose review passed is merged. Refuses: reading the
+request of an `auto_merge` rule whose review passed is merged. A command's
+review runs here, as ChatOps's answer asks (chatops.Answer.rerun), before
+the answer is said. Refuses: reading the
 CI environment or HTTP (the entry points do), trusting the event beyond what
 it names (the use cases re-read the pull request), and failing silently:
 every call returns a line that says what happened, and an entry point whose
@@ -18,21 +22,17 @@ call raised says so on the pull request (answer_failure).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gitops_bot.app import chatops
-from gitops_bot.app import gate as gate_app
-from gitops_bot.app import plan as plan_app
+from gitops_bot.app import chatops, context
 from gitops_bot.app import promote as promote_app
 from gitops_bot.app import review as review_app
 from gitops_bot.core.policy import gate
-from gitops_bot.core.pr import events, state
+from gitops_bot.core.pr import events
 from gitops_bot.core.pr.model import Pull, Status, StatusState
-from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.core.report.plan import Plan
 from gitops_bot.errors import BotError
-from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
 Poke = Callable[[str, str], str]  # (ref, sha) -> what the puller answered
@@ -40,22 +40,15 @@ Poke = Callable[[str, str], str]  # (ref, sha) -> what the puller answered
 
 @dataclass(frozen=True)
 class Deps:
+    """What an entry point gives: the forge, the repositories, the run's settings."""
+
     forge: chatops.ChatForge
     repo_for: Callable[[Pull], Git]  # a repository holding the pull request's base and head
-    tools: Tools
-    mask_key: Callable[[], bytes]  # a fresh key per call: fingerprints never match across runs
-    comment_limit: int
-    cluster_for: plan_app.ClusterFor | None = None
-    live: bool = False
+    settings: context.Settings
     poke: Poke | None = None
-    url: str = ""  # where the statuses link to (the CI job, the server)
-    envs: tuple[str, ...] = ()  # plan only these environments
-    config_file: str = ".gitops.yaml"
-    comment_mode: str = "always"  # always | changes | off (see review.review)
     # a repository holding the branch, and the branch's tip (promotion checks)
     branch_repo: Callable[[str], tuple[Git, str]] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    bounds: Bounds = field(default_factory=Bounds)  # of the bot's own parse and diff
 
 
 @dataclass(frozen=True)
@@ -69,63 +62,43 @@ _REVIEWED = (events.PullAction.OPENED, events.PullAction.PUSHED, events.PullActi
 
 
 def handle(event: events.Event, deps: Deps) -> Done:
+    """The event's context is built here, once, and passed down."""
     if isinstance(event, events.Ignored):
         return Done(f"nothing to do: {event.reason}")
+    ctx = context.Context.start(deps.forge, deps.repo_for, deps.settings, deps.now())
     if isinstance(event, events.PullEvent):
-        return _review(event, deps) if event.action in _REVIEWED else _cleanup(event, deps)
+        return _review(event, ctx) if event.action in _REVIEWED else _cleanup(event, ctx)
     if isinstance(event, events.ReviewEvent):
         # An approval or a dismissal: the gate is judged again on a fresh plan.
-        return _review(event, deps)
+        return _review(event, ctx)
     if isinstance(event, events.CommentEvent):
-        return _comment(event, deps)
+        return _comment(event, ctx)
     if isinstance(event, events.PromotionCheck):
-        return _check_promotions(event, deps)
-    return _hand_off(event, deps)
+        return _check_promotions(event, ctx, deps.branch_repo)
+    return _hand_off(event, deps.poke)
 
 
-def _comment(event: events.CommentEvent, deps: Deps) -> Done:
-    text = chatops.handle(
-        event,
-        forge=deps.forge,
-        repo_for=deps.repo_for,
-        rerun=lambda change, envs: _review(event, deps, change_state=change, envs=envs).text,
-        config_file=deps.config_file,
-    )
-    return Done(text)
+def _comment(event: events.CommentEvent, ctx: context.Context) -> Done:
+    """ChatOps answers what the command comes to; the review it asks for runs
+    here, before the answer is said."""
+    answer = chatops.handle(event, ctx)
+    reviewed = "" if answer.rerun is None else _review(event, ctx, answer.rerun).text
+    return Done(chatops.acknowledge(event, answer, ctx.forge, reviewed))
 
 
 def _review(
     event: events.PullEvent | events.ReviewEvent | events.CommentEvent,
-    deps: Deps,
-    *,
-    change_state: Callable[[state.State, str], state.State] | None = None,
-    envs: tuple[str, ...] = (),
+    ctx: context.Context,
+    request: review_app.Request = review_app.Request(),  # noqa: B008
 ) -> Done:
-    outcome = review_app.review(
-        forge=deps.forge,
-        repo_for=deps.repo_for,
-        number=event.number,
-        tools=deps.tools,
-        mask_key=deps.mask_key(),
-        comment_limit=deps.comment_limit,
-        cluster_for=deps.cluster_for,
-        live=deps.live,
-        url=deps.url,
-        envs=envs or deps.envs,
-        config_file=deps.config_file,
-        comment_mode=deps.comment_mode,
-        change_state=change_state,
-        bounds=deps.bounds,
-    )
+    change = ctx.change(ctx.forge.pull(event.number))
+    outcome = review_app.review(change, request)
     where = f"{event.repo}#{event.number}"
     if outcome.stale:
         return Done(f"{where}: wrote nothing: {outcome.stale}")
     merged = ""
     if outcome.summary is StatusState.SUCCESS and outcome.pull is not None:
-        pull = outcome.pull
-        merged = promote_app.merge_if_ready(
-            deps.forge, deps.repo_for(pull), pull, config_file=deps.config_file
-        )
+        merged = promote_app.merge_if_ready(change)
     return Done(
         f"{where}: {outcome.comments} comment(s) and {outcome.statuses} status(es) written"
         + (f"; {merged}" if merged else ""),
@@ -134,60 +107,63 @@ def _review(
     )
 
 
-def _check_promotions(event: events.PromotionCheck, deps: Deps) -> Done:
-    if deps.branch_repo is None:
+def _check_promotions(
+    event: events.PromotionCheck,
+    ctx: context.Context,
+    branch_repo: Callable[[str], tuple[Git, str]] | None,
+) -> Done:
+    if branch_repo is None:
         return Done(f"{event.reason}: no repository to read {event.branch} from", failed=True)
-    repo, tip = deps.branch_repo(event.branch)
-    cfg = promote_app.read_config(repo, tip, deps.config_file)
+    repo, tip = branch_repo(event.branch)
+    cfg = ctx.configs.require(repo, tip)
     if not cfg.promotions:
         return Done(f"{event.reason}: {cfg.file} has no promotion rules: nothing to check")
+    onto = promote_app.Onto(base_ref=event.branch, base_sha=tip)
     checked = promote_app.check(
-        deps.forge, repo, cfg=cfg, base_ref=event.branch, base_sha=tip, now=deps.now(), url=deps.url
+        ctx.forge, repo, cfg=cfg, onto=onto, now=ctx.now, url=ctx.settings.url
     )
     return Done(f"{event.reason}: " + "; ".join(c.text for c in checked))
 
 
-def _cleanup(event: events.PullEvent, deps: Deps) -> Done:
+def _cleanup(event: events.PullEvent, ctx: context.Context) -> Done:
     """Merged or closed: its environment locks are released; closed without
     merge, its pending gitops statuses are resolved too."""
-    pull = deps.forge.pull(event.number)
+    forge = ctx.forge
+    pull = forge.pull(event.number)
     where = f"{event.repo}#{event.number}"
     if pull.state == "open":
         return Done(f"{where} is open again: nothing to clean up")
-    repo = deps.repo_for(pull)
     released = [
-        env
-        for env in gate_app.base_policies(repo, pull, deps.config_file)
-        if deps.forge.release_lock(env, pull=pull.number)
+        env for env in ctx.change(pull).base_policies() if forge.release_lock(env, pull=pull.number)
     ]
     freed = f"; locks released: {', '.join(released)}" if released else ""
     if pull.state == "merged":
         return Done(f"{where} merged{freed}; the push to its target branch hands off")
     resolved = 0
-    for status in deps.forge.statuses(pull.head_sha):
+    for status in forge.statuses(pull.head_sha):
         if status.context.startswith("gitops/") and status.state is StatusState.PENDING:
-            deps.forge.set_status(
+            forge.set_status(
                 Status(
                     pull.head_sha,
                     status.context,
                     StatusState.ERROR,
                     "closed without merge: nothing will be applied",
-                    deps.url,
+                    ctx.settings.url,
                 )
             )
             resolved += 1
     return Done(f"{where} closed: {resolved} pending status(es) resolved{freed}")
 
 
-def _hand_off(event: events.PushEvent, deps: Deps) -> Done:
+def _hand_off(event: events.PushEvent, poke: Poke | None) -> Done:
     if not event.to_default_branch:
         return Done(f"a push to {event.ref} is not to the default branch: nothing to apply")
-    if deps.poke is None:
+    if poke is None:
         return Done(
             f"{event.after[:12]} on {event.ref}: no puller endpoint is configured "
             "(GITOPS_BOT_PULLER_URL); the puller finds the commit at its next fetch"
         )
-    answer = deps.poke(event.ref, event.after)
+    answer = poke(event.ref, event.after)
     return Done(f"{event.after[:12]} on {event.ref}: handed to the puller: {answer}")
 
 
@@ -209,7 +185,9 @@ def answer_failure(event: events.Event, err: Exception, deps: Deps) -> str:
     if len(text) > gate.DESCRIPTION_LIMIT:
         text = text[: gate.DESCRIPTION_LIMIT - 1] + "…"
     deps.forge.set_status(
-        Status(pull.head_sha, review_app.SUMMARY_CONTEXT, StatusState.ERROR, text, deps.url)
+        Status(
+            pull.head_sha, review_app.SUMMARY_CONTEXT, StatusState.ERROR, text, deps.settings.url
+        )
     )
     if isinstance(event, events.CommentEvent):
         deps.forge.reply(

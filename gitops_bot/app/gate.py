@@ -3,7 +3,8 @@
 Owns: gathering what core.policy.evaluate needs, through the ports and
 nothing more: the policy from the BASE branch's configuration (a change
 cannot loosen the rules that judge it; an environment the base does not
-know needs one approval), the reviews, the permissions and team memberships
+know needs one approval; read through the change's context, which parses
+it once per event), the reviews, the permissions and team memberships
 the decision depends on (asked once each per run), the required checks'
 statuses, the environment's lock (taken for this pull request when its plan
 changes something), and the holds, confirmations and render hashes of
@@ -22,21 +23,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from datetime import datetime
 from typing import Protocol, TypeVar
 
+from gitops_bot.app import context
 from gitops_bot.core.policy import codeowners
 from gitops_bot.core.policy import gate as policy
 from gitops_bot.core.policy.rules import Policy
 from gitops_bot.core.pr import state as prstate
 from gitops_bot.core.pr.model import Permission, Pull, Review, StatusState
 from gitops_bot.core.pr.ports import Locks, Members, Reviews, Statuses
-from gitops_bot.core.repo import config
 from gitops_bot.core.report.plan import EnvPlan, Plan
-from gitops_bot.errors import ConfigError, ForgeError
+from gitops_bot.errors import ForgeError
 from gitops_bot.vcs.git import Git, GitError
 
-NEW_ENVIRONMENT = Policy(approvals=1)
+NEW_ENVIRONMENT = context.NEW_ENVIRONMENT
 _T = TypeVar("_T")
 
 
@@ -114,32 +114,15 @@ class _Asked:
         return {c: self._checks[c] for c in contexts if c in self._checks}, ()
 
 
-def base_policies(repo: Git, pull: Pull, config_file: str) -> dict[str, Policy]:
-    """env -> its policy on the base branch; {} when the base has no configuration."""
-    text = repo.read(pull.base_sha, config_file)
-    if text is None:
-        return {}
-    try:
-        parsed = config.parse(text, file=f"{config_file} (base branch)")
-    except ConfigError as err:
-        raise ConfigError(f"reading the policy from the base branch: {err}") from err
-    return {env.name: env.policy for env in parsed.environments}
-
-
 def gate(
-    *,
-    forge: GateForge,
-    repo: Git,
-    pull: Pull,
-    result: Plan,
-    state: prstate.State,
-    now: datetime,
-    config_file: str = ".gitops.yaml",
+    change: context.Change, *, result: Plan, state: prstate.State
 ) -> dict[str, policy.Decision]:
     """A decision per planned environment (skipped ones are not gated: they change nothing)."""
-    policies = base_policies(repo, pull, config_file)
+    policies = change.base_policies()
+    rules = {e.env: policies.get(e.env, NEW_ENVIRONMENT) for e in result.envs}
+    forge, pull = change.forge, change.pull
     # Approvals cost a call; only ask when some planned environment's rules use them.
-    want_reviews = any(policies.get(e.env, NEW_ENVIRONMENT).needs_review for e in result.envs)
+    want_reviews = any(r.needs_review for r in rules.values())
     asked = _Asked(forge, pull.head_sha)
     no_reviews: tuple[Review, ...] = ()
     reviews, reviews_failed = (
@@ -147,23 +130,49 @@ def gate(
         if want_reviews
         else (no_reviews, ())
     )
-    changed: tuple[str, ...] | None = None
-    decisions = {}
-    for env in result.envs:
-        rules = policies.get(env.env, NEW_ENVIRONMENT)
+    judge = _Judge(change, asked, state, reviews, reviews_failed)
+    return {env.env: judge.decide(env, rules[env.env]) for env in result.envs}
+
+
+class _Judge:
+    """Decides each environment of one review, sharing what was asked."""
+
+    def __init__(
+        self,
+        change: context.Change,
+        asked: _Asked,
+        state: prstate.State,
+        reviews: tuple[Review, ...],
+        reviews_failed: tuple[str, ...],
+    ) -> None:
+        self._change = change
+        self._asked = asked
+        self._state = state
+        self._reviews = reviews
+        self._reviews_failed = reviews_failed
+        self._changed: tuple[str, ...] | None = None  # the change's files, once needed
+
+    def _changed_files(self) -> tuple[str, ...]:
+        if self._changed is None:
+            repo, pull = self._change.repo, self._change.pull
+            self._changed = repo.changed_files(
+                repo.merge_base(pull.base_sha, pull.head_sha), pull.head_sha
+            )
+        return self._changed
+
+    def decide(self, env: EnvPlan, rules: Policy) -> policy.Decision:
+        change, asked, state = self._change, self._asked, self._state
+        pull = change.pull
         owners_file = None
         owners_failed: tuple[str, ...] = ()
         if rules.codeowners:
-            owners_file, owners_failed = _codeowners(repo, pull, rules.codeowners)
-            if changed is None:
-                changed = repo.changed_files(
-                    repo.merge_base(pull.base_sha, pull.head_sha), pull.head_sha
-                )
+            owners_file, owners_failed = _codeowners(change.repo, pull, rules.codeowners)
+            self._changed_files()
         hold = state.hold_on(env.env)
         confirmation = state.confirmations.get(env.env)
         checks, checks_failed = asked.checks(rules.checks)
         holder, lock_failed = asked.ask(
-            f"lock {env.env}", functools.partial(_lock, forge, pull, env, rules), None
+            f"lock {env.env}", functools.partial(_lock, change.forge, pull, env, rules), None
         )
         inputs = policy.Inputs(
             env=env.env,
@@ -173,10 +182,10 @@ def gate(
             head_sha=pull.head_sha,
             render_hash=env.render_hash,
             plan=env,
-            now=now,
-            changed_files=changed or (),
+            now=change.now,
+            changed_files=self._changed or (),
             # an environment whose policy needs no review asks nothing about reviewers
-            reviews=reviews if rules.needs_review else (),
+            reviews=self._reviews if rules.needs_review else (),
             render_hashes=state.hashes(env.env),
             checks=checks,
             codeowners=owners_file,
@@ -184,19 +193,20 @@ def gate(
             lock_holder=holder,
             confirmations=(confirmation,) if confirmation else (),
         )
+        failed = (self._reviews_failed if rules.needs_review else ()) + owners_failed
+        return self._evaluate(inputs, failed + checks_failed + lock_failed)
+
+    def _evaluate(self, inputs: policy.Inputs, failed: tuple[str, ...]) -> policy.Decision:
         needed = policy.needed_lookups(inputs)
-        permissions, permissions_failed = asked.permissions(needed.users)
-        memberships, memberships_failed = asked.memberships(needed.memberships)
-        failed = (reviews_failed if rules.needs_review else ()) + owners_failed
-        failed += checks_failed + lock_failed
+        permissions, permissions_failed = self._asked.permissions(needed.users)
+        memberships, memberships_failed = self._asked.memberships(needed.memberships)
         inputs = dataclasses.replace(
             inputs,
             permissions=permissions,
             memberships=memberships,
             failed_lookups=tuple(dict.fromkeys(failed + permissions_failed + memberships_failed)),
         )
-        decisions[env.env] = policy.evaluate(inputs)
-    return decisions
+        return policy.evaluate(inputs)
 
 
 def _lock(forge: GateForge, pull: Pull, env: EnvPlan, rules: Policy) -> int | None:

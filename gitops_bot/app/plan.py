@@ -1,7 +1,8 @@
 """Use case: plan a change (what `gitops-bot plan` and the PR job do).
 
 Owns: the glue from two commits to a core.plan.Plan: the merge base, the
-configuration at both ends, which environments the change affects, their
+configuration at both ends (the base end's through app.context.read_config,
+or the event's parsed copy a review passes in), which environments the change affects, their
 renders at both ends, the offline diff, and (when asked) the live diff and
 the drift, with every error scrubbed of secret values. Refuses: formatting
 (core.report) and reading flags or the environment (the CLI does).
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitops_bot.app import context
 from gitops_bot.cluster import observe as observe_mod
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import diff, fieldsv1, ignore, normalize
@@ -28,7 +30,10 @@ from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Limits
 from gitops_bot.vcs.git import Git
 
-ClusterFor = Callable[[config.Environment], Kube]
+ClusterFor = context.ClusterFor
+# The base end's configuration at a commit (context.read_config, or an event's
+# Configs, which parses each commit once).
+BaseConfig = Callable[[str], config.Config | None]
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,11 @@ class Request:
     config_file: str = ".gitops.yaml"
 
 
-def _config_at(repo: Git, commit: str, file: str, *, required: bool) -> config.Config | None:
+def _head_config(repo: Git, commit: str, file: str) -> config.Config:
+    """The change's own configuration (the base's is context.read_config's)."""
     text = repo.read(commit, file)
     if text is None:
-        if required:
-            raise ConfigError(f"{file}: not found at {commit[:12]}")
-        return None
+        raise ConfigError(f"{file}: not found at {commit[:12]}")
     return config.parse(text, file=file)
 
 
@@ -58,15 +62,18 @@ def plan(
     mask_key: bytes,
     limits: Limits | None = None,
     bounds: Bounds | None = None,
+    base_config: BaseConfig | None = None,
 ) -> Plan:
     limits = limits or Limits()
     bounds = bounds or Bounds()
     head = repo.resolve(request.head)
     base = repo.merge_base(repo.resolve(request.base), head)
-    head_cfg = _config_at(repo, head, request.config_file, required=True)
-    if head_cfg is None:  # required=True raised already; this tells the type checker
-        raise ConfigError(f"{request.config_file}: not found at {head[:12]}")
-    base_cfg = _config_at(repo, base, request.config_file, required=False)
+    head_cfg = _head_config(repo, head, request.config_file)
+    base_cfg = (
+        base_config(base)
+        if base_config is not None
+        else context.read_config(repo, base, request.config_file)
+    )
     base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
     wanted = [head_cfg.env(name) for name in request.envs] or list(head_cfg.environments)
     changed = repo.changed_files(base, head)
@@ -218,13 +225,7 @@ def live_diff(
     existing object nor compared."""
     base_by_key, head_by_key = base.by_key(), head.by_key()
     removed = [m for k, m in base_by_key.items() if k not in head_by_key]
-    fields: dict[Key, tuple[ignore.Field, ...]] = {}
-    errors: list[str] = []
-    for m in head.manifests:
-        try:
-            fields[m.key] = ignore.fields_for(m.obj, ignore_fields, where=f"{m.key} ({m.origin})")
-        except ConfigError as err:
-            errors.append(str(err))
+    fields, errors = _owned_fields(head, ignore_fields)
     observed = observe_mod.observe(
         kube,
         head.manifests,
@@ -242,30 +243,15 @@ def live_diff(
         if seen.error:
             errors.append(seen.error)
             continue
-        after = seen.dry_run if seen.dry_run is not None else dict(manifest.obj)
-        if seen.live is not None and fields.get(manifest.key):
-            seen = observe_mod.Observed(
-                seen.key,
-                live=ignore.strip(seen.live, fields[manifest.key]),
-                dry_run=ignore.strip(after, fields[manifest.key]),
-                note=seen.note,
-            )
-            after = seen.dry_run or after
-        change = diff.compare(
-            manifest.key, seen.live, after, mask_key=mask_key, origin=manifest.origin
+        change, drifted = _live_change(
+            manifest,
+            seen,
+            fields.get(manifest.key, ()),
+            base_by_key.get(manifest.key),
+            mask_key=mask_key,
         )
-        if seen.note:
-            change = _with_note(change, seen.note)
         changes.append(change)
-        if seen.live is not None and seen.dry_run is not None:
-            drift += _drift(
-                manifest.key,
-                seen.live,
-                seen.dry_run,
-                base_by_key.get(manifest.key),
-                manifest,
-                mask_key=mask_key,
-            )
+        drift += drifted
     for manifest in removed:  # what the puller would prune
         live_obj = observed[manifest.key].live
         if live_obj is not None:
@@ -276,6 +262,48 @@ def live_diff(
             )
     changes.sort(key=lambda c: c.key)
     return tuple(changes), tuple(drift), errors
+
+
+def _owned_fields(
+    head: Render, rules: Sequence[ignore.Rule]
+) -> tuple[dict[Key, tuple[ignore.Field, ...]], list[str]]:
+    """The fields the cluster owns of each head object, and the rules that could
+    not be applied."""
+    fields: dict[Key, tuple[ignore.Field, ...]] = {}
+    errors: list[str] = []
+    for m in head.manifests:
+        try:
+            fields[m.key] = ignore.fields_for(m.obj, rules, where=f"{m.key} ({m.origin})")
+        except ConfigError as err:
+            errors.append(str(err))
+    return fields, errors
+
+
+def _live_change(
+    manifest: Manifest,
+    seen: observe_mod.Observed,
+    fields: tuple[ignore.Field, ...],
+    base: Manifest | None,
+    *,
+    mask_key: bytes,
+) -> tuple[ResourceChange, list[Drift]]:
+    """What applying `manifest` would do to what the cluster holds, and its drift."""
+    after = seen.dry_run if seen.dry_run is not None else dict(manifest.obj)
+    if seen.live is not None and fields:
+        seen = observe_mod.Observed(
+            seen.key,
+            live=ignore.strip(seen.live, fields),
+            dry_run=ignore.strip(after, fields),
+            note=seen.note,
+        )
+        after = seen.dry_run or after
+    change = diff.compare(manifest.key, seen.live, after, mask_key=mask_key, origin=manifest.origin)
+    if seen.note:
+        change = _with_note(change, seen.note)
+    if seen.live is None or seen.dry_run is None:
+        return change, []
+    drift = _drift(manifest.key, seen.live, seen.dry_run, base, manifest, mask_key=mask_key)
+    return change, drift
 
 
 def _with_note(change: ResourceChange, note: str) -> ResourceChange:

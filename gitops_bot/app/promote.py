@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from gitops_bot.app import context
 from gitops_bot.core.pr.model import Pull, Status
 from gitops_bot.core.pr.ports import Changes, Deployments, PullQueries, Statuses
 from gitops_bot.core.promotion import change, routes, soak
@@ -68,13 +69,16 @@ class Gated:
 Outcome = Opened | Closed | Gated
 
 
-def read_config(repo: Git, sha: str, config_file: str = ".gitops.yaml") -> config.Config:
-    """The configuration at `sha` (the base branch's: a pull request does not
-    choose its own promotion rules)."""
-    text = repo.read(sha, config_file)
-    if text is None:
-        raise ConfigError(f"reading {config_file} at {sha[:12]}: it does not exist there")
-    return config.parse(text, file=config_file)
+@dataclass(frozen=True)
+class Onto:
+    """Where a promotion or rollback pull request goes (the base branch, at the
+    commit its files are read from and its own commit starts), and who asked."""
+
+    base_ref: str
+    base_sha: str
+    commit_url: str = ""
+    requested_by: str = ""
+    requested_in: int = 0
 
 
 def promote(
@@ -83,28 +87,24 @@ def promote(
     *,
     cfg: config.Config,
     target_env: str,
-    base_ref: str,
-    base_sha: str,
+    onto: Onto,
     source_sha: str,
     healthy_since: datetime | None = None,
-    commit_url: str = "",
-    requested_by: str = "",
-    requested_in: int = 0,
 ) -> Opened | Closed:
     """Promote into `target_env` from the environment its rule names, whose
-    state is taken at `source_sha` (its healthy commit), onto `base_ref` at
-    `base_sha`, where the target's files are read and the pull request
+    state is taken at `source_sha` (its healthy commit), onto `onto.base_ref`
+    at `onto.base_sha`, where the target's files are read and the pull request
     starts (environments are folders of one branch)."""
     rule = _rule(cfg, target_env)
     proposal = change.promotion(
         rule,
         source_sha=source_sha,
         source={p: repo.read(source_sha, p) for p in rule.paths(rule.source)},
-        target={p: repo.read(base_sha, p) for p in rule.paths(rule.target)},
+        target={p: repo.read(onto.base_sha, p) for p in rule.paths(rule.target)},
         healthy_since=healthy_since,
-        commit_url=commit_url,
-        requested_by=requested_by,
-        requested_in=requested_in,
+        commit_url=onto.commit_url,
+        requested_by=onto.requested_by,
+        requested_in=onto.requested_in,
     )
     existing = _open_pull(forge, change.promote_branch(rule))
     if isinstance(proposal, change.Nothing):
@@ -112,7 +112,7 @@ def promote(
             return Closed(proposal.reason)
         forge.close_pull(existing.number)
         return Closed(proposal.reason, closed=existing.number)
-    return _write(forge, proposal, base_ref=base_ref, base_sha=base_sha, existing=existing)
+    return _write(forge, proposal, onto=onto, existing=existing)
 
 
 def _holds(repo: Git, sha: str, target_env: str) -> None:
@@ -166,14 +166,10 @@ def promote_gated(
     *,
     cfg: config.Config,
     target_env: str,
-    base_ref: str,
-    base_sha: str,
+    onto: Onto,
     now: datetime,
     on_demand: bool = False,
     url: str = "",
-    commit_url: str = "",
-    requested_by: str = "",
-    requested_in: int = 0,
 ) -> Outcome:
     """Promote what the source has healthy, if the gate lets it through."""
     verdict = gate(forge, cfg=cfg, target_env=target_env, now=now, on_demand=on_demand, url=url)
@@ -185,13 +181,9 @@ def promote_gated(
         repo,
         cfg=cfg,
         target_env=target_env,
-        base_ref=base_ref,
-        base_sha=base_sha,
+        onto=onto,
         source_sha=verdict.sha,
         healthy_since=verdict.healthy_since,
-        commit_url=commit_url,
-        requested_by=requested_by,
-        requested_in=requested_in,
     )
 
 
@@ -218,11 +210,9 @@ def check(
     repo: Git,
     *,
     cfg: config.Config,
-    base_ref: str,
-    base_sha: str,
+    onto: Onto,
     now: datetime,
     url: str = "",
-    commit_url: str = "",
 ) -> tuple[Checked, ...]:
     """Every rule's gate, shown on its source's commit; the `auto_open` rules
     whose gate is passed promote."""
@@ -235,11 +225,9 @@ def check(
                 repo,
                 cfg=cfg,
                 target_env=rule.target,
-                base_ref=base_ref,
-                base_sha=base_sha,
+                onto=onto,
                 now=now,
                 url=url,
-                commit_url=commit_url,
             )
         else:
             result = gate(forge, cfg=cfg, target_env=rule.target, now=now, url=url)
@@ -254,15 +242,12 @@ def rollback(
     cfg: config.Config,
     env: str,
     sha: str,
-    base_ref: str,
-    base_sha: str,
-    commit_url: str = "",
-    requested_by: str = "",
-    requested_in: int = 0,
+    onto: Onto,
 ) -> Outcome:
-    """A pull request onto `base_ref` (at `base_sha`) that restores `env`'s
-    sources (core.promotion.scope) to their texts at `sha`."""
+    """A pull request onto `onto.base_ref` (at `onto.base_sha`) that restores
+    `env`'s sources (core.promotion.scope) to their texts at `sha`."""
     full = repo.resolve(sha)
+    base_sha = onto.base_sha
     sources = change.scope(cfg, env)
     differ = [p for p in repo.changed_files(full, base_sha) if p in sources]
     proposal = change.rollback(
@@ -271,14 +256,14 @@ def rollback(
         base_sha=base_sha,
         at_sha={p: repo.read(full, p) for p in differ},
         at_base={p: repo.read(base_sha, p) for p in differ},
-        commit_url=commit_url,
-        requested_by=requested_by,
-        requested_in=requested_in,
+        commit_url=onto.commit_url,
+        requested_by=onto.requested_by,
+        requested_in=onto.requested_in,
     )
     if isinstance(proposal, change.Nothing):
         return Closed(proposal.reason)
     existing = _open_pull(forge, proposal.branch)
-    return _write(forge, proposal, base_ref=base_ref, base_sha=base_sha, existing=existing)
+    return _write(forge, proposal, onto=onto, existing=existing)
 
 
 def _open_pull(forge: PromoteForge, branch: str) -> Pull | None:
@@ -291,8 +276,7 @@ def _write(
     forge: PromoteForge,
     proposal: change.Proposal,
     *,
-    base_ref: str,
-    base_sha: str,
+    onto: Onto,
     existing: Pull | None,
 ) -> Opened:
     if existing is not None and existing.body == proposal.body and existing.title == proposal.title:
@@ -301,28 +285,29 @@ def _write(
     # Rebuilt on the newest base with `parent`, not piled on the old branch:
     # the pull request always shows one commit, against today's base.
     forge.commit_files(
-        proposal.branch, files=proposal.texts, message=proposal.message, parent=base_sha
+        proposal.branch, files=proposal.texts, message=proposal.message, parent=onto.base_sha
     )
     if existing is not None:
         pull = forge.update_pull(existing.number, title=proposal.title, body=proposal.body)
         return Opened(pull, created=False, proposal=proposal)
     pull = forge.open_pull(
-        head=proposal.branch, base=base_ref, title=proposal.title, body=proposal.body
+        head=proposal.branch, base=onto.base_ref, title=proposal.title, body=proposal.body
     )
     return Opened(pull, created=True, proposal=proposal)
 
 
-def merge_if_ready(forge: PromoteForge, repo: Git, pull: Pull, *, config_file: str) -> str:
-    """Merge `pull` if it is the bot's own promotion pull request for a rule
-    with `auto_merge` (in the base's configuration) and its review just
-    passed; what was done, or "" when it is not such a pull request."""
+def merge_if_ready(pull_change: context.Change) -> str:
+    """Merge the change's pull request if it is the bot's own promotion pull
+    request for a rule with `auto_merge` (in the base's configuration) and its
+    review just passed; what was done, or "" when it is not such a pull request."""
+    forge, pull = pull_change.forge, pull_change.pull
     if (
         pull.state != "open"
         or pull.from_fork
         or not pull.head_ref.startswith(change.PROMOTE_PREFIX)
     ):
         return ""
-    cfg = read_config(repo, pull.base_sha, config_file)
+    cfg = pull_change.require_config(pull.base_sha)
     rule = next((r for r in cfg.promotions if change.promote_branch(r) == pull.head_ref), None)
     if rule is None or not rule.auto_merge:
         return ""

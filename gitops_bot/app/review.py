@@ -1,7 +1,10 @@
 """Use case: review a pull request (what `gitops-bot run` does when one is
 opened, reopened or pushed to).
 
-Owns: planning the pull request's base..head, gating each planned
+Owns: for one change (app.context.Change: the pull request as read, its
+repository, the run's settings, the event's clock) and what is asked of
+this review (Request: the environments, a command's effect on the bot's
+memory), planning the pull request's base..head, gating each planned
 environment (app.gate), then keeping one sticky comment per environment
 (per part, when a plan is split; part 1 also carries the gate's section and
 the bot's memory of this pull request, core.pr.state), two statuses per
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from gitops_bot.app import context
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
 from gitops_bot.core.policy import gate
@@ -32,13 +36,10 @@ from gitops_bot.core.policy.gate import Verdict
 from gitops_bot.core.pr import state as prstate
 from gitops_bot.core.pr.model import Comment, Pull, Status, StatusState
 from gitops_bot.core.pr.ports import Comments, PullRequests
-from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.core.report import markdown
 from gitops_bot.core.report import policy as policy_report
 from gitops_bot.core.report.plan import Action, EnvPlan, Plan
 from gitops_bot.core.secrets import mask
-from gitops_bot.render.render import Tools
-from gitops_bot.vcs.git import Git
 
 CONTEXT = "gitops/plan/{env}"
 SUMMARY_CONTEXT = "gitops"
@@ -111,138 +112,166 @@ def _summary(result: Plan, decisions: Mapping[str, gate.Decision], url: str, sha
     return Status(sha, SUMMARY_CONTEXT, state, text[: gate.DESCRIPTION_LIMIT], url)
 
 
-def review(
-    *,
-    forge: ReviewForge,
-    repo_for: Callable[[Pull], Git],
-    number: int,
-    tools: Tools,
-    mask_key: bytes,
-    comment_limit: int,
-    cluster_for: plan_app.ClusterFor | None = None,
-    live: bool = False,
-    url: str = "",
-    envs: tuple[str, ...] = (),
-    config_file: str = ".gitops.yaml",
-    comment_mode: str = "always",
-    change_state: Callable[[prstate.State, str], prstate.State] | None = None,
-    now: datetime | None = None,
-    bounds: Bounds | None = None,
-) -> Outcome:
-    """`comment_mode`: "always" (a comment per planned environment), "changes"
-    (only where the plan changes something or failed; an existing comment is
-    still kept up to date) or "off" (statuses only)."""
-    pull = forge.pull(number)
-    now = now or datetime.now(UTC)
-    repo = repo_for(pull)
-    result = plan_app.plan(
-        repo=repo,
-        request=plan_app.Request(
-            base=pull.base_sha, head=pull.head_sha, envs=envs, live=live, config_file=config_file
-        ),
-        tools=tools,
-        cluster_for=cluster_for,
-        mask_key=mask_key,
-        bounds=bounds,
-    )
-    latest = forge.pull(number)
+@dataclass(frozen=True)
+class Request:
+    """What a review is asked for beyond the run's settings (a command's)."""
+
+    envs: tuple[str, ...] = ()  # plan only these; () for the run's
+    # How the review's memory of the pull request changes (a command's effect).
+    change_state: Callable[[prstate.State, str], prstate.State] | None = None
+
+
+def review(change: context.Change, request: Request = Request()) -> Outcome:
+    """The settings' `comment_mode`: "always" (a comment per planned
+    environment), "changes" (only where the plan changes something or failed;
+    an existing comment is still kept up to date) or "off" (statuses only)."""
+    pull, forge = change.pull, change.forge
+    result = _plan(change, request)
+    latest = forge.pull(pull.number)
     if latest.head_sha != pull.head_sha:
         return Outcome(
             plan=result,
             stale=f"the head moved from {pull.head_sha[:12]} to {latest.head_sha[:12]} while "
             "planning; the run for the new head reports",
         )
-
-    existing = forge.comments(number)
+    existing = forge.comments(pull.number)
     remembered = _state(existing)
-    # A head planned before (an approval, a command) already has statuses: read
-    # them once and write only those that change.
-    statuses_before = (
-        {s.context: s for s in forge.statuses(pull.head_sha)}
-        if any(p.sha == pull.head_sha for p in remembered.planned)
-        else {}
-    )
-
-    def set_status(status: Status) -> int:
-        if statuses_before.get(status.context) == status:
-            return 0
-        forge.set_status(status)
-        return 1
-
-    state = prstate.with_plan(
-        remembered,
-        pull.head_sha,
-        {e.env: e.render_hash for e in result.envs if e.render_hash is not None},
-        now,
-    )
-    # The forge's time of the first write that showed this head, learned from
-    # what the last run wrote: commands are bound to it (app.chatops).
-    shown = prstate.shown_since(own_comments(existing), pull.head_sha)
-    if shown is not None:
-        state = prstate.with_seen(state, pull.head_sha, shown)
-    if change_state is not None:
-        state = change_state(state, pull.head_sha)
-    decisions = gate_app.gate(
-        forge=forge,
-        repo=repo,
-        pull=pull,
-        result=result,
-        state=state,
-        now=now,
-        config_file=config_file,
-    )
-    comments = statuses = 0
-    written: dict[str, Comment] = {}  # marker -> the comment this run wrote or confirmed
+    writer = _Writer.start(change, existing, remembered)
+    state = _learned(change, result, existing, remembered, request)
+    decisions = gate_app.gate(change, result=result, state=state)
     for env in result.envs:
-        decision = decisions[env.env]
-        parts = list(
-            markdown.env_comment(result, env, budget=comment_limit - policy_report.MAX_CHARS - 2000)
-        )
-        head = parts[0] + "\n\n" + policy_report.section(decision) + "\n"
-        parts[0] = head + prstate.encode(_only(state, env.env))
-        # What the comment said before this run learned since when the head is
-        # shown: learning that alone rewrites nothing (a second planner of the
-        # same head writes nothing), and the comment's updated_at keeps it.
-        unseen = head + prstate.encode(_only(prstate.without_seen(state, pull.head_sha), env.env))
-        if not _comments_on(env, comment_mode, existing):
-            parts = []
-        for i, body in enumerate(parts, start=1):
-            prefix = _marker_prefix(env.env).replace("part=1/", f"part={i}/")
-            current = next((c for c in existing if c.is_bot and prefix in c.body), None)
-            same = {_said(body), _said(unseen)} if i == 1 else {_said(body)}
-            if current is not None and _said(current.body) in same:
-                written[prefix] = current  # the same plan of the same head: left as it is
-            else:
-                written[prefix] = forge.upsert_comment(
-                    number, marker=prefix, body=body, existing=existing
-                )
-            comments += 1
-        state_, description = _describe(env)
-        statuses += set_status(
-            Status(pull.head_sha, CONTEXT.format(env=env.env), state_, description, url)
-        )
-        statuses += set_status(
-            Status(
-                pull.head_sha,
-                decision.context,
-                StatusState(decision.state.value),
-                decision.description,
-                url,
-            )
-        )
-    known = {c.id for c in existing}
-    if any(c.id not in known for c in written.values()):
-        _one_each(forge, number, written)
-    summary = _summary(result, decisions, url, pull.head_sha)
-    statuses += set_status(summary)
+        writer.env(result, env, decisions[env.env], state)
+    writer.one_each()
+    summary = _summary(result, decisions, change.settings.url, pull.head_sha)
+    writer.status(summary)
     return Outcome(
         plan=result,
-        comments=comments,
-        statuses=statuses,
+        comments=writer.comments,
+        statuses=writer.statuses,
         decisions=decisions,
         pull=pull,
         summary=summary.state,
     )
+
+
+def _plan(change: context.Change, request: Request) -> Plan:
+    settings, pull = change.settings, change.pull
+    return plan_app.plan(
+        repo=change.repo,
+        request=plan_app.Request(
+            base=pull.base_sha,
+            head=pull.head_sha,
+            envs=request.envs or settings.envs,
+            live=settings.live,
+            config_file=settings.config_file,
+        ),
+        tools=settings.tools,
+        cluster_for=settings.cluster_for,
+        mask_key=settings.mask_key(),
+        bounds=settings.bounds,
+        base_config=change.config_at,
+    )
+
+
+def _learned(
+    change: context.Change,
+    result: Plan,
+    existing: tuple[Comment, ...],
+    remembered: prstate.State,
+    request: Request,
+) -> prstate.State:
+    """What the bot remembers of the pull request after this plan (and the command)."""
+    head = change.pull.head_sha
+    state = prstate.with_plan(
+        remembered,
+        head,
+        {e.env: e.render_hash for e in result.envs if e.render_hash is not None},
+        change.now,
+    )
+    # The forge's time of the first write that showed this head, learned from
+    # what the last run wrote: commands are bound to it (app.chatops).
+    shown = prstate.shown_since(own_comments(existing), head)
+    if shown is not None:
+        state = prstate.with_seen(state, head, shown)
+    if request.change_state is not None:
+        state = request.change_state(state, head)
+    return state
+
+
+class _Writer:
+    """Writes one review's comments and statuses, each only when it changes."""
+
+    def __init__(
+        self,
+        change: context.Change,
+        existing: tuple[Comment, ...],
+        statuses_before: Mapping[str, Status],
+    ) -> None:
+        self._change = change
+        self._forge = change.forge
+        self._number = change.pull.number
+        self._existing = existing
+        self._statuses_before = statuses_before
+        self.written: dict[str, Comment] = {}  # marker -> the comment written or confirmed
+        self.comments = 0
+        self.statuses = 0
+
+    @classmethod
+    def start(
+        cls, change: context.Change, existing: tuple[Comment, ...], remembered: prstate.State
+    ) -> _Writer:
+        head = change.pull.head_sha
+        # A head planned before (an approval, a command) already has statuses: read
+        # them once and write only those that change.
+        before = (
+            {s.context: s for s in change.forge.statuses(head)}
+            if any(p.sha == head for p in remembered.planned)
+            else {}
+        )
+        return cls(change, existing, before)
+
+    def status(self, status: Status) -> None:
+        if self._statuses_before.get(status.context) != status:
+            self._forge.set_status(status)
+            self.statuses += 1
+
+    def env(
+        self, result: Plan, env: EnvPlan, decision: gate.Decision, state: prstate.State
+    ) -> None:
+        head, settings = self._change.pull.head_sha, self._change.settings
+        budget = settings.comment_limit - policy_report.MAX_CHARS - 2000
+        parts = list(markdown.env_comment(result, env, budget=budget))
+        first = parts[0] + "\n\n" + policy_report.section(decision) + "\n"
+        parts[0] = first + prstate.encode(_only(state, env.env))
+        # What the comment said before this run learned since when the head is
+        # shown: learning that alone rewrites nothing (a second planner of the
+        # same head writes nothing), and the comment's updated_at keeps it.
+        unseen = first + prstate.encode(_only(prstate.without_seen(state, head), env.env))
+        if _comments_on(env, settings.comment_mode, self._existing):
+            self._comment(env.env, parts, unseen)
+        state_, description = _describe(env)
+        url = settings.url
+        self.status(Status(head, CONTEXT.format(env=env.env), state_, description, url))
+        verdict = StatusState(decision.state.value)
+        self.status(Status(head, decision.context, verdict, decision.description, url))
+
+    def _comment(self, env: str, parts: list[str], unseen: str) -> None:
+        for i, body in enumerate(parts, start=1):
+            prefix = _marker_prefix(env).replace("part=1/", f"part={i}/")
+            current = next((c for c in self._existing if c.is_bot and prefix in c.body), None)
+            same = {_said(body), _said(unseen)} if i == 1 else {_said(body)}
+            if current is not None and _said(current.body) in same:
+                self.written[prefix] = current  # the same plan of the same head: left as it is
+            else:
+                self.written[prefix] = self._forge.upsert_comment(
+                    self._number, marker=prefix, body=body, existing=self._existing
+                )
+            self.comments += 1
+
+    def one_each(self) -> None:
+        known = {c.id for c in self._existing}
+        if any(c.id not in known for c in self.written.values()):
+            _one_each(self._forge, self._number, self.written)
 
 
 def _said(body: str) -> str:

@@ -135,7 +135,7 @@ def run(
     merge: resolve its pending statuses. A push to the default branch: poke
     the puller. Exit codes: 0 done (or nothing to do), 2 error.
     """
-    from gitops_bot.app import dispatch  # noqa: PLC0415
+    from gitops_bot.app import context, dispatch  # noqa: PLC0415
     from gitops_bot.forges import cienv  # noqa: PLC0415
 
     ctx = cienv.detect(os.environ, read=lambda path: Path(path).read_text())
@@ -147,17 +147,19 @@ def run(
         deps = dispatch.Deps(
             forge=forge,
             repo_for=repo_for,
-            tools=common.tools(helm, kustomize),
-            mask_key=common.mask_key,
-            comment_limit=limit,
-            cluster_for=cluster_for,
-            live=live,
+            settings=context.Settings(
+                tools=common.tools(helm, kustomize),
+                mask_key=common.mask_key,
+                comment_limit=limit,
+                cluster_for=cluster_for,
+                live=live,
+                envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
+                config_file=config_file,
+                comment_mode=comment_mode,
+                bounds=common.bounds(max_objects, plan_timeout),
+            ),
             poke=poke(puller_url, puller_secret_file),
-            envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
-            config_file=config_file,
-            comment_mode=comment_mode,
             branch_repo=_branch_repo(ctx),
-            bounds=common.bounds(max_objects, plan_timeout),
         )
         try:
             done = dispatch.handle(ctx.event, deps)

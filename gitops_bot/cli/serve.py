@@ -99,7 +99,7 @@ def serve(
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
     """
-    from gitops_bot.app import dispatch  # noqa: PLC0415
+    from gitops_bot.app import context, dispatch  # noqa: PLC0415
     from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
     from gitops_bot.web import webhooks  # noqa: PLC0415
 
@@ -132,13 +132,15 @@ def serve(
                     pull.base_sha, pull.head_sha, refs=pull_refs(forge, pull)
                 ),
                 branch_repo=mirror.branch,
-                tools=tools,
-                mask_key=common.mask_key,
-                comment_limit=limit,
-                cluster_for=cluster_for,
-                live=live,
+                settings=context.Settings(
+                    tools=tools,
+                    mask_key=common.mask_key,
+                    comment_limit=limit,
+                    cluster_for=cluster_for,
+                    live=live,
+                    bounds=common.bounds(max_objects, plan_timeout),
+                ),
                 poke=poke,
-                bounds=common.bounds(max_objects, plan_timeout),
             )
             try:
                 done = dispatch.handle(event, deps)

@@ -7,6 +7,7 @@ main): one approval from @acme/sre; destruction needs confirming."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from gitops_bot.cli import cli
 from gitops_bot.core.pr import state as prstate
 from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.puller.guard import ApprovedRenders
+from gitops_bot.vcs.git import Git
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git
 
@@ -247,6 +249,31 @@ def test_a_destructive_change_is_held_until_an_owner_confirms_it(
 
     bot.comment(number, "bob", "/gitops approve-destroy prod")
     assert bot.policy(number)["prod"][0] == "success"
+
+
+def test_a_command_event_parses_the_base_configuration_once(
+    bot: Bot, github: GitHubServer, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`approve-destroy` asks whether its author owns ENV (the base's policy),
+    then the review plans (the merge base's configuration) and gates (the
+    base's policy): one event reads the base branch's .gitops.yaml once."""
+    number = mirror(github, shop)
+    bot.push(number, "opened")
+    pull = github.repos[REPO].pulls[number]
+    reads: Counter[str] = Counter()
+    read = Git.read
+
+    def counting(self: Git, commit: str, path: str) -> str | None:
+        if path == ".gitops.yaml":
+            reads[self.resolve(commit)] += 1
+        return read(self, commit, path)
+
+    monkeypatch.setattr(Git, "read", counting)
+
+    bot.comment(number, "bob", "/gitops approve-destroy prod")
+
+    assert reads[pull.head_sha] == 1, reads  # the review planned the head
+    assert reads[pull.base_sha] == 1, reads
 
 
 def test_two_pull_requests_compete_for_one_environments_lock(

@@ -1,0 +1,174 @@
+"""The context of one event: what the use cases of a change read, built once
+and passed down (as Atlantis's command context is).
+
+Owns: the run's settings (Settings: the tools, bounds, comment budget and
+mode, the configuration file's name, the environments asked for, live or
+not), one event's context (Context: the forge, how to reach a pull
+request's repository, the settings, the event's clock, and the
+configurations read so far), one pull request as one event sees it
+(Change: the pull request as read, its repository, reached once, and its
+base branch's configuration and policies), and the one way a
+configuration is read from a commit of the base branch (read_config), with
+one wording for a missing or broken one: each commit's configuration is
+parsed at most once per event, whichever use case asks first. Refuses:
+reading flags or the environment (the entry points do), deciding anything
+(the use cases do), and the head's configuration (app.plan reads the
+change's own, with its own wording).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.core.policy.rules import Policy
+from gitops_bot.core.pr.model import Pull
+from gitops_bot.core.pr.ports import (
+    Changes,
+    Comments,
+    Deployments,
+    Locks,
+    Members,
+    PullQueries,
+    PullRequests,
+    Reviews,
+    Statuses,
+)
+from gitops_bot.core.repo import config
+from gitops_bot.core.repo.bounds import Bounds
+from gitops_bot.errors import ConfigError
+from gitops_bot.render.render import Tools
+from gitops_bot.vcs.git import Git
+
+ClusterFor = Callable[[config.Environment], Kube]
+NEW_ENVIRONMENT = Policy(approvals=1)  # an environment the base does not know
+
+
+class Forge(
+    PullRequests,
+    Comments,
+    Statuses,
+    Reviews,
+    Members,
+    Locks,
+    Changes,
+    PullQueries,
+    Deployments,
+    Protocol,
+):
+    """Every port a use case of a change may write or read through."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How this run plans and reports: the same for every event it handles."""
+
+    tools: Tools
+    mask_key: Callable[[], bytes]  # a fresh key per call: fingerprints never match across runs
+    comment_limit: int
+    cluster_for: ClusterFor | None = None
+    live: bool = False
+    url: str = ""  # where the statuses link to (the CI job, the server)
+    envs: tuple[str, ...] = ()  # plan only these environments
+    config_file: str = ".gitops.yaml"
+    comment_mode: str = "always"  # always | changes | off (see review.review)
+    bounds: Bounds = field(default_factory=Bounds)  # of the bot's own parse and diff
+
+
+def read_config(repo: Git, sha: str, file: str) -> config.Config | None:
+    """The configuration at `sha` (a commit of the base branch: a change does
+    not choose the rules, promotions or base render that judge it), None
+    when it has none; ConfigError naming the file and commit when it is broken."""
+    text = repo.read(sha, file)
+    if text is None:
+        return None
+    try:
+        return config.parse(text, file=file)
+    except ConfigError as err:
+        raise ConfigError(f"reading {file} at {sha[:12]} (base branch): {err}") from err
+
+
+def require_config(repo: Git, sha: str, file: str, found: config.Config | None) -> config.Config:
+    """`found` (read_config's answer), or ConfigError in read_config's words."""
+    if found is None:
+        raise ConfigError(f"reading {file} at {sha[:12]} (base branch): it does not exist there")
+    return found
+
+
+class Configs:
+    """The configurations one event has read, by commit: each parsed once.
+    (A commit's files never change, so whichever repository holds it reads
+    the same text.)"""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._at: dict[str, config.Config | None] = {}
+
+    def at(self, repo: Git, sha: str) -> config.Config | None:
+        if sha not in self._at:
+            self._at[sha] = read_config(repo, sha, self.file)
+        return self._at[sha]
+
+    def require(self, repo: Git, sha: str) -> config.Config:
+        return require_config(repo, sha, self.file, self.at(repo, sha))
+
+
+@dataclass(frozen=True)
+class Context:
+    """One event's: built once by the dispatcher, passed to every use case."""
+
+    forge: Forge
+    repo_for: Callable[[Pull], Git]  # a repository holding the pull request's base and head
+    settings: Settings
+    now: datetime  # the event's clock
+    configs: Configs
+
+    @classmethod
+    def start(
+        cls, forge: Forge, repo_for: Callable[[Pull], Git], settings: Settings, now: datetime
+    ) -> Context:
+        return cls(forge, repo_for, settings, now, Configs(settings.config_file))
+
+    def change(self, pull: Pull) -> Change:
+        return Change(self, pull)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One pull request as this event read it. Its repository is reached on
+    first use only (a command that needs no Git fetches nothing)."""
+
+    context: Context
+    pull: Pull
+
+    @property
+    def forge(self) -> Forge:
+        return self.context.forge
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    @property
+    def now(self) -> datetime:
+        return self.context.now
+
+    @functools.cached_property
+    def repo(self) -> Git:
+        return self.context.repo_for(self.pull)
+
+    def config_at(self, sha: str) -> config.Config | None:
+        """The configuration at `sha`, a commit of the base branch."""
+        return self.context.configs.at(self.repo, sha)
+
+    def require_config(self, sha: str) -> config.Config:
+        return self.context.configs.require(self.repo, sha)
+
+    def base_policies(self) -> dict[str, Policy]:
+        """env -> its policy on the base branch; {} when the base has no configuration."""
+        base = self.config_at(self.pull.base_sha)
+        return {env.name: env.policy for env in base.environments} if base else {}
