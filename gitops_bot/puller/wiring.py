@@ -20,6 +20,7 @@ from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
+from gitops_bot.puller import outcome
 from gitops_bot.puller import report as report_mod
 from gitops_bot.puller.command import read_secret
 from gitops_bot.puller.guard import ApprovedRenders, GuardForge
@@ -153,12 +154,8 @@ def main(flags: dict[str, Any], *, stop: threading.Event, once: bool) -> int:
         )
         if once:
             outcomes = puller.sync()
-            log.info("sync: %s", outcomes or "nothing fetched")
-            return (
-                0
-                if outcomes and all(v in ("applied", "unchanged") for v in outcomes.values())
-                else 1
-            )
+            log.info("sync: %s", outcome.show(outcomes) if outcomes else "nothing fetched")
+            return 0 if outcome.all_in_sync(outcomes) else 1
         return _serve(puller, elector, flags, stop)
     except BotError:
         raise
