@@ -39,7 +39,7 @@ from gitops_bot.puller.guard import AllowAll, Guard
 from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.outcome import SyncOutcome
 from gitops_bot.puller.settings import Settings
-from gitops_bot.puller.source import Source
+from gitops_bot.puller.source import Move, Source
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
 
@@ -205,14 +205,7 @@ class Puller:
         with env.lock:
             if not self.is_leader():
                 return SyncOutcome.NOT_LEADER
-            self.store.update(
-                env.name,
-                lambda s: dataclasses.replace(
-                    s,
-                    attempted=move.commit,
-                    rolled_back_to=rollback if move.rollback else s.rolled_back_to,
-                ),
-            )
+            self._attempting(env.name, move, rollback)
             result = apply_mod.reconcile(
                 self.kube,
                 render,
@@ -233,6 +226,17 @@ class Puller:
             parent=self._applyset(env.name),
         )
         return SyncOutcome.APPLIED if result.ok else SyncOutcome.FAILED
+
+    def _attempting(self, env: str, move: Move, rollback: str) -> None:
+        """Mark the commit attempted (descent is judged from it) and a rollback followed."""
+        self.store.update(
+            env,
+            lambda s: dataclasses.replace(
+                s,
+                attempted=move.commit,
+                rolled_back_to=rollback if move.rollback else s.rolled_back_to,
+            ),
+        )
 
     def _render(self, env: _Env, commit: str) -> Render:
         if env.render is not None and env.render[0] == commit:

@@ -144,28 +144,7 @@ class Reporter:
             self.metrics.last_applied.labels(env=env).set_to_current_time()
         short = result.revision[:12]
         if self.events is not None:
-            if result.ok:
-                note = f"applied {short} (render {result.render_hash[:12]}): {summary}"
-                self.events.event(_regarding(parent), reason="Applied", action="Apply", note=note)
-            else:
-                note = failure_note(short, result, summary)
-                self.events.event(
-                    _regarding(parent),
-                    reason="ApplyFailed",
-                    action="Apply",
-                    note=note,
-                    type_=events_mod.WARNING,
-                )
-            pruned = [str(o.key) for o in result.objects if o.outcome is apply_mod.Outcome.PRUNED]
-            if pruned:
-                self.events.event(
-                    _regarding(parent),
-                    reason="Pruned",
-                    action="Prune",
-                    note=textfit.listing(
-                        f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
-                    ),
-                )
+            self._apply_events(self.events, result, summary, parent)
         not_healthy = health.get("notHealthy") or []
         state = StatusState.SUCCESS if result.ok else StatusState.FAILURE
         if result.ok:
@@ -184,6 +163,38 @@ class Reporter:
         )
         if not same:
             self._deployment(env, result.revision, state_now, description)
+
+    @staticmethod
+    def _apply_events(
+        events: events_mod.Recorder,
+        result: apply_mod.ApplyResult,
+        summary: str,
+        parent: ApplySetRef,
+    ) -> None:
+        """Applied or ApplyFailed on the ApplySet parent, and Pruned when objects were."""
+        short = result.revision[:12]
+        if result.ok:
+            note = f"applied {short} (render {result.render_hash[:12]}): {summary}"
+            events.event(_regarding(parent), reason="Applied", action="Apply", note=note)
+        else:
+            note = failure_note(short, result, summary)
+            events.event(
+                _regarding(parent),
+                reason="ApplyFailed",
+                action="Apply",
+                note=note,
+                type_=events_mod.WARNING,
+            )
+        pruned = [str(o.key) for o in result.objects if o.outcome is apply_mod.Outcome.PRUNED]
+        if pruned:
+            events.event(
+                _regarding(parent),
+                reason="Pruned",
+                action="Prune",
+                note=textfit.listing(
+                    f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
+                ),
+            )
 
     def failed(
         self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
