@@ -178,7 +178,7 @@ def memory(cp: LocalControlPlane, binaries: Binaries, work: Path, objects: int) 
     argv = [
         sys.executable,
         "-c",
-        "from gitops_bot.puller.command import puller; puller(prog_name='gitops-bot puller')",
+        "from gitops_bot.cli.puller import puller; puller(prog_name='gitops-bot puller')",
         "--repo-url",
         remote.url,
         "--env",

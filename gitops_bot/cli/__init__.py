@@ -3,7 +3,7 @@
 Owns: reading flags and the environment, and turning BotErrors into exit
 codes (2) with a one-line message on stderr. Refuses: logic of its own;
 every command calls one use case. The CI and server commands are in ci.py,
-what the commands share in common.py.
+the puller's in puller.py, what the commands share in common.py.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from pathlib import Path
 import click
 
 from gitops_bot import __version__
-from gitops_bot.cli import ci, common, serve
+from gitops_bot.cli import ci, common, puller, serve
 from gitops_bot.cli.history import history
 from gitops_bot.errors import BotError
-from gitops_bot.puller.command import puller
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,7 +138,7 @@ def plan(  # click passes options by name
 cli.add_command(ci.run)
 cli.add_command(serve.serve)
 cli.add_command(history)
-cli.add_command(puller)
+cli.add_command(puller.puller)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """What the commands share: tool and cluster options, and building their adapters.
 
-Owns: the --kubeconfig/--helm/--kustomize options, one Kubernetes client per
-kubeconfig context for a command's duration, finding the renderers on PATH,
-and the per-run masking key. Refuses: commands of its own.
+Owns: the --kubeconfig/--helm/--kustomize options (--helm and --kustomize
+also the puller's), one Kubernetes client per kubeconfig context for a
+command's duration, finding the renderers on PATH, and the per-run masking
+key. Refuses: commands of its own.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
     from gitops_bot.render.render import Tools
 
 
-def tool_options(f: Callable[..., None]) -> Callable[..., None]:
-    """--kubeconfig, --helm and --kustomize, shared by plan and run."""
+def renderer_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--helm and --kustomize: where the renderers are, for every command that renders."""
     f = click.option(
         "--kustomize",
         envvar="GITOPS_BOT_KUSTOMIZE",
@@ -30,19 +31,23 @@ def tool_options(f: Callable[..., None]) -> Callable[..., None]:
         show_default=True,
         help="The kustomize binary [env: GITOPS_BOT_KUSTOMIZE].",
     )(f)
-    f = click.option(
+    return click.option(
         "--helm",
         envvar="GITOPS_BOT_HELM",
         default="helm",
         show_default=True,
         help="The helm binary [env: GITOPS_BOT_HELM].",
     )(f)
+
+
+def tool_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--kubeconfig, --helm and --kustomize, shared by plan and run."""
     return click.option(
         "--kubeconfig",
         envvar="KUBECONFIG",
         type=click.Path(dir_okay=False),
         help="Kubeconfig for --live [env: KUBECONFIG].",
-    )(f)
+    )(renderer_options(f))
 
 
 def bounds_options(f: Callable[..., None]) -> Callable[..., None]:

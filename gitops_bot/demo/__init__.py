@@ -34,6 +34,7 @@ from gitops_bot.core.report.plan import Plan
 from gitops_bot.demo import repo as repo_mod
 from gitops_bot.demo import show
 from gitops_bot.errors import BotError
+from gitops_bot.puller import outcome
 from gitops_bot.puller import report as report_mod
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.loop import Puller
@@ -75,9 +76,11 @@ class _Recording(report_mod.Reporter):
 def _sync(puller: Puller, reporter: _Recording) -> dict[str, apply_mod.ApplyResult]:
     reporter.results.clear()
     outcomes = puller.sync()
-    if not outcomes or any(v not in ("applied", "unchanged") for v in outcomes.values()):
+    if not outcome.all_in_sync(outcomes):
         errors = "; ".join(f"{e}: {r.error}" for e, r in reporter.results.items() if r.error)
-        raise BotError(f"the puller's sync of {puller.tip[:12] or 'main'}: {outcomes} {errors}")
+        raise BotError(
+            f"the puller's sync of {puller.tip[:12] or 'main'}: {outcome.show(outcomes)} {errors}"
+        )
     return dict(reporter.results)
 
 

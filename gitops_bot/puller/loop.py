@@ -10,7 +10,7 @@ the drift watcher at what was applied), when syncs happen (every interval,
 at once on a poke, again for an unchanged commit only every resync period,
 and for a failed one every retry period) and that they happen only on the
 leader. One environment's failure is recorded and the next one goes on.
-Refuses: building its collaborators (puller/command.py does) and applying
+Refuses: building its collaborators (puller/wiring.py does) and applying
 anything on a replica that does not hold the Lease.
 """
 
@@ -37,8 +37,9 @@ from gitops_bot.puller import report
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.guard import AllowAll, Guard
 from gitops_bot.puller.leader import Elector
+from gitops_bot.puller.outcome import SyncOutcome
 from gitops_bot.puller.settings import Settings
-from gitops_bot.puller.source import Source
+from gitops_bot.puller.source import Move, Source
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
 
@@ -136,7 +137,7 @@ class Puller:
 
     # -- one sync ---------------------------------------------------------------
 
-    def sync(self) -> dict[str, str]:
+    def sync(self) -> dict[str, SyncOutcome]:
         """Fetch, then bring every environment to the tip; what happened per environment."""
         self.reporter.metrics.leader.set(1 if self.is_leader() else 0)
         try:
@@ -145,14 +146,14 @@ class Puller:
             self.reporter.metrics.fetch_errors.inc()
             self.log.warning("fetching %s: %s", self.settings.branch, err)
             return {}
-        outcomes: dict[str, str] = {}
+        outcomes: dict[str, SyncOutcome] = {}
         for env in self._envs.values():
             if not self.is_leader():
                 break  # the Lease was lost: the next leader goes on
             try:
                 outcomes[env.name] = self._sync_env(env, self.tip)
             except BotError as err:  # recorded; the other environments go on
-                outcomes[env.name] = "failed"
+                outcomes[env.name] = SyncOutcome.FAILED
                 self.log.warning("%s: %s", env.name, err)
         else:
             self.synced.set()
@@ -165,13 +166,13 @@ class Puller:
 
     def _due(self, env: _Env, status: status_mod.EnvStatus, commit: str) -> bool:
         since = self._monotonic() - env.last_run
-        if commit == status.commit and status.outcome == "applied":
+        if commit == status.commit and status.outcome == SyncOutcome.APPLIED:
             return since >= self.settings.resync_s
         if commit == env.failed:
             return since >= self.settings.retry_s
         return True
 
-    def _sync_env(self, env: _Env, tip: str) -> str:
+    def _sync_env(self, env: _Env, tip: str) -> SyncOutcome:
         status = self.store.get(env.name)
         rollback = self._rollback(self.settings.rollback_to, status)
         move = self.source.decide(tip, last=status.base, rollback_to=rollback or None)
@@ -180,9 +181,9 @@ class Puller:
             move = self.source.decide(tip, last=status.base, rollback_to=rollback or None)
         if move.refused:
             self.reporter.refused(env.name, tip, move.refused, self.store, self._applyset(env.name))
-            return "refused"
+            return SyncOutcome.REFUSED
         if not self._due(env, status, move.commit):
-            return "unchanged"
+            return SyncOutcome.UNCHANGED
         started = self._monotonic()
         try:
             render = self._render(env, move.commit)
@@ -191,7 +192,7 @@ class Puller:
             self.reporter.failed(
                 env.name, move.commit, str(err), self.store, self._applyset(env.name)
             )
-            return "failed"
+            return SyncOutcome.FAILED
         # A render already applied needs no new approval (a merge that left env alone).
         why = (
             None
@@ -200,18 +201,11 @@ class Puller:
         )
         if why is not None:
             self.reporter.refused(env.name, move.commit, why, self.store, self._applyset(env.name))
-            return "refused"
+            return SyncOutcome.REFUSED
         with env.lock:
             if not self.is_leader():
-                return "not leader"
-            self.store.update(
-                env.name,
-                lambda s: dataclasses.replace(
-                    s,
-                    attempted=move.commit,
-                    rolled_back_to=rollback if move.rollback else s.rolled_back_to,
-                ),
-            )
+                return SyncOutcome.NOT_LEADER
+            self._attempting(env.name, move, rollback)
             result = apply_mod.reconcile(
                 self.kube,
                 render,
@@ -231,7 +225,18 @@ class Puller:
             seconds=self._monotonic() - started,
             parent=self._applyset(env.name),
         )
-        return "applied" if result.ok else "failed"
+        return SyncOutcome.APPLIED if result.ok else SyncOutcome.FAILED
+
+    def _attempting(self, env: str, move: Move, rollback: str) -> None:
+        """Mark the commit attempted (descent is judged from it) and a rollback followed."""
+        self.store.update(
+            env,
+            lambda s: dataclasses.replace(
+                s,
+                attempted=move.commit,
+                rolled_back_to=rollback if move.rollback else s.rolled_back_to,
+            ),
+        )
 
     def _render(self, env: _Env, commit: str) -> Render:
         if env.render is not None and env.render[0] == commit:

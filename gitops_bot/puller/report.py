@@ -34,6 +34,7 @@ from gitops_bot.errors import BotError
 from gitops_bot.puller import drift as drift_mod
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.metrics import Metrics
+from gitops_bot.puller.outcome import SyncOutcome
 
 CONTEXT = "gitops/apply/{env}"
 
@@ -120,7 +121,7 @@ class Reporter:
     ) -> None:
         self._refusals.pop(env, None)
         before = store.get(env)
-        outcome = "applied" if result.ok else "failed"
+        outcome = SyncOutcome.APPLIED if result.ok else SyncOutcome.FAILED
         health = status_mod.summarize_health(health_of(result))
         counts = Counter(o.outcome for o in result.objects)
         summary = ", ".join(f"{n} {o.name.lower().replace('_', ' ')}" for o, n in counts.items())
@@ -128,7 +129,7 @@ class Reporter:
         record = status_mod.Record(
             time=_now(),
             commit=result.revision,
-            outcome=outcome,
+            outcome=outcome.value,
             render_hash=result.render_hash,
             message=textfit.cut(message, status_mod.MESSAGE_LIMIT),
         )
@@ -136,35 +137,14 @@ class Reporter:
             "writing the status",
             lambda: store.update(env, lambda s: s.applied(record, health=health, ok=result.ok)),
         )
-        self.metrics.applies.labels(env=env, outcome=outcome).inc()
+        self.metrics.applies.labels(env=env, outcome=outcome.value).inc()
         self.metrics.apply_seconds.labels(env=env).observe(seconds)
         self.metrics.set_health(env, health.get("counts", {}))
         if result.ok:
             self.metrics.last_applied.labels(env=env).set_to_current_time()
         short = result.revision[:12]
         if self.events is not None:
-            if result.ok:
-                note = f"applied {short} (render {result.render_hash[:12]}): {summary}"
-                self.events.event(_regarding(parent), reason="Applied", action="Apply", note=note)
-            else:
-                note = failure_note(short, result, summary)
-                self.events.event(
-                    _regarding(parent),
-                    reason="ApplyFailed",
-                    action="Apply",
-                    note=note,
-                    type_=events_mod.WARNING,
-                )
-            pruned = [str(o.key) for o in result.objects if o.outcome is apply_mod.Outcome.PRUNED]
-            if pruned:
-                self.events.event(
-                    _regarding(parent),
-                    reason="Pruned",
-                    action="Prune",
-                    note=textfit.listing(
-                        f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
-                    ),
-                )
+            self._apply_events(self.events, result, summary, parent)
         not_healthy = health.get("notHealthy") or []
         state = StatusState.SUCCESS if result.ok else StatusState.FAILURE
         if result.ok:
@@ -177,12 +157,44 @@ class Reporter:
         # The same render in the same state is the same deployment: a commit that
         # leaves this environment alone does not restart its soak.
         same = (
-            before.outcome == "applied"
+            before.outcome == SyncOutcome.APPLIED
             and before.render_hash == result.render_hash
             and _deployment_state(True, before.health) is state_now
         )
         if not same:
             self._deployment(env, result.revision, state_now, description)
+
+    @staticmethod
+    def _apply_events(
+        events: events_mod.Recorder,
+        result: apply_mod.ApplyResult,
+        summary: str,
+        parent: ApplySetRef,
+    ) -> None:
+        """Applied or ApplyFailed on the ApplySet parent, and Pruned when objects were."""
+        short = result.revision[:12]
+        if result.ok:
+            note = f"applied {short} (render {result.render_hash[:12]}): {summary}"
+            events.event(_regarding(parent), reason="Applied", action="Apply", note=note)
+        else:
+            note = failure_note(short, result, summary)
+            events.event(
+                _regarding(parent),
+                reason="ApplyFailed",
+                action="Apply",
+                note=note,
+                type_=events_mod.WARNING,
+            )
+        pruned = [str(o.key) for o in result.objects if o.outcome is apply_mod.Outcome.PRUNED]
+        if pruned:
+            events.event(
+                _regarding(parent),
+                reason="Pruned",
+                action="Prune",
+                note=textfit.listing(
+                    f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
+                ),
+            )
 
     def failed(
         self, env: str, commit: str, message: str, store: status_mod.Store, parent: ApplySetRef
@@ -190,14 +202,14 @@ class Reporter:
         record = status_mod.Record(
             time=_now(),
             commit=commit,
-            outcome="failed",
+            outcome=SyncOutcome.FAILED.value,
             message=textfit.cut(message, status_mod.MESSAGE_LIMIT),
         )
         self._safely(
             "writing the status",
             lambda: store.update(env, lambda s: s.applied(record, health=s.health, ok=False)),
         )
-        self.metrics.applies.labels(env=env, outcome="failed").inc()
+        self.metrics.applies.labels(env=env, outcome=SyncOutcome.FAILED.value).inc()
         if self.events is not None:
             self.events.event(
                 _regarding(parent),
@@ -220,11 +232,11 @@ class Reporter:
         record = status_mod.Record(
             time=_now(),
             commit=commit,
-            outcome="refused",
+            outcome=SyncOutcome.REFUSED.value,
             message=textfit.cut(message, status_mod.MESSAGE_LIMIT),
         )
         self._safely("writing the status", lambda: store.update(env, lambda s: s.refused(record)))
-        self.metrics.applies.labels(env=env, outcome="refused").inc()
+        self.metrics.applies.labels(env=env, outcome=SyncOutcome.REFUSED.value).inc()
         if self.events is not None:
             self.events.event(
                 _regarding(parent),

@@ -1,13 +1,21 @@
 """What one puller is told to do: the values the CLI reads from flags and the environment.
 
-Owns: the settings as one frozen value with defaults that are safe for
-production (self-heal on, prune with the share cap, health waited for).
-Refuses: reading flags, files or the environment (puller/command.py does).
+Owns: the Options of `gitops-bot puller` as one typed, frozen value (what
+the loop is told, and how its collaborators are built), and the Settings of
+the loop made from them, with defaults that are safe for production
+(self-heal on, prune with the share cap, health waited for).
+Refuses: reading flags, files or the environment (cli/puller.py does) and
+building anything from them (puller/wiring.py does).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops_bot.core.repo.bounds import Bounds
+from gitops_bot.puller.source import Credentials
+from gitops_bot.render.sandbox import Tools
 
 
 @dataclass(frozen=True)
@@ -42,3 +50,43 @@ class Settings:
     def parent_name(self, env: str) -> str:
         """The ApplySet parent ConfigMap of an environment."""
         return f"gitops-bot-{env}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything `gitops-bot puller` was told, one field per flag (the defaults are the flags')."""
+
+    # What to pull and apply (made into Settings by puller/wiring.py).
+    repo_url: str
+    envs: tuple[str, ...]
+    namespace: str | None = None  # None: not given and not in a pod (refused)
+    branch: str = "main"
+    config_file: str = ".gitops.yaml"
+    interval: float = 60.0
+    resync: float = 600.0
+    retry: float = 120.0
+    heal: bool = True
+    rollback_to: str = ""
+    identity: str = "gitops-bot"
+    apply: ApplySettings = field(default_factory=ApplySettings)
+    # Where from, and with what.
+    kubeconfig: str | None = None
+    context: str | None = None
+    credentials: Credentials = field(default_factory=Credentials)
+    allowed_signers_file: Path | None = None
+    cache_dir: Path | None = None  # None: a temporary folder
+    tools: Tools = field(default_factory=Tools)
+    bounds: Bounds = field(default_factory=Bounds)
+    # Leader election and the HTTP server.
+    leader_elect: bool = True
+    lease_duration: int = 15
+    listen: str = "0.0.0.0:8080"
+    poke_secret_file: Path | None = None
+    # The forge: approvals read from it (the merge-skew guard), statuses and deployments to it.
+    forge: str | None = None
+    forge_repo: str | None = None
+    forge_token_file: Path | None = None
+    forge_api_url: str | None = None
+    forge_bot_login: str | None = None
+    require_approved_render: bool = False
+    once: bool = False  # sync once and exit

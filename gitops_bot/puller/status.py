@@ -41,7 +41,7 @@ class Record:
 
     time: str
     commit: str
-    outcome: str  # "applied", "failed", "refused"
+    outcome: str  # a SyncOutcome's word: "applied", "failed", "refused"
     render_hash: str = ""
     message: str = ""
 
@@ -53,7 +53,7 @@ class EnvStatus:
     attempted: str = ""  # last commit whose apply started (descent is checked from here)
     render_hash: str = ""
     applied_at: str = ""
-    outcome: str = ""
+    outcome: str = ""  # the last Record's (compared with SyncOutcome)
     health: dict[str, Any] = field(default_factory=dict)
     drift: tuple[dict[str, Any], ...] = ()
     history: tuple[Record, ...] = ()

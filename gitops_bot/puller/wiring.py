@@ -1,10 +1,12 @@
-"""Build a running puller from its flags, and run it.
+"""Build a running puller from its options, and run it.
 
-Owns: turning the CLI's flag values into Settings and the collaborators
+Owns: turning the CLI's typed Options into Settings and the collaborators
 (Kube, Source, Elector, Reporter with Events and an optional forge, the
-HTTP server), starting the leader election and the loop on threads, and
-shutting them down in order (stop acting, release the Lease, close the
-server and the client). Refuses: parsing flags (command.py) and logic.
+HTTP server), reading the secrets they need from their files, starting the
+leader election and the loop on threads, and shutting them down in order
+(stop acting, release the Lease, close the server and the client); with
+--once, one sync and its exit code. Refuses: reading flags or the
+environment (cli/puller.py does) and logic (puller/loop.py).
 """
 
 from __future__ import annotations
@@ -14,79 +16,71 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from gitops_bot.cluster import events as events_mod
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.errors import BotError, ConfigError
+from gitops_bot.forges import registry
+from gitops_bot.forges.forge import Connection
+from gitops_bot.puller import outcome
 from gitops_bot.puller import report as report_mod
-from gitops_bot.puller.command import read_secret
 from gitops_bot.puller.guard import ApprovedRenders, GuardForge
 from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.server import Handlers, Server
-from gitops_bot.puller.settings import ApplySettings, Settings
-from gitops_bot.puller.source import Credentials, Source
-from gitops_bot.render.sandbox import Tools
+from gitops_bot.puller.settings import Options, Settings
+from gitops_bot.puller.source import Source
 
 log = logging.getLogger("gitops_bot.puller")
 
 
-def settings_from(flags: dict[str, Any]) -> Settings:
-    envs = tuple(e for value in flags["envs"] for e in str(value).split() if e)
-    if not flags.get("namespace"):
+def settings_from(options: Options) -> Settings:
+    if not options.namespace:
         raise ConfigError("starting the puller: --namespace is needed outside a pod")
     return Settings(
-        url=flags["repo_url"],
-        branch=flags["branch"],
-        envs=envs,
-        namespace=flags["namespace"],
-        config_file=flags["config_file"],
-        interval_s=flags["interval"],
-        resync_s=flags["resync"],
-        retry_s=flags["retry"],
-        heal=flags["heal"],
-        rollback_to=flags["rollback_to"],
-        identity=flags["identity"],
-        apply=ApplySettings(
-            force_conflicts=flags["force_conflicts"],
-            prune=flags["prune"],
-            prune_max_share=flags["prune_max_share"],
-            prune_opt_in=frozenset(k for v in flags["prune_opt_in"] for k in str(v).split()),
-            wait=flags["wait"],
-            health_timeout_s=flags["health_timeout"],
-        ),
+        url=options.repo_url,
+        branch=options.branch,
+        envs=options.envs,
+        namespace=options.namespace,
+        config_file=options.config_file,
+        interval_s=options.interval,
+        resync_s=options.resync,
+        retry_s=options.retry,
+        heal=options.heal,
+        rollback_to=options.rollback_to,
+        identity=options.identity,
+        apply=options.apply,
     )
+
+
+def _read_secret(path: Path | None, *, what: str) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text().strip()
+    except OSError as err:
+        raise BotError(f"reading {what} from {path}: {err.strerror or err}") from err
 
 
 class PullerForge(GuardForge, report_mod.ReportForge, Protocol):
     """The forge the puller reads approvals from and reports to."""
 
 
-def _forge(flags: dict[str, Any]) -> PullerForge | None:
-    kind = flags.get("forge")
-    if not kind:
+def _forge(options: Options) -> PullerForge | None:
+    if not options.forge:
         return None
-    token = read_secret(flags.get("forge_token_file"), what="the forge token")
-    if not flags.get("forge_repo") or not token:
+    token = _read_secret(options.forge_token_file, what="the forge token")
+    if not options.forge_repo or not token:
         raise ConfigError("--forge needs --forge-repo and --forge-token-file")
-    if kind == "github":
-        from gitops_bot.forges import github  # noqa: PLC0415
-
-        return github.GitHub(
-            repo=flags["forge_repo"],
+    return registry.get(options.forge).connect(
+        Connection(
+            repo=options.forge_repo,
             token=token,
-            base_url=flags.get("forge_api_url") or "https://api.github.com",
-            bot_login=flags.get("forge_bot_login") or None,
+            api_url=options.forge_api_url or None,
+            bot_login=options.forge_bot_login or None,
         )
-    from gitops_bot.forges import gitlab  # noqa: PLC0415
-
-    return gitlab.GitLab(
-        project=flags["forge_repo"],
-        token=token,
-        url=flags.get("forge_api_url") or "https://gitlab.com",
     )
 
 
@@ -98,81 +92,75 @@ def _listen(value: str) -> tuple[str, int]:
         raise ConfigError(f"--listen {value!r}: expected HOST:PORT") from err
 
 
-def main(flags: dict[str, Any], *, stop: threading.Event, once: bool) -> int:
-    settings = settings_from(flags)
-    kube = Kube.from_kubeconfig(flags.get("kubeconfig"), context=flags.get("context"))
-    cache: Path | None = flags.get("cache_dir")
-    own_cache = cache is None
-    cache_dir = Path(tempfile.mkdtemp(prefix="gitops-bot-git-")) if cache is None else cache
-    metrics = Metrics()
+def main(options: Options, *, stop: threading.Event) -> int:
+    settings = settings_from(options)
+    kube = Kube.from_kubeconfig(options.kubeconfig, context=options.context)
+    own_cache = options.cache_dir is None
+    cache_dir = options.cache_dir or Path(tempfile.mkdtemp(prefix="gitops-bot-git-"))
     try:
-        source = Source(
-            settings.url,
-            settings.branch,
-            cache=cache_dir / "repo.git",
-            credentials=Credentials(
-                token_file=flags.get("git_token_file"),
-                token_user=flags["git_token_user"],
-                ssh_key_file=flags.get("ssh_key_file"),
-                known_hosts_file=flags.get("known_hosts_file"),
-            ),
-            allowed_signers=flags.get("allowed_signers_file"),
-        )
-        elector = (
-            Elector(
-                kube,
-                namespace=settings.namespace,
-                name=settings.lease_name,
-                identity=settings.identity,
-                duration_s=flags["lease_duration"],
-                renew_deadline_s=flags["lease_duration"] * 2 / 3,
-                retry_s=max(0.5, flags["lease_duration"] / 7.5),
-            )
-            if flags["leader_elect"] and not once
-            else None
-        )
-        forge = _forge(flags)
-        if flags.get("require_approved_render") and forge is None:
-            raise ConfigError("--require-approved-render needs --forge to read the approvals")
-        reporter = report_mod.Reporter(
-            metrics=metrics,
-            events=events_mod.Recorder(kube, instance=settings.identity),
-            forge=forge,
-        )
-        puller = Puller(
-            settings,
-            kube=kube,
-            source=source,
-            tools=Tools(helm=flags["helm"], kustomize=flags["kustomize"]),
-            bounds=Bounds(max_objects=flags.get("max_objects") or Bounds().max_objects),
-            reporter=reporter,
-            elector=elector,
-            guard=ApprovedRenders(forge)
-            if forge and flags.get("require_approved_render")
-            else None,
-        )
-        if once:
+        puller, elector = _build(options, settings, kube, cache_dir)
+        if options.once:
             outcomes = puller.sync()
-            log.info("sync: %s", outcomes or "nothing fetched")
-            return (
-                0
-                if outcomes and all(v in ("applied", "unchanged") for v in outcomes.values())
-                else 1
-            )
-        return _serve(puller, elector, flags, stop)
-    except BotError:
-        raise
+            log.info("sync: %s", outcome.show(outcomes) if outcomes else "nothing fetched")
+            return 0 if outcome.all_in_sync(outcomes) else 1
+        return _serve(puller, elector, options, stop)
     finally:
         kube.close()
         if own_cache:
             shutil.rmtree(cache_dir, ignore_errors=True)
 
 
-def _serve(
-    puller: Puller, elector: Elector | None, flags: dict[str, Any], stop: threading.Event
-) -> int:
-    host, port = _listen(flags["listen"])
-    secret = read_secret(flags.get("poke_secret_file"), what="the poke secret").encode()
+def _build(
+    options: Options, settings: Settings, kube: Kube, cache_dir: Path
+) -> tuple[Puller, Elector | None]:
+    source = Source(
+        settings.url,
+        settings.branch,
+        cache=cache_dir / "repo.git",
+        credentials=options.credentials,
+        allowed_signers=options.allowed_signers_file,
+    )
+    elector = _elector(options, settings, kube)
+    forge = _forge(options)
+    if options.require_approved_render and forge is None:
+        raise ConfigError("--require-approved-render needs --forge to read the approvals")
+    reporter = report_mod.Reporter(
+        metrics=Metrics(),
+        events=events_mod.Recorder(kube, instance=settings.identity),
+        forge=forge,
+    )
+    puller = Puller(
+        settings,
+        kube=kube,
+        source=source,
+        tools=options.tools,
+        bounds=options.bounds,
+        reporter=reporter,
+        elector=elector,
+        guard=ApprovedRenders(forge) if forge and options.require_approved_render else None,
+    )
+    return puller, elector
+
+
+def _elector(options: Options, settings: Settings, kube: Kube) -> Elector | None:
+    """Leader election, unless it is turned off or the puller syncs once."""
+    if not options.leader_elect or options.once:
+        return None
+    duration = options.lease_duration
+    return Elector(
+        kube,
+        namespace=settings.namespace,
+        name=settings.lease_name,
+        identity=settings.identity,
+        duration_s=duration,
+        renew_deadline_s=duration * 2 / 3,
+        retry_s=max(0.5, duration / 7.5),
+    )
+
+
+def _serve(puller: Puller, elector: Elector | None, options: Options, stop: threading.Event) -> int:
+    host, port = _listen(options.listen)
+    secret = _read_secret(options.poke_secret_file, what="the poke secret").encode()
     server = Server(
         Handlers(poke=puller.poke, ready=puller.ready, metrics=puller.reporter.metrics.exposition),
         secret=secret,

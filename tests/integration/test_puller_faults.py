@@ -92,7 +92,7 @@ def test_the_puller_killed_mid_apply_and_started_again(
         argv = [
             sys.executable,
             "-c",
-            "from gitops_bot.puller.command import puller; puller(prog_name='gitops-bot puller')",
+            "from gitops_bot.cli.puller import puller; puller(prog_name='gitops-bot puller')",
             "--repo-url",
             remote.url,
             "--env",

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gitops_bot.cli.puller import puller
 from gitops_bot.errors import ConfigError
 from gitops_bot.puller import wiring
-from gitops_bot.puller.command import puller
+from gitops_bot.puller.settings import Options
 
 
 def test_every_flag_names_its_environment_variable() -> None:
@@ -38,10 +39,10 @@ def test_outside_a_pod_without_a_kubeconfig_it_says_what_is_missing() -> None:
 def test_settings_come_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    captured: dict[str, object] = {}
+    captured: list[Options] = []
 
-    def fake_main(flags: dict[str, object], **_: object) -> int:
-        captured.update(flags)
+    def fake_main(options: Options, **_: object) -> int:
+        captured.append(options)
         return 0
 
     kubeconfig = tmp_path / "kubeconfig"
@@ -58,7 +59,7 @@ def test_settings_come_from_the_environment(
     monkeypatch.setattr(wiring, "main", fake_main)
     result = CliRunner().invoke(puller, [], env=env)
     assert result.exit_code == 0, result.output
-    settings = wiring.settings_from(captured)
+    settings = wiring.settings_from(*captured)
     assert settings.envs == ("dev", "prod")
     assert settings.heal is False
     assert settings.apply.prune_opt_in == frozenset({"Namespace"})
@@ -67,4 +68,4 @@ def test_settings_come_from_the_environment(
 
 def test_a_namespace_is_needed_outside_a_pod() -> None:
     with pytest.raises(ConfigError, match="--namespace"):
-        wiring.settings_from({"envs": ("dev",), "namespace": None})
+        wiring.settings_from(Options(repo_url="file:///x", envs=("dev",), namespace=None))

@@ -75,13 +75,3 @@ FORGE = Forge(
     webhook=WEBHOOK,
     ci=CI,
 )
-
-
-def __getattr__(name: str) -> object:
-    # `github.GitHub` for the puller, which connects through the registry next;
-    # lazy, so reading the descriptor never imports the SDK.
-    if name == "GitHub":
-        from gitops_bot.forges.github.adapter import GitHub  # noqa: PLC0415
-
-        return GitHub
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,13 +41,3 @@ FORGE = Forge(
     webhook=WEBHOOK,
     ci=CI,
 )
-
-
-def __getattr__(name: str) -> object:
-    # `gitlab.GitLab` for the puller, which connects through the registry next;
-    # lazy, so reading the descriptor never imports the SDK.
-    if name == "GitLab":
-        from gitops_bot.forges.gitlab.adapter import GitLab  # noqa: PLC0415
-
-        return GitLab
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,18 @@
-"""`gitops-bot puller`: the flags, the wiring, and the process's life.
+"""`gitops-bot puller`: its flags, and the process's life.
 
 Owns: reading the puller's flags (each with an environment variable, so
-a Deployment sets them from its env and mounted Secrets), building the
-collaborators (cluster client, git source, leader election, reporter,
-HTTP server) and running until SIGTERM/SIGINT, when it stops acting,
-gives the Lease up and exits 0. Refuses: logic of its own (puller/loop.py).
+a Deployment sets them from its env and mounted Secrets; --helm and
+--kustomize are cli/common.py's), the kubeconfig in a pod (one written for
+its ServiceAccount, and the pod's namespace), logging, and the signals:
+SIGTERM/SIGINT stop the puller, which stops acting, gives the Lease up and
+exits 0. The flags become one typed Options (puller/settings.py) that
+puller/wiring.py builds and runs. Refuses: building the collaborators
+(puller/wiring.py) and logic of its own (puller/loop.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -16,15 +20,20 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
+from gitops_bot.cli import common
 from gitops_bot.core.repo.bounds import Bounds
-from gitops_bot.errors import BotError, ConfigError
+from gitops_bot.errors import ConfigError
+from gitops_bot.forges import registry
+
+if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
+    from gitops_bot.puller.settings import Options
 
 _SA = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -127,7 +136,7 @@ _OPTIONS = [
     _opt("--force-conflicts", env="GITOPS_BOT_FORCE_CONFLICTS", is_flag=True),
     _opt("--wait/--no-wait", env="GITOPS_BOT_WAIT", default=True, show_default=True),
     _opt("--health-timeout", env="GITOPS_BOT_HEALTH_TIMEOUT", type=float, default=300.0),
-    _opt("--forge", env="GITOPS_BOT_FORGE", type=click.Choice(["github", "gitlab"])),
+    _opt("--forge", env="GITOPS_BOT_FORGE", type=click.Choice(registry.names())),
     _opt("--forge-repo", env="GITOPS_BOT_FORGE_REPO", help="owner/name or group/project."),
     _opt("--forge-token-file", env="GITOPS_BOT_FORGE_TOKEN_FILE", type=_FILE),
     _opt("--forge-api-url", env="GITOPS_BOT_FORGE_API_URL"),
@@ -160,8 +169,7 @@ _OPTIONS = [
         show_default=True,
         help="Objects one render of an environment may have (as plan's --max-objects).",
     ),
-    _opt("--helm", env="GITOPS_BOT_HELM", default="helm"),
-    _opt("--kustomize", env="GITOPS_BOT_KUSTOMIZE", default="kustomize"),
+    common.renderer_options,  # --helm, --kustomize
     _opt(
         "--once",
         env="GITOPS_BOT_ONCE",
@@ -188,77 +196,115 @@ def puller(**flags: Any) -> None:
     from gitops_bot.puller import wiring  # noqa: PLC0415 - --help stays fast
 
     logging.basicConfig(
-        level=str(flags.pop("log_level")).upper(),
+        level=str(flags["log_level"]).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    once = bool(flags.pop("once"))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with _kubeconfig(flags) as kubeconfig:
-        flags["kubeconfig"] = kubeconfig
-        code = wiring.main(flags, stop=stop, once=once)
+    with _cluster(flags["kubeconfig"], flags["namespace"]) as (kubeconfig, namespace):
+        options = _options_from(flags, kubeconfig=kubeconfig, namespace=namespace)
+        code = wiring.main(options, stop=stop)
     if code:
         raise SystemExit(code)
 
 
-class _kubeconfig:  # noqa: N801 - used as a context manager, like contextlib's
-    """The kubeconfig to use: the flag's, or one written for the pod's ServiceAccount."""
+def _words(values: tuple[str, ...]) -> tuple[str, ...]:
+    """A repeated flag's values; in its variable they are separated with spaces."""
+    return tuple(word for value in values for word in str(value).split() if word)
 
-    def __init__(self, flags: dict[str, Any]) -> None:
-        self.flags = flags
-        self.folder: Path | None = None
 
-    def __enter__(self) -> str | None:
-        if self.flags.get("kubeconfig"):
-            return str(self.flags["kubeconfig"])
-        host, port = (
-            os.environ.get("KUBERNETES_SERVICE_HOST"),
-            os.environ.get("KUBERNETES_SERVICE_PORT", "443"),
+def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | None) -> Options:
+    """The typed value the puller is built from: click's values, one field each."""
+    from gitops_bot.puller.settings import ApplySettings, Options  # noqa: PLC0415
+    from gitops_bot.puller.source import Credentials  # noqa: PLC0415
+
+    return Options(
+        repo_url=flags["repo_url"],
+        envs=_words(flags["envs"]),
+        namespace=namespace,
+        branch=flags["branch"],
+        config_file=flags["config_file"],
+        interval=flags["interval"],
+        resync=flags["resync"],
+        retry=flags["retry"],
+        heal=flags["heal"],
+        rollback_to=flags["rollback_to"],
+        identity=flags["identity"],
+        apply=ApplySettings(
+            force_conflicts=flags["force_conflicts"],
+            prune=flags["prune"],
+            prune_max_share=flags["prune_max_share"],
+            prune_opt_in=frozenset(_words(flags["prune_opt_in"])),
+            wait=flags["wait"],
+            health_timeout_s=flags["health_timeout"],
+        ),
+        kubeconfig=kubeconfig,
+        context=flags["context"],
+        credentials=Credentials(
+            token_file=flags["git_token_file"],
+            token_user=flags["git_token_user"],
+            ssh_key_file=flags["ssh_key_file"],
+            known_hosts_file=flags["known_hosts_file"],
+        ),
+        allowed_signers_file=flags["allowed_signers_file"],
+        cache_dir=flags["cache_dir"],
+        tools=common.tools(flags["helm"], flags["kustomize"]),
+        bounds=Bounds(max_objects=flags["max_objects"]),
+        leader_elect=flags["leader_elect"],
+        lease_duration=flags["lease_duration"],
+        listen=flags["listen"],
+        poke_secret_file=flags["poke_secret_file"],
+        forge=flags["forge"],
+        forge_repo=flags["forge_repo"],
+        forge_token_file=flags["forge_token_file"],
+        forge_api_url=flags["forge_api_url"],
+        forge_bot_login=flags["forge_bot_login"],
+        require_approved_render=flags["require_approved_render"],
+        once=flags["once"],
+    )
+
+
+@contextlib.contextmanager
+def _cluster(kubeconfig: Path | None, namespace: str | None) -> Iterator[tuple[str, str | None]]:
+    """The kubeconfig and namespace: the flags', or, in a pod, its ServiceAccount's
+    (a kubeconfig written for it, removed at the end) and the pod's namespace."""
+    if kubeconfig:
+        yield str(kubeconfig), namespace
+        return
+    host, port = (
+        os.environ.get("KUBERNETES_SERVICE_HOST"),
+        os.environ.get("KUBERNETES_SERVICE_PORT", "443"),
+    )
+    if not host or not (_SA / "token").is_file():
+        raise ConfigError(
+            "connecting to the cluster: no --kubeconfig and not running in a pod "
+            "(KUBERNETES_SERVICE_HOST or the ServiceAccount token is missing)"
         )
-        if not host or not (_SA / "token").is_file():
-            raise ConfigError(
-                "connecting to the cluster: no --kubeconfig and not running in a pod "
-                "(KUBERNETES_SERVICE_HOST or the ServiceAccount token is missing)"
-            )
-        if not self.flags.get("namespace"):
-            self.flags["namespace"] = (_SA / "namespace").read_text().strip()
-        self.folder = Path(tempfile.mkdtemp(prefix="gitops-bot-kube-"))
-        path = self.folder / "kubeconfig"
-        server = f"https://{'[' + host + ']' if ':' in host else host}:{port}"
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "in-cluster",
-                            "cluster": {
-                                "server": server,
-                                "certificate-authority": str(_SA / "ca.crt"),
-                            },
-                        }
-                    ],
-                    "users": [{"name": "sa", "user": {"tokenFile": str(_SA / "token")}}],
-                    "contexts": [
-                        {"name": "in-cluster", "context": {"cluster": "in-cluster", "user": "sa"}}
-                    ],
-                    "current-context": "in-cluster",
-                }
-            )
-        )
-        return str(path)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def read_secret(path: Path | None, *, what: str) -> str:
-    if path is None:
-        return ""
+    if not namespace:
+        namespace = (_SA / "namespace").read_text().strip()
+    folder = Path(tempfile.mkdtemp(prefix="gitops-bot-kube-"))
     try:
-        return path.read_text().strip()
-    except OSError as err:
-        raise BotError(f"reading {what} from {path}: {err.strerror or err}") from err
+        path = folder / "kubeconfig"
+        server = f"https://{'[' + host + ']' if ':' in host else host}:{port}"
+        path.write_text(yaml.safe_dump(_in_cluster(server)))
+        yield str(path), namespace
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _in_cluster(server: str) -> dict[str, Any]:
+    """A kubeconfig for the pod's ServiceAccount: its token and CA, read by the client."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "in-cluster",
+                "cluster": {"server": server, "certificate-authority": str(_SA / "ca.crt")},
+            }
+        ],
+        "users": [{"name": "sa", "user": {"tokenFile": str(_SA / "token")}}],
+        "contexts": [{"name": "in-cluster", "context": {"cluster": "in-cluster", "user": "sa"}}],
+        "current-context": "in-cluster",
+    }
