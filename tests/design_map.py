@@ -132,11 +132,17 @@ def stale() -> str:
 
 # Names the hand-written part of the page uses, each checked to exist.
 _DOTTED = re.compile(r"`(gitops_bot(?:\.[a-z_0-9]+)+)(?::([A-Za-z_][A-Za-z_0-9.]*))?`")
+# Written from the package's root, with or without backticks (the data-path
+# pictures are code blocks): core.pr.model, app.review:review.
 _SHORT = re.compile(
-    r"`((?:core|app|cli|cluster|forges|puller|render|vcs|web|testing|demo)"
-    r"(?:\.[a-z_0-9]+)+)(?::([A-Za-z_][A-Za-z_0-9.]*))?`"
+    r"(?<![\w./-])((?:core|app|cli|cluster|forges|puller|render|vcs|web|testing|demo)"
+    r"(?:\.[a-z_0-9]+)+)(?::([A-Za-z_][A-Za-z_0-9]*(?:\.[A-Za-z_][A-Za-z_0-9]*)*))?"
 )
 _FILE = re.compile(r"`((?:gitops_bot|tests|bench|deploy|testenv|actions|docs)/[\w./-]+)`")
+# A path inside the package, written from its root: `core/objects/diff.py`.
+_PACKAGE_FILE = re.compile(
+    r"`((?:core|app|cli|cluster|forges|puller|render|vcs|web|testing|demo)/[\w./-]+)`"
+)
 
 
 @dataclass
@@ -173,10 +179,11 @@ def named_things(page: str | None = None) -> Names:
         names.checked += 1
         if not _resolve("gitops_bot." + match.group(1), match.group(2)):
             names.missing.append(match.group(0))
-    for match in _FILE.finditer(text):
-        names.checked += 1
-        if not (ROOT / match.group(1).rstrip("/.")).exists():
-            names.missing.append(match.group(0))
+    for pattern, root in ((_FILE, ROOT), (_PACKAGE_FILE, PACKAGE)):
+        for match in pattern.finditer(text):
+            names.checked += 1
+            if not (root / match.group(1).rstrip("/.")).exists():
+                names.missing.append(match.group(0))
     return names
 
 

@@ -20,14 +20,16 @@ def test_every_name_the_page_uses_exists() -> None:
 def test_a_name_that_does_not_exist_is_reported() -> None:
     page = (
         "See `gitops_bot.core.objects.diff:compare_everything`, `core.nowhere`, "
-        "`gitops_bot.app.review`, `docs/no-such-page.md` and `core.objects.model:Key`."
+        "`gitops_bot.app.review`, `docs/no-such-page.md`, `core.objects.model:Key`, "
+        "`forges/github.py` and `forges/registry.py`."
     )
     names = design_map.named_things(page)
-    assert names.checked == 5
+    assert names.checked == 7
     assert names.missing == [
         "`gitops_bot.core.objects.diff:compare_everything`",
         "`core.nowhere`",
         "`docs/no-such-page.md`",
+        "`forges/github.py`",
     ]
 
 
