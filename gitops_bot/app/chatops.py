@@ -11,7 +11,7 @@ request, such as holds and destroy confirmations), which app.dispatch runs,
 the same review the pushes get, so the gate is judged once, on a fresh
 plan, before the answer is said (acknowledge). Refuses: calling back up
 into the dispatcher, parsing (core.pr.commands), the rules
-(core.policy.gate) and what a promotion or rollback carries (app.promote;
+(core.policy.verdict) and what a promotion or rollback carries (app.promote;
 `promote` without a rule to ENV says so).
 """
 
@@ -21,13 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gitops_bot.app import context
-from gitops_bot.app import promote as promote_app
-from gitops_bot.app import review as review_app
+from gitops_bot.app import context, promote, review
 from gitops_bot.core.policy import approvals, codeowners
 from gitops_bot.core.policy.destructive import Confirmation
-from gitops_bot.core.pr import commands
-from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr import commands, memory
 from gitops_bot.core.pr.events import CommentAction, CommentEvent
 from gitops_bot.core.pr.model import Comment, Pull, Reaction
 from gitops_bot.core.promotion import change, routes
@@ -48,7 +45,7 @@ class Answer:
     text: str  # for the log ("" when the review's line says it all)
     reaction: Reaction | None = None
     reply: str = ""
-    rerun: review_app.Request | None = None
+    rerun: review.Request | None = None
 
 
 @dataclass(frozen=True)
@@ -148,10 +145,10 @@ def _unseen(event: CommentEvent, pull: Pull, comments: tuple[Comment, ...]) -> s
     plan (core.prstate.shown_since), so no clock but the forge's is trusted."""
     head = pull.head_sha[:12]
     mine = next((c for c in comments if c.id == event.comment_id), None)
-    created = review_app.forge_time(mine.created_at) if mine else None
+    created = review.forge_time(mine.created_at) if mine else None
     if created is None:
         return "the comment is no longer on the pull request (or has no time); nothing was done."
-    shown = prstate.shown_since(review_app.own_comments(comments), pull.head_sha)
+    shown = memory.shown_since(review.own_comments(comments), pull.head_sha)
     again = f"look at the plan of `{head}` and post the command again."
     if shown is None:
         return (
@@ -181,7 +178,7 @@ def _help(_call: _Call) -> Answer:
 
 def _plan(call: _Call) -> Answer:
     env = call.invocation.env
-    return Answer("", Reaction.DONE, rerun=review_app.Request(envs=(env,) if env else ()))
+    return Answer("", Reaction.DONE, rerun=review.Request(envs=(env,) if env else ()))
 
 
 def _not_configured(call: _Call) -> Answer:
@@ -203,12 +200,12 @@ def _base_tip(repo: Git, pull: Pull) -> str:
         return pull.base_sha
 
 
-def _promotion_context(call: _Call) -> tuple[Git, config.Config, promote_app.Onto]:
+def _promotion_context(call: _Call) -> tuple[Git, config.Config, promote.Onto]:
     """The repository, the base branch's configuration at its tip, and where
     the pull request goes."""
     repo = call.change.repo
     tip = _base_tip(repo, call.pull)
-    onto = promote_app.Onto(
+    onto = promote.Onto(
         base_ref=call.pull.base_ref,
         base_sha=tip,
         commit_url=change.commit_url(call.pull.url),
@@ -218,8 +215,8 @@ def _promotion_context(call: _Call) -> tuple[Git, config.Config, promote_app.Ont
     return repo, call.change.require_config(tip), onto
 
 
-def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
-    if isinstance(outcome, promote_app.Gated):
+def _reply(outcome: promote.Outcome, what: str) -> Answer:
+    if isinstance(outcome, promote.Gated):
         verdict = outcome.verdict
         return Answer(
             f"refused {what}: {verdict.reason}",
@@ -227,7 +224,7 @@ def _reply(outcome: promote_app.Outcome, what: str) -> Answer:
             f"Not promoted: {verdict.reason}. The status `gitops/promotion/...` on the "
             "source commit says the same; ask again once it is healthy.",
         )
-    if isinstance(outcome, promote_app.Closed):
+    if isinstance(outcome, promote.Closed):
         closed = f"; closed the stale #{outcome.closed}" if outcome.closed else ""
         return Answer(
             f"{what}: nothing to do{closed}", Reaction.DONE, outcome.reason + closed + "."
@@ -245,7 +242,7 @@ def _promote(call: _Call) -> Answer:
         return _not_configured(call)
     # By hand: the soak is waived, the source's health is not.
     try:
-        outcome = promote_app.promote_gated(
+        outcome = promote.promote_gated(
             call.forge, repo, cfg=cfg, target_env=call.env, onto=onto, now=call.now, on_demand=True
         )
     except (GitError, ConfigError) as err:
@@ -260,7 +257,7 @@ def _rollback(call: _Call) -> Answer:
         return Answer(f"refused {call.invocation}: no such environment", Reaction.REFUSED, why)
     sha = call.invocation.sha or ""
     try:
-        outcome = promote_app.rollback(call.forge, repo, cfg=cfg, env=call.env, sha=sha, onto=onto)
+        outcome = promote.rollback(call.forge, repo, cfg=cfg, env=call.env, sha=sha, onto=onto)
     except (GitError, ConfigError) as err:
         return Answer(f"refused {call.invocation}: {err}", Reaction.REFUSED, f"{err}.")
     return _reply(outcome, f"roll {call.env} back to {sha}")
@@ -281,32 +278,32 @@ def _unlock(call: _Call) -> Answer:
     call.forge.release_lock(call.env, pull=holder.pull)
     reply = f"`{call.env}` is unlocked (it was held by #{holder.pull})."
     text = f"unlocked {call.env} (held by #{holder.pull})"
-    return Answer(text, Reaction.DONE, reply, rerun=review_app.Request())
+    return Answer(text, Reaction.DONE, reply, rerun=review.Request())
 
 
 def _approve_destroy(call: _Call) -> Answer:
     env, by, now = call.env, call.event.author, call.now
 
-    def confirm(state: prstate.State, head: str) -> prstate.State:
+    def confirm(state: memory.State, head: str) -> memory.State:
         # Bound to env's render at the head being planned: a later push that
         # changes it makes this confirmation count for nothing.
         render = state.hashes(env).get(head)
         if render is None:  # env did not render at this head: there is nothing to confirm
             return state
-        return prstate.with_confirmation(state, env, Confirmation(by, render, now))
+        return memory.with_confirmation(state, env, Confirmation(by, render, now))
 
-    return Answer("", Reaction.DONE, rerun=review_app.Request(change_state=confirm))
+    return Answer("", Reaction.DONE, rerun=review.Request(change_state=confirm))
 
 
 def _hold(call: _Call) -> Answer:
-    env, hold = call.invocation.env, prstate.Hold(by=call.event.author, at=call.now)
-    held = review_app.Request(change_state=lambda s, _h: prstate.with_hold(s, env, hold))
+    env, hold = call.invocation.env, memory.Hold(by=call.event.author, at=call.now)
+    held = review.Request(change_state=lambda s, _h: memory.with_hold(s, env, hold))
     return Answer("", Reaction.DONE, rerun=held)
 
 
 def _unhold(call: _Call) -> Answer:
     env = call.invocation.env
-    freed = review_app.Request(change_state=lambda s, _h: prstate.without_hold(s, env))
+    freed = review.Request(change_state=lambda s, _h: memory.without_hold(s, env))
     return Answer("", Reaction.DONE, rerun=freed)
 
 

@@ -25,10 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gitops_bot.app import chatops, context
-from gitops_bot.app import promote as promote_app
-from gitops_bot.app import review as review_app
-from gitops_bot.core.policy import gate
+from gitops_bot.app import chatops, context, promote, review
+from gitops_bot.core.policy import verdict
 from gitops_bot.core.pr import events
 from gitops_bot.core.pr.model import Pull, Status, StatusState
 from gitops_bot.core.report.plan import Plan
@@ -89,16 +87,16 @@ def _comment(event: events.CommentEvent, ctx: context.Context) -> Done:
 def _review(
     event: events.PullEvent | events.ReviewEvent | events.CommentEvent,
     ctx: context.Context,
-    request: review_app.Request = review_app.Request(),  # noqa: B008
+    request: review.Request = review.Request(),  # noqa: B008
 ) -> Done:
     change = ctx.change(ctx.forge.pull(event.number))
-    outcome = review_app.review(change, request)
+    outcome = review.review(change, request)
     where = f"{event.repo}#{event.number}"
     if outcome.stale:
         return Done(f"{where}: wrote nothing: {outcome.stale}")
     merged = ""
     if outcome.summary is StatusState.SUCCESS and outcome.pull is not None:
-        merged = promote_app.merge_if_ready(change)
+        merged = promote.merge_if_ready(change)
     return Done(
         f"{where}: {outcome.comments} comment(s) and {outcome.statuses} status(es) written"
         + (f"; {merged}" if merged else ""),
@@ -118,10 +116,8 @@ def _check_promotions(
     cfg = ctx.configs.require(repo, tip)
     if not cfg.promotions:
         return Done(f"{event.reason}: {cfg.file} has no promotion rules: nothing to check")
-    onto = promote_app.Onto(base_ref=event.branch, base_sha=tip)
-    checked = promote_app.check(
-        ctx.forge, repo, cfg=cfg, onto=onto, now=ctx.now, url=ctx.settings.url
-    )
+    onto = promote.Onto(base_ref=event.branch, base_sha=tip)
+    checked = promote.check(ctx.forge, repo, cfg=cfg, onto=onto, now=ctx.now, url=ctx.settings.url)
     return Done(f"{event.reason}: " + "; ".join(c.text for c in checked))
 
 
@@ -182,16 +178,14 @@ def answer_failure(event: events.Event, err: Exception, deps: Deps) -> str:
     why = " ".join(why.split())
     pull = deps.forge.pull(number)
     text = f"gitops-bot could not handle this: {why}"
-    if len(text) > gate.DESCRIPTION_LIMIT:
-        text = text[: gate.DESCRIPTION_LIMIT - 1] + "…"
+    if len(text) > verdict.DESCRIPTION_LIMIT:
+        text = text[: verdict.DESCRIPTION_LIMIT - 1] + "…"
     deps.forge.set_status(
-        Status(
-            pull.head_sha, review_app.SUMMARY_CONTEXT, StatusState.ERROR, text, deps.settings.url
-        )
+        Status(pull.head_sha, review.SUMMARY_CONTEXT, StatusState.ERROR, text, deps.settings.url)
     )
     if isinstance(event, events.CommentEvent):
         deps.forge.reply(
             number, f"gitops-bot could not act on this comment: {why}\n\nThe next event retries."
         )
-        return f"{event.repo}#{number}: replied and set {review_app.SUMMARY_CONTEXT} to error"
-    return f"{getattr(event, 'repo', '')}#{number}: set {review_app.SUMMARY_CONTEXT} to error"
+        return f"{event.repo}#{number}: replied and set {review.SUMMARY_CONTEXT} to error"
+    return f"{getattr(event, 'repo', '')}#{number}: set {review.SUMMARY_CONTEXT} to error"

@@ -8,14 +8,14 @@ it once per event), the reviews, the permissions and team memberships
 the decision depends on (asked once each per run), the required checks'
 statuses, the environment's lock (taken for this pull request when its plan
 changes something), and the holds, confirmations and render hashes of
-earlier heads that the bot keeps in its comments (core.pr.state). A lookup
+earlier heads that the bot keeps in its comments (core.pr.memory). A lookup
 the forge refuses or fails (a private group the token cannot see, a
 permission it lacks, a forge that is down) never stops the review: it
-becomes a failed lookup of the decisions that needed it (core.policy.gate makes
+becomes a failed lookup of the decisions that needed it (core.policy.verdict makes
 those a failure that names the lookup and what the token needs), and what
 it would have told counts as nothing (no approval, no membership, no lock).
 Refuses: writing comments or statuses (review does, once), and evaluating
-(core.policy.gate does).
+(core.policy.verdict does).
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from gitops_bot.app import context
-from gitops_bot.core.policy import codeowners
-from gitops_bot.core.policy import gate as policy
+from gitops_bot.core.policy import codeowners, verdict
 from gitops_bot.core.policy.rules import Policy
-from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr import memory
 from gitops_bot.core.pr.model import Permission, Pull, Review, StatusState
 from gitops_bot.core.pr.ports import Locks, Members, Reviews, Statuses
 from gitops_bot.core.report.plan import EnvPlan, Plan
@@ -115,8 +114,8 @@ class _Asked:
 
 
 def gate(
-    change: context.Change, *, result: Plan, state: prstate.State
-) -> dict[str, policy.Decision]:
+    change: context.Change, *, result: Plan, state: memory.State
+) -> dict[str, verdict.Decision]:
     """A decision per planned environment (skipped ones are not gated: they change nothing)."""
     policies = change.base_policies()
     rules = {e.env: policies.get(e.env, NEW_ENVIRONMENT) for e in result.envs}
@@ -141,7 +140,7 @@ class _Judge:
         self,
         change: context.Change,
         asked: _Asked,
-        state: prstate.State,
+        state: memory.State,
         reviews: tuple[Review, ...],
         reviews_failed: tuple[str, ...],
     ) -> None:
@@ -160,7 +159,7 @@ class _Judge:
             )
         return self._changed
 
-    def decide(self, env: EnvPlan, rules: Policy) -> policy.Decision:
+    def decide(self, env: EnvPlan, rules: Policy) -> verdict.Decision:
         change, asked, state = self._change, self._asked, self._state
         pull = change.pull
         owners_file = None
@@ -174,7 +173,7 @@ class _Judge:
         holder, lock_failed = asked.ask(
             f"lock {env.env}", functools.partial(_lock, change.forge, pull, env, rules), None
         )
-        inputs = policy.Inputs(
+        inputs = verdict.Inputs(
             env=env.env,
             policy=rules,
             pull=pull.number,
@@ -196,8 +195,8 @@ class _Judge:
         failed = (self._reviews_failed if rules.needs_review else ()) + owners_failed
         return self._evaluate(inputs, failed + checks_failed + lock_failed)
 
-    def _evaluate(self, inputs: policy.Inputs, failed: tuple[str, ...]) -> policy.Decision:
-        needed = policy.needed_lookups(inputs)
+    def _evaluate(self, inputs: verdict.Inputs, failed: tuple[str, ...]) -> verdict.Decision:
+        needed = verdict.needed_lookups(inputs)
         permissions, permissions_failed = self._asked.permissions(needed.users)
         memberships, memberships_failed = self._asked.memberships(needed.memberships)
         inputs = dataclasses.replace(
@@ -206,7 +205,7 @@ class _Judge:
             memberships=memberships,
             failed_lookups=tuple(dict.fromkeys(failed + permissions_failed + memberships_failed)),
         )
-        return policy.evaluate(inputs)
+        return verdict.evaluate(inputs)
 
 
 def _lock(forge: GateForge, pull: Pull, env: EnvPlan, rules: Policy) -> int | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_bot.app import context
-from gitops_bot.cluster import observe as observe_mod
+from gitops_bot.cluster import observe
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import diff, fieldsv1, ignore, normalize
 from gitops_bot.core.objects.model import Key, Manifest, Render
@@ -226,7 +226,7 @@ def live_diff(
     base_by_key, head_by_key = base.by_key(), head.by_key()
     removed = [m for k, m in base_by_key.items() if k not in head_by_key]
     fields, errors = _owned_fields(head, ignore_fields)
-    observed = observe_mod.observe(
+    observed = observe.observe(
         kube,
         head.manifests,
         also=removed,
@@ -281,7 +281,7 @@ def _owned_fields(
 
 def _live_change(
     manifest: Manifest,
-    seen: observe_mod.Observed,
+    seen: observe.Observed,
     fields: tuple[ignore.Field, ...],
     base: Manifest | None,
     *,
@@ -290,7 +290,7 @@ def _live_change(
     """What applying `manifest` would do to what the cluster holds, and its drift."""
     after = seen.dry_run if seen.dry_run is not None else dict(manifest.obj)
     if seen.live is not None and fields:
-        seen = observe_mod.Observed(
+        seen = observe.Observed(
             seen.key,
             live=ignore.strip(seen.live, fields),
             dry_run=ignore.strip(after, fields),

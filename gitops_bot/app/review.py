@@ -7,7 +7,7 @@ this review (Request: the environments, a command's effect on the bot's
 memory), planning the pull request's base..head, gating each planned
 environment (app.gate), then keeping one sticky comment per environment
 (per part, when a plan is split; part 1 also carries the gate's section and
-the bot's memory of this pull request, core.pr.state), two statuses per
+the bot's memory of this pull request, core.pr.memory), two statuses per
 planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary
 status (`gitops`, the one context branch protection needs to require,
 whichever environments a change touches) up to date, with as few calls as
@@ -17,7 +17,7 @@ nothing; two that race to create a comment keep one, see _one_each).
 Approvals, commands and pushes all come here, so
 the gate is always judged on a fresh plan. A run whose head has moved by the
 time it would write writes nothing: the newer run reports.
-Refuses: the rules themselves (core.policy.gate) and reading the environment (the
+Refuses: the rules themselves (core.policy.verdict) and reading the environment (the
 CLI does).
 """
 
@@ -31,13 +31,12 @@ from typing import Protocol
 from gitops_bot.app import context
 from gitops_bot.app import gate as gate_app
 from gitops_bot.app import plan as plan_app
-from gitops_bot.core.policy import gate
-from gitops_bot.core.policy.gate import Verdict
-from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.policy import verdict as gate
+from gitops_bot.core.policy.verdict import Verdict
+from gitops_bot.core.pr import memory
 from gitops_bot.core.pr.model import Comment, Pull, Status, StatusState
 from gitops_bot.core.pr.ports import Comments, PullRequests
-from gitops_bot.core.report import markdown
-from gitops_bot.core.report import policy as policy_report
+from gitops_bot.core.report import markdown, policy
 from gitops_bot.core.report.plan import Action, EnvPlan, Plan
 from gitops_bot.core.secrets import mask
 
@@ -118,7 +117,7 @@ class Request:
 
     envs: tuple[str, ...] = ()  # plan only these; () for the run's
     # How the review's memory of the pull request changes (a command's effect).
-    change_state: Callable[[prstate.State, str], prstate.State] | None = None
+    change_state: Callable[[memory.State, str], memory.State] | None = None
 
 
 def review(change: context.Change, request: Request = Request()) -> Outcome:
@@ -177,12 +176,12 @@ def _learned(
     change: context.Change,
     result: Plan,
     existing: tuple[Comment, ...],
-    remembered: prstate.State,
+    remembered: memory.State,
     request: Request,
-) -> prstate.State:
+) -> memory.State:
     """What the bot remembers of the pull request after this plan (and the command)."""
     head = change.pull.head_sha
-    state = prstate.with_plan(
+    state = memory.with_plan(
         remembered,
         head,
         {e.env: e.render_hash for e in result.envs if e.render_hash is not None},
@@ -190,9 +189,9 @@ def _learned(
     )
     # The forge's time of the first write that showed this head, learned from
     # what the last run wrote: commands are bound to it (app.chatops).
-    shown = prstate.shown_since(own_comments(existing), head)
+    shown = memory.shown_since(own_comments(existing), head)
     if shown is not None:
-        state = prstate.with_seen(state, head, shown)
+        state = memory.with_seen(state, head, shown)
     if request.change_state is not None:
         state = request.change_state(state, head)
     return state
@@ -218,7 +217,7 @@ class _Writer:
 
     @classmethod
     def start(
-        cls, change: context.Change, existing: tuple[Comment, ...], remembered: prstate.State
+        cls, change: context.Change, existing: tuple[Comment, ...], remembered: memory.State
     ) -> _Writer:
         head = change.pull.head_sha
         # A head planned before (an approval, a command) already has statuses: read
@@ -235,18 +234,16 @@ class _Writer:
             self._forge.set_status(status)
             self.statuses += 1
 
-    def env(
-        self, result: Plan, env: EnvPlan, decision: gate.Decision, state: prstate.State
-    ) -> None:
+    def env(self, result: Plan, env: EnvPlan, decision: gate.Decision, state: memory.State) -> None:
         head, settings = self._change.pull.head_sha, self._change.settings
-        budget = settings.comment_limit - policy_report.MAX_CHARS - 2000
+        budget = settings.comment_limit - policy.MAX_CHARS - 2000
         parts = list(markdown.env_comment(result, env, budget=budget))
-        first = parts[0] + "\n\n" + policy_report.section(decision) + "\n"
-        parts[0] = first + prstate.encode(_only(state, env.env))
+        first = parts[0] + "\n\n" + policy.section(decision) + "\n"
+        parts[0] = first + memory.encode(_only(state, env.env))
         # What the comment said before this run learned since when the head is
         # shown: learning that alone rewrites nothing (a second planner of the
         # same head writes nothing), and the comment's updated_at keeps it.
-        unseen = first + prstate.encode(_only(prstate.without_seen(state, head), env.env))
+        unseen = first + memory.encode(_only(memory.without_seen(state, head), env.env))
         if _comments_on(env, settings.comment_mode, self._existing):
             self._comment(env.env, parts, unseen)
         state_, description = _describe(env)
@@ -286,7 +283,7 @@ def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -
     same pull request (a CI job next to the webhook server) that also found none
     may have created its own at the same moment. Every such planner keeps the
     oldest and deletes the others, so they agree on which stays. Their texts
-    differ only in when each planned (core.pr.state), and each environment's
+    differ only in when each planned (core.pr.memory), and each environment's
     kept comment may be the other's: the smaller text wins everywhere (a
     planner whose comment went writes its own into the kept one only if it
     is smaller), so all comments end with the earlier planning time and the
@@ -300,12 +297,12 @@ def _one_each(forge: ReviewForge, number: int, written: Mapping[str, Comment]) -
             forge.upsert_comment(number, marker=marker, body=mine.body, existing=same[:1])
 
 
-def _state(existing: tuple[Comment, ...]) -> prstate.State:
+def _state(existing: tuple[Comment, ...]) -> memory.State:
     """What the bot's own comments remember (anyone can paste a block into theirs)."""
-    state = prstate.State()
+    state = memory.State()
     for comment in existing:
         if comment.is_bot:
-            state = prstate.merge(state, prstate.decode(comment.body).state)
+            state = memory.merge(state, memory.decode(comment.body).state)
     return state
 
 
@@ -324,14 +321,14 @@ def forge_time(text: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _only(state: prstate.State, env: str) -> prstate.State:
+def _only(state: memory.State, env: str) -> memory.State:
     """The part of `state` that env's comment keeps."""
-    return prstate.State(
+    return memory.State(
         planned=tuple(
-            prstate.Planned(p.sha, p.at, {env: p.hashes[env]}, seen=p.seen)
+            memory.Planned(p.sha, p.at, {env: p.hashes[env]}, seen=p.seen)
             for p in state.planned
             if env in p.hashes
         ),
         confirmations={k: v for k, v in state.confirmations.items() if k == env},
-        holds={k: v for k, v in state.holds.items() if k in (env, prstate.ALL)},
+        holds={k: v for k, v in state.holds.items() if k in (env, memory.ALL)},
     )

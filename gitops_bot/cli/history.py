@@ -73,7 +73,7 @@ def history(
     token that reads the repository in GITOPS_BOT_TOKEN."""
     from gitops_bot.app import history as history_app  # noqa: PLC0415
     from gitops_bot.cli.ci import forge_adapter  # noqa: PLC0415
-    from gitops_bot.core.promotion import ledger as history_core  # noqa: PLC0415
+    from gitops_bot.core.promotion import ledger  # noqa: PLC0415
     from gitops_bot.core.repo import config  # noqa: PLC0415
 
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
@@ -89,8 +89,8 @@ def history(
     adapter, _ = forge_adapter(forge, repo=repo, token=token, api_url=api_url, bot_login=None)
     entries = history_app.history_of(adapter, envs, limit=limit)
     if fmt == "json":
-        click.echo(history_core.to_json(entries))
+        click.echo(ledger.to_json(entries))
     elif entries:
-        click.echo(history_core.table(entries))
+        click.echo(ledger.table(entries))
     else:
         click.echo(f"no deployments recorded for {', '.join(envs)}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gitops_bot.app import plan as plan_app
-from gitops_bot.cluster import apply as apply_mod
+from gitops_bot.cluster import apply
 from gitops_bot.cluster.applyset import ApplySetRef
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.report import markdown
@@ -34,9 +34,7 @@ from gitops_bot.core.report.plan import Plan
 from gitops_bot.demo import repo as repo_mod
 from gitops_bot.demo import show
 from gitops_bot.errors import BotError
-from gitops_bot.puller import outcome
-from gitops_bot.puller import report as report_mod
-from gitops_bot.puller import status as status_mod
+from gitops_bot.puller import outcome, report, status
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.settings import ApplySettings, Settings
@@ -53,18 +51,18 @@ PULLER_NAMESPACE = "gitops-bot"
 _HEALTH_TIMEOUT_S = 60.0
 
 
-class _Recording(report_mod.Reporter):
+class _Recording(report.Reporter):
     """The puller's reporter, keeping each environment's last ApplyResult to show it."""
 
     def __init__(self) -> None:
         super().__init__(metrics=Metrics(), log=logging.getLogger("gitops_bot.demo"))
-        self.results: dict[str, apply_mod.ApplyResult] = {}
+        self.results: dict[str, apply.ApplyResult] = {}
 
     def applied(
         self,
         env: str,
-        result: apply_mod.ApplyResult,
-        store: status_mod.Store,
+        result: apply.ApplyResult,
+        store: status.Store,
         *,
         seconds: float,
         parent: ApplySetRef,
@@ -73,7 +71,7 @@ class _Recording(report_mod.Reporter):
         super().applied(env, result, store, seconds=seconds, parent=parent)
 
 
-def _sync(puller: Puller, reporter: _Recording) -> dict[str, apply_mod.ApplyResult]:
+def _sync(puller: Puller, reporter: _Recording) -> dict[str, apply.ApplyResult]:
     reporter.results.clear()
     outcomes = puller.sync()
     if not outcome.all_in_sync(outcomes):

@@ -6,7 +6,7 @@ the default; and `ApprovedRenders`, the merge-skew guard: a commit's render
 of an environment is applied only if a pull request merged as that commit
 had a successful `gitops/policy/ENV` status at its head AND the bot had
 planned exactly that render there (the render hashes the bot keeps in its
-own comment, core.pr.state). A base that moved between approval and merge
+own comment, core.pr.memory). A base that moved between approval and merge
 gives the merge commit another render: refused, so what runs is what was
 approved. Refuses: any policy of its own (the gate decided on the pull
 request) and trusting comments not written by the bot's account.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr import memory
 from gitops_bot.core.pr.model import StatusState
 from gitops_bot.core.pr.ports import Comments, PullQueries, Statuses
 
@@ -56,10 +56,10 @@ class ApprovedRenders:
             if gate is None or gate.state is not StatusState.SUCCESS:
                 seen.append(f"#{pull.number}: {env}'s policy was not success at its head")
                 continue
-            state = prstate.State()
+            state = memory.State()
             for comment in self._forge.comments(pull.number):
                 if comment.is_bot:
-                    state = prstate.merge(state, prstate.decode(comment.body).state)
+                    state = memory.merge(state, memory.decode(comment.body).state)
             approved = state.hashes(env).get(pull.head_sha)
             if approved == render_hash:
                 return None

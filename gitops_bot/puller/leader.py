@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gitops_bot.cluster import lease as lease_mod
+from gitops_bot.cluster import lease
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.errors import ClusterError
 
@@ -69,11 +69,11 @@ class Elector:
         started = self._monotonic()
         now = self._now()
         try:
-            current = lease_mod.get(self.kube, self.namespace, self.name)
+            current = lease.get(self.kube, self.namespace, self.name)
             if current is None:
-                written = lease_mod.create(
+                written = lease.create(
                     self.kube,
-                    lease_mod.Lease(
+                    lease.Lease(
                         name=self.name,
                         namespace=self.namespace,
                         holder=self.identity,
@@ -83,7 +83,7 @@ class Elector:
                     ),
                 )
             elif current.holder == self.identity:
-                written = lease_mod.update(
+                written = lease.update(
                     self.kube,
                     dataclasses.replace(
                         current,
@@ -93,7 +93,7 @@ class Elector:
                     ),
                 )
             elif self._free(current, started):
-                written = lease_mod.update(
+                written = lease.update(
                     self.kube,
                     dataclasses.replace(
                         current,
@@ -106,7 +106,7 @@ class Elector:
                 )
             else:
                 return False
-        except lease_mod.LeaseConflictError:
+        except lease.LeaseConflictError:
             return False  # someone wrote in between: read again next round
         except ClusterError as err:
             self.log.warning("leader election: %s", err)
@@ -121,7 +121,7 @@ class Elector:
             self.log.info("leader election: %s now leads %s", self.identity, self.name)
         return True
 
-    def _free(self, current: lease_mod.Lease, now: float) -> bool:
+    def _free(self, current: lease.Lease, now: float) -> bool:
         """Whether another holder's Lease may be taken: released, or not renewed
         for its duration as measured by our own clock since we saw it change
         (client-go's rule: immune to clock skew between replicas)."""
@@ -130,7 +130,7 @@ class Elector:
             return True
         return now - self._seen_at > current.duration_s
 
-    def _seen(self, current: lease_mod.Lease, now: float) -> None:
+    def _seen(self, current: lease.Lease, now: float) -> None:
         with self._lock:
             self.observed = True
             self.holder = current.holder
@@ -146,9 +146,9 @@ class Elector:
         if not leading:
             return
         try:
-            current = lease_mod.get(self.kube, self.namespace, self.name)
+            current = lease.get(self.kube, self.namespace, self.name)
             if current is not None and current.holder == self.identity:
-                lease_mod.update(
+                lease.update(
                     self.kube,
                     dataclasses.replace(current, holder="", duration_s=1, renewed=self._now()),
                 )

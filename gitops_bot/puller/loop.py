@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitops_bot.cluster import apply as apply_mod
-from gitops_bot.cluster import applyset
+from gitops_bot.cluster import apply, applyset
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import ignore
 from gitops_bot.core.objects.model import Render
@@ -206,7 +205,7 @@ class Puller:
             if not self.is_leader():
                 return SyncOutcome.NOT_LEADER
             self._attempting(env.name, move, rollback)
-            result = apply_mod.reconcile(
+            result = apply.reconcile(
                 self.kube,
                 render,
                 applyset=self._applyset(env.name),
@@ -261,9 +260,9 @@ class Puller:
     def _applyset(self, env: str) -> applyset.ApplySetRef:
         return applyset.ApplySetRef(self.settings.parent_name(env), self.settings.namespace)
 
-    def _options(self) -> apply_mod.ApplyOptions:
+    def _options(self) -> apply.ApplyOptions:
         a = self.settings.apply
-        return apply_mod.ApplyOptions(
+        return apply.ApplyOptions(
             force_conflicts=a.force_conflicts,
             concurrency=a.concurrency,
             prune=a.prune,
@@ -273,7 +272,7 @@ class Puller:
             health_timeout=a.health_timeout_s,
         )
 
-    def _watch(self, env: _Env, render: Render, result: apply_mod.ApplyResult) -> None:
+    def _watch(self, env: _Env, render: Render, result: apply.ApplyResult) -> None:
         """Point the drift watch at what the cluster holds as applied.
 
         Objects this reconcile applied or proved unchanged are watched as
@@ -294,7 +293,7 @@ class Puller:
             if fields:
                 ignored[m.key] = fields
         if not result.ok and env.drift is not None:
-            pruned = set(result.by_outcome(apply_mod.Outcome.PRUNED))
+            pruned = set(result.by_outcome(apply.Outcome.PRUNED))
             before = env.drift.watched()
             applied = {**{k: v for k, v in before.items() if k not in pruned}, **applied}
             ignored = {**env.drift.ignored(), **ignored}

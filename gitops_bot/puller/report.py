@@ -24,14 +24,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from gitops_bot.cluster import apply as apply_mod
-from gitops_bot.cluster import events as events_mod
+from gitops_bot.cluster import apply, recorder
 from gitops_bot.cluster.applyset import ApplySetRef
 from gitops_bot.core.objects import textfit
 from gitops_bot.core.pr.model import DeploymentState, Status, StatusState
 from gitops_bot.core.pr.ports import Deployments, Statuses
 from gitops_bot.errors import BotError
-from gitops_bot.puller import drift as drift_mod
+from gitops_bot.puller import drift
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.outcome import SyncOutcome
@@ -56,10 +55,10 @@ def _regarding(parent: ApplySetRef) -> dict[str, Any]:
     }
 
 
-def health_of(result: apply_mod.ApplyResult) -> list[tuple[str, str, str]]:
+def health_of(result: apply.ApplyResult) -> list[tuple[str, str, str]]:
     out = []
     for obj in result.objects:
-        if obj.outcome in (apply_mod.Outcome.PRUNED, apply_mod.Outcome.PRUNE_SKIPPED):
+        if obj.outcome in (apply.Outcome.PRUNED, apply.Outcome.PRUNE_SKIPPED):
             continue
         if obj.health is None:
             out.append((str(obj.key), "Unknown", obj.message))
@@ -79,20 +78,20 @@ def _deployment_state(ok: bool, health: dict[str, Any]) -> DeploymentState:
     return DeploymentState.SUCCESS
 
 
-def failure_note(short: str, result: apply_mod.ApplyResult, summary: str) -> str:
+def failure_note(short: str, result: apply.ApplyResult, summary: str) -> str:
     """The ApplyFailed note: within the Event's limit, every failed object is
     named (its message shortened) or counted, never dropped."""
     error = result.error or summary
     note = f"applying {short}: {error}"
-    failed = [o for o in result.objects if o.outcome is apply_mod.Outcome.FAILED]
-    if textfit.size(note) <= events_mod.NOTE_LIMIT or not failed:
+    failed = [o for o in result.objects if o.outcome is apply.Outcome.FAILED]
+    if textfit.size(note) <= recorder.NOTE_LIMIT or not failed:
         return note  # the Recorder shortens what is left, keeping the start
     at = error.find(f"{failed[0].key}: ")
     head = error[:at] if at >= 0 else f"{len(failed)} object(s) failed: "
     return textfit.listing(
         f"applying {short}: {head}",
         [f"{o.key}: {o.message}" for o in failed],
-        events_mod.NOTE_LIMIT,
+        recorder.NOTE_LIMIT,
         noun="failed objects",
     )
 
@@ -102,7 +101,7 @@ class Reporter:
         self,
         *,
         metrics: Metrics,
-        events: events_mod.Recorder | None = None,
+        events: recorder.Recorder | None = None,
         forge: ReportForge | None = None,
         log: logging.Logger | None = None,
     ) -> None:
@@ -113,7 +112,7 @@ class Reporter:
     def applied(
         self,
         env: str,
-        result: apply_mod.ApplyResult,
+        result: apply.ApplyResult,
         store: status_mod.Store,
         *,
         seconds: float,
@@ -166,8 +165,8 @@ class Reporter:
 
     @staticmethod
     def _apply_events(
-        events: events_mod.Recorder,
-        result: apply_mod.ApplyResult,
+        events: recorder.Recorder,
+        result: apply.ApplyResult,
         summary: str,
         parent: ApplySetRef,
     ) -> None:
@@ -183,17 +182,15 @@ class Reporter:
                 reason="ApplyFailed",
                 action="Apply",
                 note=note,
-                type_=events_mod.WARNING,
+                type_=recorder.WARNING,
             )
-        pruned = [str(o.key) for o in result.objects if o.outcome is apply_mod.Outcome.PRUNED]
+        pruned = [str(o.key) for o in result.objects if o.outcome is apply.Outcome.PRUNED]
         if pruned:
             events.event(
                 _regarding(parent),
                 reason="Pruned",
                 action="Prune",
-                note=textfit.listing(
-                    f"pruned at {short}: ", pruned, events_mod.NOTE_LIMIT, sep=", "
-                ),
+                note=textfit.listing(f"pruned at {short}: ", pruned, recorder.NOTE_LIMIT, sep=", "),
             )
 
     def failed(
@@ -216,7 +213,7 @@ class Reporter:
                 reason="ApplyFailed",
                 action="Render",
                 note=f"at {commit[:12]}: {message}",
-                type_=events_mod.WARNING,
+                type_=recorder.WARNING,
             )
         description = f"applying to {env} at {commit[:12]}: {message}"
         self._forge(env, commit, StatusState.FAILURE, description)
@@ -243,14 +240,14 @@ class Reporter:
                 reason="Refused",
                 action="Fetch",
                 note=f"refusing {commit[:12]}: {message}",
-                type_=events_mod.WARNING,
+                type_=recorder.WARNING,
             )
         self._forge(env, commit, StatusState.FAILURE, f"refused for {env}: {message}")
 
     def drifted(
-        self, env: str, finding: drift_mod.Finding, store: status_mod.Store, parent: ApplySetRef
+        self, env: str, finding: drift.Finding, store: status_mod.Store, parent: ApplySetRef
     ) -> None:
-        entry = drift_mod.record(finding)
+        entry = drift.record(finding)
         self.metrics.drift.labels(env=env, action=entry["action"]).inc()
         if finding.healed:
             self.metrics.heal_seconds.labels(env=env).observe(finding.seconds)
@@ -266,7 +263,7 @@ class Reporter:
                 action="Heal" if finding.healed else "Watch",
                 note=f"{finding.key} {verb}; {entry['action']}"
                 + (f": {finding.error}" if finding.error else ""),
-                type_=events_mod.NORMAL if finding.healed else events_mod.WARNING,
+                type_=recorder.NORMAL if finding.healed else recorder.WARNING,
             )
 
     def _forge(self, env: str, commit: str, state: StatusState, description: str) -> None:

@@ -18,13 +18,12 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from gitops_bot.cluster import events as events_mod
+from gitops_bot.cluster import recorder
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.forges import registry
 from gitops_bot.forges.forge import Connection
-from gitops_bot.puller import outcome
-from gitops_bot.puller import report as report_mod
+from gitops_bot.puller import outcome, report
 from gitops_bot.puller.guard import ApprovedRenders, GuardForge
 from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.loop import Puller
@@ -64,7 +63,7 @@ def _read_secret(path: Path | None, *, what: str) -> str:
         raise BotError(f"reading {what} from {path}: {err.strerror or err}") from err
 
 
-class PullerForge(GuardForge, report_mod.ReportForge, Protocol):
+class PullerForge(GuardForge, report.ReportForge, Protocol):
     """The forge the puller reads approvals from and reports to."""
 
 
@@ -124,9 +123,9 @@ def _build(
     forge = _forge(options)
     if options.require_approved_render and forge is None:
         raise ConfigError("--require-approved-render needs --forge to read the approvals")
-    reporter = report_mod.Reporter(
+    reporter = report.Reporter(
         metrics=Metrics(),
-        events=events_mod.Recorder(kube, instance=settings.identity),
+        events=recorder.Recorder(kube, instance=settings.identity),
         forge=forge,
     )
     puller = Puller(

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from gitops_bot.testing import pki as pki_mod
+from gitops_bot.testing import pki
 from gitops_bot.testing.binaries import Binaries, TestEnvError
 
 NODE_NAME = "kwok-node-0"
@@ -176,7 +176,7 @@ class LocalControlPlane:
         self.port = free_port()
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = self.workdir / "kubeconfig"
-        self._pki = pki_mod.create(self.workdir / "pki")
+        self._pki = pki.create(self.workdir / "pki")
         self._components = self._plan()
         self._ssl = ssl.create_default_context(cafile=str(self._pki.ca_cert))
         self._ssl.load_cert_chain(str(self._pki.admin_cert), str(self._pki.admin_key))
@@ -320,7 +320,7 @@ class LocalControlPlane:
                 f"--service-account-key-file={p.sa_pub}",
                 f"--service-account-signing-key-file={p.sa_key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-cluster-ip-range={pki_mod.SERVICE_CLUSTER_IP_RANGE}",
+                f"--service-cluster-ip-range={pki.SERVICE_CLUSTER_IP_RANGE}",
                 "--authorization-mode=RBAC",
                 "--allow-privileged=true",
                 f"--cert-dir={w / 'apiserver-certs'}",

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from gitops_bot.cluster import events as events_mod
+from gitops_bot.cluster import recorder
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.puller import report
 from gitops_bot.puller.leader import Elector
@@ -126,9 +126,7 @@ def make(
         **overrides,
     )
     source = Source(remote.url, remote.branch, cache=cache, allowed_signers=allowed_signers)
-    reporter = report.Reporter(
-        metrics=Metrics(), events=events_mod.Recorder(kube, instance=identity)
-    )
+    reporter = report.Reporter(metrics=Metrics(), events=recorder.Recorder(kube, instance=identity))
     return Puller(
         settings,
         kube=kube,

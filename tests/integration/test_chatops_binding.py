@@ -2,7 +2,7 @@
 current head. A comment written before the bot showed that plan (a push
 after the comment, or a slow `issue_comment` workflow) is refused with a
 reply that says so. Both times are the forge's: the comment's created_at,
-and the time the bot's comment first showed the head's plan (core.pr.state).
+and the time the bot's comment first showed the head's plan (core.pr.memory).
 
 Through `gitops-bot run` as GitHub Actions runs it, and `gitops-bot serve`
 taking signed webhooks, on the GitHub emulator with the real renderers."""
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.core.pr import state
+from gitops_bot.core.pr import memory
 from gitops_bot.testing.binaries import Binaries
 from tests.fakes.github_server import GitHubServer
 from tests.fakes.gitlab_server import GitLabServer
@@ -135,7 +135,7 @@ def test_replanning_the_same_head_after_the_comment_does_not_void_it(
     # The comment remembers, by the forge's clock, since when it showed the head.
     head = github.repos[REPO].pulls[number].head_sha
     own = [(c.body, None) for c in github.comments_on(REPO, number) if c.author == BOT]
-    assert state.shown_since(own, head) is not None
+    assert memory.shown_since(own, head) is not None
 
 
 def test_commands_that_do_not_act_on_the_head_are_not_bound(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.forges.github import webhook as forge_events
+from gitops_bot.forges.github import webhook
 
 EXAMPLES = (
     Path(__file__).parents[1]
@@ -123,8 +123,8 @@ def test_an_example_carries_what_its_identity_is_made_of(
     be missing in what GitHub really sends, or two events would look alike."""
     paths = {
         "issue_comment": ("comment.id", "comment.updated_at"),
-        **forge_events._GITHUB_IDENTITY,
+        **webhook._GITHUB_IDENTITY,
     }[event]
     for path in paths:
         assert _at(payload, path, object) is not None, path
-    assert forge_events.github_identity(event, payload)
+    assert webhook.github_identity(event, payload)

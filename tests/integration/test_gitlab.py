@@ -20,7 +20,7 @@ import pytest
 
 from gitops_bot.core.pr.model import Permission, Pull, Reaction, ReviewState, Status, StatusState
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.gitlab import adapter as gitlab_forge
+from gitops_bot.forges.gitlab import adapter
 from gitops_bot.forges.gitlab.adapter import COMMENT_LIMIT, MAX_RETRIES, GitLab
 from tests.fakes.gitlab_server import (
     DEVELOPER,
@@ -595,8 +595,8 @@ def test_an_unreachable_gitlab_is_an_error(server: GitLabServer) -> None:
 
 
 def test_the_adapter_has_gitlabs_limits() -> None:
-    assert gitlab_forge.COMMENT_LIMIT == 1_000_000
-    assert gitlab_forge.STATUS_DESCRIPTION_LIMIT == 255
+    assert adapter.COMMENT_LIMIT == 1_000_000
+    assert adapter.STATUS_DESCRIPTION_LIMIT == 255
 
 
 # -- the emulator's shapes against GitLab's documented examples -------------

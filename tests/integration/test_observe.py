@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.cluster import observe as observe_mod
-from gitops_bot.cluster import pool
+from gitops_bot.cluster import observe, pool
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects.model import Key, Manifest, Origin
 from gitops_bot.testing.cluster import LocalControlPlane
@@ -54,7 +53,7 @@ def test_one_list_per_kind_and_namespace_and_one_dry_run_per_object(
             for i in range(15)
         ]
 
-        found = observe_mod.observe(fresh_kube, desired)
+        found = observe.observe(fresh_kube, desired)
 
         # discovery (2) + one LIST per namespace (2); a dry-run for each object
         # applying could change: 2 changed + 5 new in the first namespace, 15 new
@@ -90,7 +89,7 @@ def test_a_new_namespace_and_a_new_crd_are_notes_not_errors(fresh_kube: Kube) ->
         ),
     ]
 
-    found = observe_mod.observe(fresh_kube, desired)
+    found = observe.observe(fresh_kube, desired)
 
     assert found[desired[0].key].dry_run is not None  # the namespace itself dry-runs
     assert found[desired[1].key].note == f"namespace {ns} is created by this change"
@@ -106,7 +105,7 @@ def test_an_invalid_object_is_an_error_for_that_object_only(
     bad["data"] = {"k": 5}  # ConfigMap data values must be strings
     good = cm(namespace, "good")
 
-    found = observe_mod.observe(fresh_kube, [manifest(bad), manifest(good)])
+    found = observe.observe(fresh_kube, [manifest(bad), manifest(good)])
 
     error = found[Key("", "ConfigMap", namespace, "bad")].error
     assert error is not None
@@ -125,7 +124,7 @@ def test_a_field_owned_by_another_manager_is_shown_forced_with_a_note(
     finally:
         other.close()
 
-    found = observe_mod.observe(fresh_kube, [manifest(cm(namespace, "shared", "ours"))])
+    found = observe.observe(fresh_kube, [manifest(cm(namespace, "shared", "ours"))])
 
     result = found[Key("", "ConfigMap", namespace, "shared")]
     assert result.error is None
@@ -162,7 +161,7 @@ def test_only_objects_that_applying_would_change_are_dry_run(
     for obj in applied:
         kube.apply(obj)
 
-    same = observe_mod.observe(fresh_kube, [manifest(o) for o in applied])
+    same = observe.observe(fresh_kube, [manifest(o) for o in applied])
     assert fresh_kube.requests["PATCH"] == 0
     assert all(o.dry_run is o.live for o in same.values())
 
@@ -172,7 +171,7 @@ def test_only_objects_that_applying_would_change_are_dry_run(
     del unlabelled["metadata"]["labels"]
     rotated = copy.deepcopy(secret)
     rotated["stringData"]["password"] = "pw-2"
-    changed = observe_mod.observe(fresh_kube, [manifest(unlabelled), manifest(rotated)])
+    changed = observe.observe(fresh_kube, [manifest(unlabelled), manifest(rotated)])
     assert fresh_kube.requests["PATCH"] == 2
     result = changed[Key("apps", "Deployment", namespace, "web")].dry_run
     assert result is not None
@@ -184,7 +183,7 @@ def test_objects_the_change_removes_are_looked_up_live(
 ) -> None:
     kube.apply(cm(namespace, "going"))
 
-    found = observe_mod.observe(
+    found = observe.observe(
         fresh_kube, [manifest(cm(namespace, "staying"))], also=[manifest(cm(namespace, "going"))]
     )
 

@@ -19,7 +19,7 @@ from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import health
 from gitops_bot.core.repo import config
 from gitops_bot.errors import ClusterError
-from gitops_bot.render import render as render_mod
+from gitops_bot.render import render
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, SHOP, edit, git
@@ -151,10 +151,10 @@ def test_a_base_that_does_not_render_is_named_as_the_base(shop: Path) -> None:
 
 def _apply_env(kube: Kube, binaries: Binaries, repo: Path, name: str) -> None:
     cfg = config.parse((repo / ".gitops.yaml").read_text())
-    rendered = render_mod.render(
+    rendered = render.render(
         cfg.env(name),
         root=repo,
-        tools=render_mod.Tools(helm=binaries.path("helm"), kustomize=binaries.path("kustomize")),
+        tools=render.Tools(helm=binaries.path("helm"), kustomize=binaries.path("kustomize")),
     )
     first = [
         m for m in rendered.manifests if m.key.kind in ("CustomResourceDefinition", "Namespace")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_bot.app import plan as plan_app
-from gitops_bot.cluster import apply as apply_mod
+from gitops_bot.app import plan
+from gitops_bot.cluster import apply
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.core.report.plan import Action
@@ -26,24 +26,24 @@ def test_a_live_plan_after_the_puller_applied_shows_only_the_change(
     kube: Kube, namespace: str
 ) -> None:
     applied = _render(namespace, "1")
-    applyset = apply_mod.ApplySetRef(name="gitops-bot-dev", namespace=namespace)
-    result = apply_mod.reconcile(
+    applyset = apply.ApplySetRef(name="gitops-bot-dev", namespace=namespace)
+    result = apply.reconcile(
         kube,
         applied,
         applyset=applyset,
         revision="a" * 40,
-        options=apply_mod.ApplyOptions(wait=False),
+        options=apply.ApplyOptions(wait=False),
     )
     assert result.ok, result.error
 
-    unchanged, drift, errors = plan_app.live_diff(
+    unchanged, drift, errors = plan.live_diff(
         kube, applied, applied, mask_key=b"k" * 32, secrets=set()
     )
     assert errors == []
     assert drift == ()
     assert [c.action for c in unchanged] == [Action.UNCHANGED]
 
-    changed, drift, errors = plan_app.live_diff(
+    changed, drift, errors = plan.live_diff(
         kube, applied, _render(namespace, "2"), mask_key=b"k" * 32, secrets=set()
     )
     assert errors == []

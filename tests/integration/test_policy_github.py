@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitops_bot.cli import cli
-from gitops_bot.core.pr import state as prstate
+from gitops_bot.core.pr import memory
 from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.puller.guard import ApprovedRenders
 from gitops_bot.vcs.git import Git
@@ -311,7 +311,7 @@ def test_the_pullers_merge_skew_guard_applies_only_the_approved_render(
     forge = GitHub(repo=REPO, token=TOKEN, base_url=github.url, bot_login=BOT)
     head = github.repos[REPO].pulls[number].head_sha
     approved = next(
-        prstate.decode(c.body).state.hashes("prod")[head]
+        memory.decode(c.body).state.hashes("prod")[head]
         for c in forge.comments(number)
         if "env=prod part=1/" in c.body
     )

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.cluster import events as events_mod
+from gitops_bot.cluster import recorder
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import textfit
 from gitops_bot.testing.binaries import Binaries
@@ -36,16 +36,16 @@ def _events(kube: Kube, namespace: str) -> list[dict[str, object]]:
 def test_a_long_note_is_shortened_not_dropped(
     kube: Kube, namespace: str, note: str, reason: str
 ) -> None:
-    recorder = events_mod.Recorder(kube, instance="i" * 20 + "é" * 100)
+    sink = recorder.Recorder(kube, instance="i" * 20 + "é" * 100)
     regarding = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": namespace, "name": "p"}
 
-    recorder.event(regarding, reason=reason, action="Apply", note=note)
+    sink.event(regarding, reason=reason, action="Apply", note=note)
 
-    assert recorder.written == 1, "the API server refused the Event"
+    assert sink.written == 1, "the API server refused the Event"
     (event,) = _events(kube, namespace)
     written = str(event["note"])
-    assert textfit.size(written) <= events_mod.NOTE_LIMIT
-    if textfit.size(note) <= events_mod.NOTE_LIMIT:
+    assert textfit.size(written) <= recorder.NOTE_LIMIT
+    if textfit.size(note) <= recorder.NOTE_LIMIT:
         assert written == note
     else:
         kept, _, said = written.rpartition("… [")
@@ -53,7 +53,7 @@ def test_a_long_note_is_shortened_not_dropped(
         assert len(kept) > 300
         assert said == f"{len(note) - len(kept)} more characters]"
     assert reason.startswith(str(event["reason"]))
-    assert textfit.size(str(event["reason"])) <= events_mod.SHORT_LIMIT
+    assert textfit.size(str(event["reason"])) <= recorder.SHORT_LIMIT
 
 
 def test_an_apply_failed_event_names_each_of_six_failing_objects(
@@ -86,7 +86,7 @@ def test_an_apply_failed_event_names_each_of_six_failing_objects(
     failed = [e for e in _events(kube, namespace) if e["reason"] == "ApplyFailed"]
     assert len(failed) == 1, "the ApplyFailed Event was refused"
     note = str(failed[0]["note"])
-    assert textfit.size(note) <= events_mod.NOTE_LIMIT
+    assert textfit.size(note) <= recorder.NOTE_LIMIT
     assert note.startswith("applying ")
     assert "validation failed" in note
     assert all(f"ConfigMap {namespace}/bad-{i}:" in note for i in range(6)), note

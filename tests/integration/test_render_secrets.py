@@ -21,14 +21,14 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.app import plan as plan_app
 from gitops_bot.cli import cli
-from gitops_bot.core.pr import state
+from gitops_bot.core.pr import memory
 from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.core.report import json as report_json
 from gitops_bot.core.report import markdown
 from gitops_bot.core.report import text as report_text
 from gitops_bot.core.report.plan import Plan
 from gitops_bot.errors import RenderError
-from gitops_bot.render import render as render_mod
+from gitops_bot.render import render
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 from tests.fakes.github_server import GitHubServer
@@ -245,7 +245,7 @@ def test_a_plain_secret_that_is_not_yaml_quotes_no_value(tmp_path: Path, text: s
     write(tmp_path, {"app/secret.yaml": text})
     env = Environment("app", Source(SourceKind.PLAIN, "app"), namespace="shop")
     with pytest.raises(RenderError) as caught:
-        render_mod.render(env, root=tmp_path, tools=Tools(helm="helm", kustomize="kustomize"))
+        render.render(env, root=tmp_path, tools=Tools(helm="helm", kustomize="kustomize"))
     said = str(caught.value)
     assert said.startswith("rendering app: ")
     assert not any(s in said for s in spellings(CANARY)), said
@@ -438,7 +438,7 @@ def test_run_on_github_posts_no_value_of_a_failed_render(
     head = server.repos[REPO].pulls[1].head_sha
     remembered: dict[str, str] = {}
     for _, body in written.values():
-        for planned in state.decode(body).state.planned:
+        for planned in memory.decode(body).state.planned:
             if planned.sha == head:
                 remembered |= planned.hashes
     assert "dev" in remembered

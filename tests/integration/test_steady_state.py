@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.app import plan as plan_app
+from gitops_bot.app import plan
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, Outcome, reconcile
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import noop, quantity
@@ -98,7 +98,7 @@ def test_a_second_reconcile_of_upstream_style_charts_sends_no_write_and_no_dry_r
 
     # The live plan of the same render: no change, no drift, and nothing dry-run.
     before = dict(fresh_kube.calls)
-    changes, drift, errors = plan_app.live_diff(
+    changes, drift, errors = plan.live_diff(
         fresh_kube, upstream, upstream, mask_key=b"k" * 32, secrets=set()
     )
     assert errors == []

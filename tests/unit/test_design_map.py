@@ -27,7 +27,7 @@ def test_a_name_that_does_not_exist_is_reported() -> None:
     assert names.checked == 7
     assert names.missing == [
         "`gitops_bot.core.objects.diff:compare_everything`",
-        "`core.nowhere`",
+        "core.nowhere",
         "`docs/no-such-page.md`",
         "`forges/github.py`",
     ]

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops_bot.core.objects.model import Key, Render
-from gitops_bot.core.policy import codeowners, gate, windows
+from gitops_bot.core.policy import codeowners, verdict, windows
 from gitops_bot.core.policy.destructive import Confirmation
-from gitops_bot.core.policy.gate import Inputs, Verdict
 from gitops_bot.core.policy.rules import Destructive, DiffRule, KindMatch, Policy
+from gitops_bot.core.policy.verdict import Inputs, Verdict
 from gitops_bot.core.pr.model import Permission, Review, ReviewState, StatusState
 from gitops_bot.core.report.plan import Action, EnvPlan, ResourceChange
 
@@ -531,12 +531,12 @@ CASES: list[Any] = [
 def test_rules(
     overrides: dict[str, Any], state: Verdict, reasons: list[str], approved_by: tuple[str, ...]
 ) -> None:
-    decision = gate.evaluate(inputs(**overrides))
+    decision = verdict.evaluate(inputs(**overrides))
     assert decision.state is state
     assert list(decision.reasons) == reasons
     assert decision.approved_by == approved_by
     assert decision.context == "gitops/policy/prod"
-    assert len(decision.description) <= gate.DESCRIPTION_LIMIT
+    assert len(decision.description) <= verdict.DESCRIPTION_LIMIT
     assert "\n" not in decision.description
     if reasons:
         assert decision.description.startswith(reasons[0][:100])
@@ -591,31 +591,31 @@ def test_rules(
     ],
 )
 def test_notes_say_what_did_not_count(overrides: dict[str, Any], note: str) -> None:
-    assert note in gate.evaluate(inputs(**overrides)).notes
+    assert note in verdict.evaluate(inputs(**overrides)).notes
 
 
 def test_descriptions() -> None:
-    assert gate.evaluate(inputs(reviews=(approve("alice"), approve("bob")))).description == (
+    assert verdict.evaluate(inputs(reviews=(approve("alice"), approve("bob")))).description == (
         "approved by @alice, @bob"
     )
-    assert gate.evaluate(inputs(policy=Policy())).description == "the policy needs no approval"
-    decision = gate.evaluate(inputs(held_by="bob", lock_holder=3))
+    assert verdict.evaluate(inputs(policy=Policy())).description == "the policy needs no approval"
+    decision = verdict.evaluate(inputs(held_by="bob", lock_holder=3))
     assert decision.description == "needs 1 more approval; +2 more"
-    long = gate.evaluate(inputs(policy=Policy(checks=("x" * 300,))))
-    assert len(long.description) == gate.DESCRIPTION_LIMIT
+    long = verdict.evaluate(inputs(policy=Policy(checks=("x" * 300,))))
+    assert len(long.description) == verdict.DESCRIPTION_LIMIT
     assert long.description.endswith("…")
 
 
 def test_a_confirmation_is_reported_only_when_something_needed_it() -> None:
-    confirmed = gate.evaluate(
+    confirmed = verdict.evaluate(
         inputs(plan=plan(change(OLD_CM, Action.DELETE)), confirmations=(CONFIRMED,))
     )
     assert confirmed.confirmed_by == "alice"
-    assert gate.evaluate(inputs(confirmations=(CONFIRMED,))).confirmed_by is None
+    assert verdict.evaluate(inputs(confirmations=(CONFIRMED,))).confirmed_by is None
 
 
 def test_needed_lookups_names_only_what_matters() -> None:
-    lookups = gate.needed_lookups(
+    lookups = verdict.needed_lookups(
         inputs(
             policy=Policy(
                 owners=(SRE, "@bob"),
@@ -650,14 +650,14 @@ def test_lookups_are_enough_to_decide() -> None:
         reviews=(approve("alice"),),
         memberships={("alice", SRE): True, ("zed", SRE): True},
     )
-    lookups = gate.needed_lookups(dataclasses.replace(full, permissions={}, memberships={}))
+    lookups = verdict.needed_lookups(dataclasses.replace(full, permissions={}, memberships={}))
     answered = dataclasses.replace(
         full,
         permissions={u: PERMISSIONS.get(u, Permission.NONE) for u in lookups.users},
         memberships={pair: full.memberships.get(pair, False) for pair in lookups.memberships},
     )
-    assert gate.evaluate(answered) == gate.evaluate(full)
-    assert gate.evaluate(full).state is Verdict.SUCCESS
+    assert verdict.evaluate(answered) == verdict.evaluate(full)
+    assert verdict.evaluate(full).state is Verdict.SUCCESS
 
 
 # -- properties ---------------------------------------------------------------
@@ -720,7 +720,7 @@ def test_adding_an_approval_never_makes_the_state_worse(
         base,
         reviews=(*base.reviews, Review(user, ReviewState.APPROVED, commit, "2024-03-04T09:59:00Z")),
     )
-    before, after = gate.evaluate(base), gate.evaluate(more)
+    before, after = verdict.evaluate(base), verdict.evaluate(more)
     assert after.state.rank >= before.state.rank
     assert set(before.approved_by) <= set(after.approved_by)
 
@@ -733,7 +733,7 @@ def test_the_author_alone_never_passes_an_approval_rule(base: Inputs, approvals:
         policy=dataclasses.replace(base.policy, approvals=approvals),
         reviews=tuple(dataclasses.replace(r, user="author") for r in base.reviews),
     )
-    decision = gate.evaluate(alone)
+    decision = verdict.evaluate(alone)
     assert decision.state is not Verdict.SUCCESS
     assert decision.approved_by == ()
 
@@ -741,9 +741,9 @@ def test_the_author_alone_never_passes_an_approval_rule(base: Inputs, approvals:
 @settings(max_examples=300, deadline=None)
 @given(_inputs)
 def test_success_exactly_when_nothing_is_missing(base: Inputs) -> None:
-    decision = gate.evaluate(base)
+    decision = verdict.evaluate(base)
     assert (decision.state is Verdict.SUCCESS) == (not decision.reasons)
-    assert len(decision.description) <= gate.DESCRIPTION_LIMIT
+    assert len(decision.description) <= verdict.DESCRIPTION_LIMIT
 
 
 @settings(max_examples=300, deadline=None)
@@ -753,7 +753,7 @@ def test_success_exactly_when_nothing_is_missing(base: Inputs) -> None:
 def test_a_failed_lookup_fails_the_gate_and_is_named_first(base: Inputs, failed: list[str]) -> None:
     """Whatever else holds, a lookup the forge would not answer leaves the gate
     unknown: failure, and the status names the lookup (what must be fixed)."""
-    decision = gate.evaluate(dataclasses.replace(base, failed_lookups=tuple(failed)))
+    decision = verdict.evaluate(dataclasses.replace(base, failed_lookups=tuple(failed)))
     assert decision.state is Verdict.FAILURE
     assert decision.reasons[0] == failed[0]
     assert decision.description.startswith(failed[0][:100])
@@ -764,11 +764,11 @@ def test_a_failed_lookup_fails_the_gate_and_is_named_first(base: Inputs, failed:
 def test_success_names_approvals_only_when_the_policy_asked_for_one(base: Inputs) -> None:
     """ "approved by" is true only where an approval was needed; an environment
     whose policy needs none says so, whoever approved."""
-    decision = gate.evaluate(base)
+    decision = verdict.evaluate(base)
     if decision.state is not Verdict.SUCCESS:
         return
     loose = dataclasses.replace(base, policy=Policy(lock=base.policy.lock))
-    assert gate.evaluate(loose).description == "the policy needs no approval"
+    assert verdict.evaluate(loose).description == "the policy needs no approval"
     asked = base.policy.approvals > 0 or bool(base.policy.owners)
     if asked:
         assert decision.description.startswith("approved by @")
@@ -798,7 +798,7 @@ def test_success_names_approvals_only_when_the_policy_asked_for_one(base: Inputs
     ],
 )
 def test_success_descriptions(overrides: dict[str, Any], description: str) -> None:
-    decision = gate.evaluate(inputs(**overrides))
+    decision = verdict.evaluate(inputs(**overrides))
     assert (decision.state, decision.description) == (Verdict.SUCCESS, description)
 
 
@@ -820,7 +820,7 @@ def test_no_approval_or_confirmation_binds_to_a_render_that_failed(
     hashes: dict[str, str], at: str
 ) -> None:
     failed = EnvPlan(env="prod", render_hash=None, error="rendering prod: helm failed")
-    decision = gate.evaluate(
+    decision = verdict.evaluate(
         inputs(
             render_hash=None,
             plan=failed,

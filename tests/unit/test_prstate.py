@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops_bot.core.policy.destructive import Confirmation
-from gitops_bot.core.pr import state as prstate
-from gitops_bot.core.pr.state import ALL, Hold, State
+from gitops_bot.core.pr import memory
+from gitops_bot.core.pr.memory import ALL, Hold, State
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 H1, H2, H3 = "1" * 64, "2" * 64, "3" * 64
@@ -30,8 +30,8 @@ def sha(n: int) -> str:
 
 FULL = State(
     planned=(
-        prstate.Planned(sha(1), t(0), {"dev": H1, "prod": H2}),
-        prstate.Planned(sha(2), t(5), {"prod": H3}),
+        memory.Planned(sha(1), t(0), {"dev": H1, "prod": H2}),
+        memory.Planned(sha(2), t(5), {"prod": H3}),
     ),
     confirmations={"prod": Confirmation("alice", H3, t(6))},
     holds={ALL: Hold("bob", t(7)), "prod": Hold("carol", t(8))},
@@ -44,14 +44,14 @@ def _block(doc: Any, version: int = 1) -> str:
 
 
 def test_round_trip_inside_a_comment() -> None:
-    body = f"## prod\n\nSome plan text.\n\n{prstate.encode(FULL)}\n"
-    decoded = prstate.decode(body)
+    body = f"## prod\n\nSome plan text.\n\n{memory.encode(FULL)}\n"
+    decoded = memory.decode(body)
     assert decoded.problem is None
     assert decoded.state == FULL
 
 
 def test_the_block_is_one_hidden_line() -> None:
-    block = prstate.encode(FULL)
+    block = memory.encode(FULL)
     assert block.startswith("<!-- gitops-bot:state v1 ")
     assert block.endswith(" -->")
     assert "\n" not in block
@@ -70,47 +70,47 @@ def test_queries() -> None:
 
 
 def test_no_block_is_an_empty_state_without_a_problem() -> None:
-    assert prstate.decode("just a comment") == prstate.Decoded(State())
+    assert memory.decode("just a comment") == memory.Decoded(State())
 
 
 def test_updates() -> None:
-    state = prstate.with_plan(State(), sha(1), {"prod": H1}, t(0))
-    state = prstate.with_plan(state, sha(1), {"dev": H2}, t(1))  # a second plan of one commit
-    assert state.planned == (prstate.Planned(sha(1), t(1), {"prod": H1, "dev": H2}),)
+    state = memory.with_plan(State(), sha(1), {"prod": H1}, t(0))
+    state = memory.with_plan(state, sha(1), {"dev": H2}, t(1))  # a second plan of one commit
+    assert state.planned == (memory.Planned(sha(1), t(1), {"prod": H1, "dev": H2}),)
     # planned again with nothing new: when it was first shown stays, so the text does
-    again = prstate.with_plan(state, sha(1), {"dev": H2}, t(9))
+    again = memory.with_plan(state, sha(1), {"dev": H2}, t(9))
     assert again == state
-    assert prstate.encode(again) == prstate.encode(state)
-    state = prstate.with_confirmation(state, "prod", Confirmation("alice", H1, t(2)))
-    state = prstate.with_hold(state, None, Hold("bob", t(3)))
-    state = prstate.with_hold(state, "prod", Hold("carol", t(4)))
+    assert memory.encode(again) == memory.encode(state)
+    state = memory.with_confirmation(state, "prod", Confirmation("alice", H1, t(2)))
+    state = memory.with_hold(state, None, Hold("bob", t(3)))
+    state = memory.with_hold(state, "prod", Hold("carol", t(4)))
     assert set(state.holds) == {ALL, "prod"}
-    assert set(prstate.without_hold(state, "prod").holds) == {ALL}
-    assert prstate.without_hold(state, None).holds == {}
+    assert set(memory.without_hold(state, "prod").holds) == {ALL}
+    assert memory.without_hold(state, None).holds == {}
 
 
 def test_only_the_last_fifty_commits_are_kept() -> None:
     state = State()
-    for n in range(prstate.MAX_COMMITS + 10):
-        state = prstate.with_plan(state, sha(n), {"prod": H1}, t(n))
-    assert len(state.planned) == prstate.MAX_COMMITS
+    for n in range(memory.MAX_COMMITS + 10):
+        state = memory.with_plan(state, sha(n), {"prod": H1}, t(n))
+    assert len(state.planned) == memory.MAX_COMMITS
     assert state.planned[0].sha == sha(10)
-    assert state.planned[-1].sha == sha(prstate.MAX_COMMITS + 9)
-    assert prstate.decode(prstate.encode(state)).state == state
+    assert state.planned[-1].sha == sha(memory.MAX_COMMITS + 9)
+    assert memory.decode(memory.encode(state)).state == state
 
 
 def test_merge_keeps_accumulated_facts_and_takes_holds_from_the_newer_state() -> None:
     old = State(
-        planned=(prstate.Planned(sha(1), t(0), {"prod": H1}),),
+        planned=(memory.Planned(sha(1), t(0), {"prod": H1}),),
         confirmations={"prod": Confirmation("alice", H1, t(1)), "dev": Confirmation("d", H1, t(9))},
         holds={"prod": Hold("bob", t(2))},
     )
     new = State(
-        planned=(prstate.Planned(sha(2), t(3), {"prod": H2}),),
+        planned=(memory.Planned(sha(2), t(3), {"prod": H2}),),
         confirmations={"prod": Confirmation("carol", H2, t(4)), "dev": Confirmation("e", H2, t(5))},
         holds={},
     )
-    merged = prstate.merge(old, new)
+    merged = memory.merge(old, new)
     assert merged.hashes("prod") == {sha(1): H1, sha(2): H2}
     assert merged.confirmations == {
         "prod": Confirmation("carol", H2, t(4)),
@@ -223,9 +223,9 @@ def test_merge_keeps_accumulated_facts_and_takes_holds_from_the_newer_state() ->
             + " -->",
             "NaN is not JSON",
         ),
-        (prstate.encode(FULL) + "\n" + prstate.encode(State()), "2 state blocks in one comment"),
+        (memory.encode(FULL) + "\n" + memory.encode(State()), "2 state blocks in one comment"),
         (
-            "<!-- gitops-bot:state v1 " + "A" * (prstate.MAX_ENCODED + 4) + " -->",
+            "<!-- gitops-bot:state v1 " + "A" * (memory.MAX_ENCODED + 4) + " -->",
             "over the limit",
         ),
         (
@@ -235,7 +235,7 @@ def test_merge_keeps_accumulated_facts_and_takes_holds_from_the_newer_state() ->
     ],
 )
 def test_bad_blocks_are_ignored_with_a_reason(body: str, problem: str) -> None:
-    decoded = prstate.decode(body)
+    decoded = memory.decode(body)
     assert decoded.state == State()
     assert decoded.problem is not None
     assert problem in decoded.problem
@@ -243,8 +243,8 @@ def test_bad_blocks_are_ignored_with_a_reason(body: str, problem: str) -> None:
 
 def test_deep_nesting_is_a_problem_not_a_crash() -> None:
     data = base64.b64encode(b"[" * 40000).decode()
-    assert len(data) < prstate.MAX_ENCODED
-    decoded = prstate.decode(f"<!-- gitops-bot:state v1 {data} -->")
+    assert len(data) < memory.MAX_ENCODED
+    decoded = memory.decode(f"<!-- gitops-bot:state v1 {data} -->")
     assert decoded.state == State()
     assert decoded.problem is not None
 
@@ -261,7 +261,7 @@ _states = st.builds(
     State,
     planned=st.lists(
         st.builds(
-            prstate.Planned,
+            memory.Planned,
             sha=st.binary(min_size=20, max_size=20).map(bytes.hex),
             at=_times,
             hashes=st.dictionaries(_envs, _hashes, max_size=4),
@@ -279,7 +279,7 @@ _states = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(_states)
 def test_any_state_round_trips(state: State) -> None:
-    assert prstate.decode(prstate.encode(state)) == prstate.Decoded(state)
+    assert memory.decode(memory.encode(state)) == memory.Decoded(state)
 
 
 _json: st.SearchStrategy[Any] = st.recursive(
@@ -306,17 +306,17 @@ _json: st.SearchStrategy[Any] = st.recursive(
     )
 )
 def test_decode_never_raises(body: str) -> None:
-    decoded = prstate.decode(body)
+    decoded = memory.decode(body)
     assert isinstance(decoded.state, State)
     if decoded.state != State():
         assert decoded.problem is None
-        assert prstate.decode(prstate.encode(decoded.state)).state == decoded.state
+        assert memory.decode(memory.encode(decoded.state)).state == decoded.state
 
 
 @settings(max_examples=200, deadline=None)
 @given(_states, _states)
 def test_merge_loses_no_planned_commit_that_fits(old: State, new: State) -> None:
-    merged = prstate.merge(old, new)
+    merged = memory.merge(old, new)
     shas = {p.sha for p in (*old.planned, *new.planned)}
     assert {p.sha for p in merged.planned} == shas  # at most 12 here, under the bound
     assert merged.holds == new.holds
@@ -329,22 +329,22 @@ F0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)  # the forge's clock
 
 
 def test_seen_round_trips_and_old_blocks_without_it_still_decode() -> None:
-    seen = prstate.with_seen(FULL, sha(2), F0)
-    assert prstate.decode(prstate.encode(seen)).state == seen
-    assert prstate.decode(prstate.encode(FULL)).state.planned[-1].seen is None
+    seen = memory.with_seen(FULL, sha(2), F0)
+    assert memory.decode(memory.encode(seen)).state == seen
+    assert memory.decode(memory.encode(FULL)).state.planned[-1].seen is None
 
 
 def test_planning_the_shown_head_again_keeps_seen_and_a_head_that_comes_back_loses_it() -> None:
-    state = prstate.with_seen(prstate.with_plan(State(), sha(1), {"dev": H1}, t(0)), sha(1), F0)
-    again = prstate.with_plan(state, sha(1), {"dev": H1}, t(1))  # an approval re-plans it
+    state = memory.with_seen(memory.with_plan(State(), sha(1), {"dev": H1}, t(0)), sha(1), F0)
+    again = memory.with_plan(state, sha(1), {"dev": H1}, t(1))  # an approval re-plans it
     assert again.planned[-1].seen == F0
-    pushed = prstate.with_plan(again, sha(2), {"dev": H2}, t(2))
-    back = prstate.with_plan(pushed, sha(1), {"dev": H1}, t(3))  # force-pushed back
-    assert prstate.latest(back) == prstate.Planned(sha(1), t(3), {"dev": H1}, seen=None)
+    pushed = memory.with_plan(again, sha(2), {"dev": H2}, t(2))
+    back = memory.with_plan(pushed, sha(1), {"dev": H1}, t(3))  # force-pushed back
+    assert memory.latest(back) == memory.Planned(sha(1), t(3), {"dev": H1}, seen=None)
 
 
 def _comment(state: State) -> str:
-    return f"plan\n{prstate.encode(state)}"
+    return f"plan\n{memory.encode(state)}"
 
 
 @pytest.mark.parametrize(
@@ -355,10 +355,10 @@ def _comment(state: State) -> str:
         # Written once with sha(2) as its head: its updated_at is when it was shown.
         ([(_comment(FULL), F0)], F0),
         # Another head shown: nothing shows sha(2).
-        ([(_comment(prstate.with_plan(FULL, sha(3), {}, t(9))), F0)], None),
+        ([(_comment(memory.with_plan(FULL, sha(3), {}, t(9))), F0)], None),
         # A recorded seen wins over the comment's later writes.
         (
-            [(_comment(prstate.with_seen(FULL, sha(2), F0)), F0 + dt.timedelta(hours=1))],
+            [(_comment(memory.with_seen(FULL, sha(2), F0)), F0 + dt.timedelta(hours=1))],
             F0,
         ),
         # Two environments' comments: the earlier one showed it first.
@@ -366,17 +366,17 @@ def _comment(state: State) -> str:
     ],
 )
 def test_shown_since(comments: list[tuple[str, dt.datetime]], expected: dt.datetime | None) -> None:
-    assert prstate.shown_since(comments, sha(2)) == expected
+    assert memory.shown_since(comments, sha(2)) == expected
 
 
 def test_merge_keeps_what_either_side_saw() -> None:
-    seen = prstate.with_seen(FULL, sha(2), F0)
-    assert prstate.latest(prstate.merge(FULL, seen)) == prstate.latest(seen)
+    seen = memory.with_seen(FULL, sha(2), F0)
+    assert memory.latest(memory.merge(FULL, seen)) == memory.latest(seen)
 
 
 def test_without_seen_is_the_state_before_it_learned_when_the_head_was_shown() -> None:
-    state = prstate.with_plan(State(), sha(1), {"dev": H1}, t(0))
-    learned = prstate.with_seen(state, sha(1), F0)
+    state = memory.with_plan(State(), sha(1), {"dev": H1}, t(0))
+    learned = memory.with_seen(state, sha(1), F0)
     assert learned != state
-    assert prstate.without_seen(learned, sha(1)) == state
-    assert prstate.without_seen(learned, sha(2)) == learned  # another head: nothing to forget
+    assert memory.without_seen(learned, sha(1)) == state
+    assert memory.without_seen(learned, sha(2)) == learned  # another head: nothing to forget

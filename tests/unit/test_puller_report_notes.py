@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gitops_bot.cluster import events as events_mod
+from gitops_bot.cluster import recorder
 from gitops_bot.core.objects import textfit
 from gitops_bot.core.objects.model import Key
 from gitops_bot.core.objects.outcome import ApplyResult, ObjectResult, Outcome
@@ -33,7 +33,7 @@ def test_an_apply_failed_note_fits_and_names_or_counts_every_failure(
     failed: int, message: str
 ) -> None:
     note = failure_note("aaaaaaaaaaaa", _result(failed, message), "summary")
-    assert textfit.size(note) <= events_mod.NOTE_LIMIT
+    assert textfit.size(note) <= recorder.NOTE_LIMIT
     assert note.startswith("applying aaaaaaaaaaaa: validation failed, nothing was changed: ")
     named = len(set(re.findall(r"ConfigMap shop/cm-(\d+):", note)))
     more = re.search(r"and (\d+) more( failed objects)?$", note)

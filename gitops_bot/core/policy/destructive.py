@@ -8,7 +8,7 @@ are always gated (`ALWAYS_GATED`: Namespaces, CRDs, PersistentVolumes and
 PersistentVolumeClaims, whose deletion takes data with it); and whether a
 `/gitops approve-destroy` confirmation releases them (`confirmed`).
 Refuses: computing the plan (app.plan) and deciding the whole gate
-(core.policy.gate).
+(core.policy.verdict).
 """
 
 from __future__ import annotations

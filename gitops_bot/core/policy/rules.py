@@ -4,7 +4,7 @@ Owns: the policy values (`Policy`, `DiffRule`, `KindMatch`, `Destructive`),
 their keys (`KEYS`, relative to `environments.<name>.policy`; core.repo.config
 lists them under that prefix) and `parse`, which reads one environment's
 policy node, raising ConfigError as `{file}:{line}: {dotted.key}: {what}`.
-Refuses: deciding anything (core.policy.gate does) and reading the file, which
+Refuses: deciding anything (core.policy.verdict does) and reading the file, which
 the caller takes from the base branch, so that a change cannot loosen the
 rules that judge it.
 """

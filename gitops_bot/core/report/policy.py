@@ -7,7 +7,7 @@ core.policy.Decision, and a cap on its length. Refuses: deciding anything.
 
 from __future__ import annotations
 
-from gitops_bot.core.policy.gate import Decision, Verdict
+from gitops_bot.core.policy.verdict import Decision, Verdict
 
 MAX_CHARS = 3000  # what review keeps free in part 1 of a comment for this section
 _ICON = {Verdict.SUCCESS: "✅", Verdict.PENDING: "⏳", Verdict.FAILURE: "❌"}

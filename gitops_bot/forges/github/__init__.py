@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING
 from gitops_bot.errors import BotError
 from gitops_bot.forges.forge import Connection, Forge
 from gitops_bot.forges.github.ci import CI
+from gitops_bot.forges.github.facts import API_URL, COMMENT_LIMIT
 from gitops_bot.forges.github.webhook import WEBHOOK
 
 if TYPE_CHECKING:
     from gitops_bot.forges.github.adapter import GitHub as GitHub
-
-COMMENT_LIMIT = 65_536  # characters in a comment or pull request body
-API_URL = "https://api.github.com"
 
 
 def write_interval(env: Mapping[str, str]) -> float | None:

@@ -12,7 +12,6 @@ token permissions they need, are in docs/forges-github.md.
 
 from __future__ import annotations
 
-from gitops_bot.forges.github import COMMENT_LIMIT
 from gitops_bot.forges.github.changes import ChangesPart
 from gitops_bot.forges.github.client import (
     FILES_LIMIT,
@@ -23,6 +22,7 @@ from gitops_bot.forges.github.client import (
     STATUS_DESCRIPTION_LIMIT,
 )
 from gitops_bot.forges.github.comments import CommentsPart
+from gitops_bot.forges.github.facts import COMMENT_LIMIT
 from gitops_bot.forges.github.locks import LOCK_REFS, LocksPart
 from gitops_bot.forges.github.people import PeoplePart
 from gitops_bot.forges.github.pulls import PullsPart

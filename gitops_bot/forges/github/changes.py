@@ -20,8 +20,8 @@ from github.GitRef import GitRef
 
 from gitops_bot.core.pr.model import Pull, check_length
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.github import COMMENT_LIMIT
 from gitops_bot.forges.github.client import Client, why
+from gitops_bot.forges.github.facts import COMMENT_LIMIT
 
 _NO_SUCH_REF = 422  # GitHub: "Reference does not exist"
 _BAD_TREE = 422  # GitHub: "GitRPC::BadObjectState", e.g. deleting a path that is not there

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from gitops_bot.core.pr import events
 from gitops_bot.errors import BotError
 from gitops_bot.forges.forge import Ci, CiContext
+from gitops_bot.forges.github.facts import API_URL
 from gitops_bot.forges.github.webhook import from_github
 from gitops_bot.forges.payload import token
 
@@ -44,7 +45,7 @@ def _github(env: Mapping[str, str], read: Callable[[str], str]) -> CiContext:
     return CiContext(
         forge="github",
         repo=repo,
-        api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+        api_url=env.get("GITHUB_API_URL") or API_URL,
         token=token(env, "GITOPS_BOT_TOKEN", "GITHUB_TOKEN"),
         event=event,
         bot_login=env.get("GITOPS_BOT_LOGIN") or None,

@@ -18,8 +18,8 @@ from github.IssueComment import IssueComment
 
 from gitops_bot.core.pr.model import Comment, Reaction, check_length
 from gitops_bot.forges import sticky
-from gitops_bot.forges.github import COMMENT_LIMIT
 from gitops_bot.forges.github.client import Client, when
+from gitops_bot.forges.github.facts import COMMENT_LIMIT
 
 _REACTIONS = {
     Reaction.SEEN: "eyes",

@@ -13,8 +13,8 @@ from github.GithubObject import NotSet
 
 from gitops_bot.core.pr.model import Pull, check_length
 from gitops_bot.errors import ForgeError
-from gitops_bot.forges.github import COMMENT_LIMIT
 from gitops_bot.forges.github.client import FILES_LIMIT, Client
+from gitops_bot.forges.github.facts import COMMENT_LIMIT
 
 
 class PullsPart(Client):

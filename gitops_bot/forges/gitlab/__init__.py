@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING
 
 from gitops_bot.forges.forge import Connection, Forge
 from gitops_bot.forges.gitlab.ci import CI
+from gitops_bot.forges.gitlab.facts import API_URL, COMMENT_LIMIT
 from gitops_bot.forges.gitlab.webhook import WEBHOOK
 
 if TYPE_CHECKING:
     from gitops_bot.forges.gitlab.adapter import GitLab as GitLab
-
-COMMENT_LIMIT = 1_000_000  # characters of a note body
-API_URL = "https://gitlab.com"
 
 
 def _connect(conn: Connection) -> GitLab:

@@ -11,7 +11,6 @@ choices and their limits are in docs/forges-gitlab.md.
 
 from __future__ import annotations
 
-from gitops_bot.forges.gitlab import COMMENT_LIMIT
 from gitops_bot.forges.gitlab.changes import ChangesPart
 from gitops_bot.forges.gitlab.client import (
     DESCRIPTION_LIMIT,
@@ -22,6 +21,7 @@ from gitops_bot.forges.gitlab.client import (
     TIMEOUT,
 )
 from gitops_bot.forges.gitlab.comments import CommentsPart
+from gitops_bot.forges.gitlab.facts import COMMENT_LIMIT
 from gitops_bot.forges.gitlab.locks import LOCK_TAGS, LocksPart
 from gitops_bot.forges.gitlab.people import PeoplePart
 from gitops_bot.forges.gitlab.pulls import PullsPart

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from gitops_bot.core.pr import events
 from gitops_bot.forges.forge import Ci, CiContext
+from gitops_bot.forges.gitlab.facts import API_URL
 from gitops_bot.forges.payload import token
 
 _GITLAB_CHECKS = ("schedule", "web", "api")
@@ -56,12 +57,12 @@ def _gitlab(env: Mapping[str, str], read: Callable[[str], str]) -> CiContext:
     return CiContext(
         forge="gitlab",
         repo=repo,
-        api_url=env.get("CI_SERVER_URL") or "https://gitlab.com",
+        api_url=env.get("CI_SERVER_URL") or API_URL,
         # CI_JOB_TOKEN cannot write notes or statuses: a project or bot token is needed.
         token=token(env, "GITOPS_BOT_TOKEN"),
         event=event,
         workspace=env.get("CI_PROJECT_DIR") or ".",
-        git_url=f"{env.get('CI_SERVER_URL') or 'https://gitlab.com'}/{repo}.git",
+        git_url=f"{env.get('CI_SERVER_URL') or API_URL}/{repo}.git",
     )
 
 

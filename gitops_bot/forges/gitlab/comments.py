@@ -18,8 +18,8 @@ from gitlab.exceptions import GitlabError
 
 from gitops_bot.core.pr.model import Comment, Reaction, check_length
 from gitops_bot.forges import sticky
-from gitops_bot.forges.gitlab import COMMENT_LIMIT
 from gitops_bot.forges.gitlab.client import Client, text_of
+from gitops_bot.forges.gitlab.facts import COMMENT_LIMIT
 
 _EMOJI = {
     Reaction.SEEN: "eyes",
