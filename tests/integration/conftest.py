@@ -1,9 +1,11 @@
 """Fixtures of the end-to-end tests: the shop repository and the real tools."""
 
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
+from gitops_bot.vcs.git import Git
 from tests.integration.shop import shop, tools_env
 
 __all__ = ["shop", "tools_env"]
@@ -16,3 +18,19 @@ def _unpaced_github_writes() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", "0")
         yield
+
+
+@pytest.fixture
+def config_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often each commit's .gitops.yaml is read, by resolved SHA, counted
+    around the real Git.read (which still does the reading)."""
+    reads: Counter[str] = Counter()
+    read = Git.read
+
+    def counting(self: Git, commit: str, path: str) -> str | None:
+        if path == ".gitops.yaml":
+            reads[self.resolve(commit)] += 1
+        return read(self, commit, path)
+
+    monkeypatch.setattr(Git, "read", counting)
+    return reads

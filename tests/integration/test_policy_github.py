@@ -19,7 +19,6 @@ from gitops_bot.cli import cli
 from gitops_bot.core.pr import memory
 from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.puller.guard import ApprovedRenders
-from gitops_bot.vcs.git import Git
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import edit, git
 
@@ -252,7 +251,7 @@ def test_a_destructive_change_is_held_until_an_owner_confirms_it(
 
 
 def test_a_command_event_parses_the_base_configuration_once(
-    bot: Bot, github: GitHubServer, shop: Path, monkeypatch: pytest.MonkeyPatch
+    bot: Bot, github: GitHubServer, shop: Path, config_reads: Counter[str]
 ) -> None:
     """`approve-destroy` asks whether its author owns ENV (the base's policy),
     then the review plans (the merge base's configuration) and gates (the
@@ -260,20 +259,12 @@ def test_a_command_event_parses_the_base_configuration_once(
     number = mirror(github, shop)
     bot.push(number, "opened")
     pull = github.repos[REPO].pulls[number]
-    reads: Counter[str] = Counter()
-    read = Git.read
-
-    def counting(self: Git, commit: str, path: str) -> str | None:
-        if path == ".gitops.yaml":
-            reads[self.resolve(commit)] += 1
-        return read(self, commit, path)
-
-    monkeypatch.setattr(Git, "read", counting)
+    config_reads.clear()  # count the command's event only
 
     bot.comment(number, "bob", "/gitops approve-destroy prod")
 
-    assert reads[pull.head_sha] == 1, reads  # the review planned the head
-    assert reads[pull.base_sha] == 1, reads
+    assert config_reads[pull.head_sha] == 1, config_reads  # the review planned the head
+    assert config_reads[pull.base_sha] == 1, config_reads
 
 
 def test_two_pull_requests_compete_for_one_environments_lock(

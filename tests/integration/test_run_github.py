@@ -18,7 +18,6 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
 from gitops_bot.render import sandbox
-from gitops_bot.vcs.git import Git
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
 
@@ -212,23 +211,13 @@ def test_the_bots_own_bounds_apply_in_ci_and_the_comment_says_which(
 
 @pytest.mark.usefixtures("tools_env")
 def test_a_review_parses_the_base_configuration_once(
-    shop: Path, server: GitHubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shop: Path, server: GitHubServer, tmp_path: Path, config_reads: Counter[str]
 ) -> None:
     """The base branch's .gitops.yaml is read and parsed once per event, however
     many parts of the review (the plan's merge base, the gate's policies) need it."""
     mirror(server, shop)
     base = server.repos[REPO].pulls[1].base_sha
-    reads: Counter[str] = Counter()
-    read = Git.read
-
-    def counting(self: Git, commit: str, path: str) -> str | None:
-        if path == ".gitops.yaml":
-            reads[self.resolve(commit)] += 1
-        return read(self, commit, path)
-
-    monkeypatch.setattr(Git, "read", counting)
-
     result = run_as_actions(shop, server, tmp_path, "opened")
 
     assert result.exit_code == 0, result.output
-    assert reads[base] == 1, reads
+    assert config_reads[base] == 1, config_reads
