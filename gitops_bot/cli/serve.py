@@ -4,7 +4,7 @@ Owns: the server's flags, one forge adapter and one repository mirror per
 delivery's repository, answering a handler's failure on the pull request
 (app.dispatch.answer_failure: nothing fails only in this log), and the
 shutdown on SIGTERM. Refuses: HTTP mechanics
-(webhook_server) and deciding what an event means (app.dispatch).
+(web.webhooks) and deciding what an event means (app.dispatch).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ from gitops_bot.errors import BotError
 from gitops_bot.forges import registry
 
 if TYPE_CHECKING:
+    from gitops_bot.app import context
+    from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr import events
 
 
@@ -99,8 +102,7 @@ def serve(
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
     """
-    from gitops_bot.app import context, dispatch  # noqa: PLC0415
-    from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
+    from gitops_bot.app import context  # noqa: PLC0415
     from gitops_bot.web import webhooks  # noqa: PLC0415
 
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
@@ -108,52 +110,27 @@ def serve(
         raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
     descriptor = registry.get(forge)
     api = descriptor.api(api_url)
-    clone = git_url or descriptor.clone_url(api)
     secret = _secret(secret_file)
-    tools = common.tools(helm, kustomize)
-    poke = make_poke(puller_url, puller_secret_file)
     log = logging.getLogger("gitops_bot.serve")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    def handle(event: events.Event) -> None:
-        repo = getattr(event, "repo", "")
-        adapter, limit = forge_adapter(
-            forge,
-            repo=repo,
-            token=token,
-            api_url=api,
-            bot_login=os.environ.get("GITOPS_BOT_LOGIN") or None,
-        )
-        mirror = Mirror(Path(cache), clone.format(repo=repo), token=token)
-        with common.clusters(kubeconfig) as cluster_for:
-            deps = dispatch.Deps(
-                forge=adapter,
-                repo_for=lambda pull: mirror.sync(
-                    pull.base_sha, pull.head_sha, refs=pull_refs(forge, pull)
-                ),
-                branch_repo=mirror.branch,
-                settings=context.Settings(
-                    tools=tools,
-                    mask_key=common.mask_key,
-                    comment_limit=limit,
-                    cluster_for=cluster_for,
-                    live=live,
-                    bounds=common.bounds(max_objects, plan_timeout),
-                ),
-                poke=poke,
-            )
-            try:
-                done = dispatch.handle(event, deps)
-            except Exception as err:
-                # Nobody reads this log: say it on the pull request too.
-                try:
-                    answered = dispatch.answer_failure(event, err, deps)
-                except Exception as again:
-                    answered = f"and answering on the pull request failed too: {again}"
-                log.error("%s: %s", type(err).__name__, answered)
-                raise
-        log.info("%s", done.text)
-
+    handle = _Handler(
+        forge=forge,
+        api=api,
+        clone=git_url or descriptor.clone_url(api),
+        token=token,
+        cache=Path(cache),
+        kubeconfig=kubeconfig,
+        # The comment limit is the forge's, set per event with its adapter.
+        settings=context.Settings(
+            tools=common.tools(helm, kustomize),
+            mask_key=common.mask_key,
+            comment_limit=descriptor.comment_limit,
+            live=live,
+            bounds=common.bounds(max_objects, plan_timeout),
+        ),
+        poke=make_poke(puller_url, puller_secret_file),
+        log=log,
+    )
     settings = webhooks.Settings(secrets={forge: secret})
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -163,3 +140,54 @@ def serve(
         click.echo(f"gitops-bot: serving {forge} webhooks on {server.url}", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
+
+
+@dataclass(frozen=True)
+class _Handler:
+    """Acts on one delivery's event: an adapter and a mirror for its
+    repository, the run's settings, and a failure answered on the pull request."""
+
+    forge: str
+    api: str
+    clone: str  # with {repo}
+    token: str
+    cache: Path
+    kubeconfig: str | None
+    settings: context.Settings
+    poke: Poke | None
+    log: logging.Logger
+
+    def __call__(self, event: events.Event) -> None:
+        from gitops_bot.app import dispatch  # noqa: PLC0415
+        from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
+
+        repo = getattr(event, "repo", "")
+        adapter, limit = forge_adapter(
+            self.forge,
+            repo=repo,
+            token=self.token,
+            api_url=self.api,
+            bot_login=os.environ.get("GITOPS_BOT_LOGIN") or None,
+        )
+        mirror = Mirror(self.cache, self.clone.format(repo=repo), token=self.token)
+        with common.clusters(self.kubeconfig) as cluster_for:
+            deps = dispatch.Deps(
+                forge=adapter,
+                repo_for=lambda pull: mirror.sync(
+                    pull.base_sha, pull.head_sha, refs=pull_refs(self.forge, pull)
+                ),
+                branch_repo=mirror.branch,
+                settings=replace(self.settings, comment_limit=limit, cluster_for=cluster_for),
+                poke=self.poke,
+            )
+            try:
+                done = dispatch.handle(event, deps)
+            except Exception as err:
+                # Nobody reads this log: say it on the pull request too.
+                try:
+                    answered = dispatch.answer_failure(event, err, deps)
+                except Exception as again:
+                    answered = f"and answering on the pull request failed too: {again}"
+                self.log.error("%s: %s", type(err).__name__, answered)
+                raise
+        self.log.info("%s", done.text)
