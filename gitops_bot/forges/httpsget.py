@@ -68,6 +68,7 @@ def get_json(
                 raise FetchError(f"{where}: the answer is larger than {limit} bytes")
             body = reply.read(limit + 1)
     except urllib.error.HTTPError as err:
+        err.close()  # its body is not read: release the connection now
         raise FetchError(f"{where}: HTTP {err.code}") from err
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         raise FetchError(f"{where}: {getattr(err, 'reason', err)}") from err
