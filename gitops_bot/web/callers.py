@@ -29,7 +29,7 @@ class Caller:
 
     kind: Literal["hmac", "github-oidc"]
     who: str
-    token: claims.Bound | None = None  # the verified claims, for github-oidc
+    bound: claims.Bound | None = None  # the verified claims, for github-oidc
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,8 @@ def test_a_good_github_token_names_its_repository_ref_and_commit(issuer: Issuer)
     assert isinstance(caller, callers.Caller)
     assert caller.kind == "github-oidc"
     assert caller.who == f"github-oidc {REPOSITORY}@refs/pull/7/merge {SHA[:12]}"
-    assert caller.token is not None
-    assert (caller.token.sha, caller.token.event_name, caller.token.run_id) == (
+    assert caller.bound is not None
+    assert (caller.bound.sha, caller.bound.event_name, caller.bound.run_id) == (
         SHA,
         "pull_request",
         "5001",
