@@ -7,8 +7,8 @@ id, and refetching them at most once per interval when a token names a key
 id we do not know (the issuer rotated its keys). A failed fetch is
 remembered for the same interval, so a down issuer fails every request
 closed, with its reason, without being hammered. Refuses: plain http, keys
-of any other type or algorithm, and keeping a key the issuer no longer
-publishes.
+of any other type or algorithm, RSA keys under 2048 bits, and keeping a
+key the issuer no longer publishes.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gitops_bot.errors import BotError
 from gitops_bot.forges import httpsget
 
 REFETCH_AFTER_S = 60.0
+MIN_RSA_BITS = 2048  # what NIST and GitHub use; shorter keys can be factored
 
 
 class IssuerUnreachableError(BotError):
@@ -47,9 +49,11 @@ def _signing_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
         if not isinstance(kid, str) or not kid:
             continue
         try:
-            keys[kid] = jwt.PyJWK(entry, algorithm="RS256")
+            key = jwt.PyJWK(entry, algorithm="RS256")
         except jwt.PyJWTError:
             continue  # one malformed key does not spoil the others
+        if isinstance(key.key, rsa.RSAPublicKey) and key.key.key_size >= MIN_RSA_BITS:
+            keys[kid] = key
     return keys
 
 

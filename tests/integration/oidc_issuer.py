@@ -66,9 +66,9 @@ class Issuer:
         self._server.shutdown()
         self._server.server_close()
 
-    def new_key(self) -> str:
+    def new_key(self, *, bits: int = 2048) -> str:
         kid = secrets.token_hex(8)
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         return kid
 
     def rotate(self) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from jwt.warnings import InsecureKeyLengthWarning
 
 from gitops_bot.core.pr import claims
 from gitops_bot.core.pr.deliveries import sign
@@ -161,6 +163,17 @@ def test_a_token_signed_by_an_unpublished_key_is_refused(issuer: Issuer) -> None
     assert "key id is not one of" in reason
 
 
+def test_a_published_key_under_2048_bits_is_not_trusted(issuer: Issuer) -> None:
+    weak = issuer.new_key(bits=1024)
+    issuer.published.append(weak)
+    try:
+        with pytest.warns(InsecureKeyLengthWarning):  # PyJWT warns the signer too
+            token = issuer.token(AUDIENCE, kid=weak)
+        assert "key id is not one of" in refused(gate(issuer).identify(bearer(token), BODY), token)
+    finally:
+        issuer.published.remove(weak)
+
+
 def test_a_token_whose_signature_is_tampered_with_is_refused(issuer: Issuer) -> None:
     token = issuer.token(AUDIENCE)
     head, payload, signature = token.split(".")
@@ -198,6 +211,16 @@ def test_a_rotated_key_is_picked_up_at_most_once_per_interval(issuer: Issuer) ->
     # The withdrawn key is forgotten with the refetch.
     stale = issuer.token(AUDIENCE, kid=old)
     assert "key id is not one of" in refused(puller.identify(bearer(stale), BODY), stale)
+
+
+def test_concurrent_first_requests_fetch_the_keys_once(issuer: Issuer) -> None:
+    puller = gate(issuer)
+    token = issuer.token(AUDIENCE)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: puller.identify(bearer(token), BODY), range(16)))
+    assert all(isinstance(answer, callers.Caller) for answer in answers)
+    assert puller.verifier is not None
+    assert puller.verifier.keys.fetches == 1
 
 
 def test_jwks_down_fails_closed_with_the_reason_and_a_503(issuer: Issuer) -> None:
