@@ -29,17 +29,27 @@ def sign(body: bytes, *, secret: bytes) -> str:
     return _PREFIX + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def verify_github(body: bytes, signature: str | None, *, secret: bytes) -> None:
-    """Raise WebhookError unless `signature` is sha256=HMAC(secret, body)."""
+def verify_github(
+    body: bytes,
+    signature: str | None,
+    *,
+    secret: bytes,
+    what: str = "the GitHub signature",
+    header: str = "X-Hub-Signature-256",
+    unset: str = "no webhook secret is configured",
+) -> None:
+    """Raise WebhookError unless `signature` is sha256=HMAC(secret, body).
+    `what`, `header` and `unset` are for messages (the puller's plan
+    requests carry the same signature under their own header and secret)."""
     if not secret:
-        raise WebhookError("checking the GitHub signature: no webhook secret is configured")
+        raise WebhookError(f"checking {what}: {unset}")
     if not signature:
-        raise WebhookError("checking the GitHub signature: X-Hub-Signature-256 is missing")
+        raise WebhookError(f"checking {what}: {header} is missing")
     if not signature.startswith(_PREFIX):
-        raise WebhookError("checking the GitHub signature: X-Hub-Signature-256 is not sha256=...")
+        raise WebhookError(f"checking {what}: {header} is not sha256=...")
     expected = sign(body, secret=secret)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
-        raise WebhookError("checking the GitHub signature: it does not match the body")
+        raise WebhookError(f"checking {what}: it does not match the body")
 
 
 def verify_gitlab(token: str | None, *, secret: str) -> None:
