@@ -383,6 +383,21 @@ def test_the_fast_build_makes_what_the_generic_constructor_makes(text: str) -> N
         assert fast == generic
 
 
+def test_a_bare_equals_sign_is_the_string_kubectl_reads() -> None:
+    # YAML 1.1 resolves a plain `=` to its "value" tag, which PyYAML cannot
+    # construct (and rewrites to a string only as a mapping key); YAML 1.2 and
+    # sigs.k8s.io/yaml read it as the string "=". A ConfigMap with `sep: =`
+    # was refused, and hypothesis found the fast build refusing `=:`.
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+        "data: {sep: =, '=': key, list: [=]}\n"
+    )
+    (config,) = manifests.parse(text, origin="c.yaml")
+    assert config.obj["data"] == {"sep": "=", "=": "key", "list": ["="]}
+    assert _fast("=:") == _generic("=:") == [{"=": None}]
+    assert _fast("a: =\n") == _generic("a: =\n") == [{"a": "="}]
+
+
 @pytest.mark.parametrize(
     "text",
     [

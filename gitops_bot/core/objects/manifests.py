@@ -44,6 +44,9 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 # the base64 text a Secret's data wants; keep both as the text that was written.
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
 _Loader.add_constructor("tag:yaml.org,2002:binary", SafeConstructor.construct_yaml_str)
+# YAML 1.1 resolves a plain `=` to its "value" tag, which PyYAML constructs
+# nowhere but as a mapping key; YAML 1.2 and kubectl read the string "=".
+_Loader.add_constructor("tag:yaml.org,2002:value", SafeConstructor.construct_yaml_str)
 
 # Kinds the API server serves without a namespace, by (group, kind).
 CLUSTER_SCOPED = frozenset(
