@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from gitops_bot.app import context, promote, review
 from gitops_bot.core.policy import approvals, codeowners
 from gitops_bot.core.policy.destructive import Confirmation
-from gitops_bot.core.pr import commands, memory
+from gitops_bot.core.pr import commands, memory, ports
 from gitops_bot.core.pr.events import CommentAction, CommentEvent
 from gitops_bot.core.pr.model import Comment, Pull, Reaction
 from gitops_bot.core.promotion import change, routes
@@ -33,7 +33,7 @@ from gitops_bot.errors import ConfigError
 from gitops_bot.vcs.git import Git, GitError
 
 MARKER = "<!-- gitops-bot:"
-ChatForge = context.Forge  # the ports a command is answered through
+ChatForge = ports.Forge  # the ports a command is answered through
 
 
 @dataclass(frozen=True)

@@ -22,22 +22,11 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.policy.rules import Policy
 from gitops_bot.core.pr.model import Pull
-from gitops_bot.core.pr.ports import (
-    Changes,
-    Comments,
-    Deployments,
-    Locks,
-    Members,
-    PullQueries,
-    PullRequests,
-    Reviews,
-    Statuses,
-)
+from gitops_bot.core.pr.ports import Forge
 from gitops_bot.core.repo import config
 from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.errors import ConfigError
@@ -46,21 +35,6 @@ from gitops_bot.vcs.git import Git
 
 ClusterFor = Callable[[config.Environment], Kube]
 NEW_ENVIRONMENT = Policy(approvals=1)  # an environment the base does not know
-
-
-class Forge(
-    PullRequests,
-    Comments,
-    Statuses,
-    Reviews,
-    Members,
-    Locks,
-    Changes,
-    PullQueries,
-    Deployments,
-    Protocol,
-):
-    """Every port a use case of a change may write or read through."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from gitops_bot.core.pr import events, ports
 from gitops_bot.core.pr.model import Pull
@@ -30,19 +30,7 @@ class Connection:
     bot_login: str | None = None  # the bot's account, when the token cannot tell
 
 
-class Adapter(
-    ports.PullRequests,
-    ports.PullQueries,
-    ports.Comments,
-    ports.Statuses,
-    ports.Reviews,
-    ports.Members,
-    ports.Changes,
-    ports.Locks,
-    ports.Deployments,
-    Protocol,
-):
-    """Every forge port, for one repository: what `connect` returns."""
+Adapter = ports.Forge  # every forge port, for one repository: what `connect` returns
 
 
 @dataclass(frozen=True)

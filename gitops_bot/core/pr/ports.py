@@ -171,3 +171,19 @@ class Deployments(Protocol):
         """The newest `limit` deployments to `env`, newest first, each with its
         latest state and since when it holds (what the puller recorded)."""
         ...
+
+
+class Forge(
+    PullRequests,
+    PullQueries,
+    Comments,
+    Statuses,
+    Reviews,
+    Members,
+    Changes,
+    Locks,
+    Deployments,
+    Protocol,
+):
+    """Every port, for one repository: what a forge's `connect` returns and
+    what the use cases of a change are given."""
