@@ -74,6 +74,11 @@ class EnvPlan:
     live: tuple[ResourceChange, ...] | None = None  # live -> head dry-run; None if offline
     drift: tuple[Drift, ...] = ()
     error: str | None = None  # what went wrong for this environment (masked)
+    # Why there is no live section although one was asked for (the puller could
+    # not be reached or refused): the offline plan stands, and a policy that
+    # requires a live plan (`require-live`) does not pass. None when live was
+    # had or never asked for.
+    live_missing: str | None = None
 
     @property
     def drift_known(self) -> bool:
