@@ -6,7 +6,7 @@ Starts a local control plane, applies N mixed objects (ConfigMaps, Secrets,
 Services, ServiceAccounts, Deployments) across 4 namespaces as field manager
 gitops-bot, changes 10% of them in the desired state, then, in the same run,
 times:
-  - ours: gitops_bot.app.plan.live_diff (one LIST per kind and namespace, one
+  - ours: gitops_bot.planner.plan.live_diff (one LIST per kind and namespace, one
     server-side dry-run per object, concurrent), as `plan --live` runs it;
   - kubectl diff --server-side --field-manager=gitops-bot -f <all objects>.
 Both must find the same changed objects. Prints medians, the ratio, and the
@@ -27,7 +27,7 @@ from typing import Any
 import kubectl_run
 import yaml
 
-from gitops_bot.app.plan import live_diff
+from gitops_bot.planner.plan import live_diff
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects.model import Key, Manifest, Origin, Render

@@ -3,17 +3,16 @@ and passed down (as Atlantis's command context is).
 
 Owns: the run's settings (Settings: the tools, bounds, comment budget and
 mode, the configuration file's name, the environments asked for, live or
-not), one event's context (Context: the forge, how to reach a pull
-request's repository, the settings, the event's clock, and the
-configurations read so far), one pull request as one event sees it
-(Change: the pull request as read, its repository, reached once, and its
-base branch's configuration and policies), and the one way a
-configuration is read from a commit of the base branch (read_config), with
-one wording for a missing or broken one: each commit's configuration is
-parsed at most once per event, whichever use case asks first. Refuses:
-reading flags or the environment (the entry points do), deciding anything
-(the use cases do), and the head's configuration (app.plan reads the
-change's own, with its own wording).
+not, and from where: a kubeconfig or the puller), one event's context
+(Context: the forge, how to reach a pull request's repository, the settings,
+the event's clock, and the configurations read so far), one pull request as
+one event sees it (Change: the pull request as read, its repository, reached
+once, and its base branch's configuration and policies), and each commit's
+configuration parsed at most once per event, whichever use case asks first
+(read with planner.configs.read_config, one wording for a missing or broken
+one). Refuses: reading flags or the environment (the entry points do),
+deciding anything (the use cases do), and the head's configuration
+(planner.plan reads the change's own, with its own wording).
 """
 
 from __future__ import annotations
@@ -23,17 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.policy.rules import Policy
 from gitops_bot.core.pr.model import Pull
 from gitops_bot.core.pr.ports import Forge
 from gitops_bot.core.repo import config
 from gitops_bot.core.repo.bounds import Bounds
-from gitops_bot.errors import ConfigError
+from gitops_bot.planner.configs import read_config, require_config
+from gitops_bot.planner.plan import ClusterFor, LivePlans
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
-ClusterFor = Callable[[config.Environment], Kube]
 NEW_ENVIRONMENT = Policy(approvals=1)  # an environment the base does not know
 
 
@@ -46,31 +44,12 @@ class Settings:
     comment_limit: int
     cluster_for: ClusterFor | None = None
     live: bool = False
+    live_via: LivePlans | None = None  # the puller, when live plans are asked of it
     url: str = ""  # where the statuses link to (the CI job, the server)
     envs: tuple[str, ...] = ()  # plan only these environments
     config_file: str = ".gitops.yaml"
     comment_mode: str = "always"  # always | changes | off (see review.review)
     bounds: Bounds = field(default_factory=Bounds)  # of the bot's own parse and diff
-
-
-def read_config(repo: Git, sha: str, file: str) -> config.Config | None:
-    """The configuration at `sha` (a commit of the base branch: a change does
-    not choose the rules, promotions or base render that judge it), None
-    when it has none; ConfigError naming the file and commit when it is broken."""
-    text = repo.read(sha, file)
-    if text is None:
-        return None
-    try:
-        return config.parse(text, file=file)
-    except ConfigError as err:
-        raise ConfigError(f"reading {file} at {sha[:12]} (base branch): {err}") from err
-
-
-def require_config(repo: Git, sha: str, file: str, found: config.Config | None) -> config.Config:
-    """`found` (read_config's answer), or ConfigError in read_config's words."""
-    if found is None:
-        raise ConfigError(f"reading {file} at {sha[:12]} (base branch): it does not exist there")
-    return found
 
 
 class Configs:

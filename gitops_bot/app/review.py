@@ -30,7 +30,6 @@ from typing import Protocol
 
 from gitops_bot.app import context
 from gitops_bot.app import gate as gate_app
-from gitops_bot.app import plan as plan_app
 from gitops_bot.core.policy import verdict as gate
 from gitops_bot.core.policy.verdict import Verdict
 from gitops_bot.core.pr import memory
@@ -39,6 +38,7 @@ from gitops_bot.core.pr.ports import Comments, PullRequests
 from gitops_bot.core.report import markdown, policy
 from gitops_bot.core.report.plan import Action, EnvPlan, Plan
 from gitops_bot.core.secrets import mask
+from gitops_bot.planner import plan as plan_app
 
 CONTEXT = "gitops/plan/{env}"
 SUMMARY_CONTEXT = "gitops"
@@ -166,6 +166,7 @@ def _plan(change: context.Change, request: Request) -> Plan:
         ),
         tools=settings.tools,
         cluster_for=settings.cluster_for,
+        live_via=settings.live_via,
         mask_key=settings.mask_key(),
         bounds=settings.bounds,
         base_config=change.config_at,

@@ -107,9 +107,9 @@ def plan(  # click passes options by name
 
     Exit codes: 0 no changes, 1 changes, 2 error.
     """
-    from gitops_bot.app import plan as plan_app  # noqa: PLC0415
     from gitops_bot.core.report import json as report_json  # noqa: PLC0415
     from gitops_bot.core.report import markdown, text  # noqa: PLC0415
+    from gitops_bot.planner import plan as plan_app  # noqa: PLC0415
     from gitops_bot.vcs.git import Git  # noqa: PLC0415
 
     with common.clusters(kubeconfig) as cluster_for:

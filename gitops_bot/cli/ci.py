@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from gitops_bot.core.pr.model import Pull
     from gitops_bot.core.report.plan import Plan
     from gitops_bot.forges.forge import CiContext
+    from gitops_bot.planner.plan import LivePlans
     from gitops_bot.vcs.git import Git
     from gitops_bot.vcs.mirror import Mirror
 
@@ -45,6 +47,36 @@ def puller_options(f: Callable[..., None]) -> Callable[..., None]:
         type=click.Path(dir_okay=False, exists=True),
         help="The shared secret that signs pokes [env: GITOPS_BOT_PULLER_SECRET_FILE].",
     )(f)
+    f = click.option(
+        "--live-via",
+        envvar="GITOPS_BOT_LIVE_VIA",
+        type=click.Choice(["kubeconfig", "puller"]),
+        default="kubeconfig",
+        show_default=True,
+        help="Where live plans come from: this job's kubeconfig, or the puller's POST /plan "
+        "at --puller-url (no cluster credentials in the job; implies --live) "
+        "[env: GITOPS_BOT_LIVE_VIA].",
+    )(f)
+    f = click.option(
+        "--plan-secret-file",
+        envvar="GITOPS_BOT_PLAN_SECRET_FILE",
+        type=click.Path(dir_okay=False, exists=True),
+        help="The secret that signs plan requests to the puller (its own, not the poke's; "
+        "or its value in GITOPS_BOT_PLAN_SECRET) [env: GITOPS_BOT_PLAN_SECRET_FILE].",
+    )(f)
+    f = click.option(
+        "--plan-audience",
+        envvar="GITOPS_BOT_PLAN_AUDIENCE",
+        help="Authenticate plan requests with the job's GitHub Actions OIDC token for this "
+        "audience instead of a secret (needs `permissions: id-token: write`) "
+        "[env: GITOPS_BOT_PLAN_AUDIENCE].",
+    )(f)
+    f = click.option(
+        "--puller-ca-file",
+        envvar="GITOPS_BOT_PULLER_CA_FILE",
+        type=click.Path(dir_okay=False, exists=True),
+        help="The CA that signed the puller's HTTPS certificate [env: GITOPS_BOT_PULLER_CA_FILE].",
+    )(f)
     return click.option(
         "--live/--offline",
         envvar="GITOPS_BOT_LIVE",
@@ -52,6 +84,55 @@ def puller_options(f: Callable[..., None]) -> Callable[..., None]:
         show_default=True,
         help="Also diff against the live cluster [env: GITOPS_BOT_LIVE].",
     )(f)
+
+
+@dataclass(frozen=True)
+class LiveVia:
+    """Where live plans come from, as the flags of `run` and `serve` say."""
+
+    via: str = "kubeconfig"
+    puller_url: str | None = None
+    secret_file: str | None = None
+    audience: str | None = None
+    ca_file: str | None = None
+    forge: str = "github"  # whose CI issues the OIDC token
+
+
+def live_plans(live: LiveVia) -> LivePlans | None:
+    """The puller's plan endpoint as a source of live plans, when asked for."""
+    if live.via != "puller":
+        return None
+    if not live.puller_url:
+        raise BotError("--live-via puller needs --puller-url (the puller's base URL)")
+    from gitops_bot.web.planclient import PullerPlans  # noqa: PLC0415
+
+    ca_file = Path(live.ca_file) if live.ca_file else None
+    if live.audience:
+        if live.secret_file or os.environ.get("GITOPS_BOT_PLAN_SECRET"):
+            raise BotError("give the plan secret or --plan-audience, not both")
+        return PullerPlans(live.puller_url, token=_id_token(live), ca_file=ca_file)
+    secret = os.environ.get("GITOPS_BOT_PLAN_SECRET", "").encode()
+    if live.secret_file:
+        secret = Path(live.secret_file).read_bytes()
+    if not secret.strip():
+        raise BotError(
+            "--live-via puller needs the plan secret (--plan-secret-file or "
+            "GITOPS_BOT_PLAN_SECRET) or --plan-audience (the job's OIDC token)"
+        )
+    return PullerPlans(live.puller_url, secret=secret.strip(), ca_file=ca_file)
+
+
+def _id_token(live: LiveVia) -> Callable[[], str]:
+    from gitops_bot.forges import registry  # noqa: PLC0415
+
+    issue = registry.get(live.forge).ci.id_token
+    audience = live.audience or ""
+    if issue is None:
+        raise BotError(
+            f"--plan-audience: {live.forge}'s CI issues no OIDC token the puller takes; "
+            "use the plan secret"
+        )
+    return lambda: issue(os.environ, audience)
 
 
 def poke(url: str | None, secret_file: str | None) -> Poke | None:
@@ -119,8 +200,12 @@ def run(
     envs: str,
     comment_mode: str,
     live: bool,
+    live_via: str,
     puller_url: str | None,
     puller_secret_file: str | None,
+    plan_secret_file: str | None,
+    plan_audience: str | None,
+    puller_ca_file: str | None,
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
@@ -143,6 +228,9 @@ def run(
         ctx.forge, repo=ctx.repo, token=ctx.token, api_url=ctx.api_url, bot_login=ctx.bot_login
     )
     repo_for = _workspace_or_fetch(ctx)
+    via = LiveVia(
+        live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file, forge=ctx.forge
+    )
     with common.clusters(kubeconfig) as cluster_for:
         deps = dispatch.Deps(
             forge=forge,
@@ -152,7 +240,8 @@ def run(
                 mask_key=common.mask_key,
                 comment_limit=limit,
                 cluster_for=cluster_for,
-                live=live,
+                live=live or via.via == "puller",
+                live_via=live_plans(via),
                 envs=tuple(e.strip() for e in envs.split(",") if e.strip()),
                 config_file=config_file,
                 comment_mode=comment_mode,

@@ -113,6 +113,63 @@ _OPTIONS = [
     ),
     _opt("--listen", env="GITOPS_BOT_LISTEN", default="0.0.0.0:8080", show_default=True),
     _opt(
+        "--plan-secret-file",
+        env="GITOPS_BOT_PLAN_SECRET_FILE",
+        type=_FILE,
+        help="HMAC secret for POST /plan (its own, not the poke's): serves live plans to CI.",
+    ),
+    _opt(
+        "--oidc-audience",
+        env="GITOPS_BOT_OIDC_AUDIENCE",
+        help="Serve live plans to GitHub Actions jobs whose OIDC token is for this audience "
+        "(needs --oidc-repository).",
+    ),
+    _opt(
+        "--oidc-issuer",
+        env="GITOPS_BOT_OIDC_ISSUER",
+        default="https://token.actions.githubusercontent.com",
+        show_default=True,
+    ),
+    _opt("--oidc-repository", env="GITOPS_BOT_OIDC_REPOSITORY", help="owner/name the token names."),
+    _opt(
+        "--oidc-repository-id",
+        env="GITOPS_BOT_OIDC_REPOSITORY_ID",
+        help="The repository's numeric id (a re-created repository of the same name has another).",
+    ),
+    _opt(
+        "--oidc-ref",
+        "oidc_refs",
+        env="GITOPS_BOT_OIDC_REFS",
+        multiple=True,
+        help="Ref a token may name (repeat; * is one path segment, ** any) "
+        "[default: refs/pull/*/merge].",
+    ),
+    _opt("--oidc-ca-file", env="GITOPS_BOT_OIDC_CA_FILE", type=_FILE),
+    _opt(
+        "--plan-workers",
+        env="GITOPS_BOT_PLAN_WORKERS",
+        type=click.IntRange(1, 4),
+        default=1,
+        show_default=True,
+        help="Plans made at once.",
+    ),
+    _opt(
+        "--plan-queue",
+        env="GITOPS_BOT_PLAN_QUEUE",
+        type=click.IntRange(0, 4),
+        default=4,
+        show_default=True,
+        help="Plans admitted to wait; more are answered 429.",
+    ),
+    _opt(
+        "--plan-deadline",
+        env="GITOPS_BOT_PLAN_DEADLINE",
+        type=click.FloatRange(min=1),
+        default=120.0,
+        show_default=True,
+        help="Seconds from a plan request's arrival to the start of each environment's plan.",
+    ),
+    _opt(
         "--self-heal/--report-only",
         "heal",
         env="GITOPS_BOT_SELF_HEAL",
@@ -191,7 +248,8 @@ def _options(f: Callable[..., Any]) -> Callable[..., Any]:
 def puller(**flags: Any) -> None:
     """Pull the tracked branch and keep the cluster at it: apply, prune, heal drift, report.
 
-    Serves POST /poke, GET /metrics, /healthz and /readyz on --listen.
+    Serves POST /poke, POST /plan (with --plan-secret-file or --oidc-audience),
+    GET /metrics, /healthz and /readyz on --listen.
     """
     from gitops_bot.puller import wiring  # noqa: PLC0415 - --help stays fast
 
@@ -216,7 +274,7 @@ def _words(values: tuple[str, ...]) -> tuple[str, ...]:
 
 def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | None) -> Options:
     """The typed value the puller is built from: click's values, one field each."""
-    from gitops_bot.puller.settings import ApplySettings, Options  # noqa: PLC0415
+    from gitops_bot.puller.settings import ApplySettings, Options, PlanOptions  # noqa: PLC0415
     from gitops_bot.puller.source import Credentials  # noqa: PLC0415
 
     return Options(
@@ -255,6 +313,18 @@ def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | No
         lease_duration=flags["lease_duration"],
         listen=flags["listen"],
         poke_secret_file=flags["poke_secret_file"],
+        plans=PlanOptions(
+            secret_file=flags["plan_secret_file"],
+            oidc_audience=flags["oidc_audience"] or None,
+            oidc_issuer=flags["oidc_issuer"],
+            oidc_repository=flags["oidc_repository"] or None,
+            oidc_repository_id=flags["oidc_repository_id"] or None,
+            oidc_refs=_words(flags["oidc_refs"]) or PlanOptions().oidc_refs,
+            oidc_ca_file=flags["oidc_ca_file"],
+            workers=flags["plan_workers"],
+            queued=flags["plan_queue"],
+            deadline_s=flags["plan_deadline"],
+        ),
         forge=flags["forge"],
         forge_repo=flags["forge_repo"],
         forge_token_file=flags["forge_token_file"],

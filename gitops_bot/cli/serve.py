@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from gitops_bot.cli import common
-from gitops_bot.cli.ci import forge_adapter, pull_refs, puller_options
+from gitops_bot.cli.ci import LiveVia, forge_adapter, live_plans, pull_refs, puller_options
 from gitops_bot.cli.ci import poke as make_poke
 from gitops_bot.errors import BotError
 from gitops_bot.forges import registry
@@ -87,8 +87,12 @@ def serve(
     secret_file: str,
     cache: str,
     live: bool,
+    live_via: str,
     puller_url: str | None,
     puller_secret_file: str | None,
+    plan_secret_file: str | None,
+    plan_audience: str | None,
+    puller_ca_file: str | None,
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
@@ -125,7 +129,17 @@ def serve(
             tools=common.tools(helm, kustomize),
             mask_key=common.mask_key,
             comment_limit=descriptor.comment_limit,
-            live=live,
+            live=live or live_via == "puller",
+            live_via=live_plans(
+                LiveVia(
+                    live_via,
+                    puller_url,
+                    plan_secret_file,
+                    plan_audience,
+                    puller_ca_file,
+                    forge=forge,
+                )
+            ),
             bounds=common.bounds(max_objects, plan_timeout),
         ),
         poke=make_poke(puller_url, puller_secret_file),

@@ -4,7 +4,7 @@ Owns: the story behind `gitops-bot demo`, told in order: start the local
 control plane; make examples/shop a git repository and let one pass of the
 real puller (puller.loop.Puller.sync, the engine cluster.apply.reconcile)
 apply `main`; push a change on a branch and print the live plan exactly as
-the PR comment shows it (app.plan, core.report.markdown); fast-forward
+the PR comment shows it (planner.plan, core.report.markdown); fast-forward
 `main` and let the puller apply it, with per-object outcomes and health;
 sync once more to show that an unchanged commit costs no mutating request;
 end with what to read next. Cleans up its folders and processes unless
@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from gitops_bot.app import plan as plan_app
 from gitops_bot.cluster import apply
 from gitops_bot.cluster.applyset import ApplySetRef
 from gitops_bot.cluster.kube import Kube
@@ -34,6 +33,7 @@ from gitops_bot.core.report.plan import Plan
 from gitops_bot.demo import repo as repo_mod
 from gitops_bot.demo import show
 from gitops_bot.errors import BotError
+from gitops_bot.planner import plan as plan_app
 from gitops_bot.puller import outcome, report, status
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics

@@ -67,6 +67,9 @@ class Ci:
     runs_in: Callable[[Mapping[str, str]], bool]
     # (environment, file reader) -> what the job is for
     context: Callable[[Mapping[str, str], Callable[[str], str]], CiContext]
+    # (environment, audience) -> the job's OIDC token, where the CI issues one
+    # that the puller's plan endpoint accepts (GitHub Actions); None elsewhere.
+    id_token: Callable[[Mapping[str, str], str], str] | None = None
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,22 @@ apply engine, record status, Events, metrics and a forge status, and point
 the drift watcher at what was applied), when syncs happen (every interval,
 at once on a poke, again for an unchanged commit only every resync period,
 and for a failed one every retry period) and that they happen only on the
-leader. One environment's failure is recorded and the next one goes on.
+leader, and that plans asked of the puller (puller.plans) wait while an
+environment is being synced. One environment's failure is recorded and the
+next one goes on.
 Refuses: building its collaborators (puller/wiring.py does) and applying
 anything on a replica that does not hold the Lease.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from gitops_bot.cluster import apply, applyset
@@ -82,6 +85,8 @@ class Puller:
         self._leading = False
         self.synced = threading.Event()  # one whole sync done as leader
         self.tip = ""  # the commit last fetched
+        self._applies = threading.Condition()  # plans wait on it (puller.plans)
+        self._applying = 0
 
     # -- the outside -----------------------------------------------------------
 
@@ -100,6 +105,22 @@ class Puller:
         if self.elector is not None and self.elector.observed:
             return True, f"standby; {self.elector.holder or 'nobody'} leads"
         return False, "standby, the Lease not read yet"
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Wait until no apply is in progress (plans yield to applies); False at `timeout`."""
+        with self._applies:
+            return self._applies.wait_for(lambda: self._applying == 0, max(0.0, timeout))
+
+    @contextlib.contextmanager
+    def _apply_in_progress(self) -> Iterator[None]:
+        with self._applies:
+            self._applying += 1
+        try:
+            yield
+        finally:
+            with self._applies:
+                self._applying -= 1
+                self._applies.notify_all()
 
     def run(self, stop: threading.Event) -> None:
         """Sync every interval (or at once on a poke) until `stop` is set."""
@@ -150,7 +171,8 @@ class Puller:
             if not self.is_leader():
                 break  # the Lease was lost: the next leader goes on
             try:
-                outcomes[env.name] = self._sync_env(env, self.tip)
+                with self._apply_in_progress():  # from its render to its health
+                    outcomes[env.name] = self._sync_env(env, self.tip)
             except BotError as err:  # recorded; the other environments go on
                 outcomes[env.name] = SyncOutcome.FAILED
                 self.log.warning("%s: %s", env.name, err)

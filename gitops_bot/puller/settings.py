@@ -53,6 +53,26 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class PlanOptions:
+    """Who may ask the puller for live plans, and how many it makes."""
+
+    secret_file: Path | None = None  # HMAC of the request body (a secret of its own)
+    oidc_audience: str | None = None  # GitHub Actions OIDC tokens, for this audience ...
+    oidc_issuer: str = "https://token.actions.githubusercontent.com"
+    oidc_repository: str | None = None  # ... naming this owner/name ...
+    oidc_repository_id: str | None = None
+    oidc_refs: tuple[str, ...] = ("refs/pull/*/merge",)  # ... and one of these refs
+    oidc_ca_file: Path | None = None  # trust this CA for the issuer (GHES behind a private CA)
+    workers: int = 1
+    queued: int = 4
+    deadline_s: float = 120.0
+
+    @property
+    def served(self) -> bool:
+        return self.secret_file is not None or bool(self.oidc_audience)
+
+
+@dataclass(frozen=True)
 class Options:
     """Everything `gitops-bot puller` was told, one field per flag (the defaults are the flags')."""
 
@@ -82,6 +102,8 @@ class Options:
     lease_duration: int = 15
     listen: str = "0.0.0.0:8080"
     poke_secret_file: Path | None = None
+    # Live plans for CI (POST /plan): served when a plan secret or an OIDC audience is given.
+    plans: PlanOptions = field(default_factory=PlanOptions)
     # The forge: approvals read from it (the merge-skew guard), statuses and deployments to it.
     forge: str | None = None
     forge_repo: str | None = None

@@ -22,6 +22,7 @@ from pathlib import Path
 from gitops_bot.vcs.git import Git, GitError
 
 TRACKED_REF = "refs/gitops-bot/tracked"
+PLAN_REFS = "refs/gitops-bot/plans/"  # commits fetched to plan, by SHA
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,22 @@ class Source:
             return self.git.fetch(self.url, self.branch, into=TRACKED_REF, env=env)
         except GitError as err:
             raise GitError(_scrub(str(err), env)) from None
+
+    def fetch_commits(self, *shas: str) -> None:
+        """Have the commits `shas` here, fetched from the remote by SHA when they
+        are not (never from anywhere else); GitError naming the one it cannot have."""
+        env: dict[str, str] | None = None
+        for sha in shas:
+            if self.git.has_commit(sha):
+                continue
+            env = env or git_environment(self.credentials)
+            try:
+                self.git.fetch_commit(self.url, sha, into=PLAN_REFS + sha, env=env)
+            except GitError as err:
+                raise GitError(
+                    f"commit {sha[:12]} is not in {self.url}, or the puller cannot fetch it: "
+                    f"{_scrub(str(err), env)}"
+                ) from None
 
     def decide(self, tip: str, *, last: str | None, rollback_to: str | None = None) -> Move:
         """May the puller move from `last` (None: nothing applied yet) to `tip`?

@@ -1,12 +1,14 @@
 """Build a running puller from its options, and run it.
 
 Owns: turning the CLI's typed Options into Settings and the collaborators
-(Kube, Source, Elector, Reporter with Events and an optional forge, the
-HTTP server), reading the secrets they need from their files, starting the
-leader election and the loop on threads, and shutting them down in order
-(stop acting, release the Lease, close the server and the client); with
---once, one sync and its exit code. Refuses: reading flags or the
-environment (cli/puller.py does) and logic (puller/loop.py).
+(Kube, Source, Elector, Reporter with Events and an optional forge, the HTTP
+server and, when plans are served, its plan endpoint: the callers allowed, a
+plan-only client and the planner's bounds), reading the secrets they need
+from their files, starting the leader election and the loop on threads, and
+shutting them down in order (stop acting, release the Lease, close the
+server and the client); with --once, one sync and its exit code. Refuses:
+reading flags or the environment (cli/puller.py does) and logic
+(puller/loop.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Protocol
 
 from gitops_bot.cluster import recorder
 from gitops_bot.cluster.kube import Kube
+from gitops_bot.core.pr import claims
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.forges import registry
 from gitops_bot.forges.forge import Connection
@@ -28,9 +31,12 @@ from gitops_bot.puller.guard import ApprovedRenders, GuardForge
 from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
-from gitops_bot.puller.server import Handlers, Server
-from gitops_bot.puller.settings import Options, Settings
+from gitops_bot.puller.plans import PlanLimits, Planner
+from gitops_bot.puller.server import Handlers, PlanHandlers, Server
+from gitops_bot.puller.settings import Options, PlanOptions, Settings
 from gitops_bot.puller.source import Source
+from gitops_bot.web import callers, oidc
+from gitops_bot.web.front import HANDLER_THREADS
 
 log = logging.getLogger("gitops_bot.puller")
 
@@ -160,9 +166,11 @@ def _elector(options: Options, settings: Settings, kube: Kube) -> Elector | None
 def _serve(puller: Puller, elector: Elector | None, options: Options, stop: threading.Event) -> int:
     host, port = _listen(options.listen)
     secret = _read_secret(options.poke_secret_file, what="the poke secret").encode()
+    plan_kube = puller.kube.plan_only() if options.plans.served else None
     server = Server(
         Handlers(poke=puller.poke, ready=puller.ready, metrics=puller.reporter.metrics.exposition),
         secret=secret,
+        plans=_plans(options, puller, plan_kube) if plan_kube is not None else None,
         host=host,
         port=port,
     )
@@ -193,4 +201,54 @@ def _serve(puller: Puller, elector: Elector | None, options: Options, stop: thre
         if lease is not None:
             lease.join(30)
         server.close()
+        if plan_kube is not None:
+            plan_kube.close()
     return 0
+
+
+def _plans(options: Options, puller: Puller, kube: Kube) -> PlanHandlers:
+    """POST /plan: who may ask (callers) and the planner, bounded as the options say."""
+    plans = options.plans
+    if plans.workers + plans.queued > HANDLER_THREADS - 2:  # /healthz must still be answered
+        raise ConfigError(
+            f"--plan-workers plus --plan-queue is {plans.workers + plans.queued}; at most "
+            f"{HANDLER_THREADS - 2} leave the server room for health checks"
+        )
+    secret = _read_secret(plans.secret_file, what="the plan secret").encode()
+    if plans.secret_file is not None and not secret:
+        raise ConfigError(f"--plan-secret-file {plans.secret_file}: the file is empty")
+    if secret and secret == _read_secret(options.poke_secret_file, what="the poke secret").encode():
+        raise ConfigError("the plan secret must not be the poke secret: give each its own")
+    return PlanHandlers(
+        callers=callers.Callers(secret=secret or None, verifier=_verifier(plans)),
+        plan=Planner(
+            source=puller.source,
+            kube=kube,
+            envs=puller.settings.envs,
+            config_file=puller.settings.config_file,
+            tools=options.tools,
+            quiet=puller.wait_quiet,
+            limits=PlanLimits(plans.workers, plans.queued, plans.deadline_s),
+            render_limits=puller.limits,
+            bounds=options.bounds,
+        ).plan,
+    )
+
+
+def _verifier(plans: PlanOptions) -> oidc.OidcVerifier | None:
+    if not plans.oidc_audience:
+        return None
+    if not plans.oidc_repository:
+        raise ConfigError("--oidc-audience needs --oidc-repository (owner/name)")
+    return oidc.OidcVerifier(
+        oidc.OidcSettings(
+            audience=plans.oidc_audience,
+            binding=claims.Binding(
+                repository=plans.oidc_repository,
+                refs=plans.oidc_refs,
+                repository_id=plans.oidc_repository_id,
+            ),
+            issuer=plans.oidc_issuer,
+            ca_file=plans.oidc_ca_file,
+        )
+    )

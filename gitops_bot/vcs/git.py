@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +24,9 @@ from gitops_bot.errors import BotError
 
 _TIMEOUT_S = 120
 _PGP_KEYS = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 class GitError(BotError):
@@ -163,6 +167,30 @@ class Git:
             env=env,
         )
         return self.resolve(into)
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether this repository holds the commit `sha` (a full SHA) already."""
+        if not _FULL_SHA.fullmatch(sha):
+            raise GitError(f"looking for {sha!r}: not a full commit SHA")
+        return self._exit_code("cat-file", "-e", f"{sha}^{{commit}}") == 0
+
+    def fetch_commit(self, url: str, sha: str, *, into: str, env: Mapping[str, str]) -> None:
+        """Fetch the commit `sha` (a full SHA) of `url` into the local ref `into`.
+        Servers speaking protocol v2 (git 2.26+, GitHub, GitLab) hand out any
+        commit they hold by its SHA; GitError when `url` does not hold it."""
+        if not _FULL_SHA.fullmatch(sha) or url.startswith("-"):
+            raise GitError(f"fetching {sha!r} from {url!r}: not a commit SHA or URL")
+        self._run(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            url,
+            f"+{sha}:{into}",
+            doing=f"fetching commit {sha[:12]} from {url}",
+            env=env,
+        )
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether `descendant` is `ancestor` or has it in its history."""

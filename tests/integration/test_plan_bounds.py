@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gitops_bot.app import plan as plan_app
+from gitops_bot.planner import plan as plan_app
 from gitops_bot.cli import cli
 from gitops_bot.core.repo import bounds
 from gitops_bot.render.render import Tools

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.app import plan
+from gitops_bot.planner import plan
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, Outcome, reconcile
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import noop, quantity

@@ -7,7 +7,7 @@ caller reports (an immutable field changed), and among them the ones that
 are always gated (`ALWAYS_GATED`: Namespaces, CRDs, PersistentVolumes and
 PersistentVolumeClaims, whose deletion takes data with it); and whether a
 `/gitops approve-destroy` confirmation releases them (`confirmed`).
-Refuses: computing the plan (app.plan) and deciding the whole gate
+Refuses: computing the plan (planner.plan) and deciding the whole gate
 (core.policy.verdict).
 """
 

@@ -84,6 +84,7 @@ class Bound:
     event_name: str | None = None
     actor: str | None = None
     jti: str | None = None
+    expires_at: int | None = None  # the `exp` claim: until when a replay must be refused
 
     @property
     def who(self) -> str:
@@ -132,4 +133,10 @@ def bind(claims: Mapping[str, object], binding: Binding) -> Bound | NotBound:
         event_name=_text(claims, "event_name"),
         actor=_text(claims, "actor"),
         jti=_text(claims, "jti"),
+        expires_at=_expiry(claims),
     )
+
+
+def _expiry(claims: Mapping[str, object]) -> int | None:
+    value = claims.get("exp")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

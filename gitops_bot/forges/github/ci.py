@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from gitops_bot.core.pr import events
 from gitops_bot.errors import BotError
 from gitops_bot.forges.forge import Ci, CiContext
+from gitops_bot.forges.github import oidc
 from gitops_bot.forges.github.facts import API_URL
 from gitops_bot.forges.github.webhook import from_github
 from gitops_bot.forges.payload import token
@@ -58,4 +59,5 @@ CI = Ci(
     described="GitHub Actions (GITHUB_EVENT_NAME)",
     runs_in=lambda env: env.get("GITHUB_ACTIONS") == "true" or "GITHUB_EVENT_NAME" in env,
     context=_github,
+    id_token=lambda env, audience: oidc.request_token(env, audience=audience),
 )

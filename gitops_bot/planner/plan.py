@@ -1,7 +1,7 @@
 """Use case: plan a change (what `gitops-bot plan` and the PR job do).
 
 Owns: the glue from two commits to a core.plan.Plan: the merge base, the
-configuration at both ends (the base end's through app.context.read_config,
+configuration at both ends (the base end's through planner.configs.read_config,
 or the event's parsed copy a review passes in), which environments the change affects, their
 renders at both ends, the offline diff, and (when asked) the live diff and
 the drift, with every error scrubbed of secret values. Refuses: formatting
@@ -10,12 +10,12 @@ the drift, with every error scrubbed of secret values. Refuses: formatting
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from gitops_bot.app import context
 from gitops_bot.cluster import observe
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import diff, fieldsv1, ignore, normalize
@@ -25,15 +25,25 @@ from gitops_bot.core.repo.bounds import Bounds, Meter
 from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
 from gitops_bot.core.secrets import mask
 from gitops_bot.errors import BotError, ConfigError
+from gitops_bot.planner import configs
 from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Limits
 from gitops_bot.vcs.git import Git
 
-ClusterFor = context.ClusterFor
-# The base end's configuration at a commit (context.read_config, or an event's
+ClusterFor = Callable[[config.Environment], Kube]
+# The base end's configuration at a commit (configs.read_config, or an event's
 # Configs, which parses each commit once).
 BaseConfig = Callable[[str], config.Config | None]
+
+
+class LivePlans(Protocol):
+    """Where live plans come from when this process holds no cluster credentials:
+    the in-cluster puller (gitops_bot.web.planclient)."""
+
+    def live(self, base: str, head: str, envs: tuple[str, ...]) -> Plan | str:
+        """The live plan of base..head for `envs` (masked in the cluster), or why none."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class Request:
 
 
 def _head_config(repo: Git, commit: str, file: str) -> config.Config:
-    """The change's own configuration (the base's is context.read_config's)."""
+    """The change's own configuration (the base's is configs.read_config's)."""
     text = repo.read(commit, file)
     if text is None:
         raise ConfigError(f"{file}: not found at {commit[:12]}")
@@ -63,7 +73,11 @@ def plan(
     limits: Limits | None = None,
     bounds: Bounds | None = None,
     base_config: BaseConfig | None = None,
+    live_via: LivePlans | None = None,
 ) -> Plan:
+    """The plan of request.base..request.head. Live, when asked: with a client per
+    environment from `cluster_for`, or, given `live_via`, the offline plan made
+    here with the live part asked of the puller (_with_live)."""
     limits = limits or Limits()
     bounds = bounds or Bounds()
     head = repo.resolve(request.head)
@@ -72,7 +86,7 @@ def plan(
     base_cfg = (
         base_config(base)
         if base_config is not None
-        else context.read_config(repo, base, request.config_file)
+        else configs.read_config(repo, base, request.config_file)
     )
     base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
     wanted = [head_cfg.env(name) for name in request.envs] or list(head_cfg.environments)
@@ -97,16 +111,44 @@ def plan(
                     tools=tools,
                     limits=limits,
                     meter=bounds.meter(env.name),
-                    kube=cluster_for(env) if request.live and cluster_for else None,
+                    kube=cluster_for(env)
+                    if request.live and cluster_for and live_via is None
+                    else None,
                     mask_key=mask_key,
                 )
             )
+    if request.live and live_via is not None and envs:
+        answer = live_via.live(base, head, tuple(e.env for e in envs))
+        envs = [_with_live(env, answer) for env in envs]
     return Plan(
         base=base,
         head=head,
         envs=tuple(envs),
         skipped=tuple(skipped),
         sandbox=render_mod.isolation(),
+    )
+
+
+def _with_live(env: EnvPlan, answer: Plan | str) -> EnvPlan:
+    """`env` (planned here, offline) with the live part of the puller's plan of it,
+    or with why there is none: the offline plan then stands as it is."""
+    if isinstance(answer, str):
+        return dataclasses.replace(env, live_missing=answer)
+    theirs = next((e for e in answer.envs if e.env == env.env), None)
+    if theirs is None:
+        why = next((s.reason for s in answer.skipped if s.env == env.env), "it was not planned")
+        return dataclasses.replace(env, live_missing=f"the puller did not plan {env.env}: {why}")
+    if env.render_hash and theirs.render_hash and env.render_hash != theirs.render_hash:
+        return dataclasses.replace(
+            env,
+            live_missing=(
+                f"the puller rendered {env.env} differently (render {theirs.render_hash[:12]}, "
+                f"this job's {env.render_hash[:12]}): its kustomize or helm differ from this "
+                "job's, so its live diff would not be of this plan"
+            ),
+        )
+    return dataclasses.replace(
+        env, live=theirs.live, drift=theirs.drift, error=env.error or theirs.error
     )
 
 
