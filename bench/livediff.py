@@ -27,11 +27,11 @@ from typing import Any
 import kubectl_run
 import yaml
 
-from gitops_bot.planner.plan import live_diff
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.core.report.plan import Action
+from gitops_bot.planner.plan import live_diff
 from gitops_bot.testing.binaries import locate
 from gitops_bot.testing.cluster import LocalControlPlane
 

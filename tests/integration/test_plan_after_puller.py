@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_bot.planner import plan
 from gitops_bot.cluster import apply
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.core.report.plan import Action
+from gitops_bot.planner import plan
 
 
 def _render(namespace: str, value: str) -> Render:

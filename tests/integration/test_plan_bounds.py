@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gitops_bot.planner import plan as plan_app
 from gitops_bot.cli import cli
 from gitops_bot.core.repo import bounds
+from gitops_bot.planner import plan as plan_app
 from gitops_bot.render.render import Tools
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.vcs.git import Git

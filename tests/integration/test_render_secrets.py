@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from gitops_bot.planner import plan as plan_app
 from gitops_bot.cli import cli
 from gitops_bot.core.pr import memory
 from gitops_bot.core.repo.config import Environment, Source, SourceKind
@@ -28,6 +27,7 @@ from gitops_bot.core.report import markdown
 from gitops_bot.core.report import text as report_text
 from gitops_bot.core.report.plan import Plan
 from gitops_bot.errors import RenderError
+from gitops_bot.planner import plan as plan_app
 from gitops_bot.render import render
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git

@@ -23,13 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.planner import plan
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, Outcome, reconcile
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import noop, quantity
 from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.core.report.plan import Action
+from gitops_bot.planner import plan
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import Tools
 from gitops_bot.testing.binaries import Binaries
