@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import pytest
 
 from gitops_bot.vcs.git import Git
-from tests.integration.shop import shop, tools_env
+from tests.integration.shop import live_shop, shop, tools_env
 
-__all__ = ["shop", "tools_env"]
+__all__ = ["live_shop", "shop", "tools_env"]
 
 
 @pytest.fixture(autouse=True, scope="session")

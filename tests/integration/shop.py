@@ -1,4 +1,5 @@
-"""examples/shop as a real git repository, for the end-to-end tests.
+"""examples/shop as a real git repository, for the end-to-end tests; and its
+main branch applied to a control plane of the test's own (live_shop).
 
 Commit dates are fixed, so the same steps give the same SHAs on every run
 (golden files may show them).
@@ -6,14 +7,25 @@ Commit dates are fixed, so the same steps give the same SHAs on every run
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gitops_bot.cluster.kube import Kube
+from gitops_bot.core.objects import health
+from gitops_bot.core.objects.model import Manifest
+from gitops_bot.core.repo import config
+from gitops_bot.errors import ClusterError
+from gitops_bot.render import render
 from gitops_bot.testing.binaries import Binaries
+from gitops_bot.testing.cluster import LocalControlPlane
+from tests.waiting import until
 
 _FIXED = "2026-01-01T00:00:00Z"
 _ENV = {
@@ -68,3 +80,55 @@ def shop(tmp_path: Path) -> Path:
 def tools_env(binaries: Binaries, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITOPS_BOT_HELM", binaries.path("helm"))
     monkeypatch.setenv("GITOPS_BOT_KUSTOMIZE", binaries.path("kustomize"))
+
+
+def _apply_env(kube: Kube, binaries: Binaries, repo: Path, name: str) -> None:
+    cfg = config.parse((repo / ".gitops.yaml").read_text())
+    rendered = render.render(
+        cfg.env(name),
+        root=repo,
+        tools=render.Tools(helm=binaries.path("helm"), kustomize=binaries.path("kustomize")),
+    )
+    first = [
+        m for m in rendered.manifests if m.key.kind in ("CustomResourceDefinition", "Namespace")
+    ]
+    for m in first:
+        kube.apply(m.obj)
+    for m in first:
+        until(functools.partial(_healthy, kube, m), what=f"{m.key} to be ready")
+    for m in rendered.manifests:
+        if m not in first:
+            # Discovery can lag a moment behind a CRD becoming Established.
+            until(functools.partial(_applied, kube, m.obj), what=f"{m.key} to be servable")
+
+
+def _healthy(kube: Kube, m: Manifest) -> bool:
+    live = kube.get(m.api_version, m.key.kind, m.key.name) or {}
+    return health.assess(live).status is health.Status.HEALTHY
+
+
+def _applied(kube: Kube, obj: Mapping[str, Any]) -> bool:
+    try:
+        kube.apply(obj)
+    except ClusterError as err:
+        if "does not serve" in str(err):
+            return False
+        raise
+    return True
+
+
+@pytest.fixture
+def live_shop(
+    shop: Path,
+    own_control_plane: LocalControlPlane,
+    binaries: Binaries,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Path, Kube]]:
+    """The shop's main branch applied to a control plane of this test's own."""
+    monkeypatch.setenv("KUBECONFIG", str(own_control_plane.kubeconfig))
+    kube = Kube.from_kubeconfig(str(own_control_plane.kubeconfig))
+    _apply_env(kube, binaries, shop, "platform")
+    for env in ("dev", "prod", "cache-prod"):
+        _apply_env(kube, binaries, shop, env)
+    yield shop, kube
+    kube.close()

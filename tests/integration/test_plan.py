@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,10 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
-from gitops_bot.core.objects import health
 from gitops_bot.core.repo import config
-from gitops_bot.errors import ClusterError
-from gitops_bot.render import render
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, SHOP, edit, git
-from tests.waiting import until
 
 
 def plan(repo: Path, *args: str) -> Result:
@@ -147,59 +142,6 @@ def test_a_base_that_does_not_render_is_named_as_the_base(shop: Path) -> None:
     assert result.exit_code == 2, result.output
     error = envs_of(result)["dev"]["error"]
     assert error.startswith("at the merge base, not in this change: rendering dev: ")
-
-
-def _apply_env(kube: Kube, binaries: Binaries, repo: Path, name: str) -> None:
-    cfg = config.parse((repo / ".gitops.yaml").read_text())
-    rendered = render.render(
-        cfg.env(name),
-        root=repo,
-        tools=render.Tools(helm=binaries.path("helm"), kustomize=binaries.path("kustomize")),
-    )
-    first = [
-        m for m in rendered.manifests if m.key.kind in ("CustomResourceDefinition", "Namespace")
-    ]
-    for m in first:
-        kube.apply(m.obj)
-    for m in first:
-        until(
-            lambda m=m: (
-                health.assess(kube.get(m.api_version, m.key.kind, m.key.name) or {}).status
-                is health.Status.HEALTHY
-            ),
-            what=f"{m.key} to be ready",
-        )
-    for m in rendered.manifests:
-        if m not in first:
-            # Discovery can lag a moment behind a CRD becoming Established.
-            until(lambda m=m: _applied(kube, m.obj), what=f"{m.key} to be servable")
-
-
-def _applied(kube: Kube, obj: Mapping[str, Any]) -> bool:
-    try:
-        kube.apply(obj)
-    except ClusterError as err:
-        if "does not serve" in str(err):
-            return False
-        raise
-    return True
-
-
-@pytest.fixture
-def live_shop(
-    shop: Path,
-    own_control_plane: LocalControlPlane,
-    binaries: Binaries,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[Path, Kube]]:
-    """The shop's main branch applied to a control plane of this test's own."""
-    monkeypatch.setenv("KUBECONFIG", str(own_control_plane.kubeconfig))
-    kube = Kube.from_kubeconfig(str(own_control_plane.kubeconfig))
-    _apply_env(kube, binaries, shop, "platform")
-    for env in ("dev", "prod", "cache-prod"):
-        _apply_env(kube, binaries, shop, env)
-    yield shop, kube
-    kube.close()
 
 
 @pytest.mark.usefixtures("tools_env")
