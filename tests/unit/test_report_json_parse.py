@@ -184,11 +184,13 @@ LIVE_KIND = ("environments", 0, "live", 1, "key", "kind")
         ),
         (
             _set(("environments", 2, "drift"), []),
-            "environments[2].drift: expected null (drift is unknown with a null live), got a list of 0 items",
+            "environments[2].drift: expected null (drift is unknown with a null live), "
+            "got a list of 0 items",
         ),
         (
             _set(("environments", 1, "drift"), []),
-            "environments[1].drift: expected null (drift is unknown with an error), got a list of 0 items",
+            "environments[1].drift: expected null (drift is unknown with an error), "
+            "got a list of 0 items",
         ),
         (_set(("skipped", 0, "reason"), None), "skipped[0].reason: expected a string, got null"),
         # Never a large value in an error: it is counted, not quoted.
@@ -232,14 +234,16 @@ def test_fields_added_later_within_v1_are_ignored() -> None:
     [
         (
             "{",
-            "the plan is not JSON: line 1 column 2: Expecting property name enclosed in double quotes",
+            "the plan is not JSON: line 1 column 2: "
+            "Expecting property name enclosed in double quotes",
         ),
         ("[]", "the document: expected an object, got a list of 0 items"),
         ('{"schema": 1, "schema": 2}', 'a field given twice in one object: "schema"'),
         ('{"x": NaN}', "NaN is not a JSON number"),
         (
             b"\xff",
-            "the plan is not JSON: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+            "the plan is not JSON: 'utf-8' codec can't decode byte 0xff in position 0: "
+            "invalid start byte",
         ),
         ("[" * 100_000, "the plan is not JSON a plan is made of: nested too deeply"),
     ],
