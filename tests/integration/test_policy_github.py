@@ -343,3 +343,31 @@ def test_a_token_that_cannot_read_teams_fails_the_gate_and_says_what_it_needs(
     assert envs == {"dev", "prod", "cache-prod"}
     prod = next(c.body for c in github.comments_on(REPO, number) if "env=prod part=1/" in c.body)
     assert "organization permission Members: read" in prod
+
+
+def test_a_required_live_plan_keeps_the_gate_and_the_summary_pending_offline(
+    bot: Bot, github: GitHubServer, shop: Path
+) -> None:
+    # dev needs no approval, but on main its policy requires a live plan; the
+    # run plans offline (no cluster in this job), so nothing may pass.
+    edit(
+        shop,
+        ".gitops.yaml",
+        "    kustomize: deploy/overlays/dev\n    namespace: shop-dev\n",
+        "    kustomize: deploy/overlays/dev\n    namespace: shop-dev\n"
+        "    policy: {require-live: true}\n",
+    )
+    git(shop, "commit", "-qam", "dev requires a live plan")
+    git(shop, "rebase", "-q", "main", "change")
+    git(shop, "checkout", "-q", "main")
+    number = mirror(github, shop)
+    bot.push(number, "opened")
+    bot.approve(number, "bob")  # prod's gate passes: only dev's waits
+    assert bot.policy(number)["prod"][0] == "success"
+    assert bot.policy(number)["dev"] == (
+        "pending",
+        "a live plan is required: this run planned offline",
+    )
+    assert bot.summary(number) == "pending"
+    dev = next(c.body for c in github.comments_on(REPO, number) if "env=dev part=1/" in c.body)
+    assert "a live plan is required: this run planned offline" in dev

@@ -499,6 +499,44 @@ CASES: list[Any] = [
         [],
         (),
     ),
+    # A live plan the policy requires: pending while it is missing (transient:
+    # a run that reaches the puller clears it), never failure.
+    (
+        "live-required-and-had",
+        {"policy": Policy(require_live=True), "plan": plan(live=(change(WEB),))},
+        Verdict.SUCCESS,
+        [],
+        (),
+    ),
+    (
+        "live-required-but-planned-offline",
+        {"policy": Policy(require_live=True)},
+        Verdict.PENDING,
+        ["a live plan is required: this run planned offline"],
+        (),
+    ),
+    (
+        "live-required-but-the-puller-was-unreachable",
+        {
+            "policy": Policy(require_live=True),
+            "plan": EnvPlan(
+                "prod",
+                render_hash=R_HEAD,
+                changes=(change(WEB),),
+                live_missing="the puller at https://puller.example did not answer",
+            ),
+        },
+        Verdict.PENDING,
+        ["a live plan is required: the puller at https://puller.example did not answer"],
+        (),
+    ),
+    (
+        "live-not-required-by-default",
+        {"policy": Policy(), "plan": EnvPlan("prod", render_hash=R_HEAD, live_missing="down")},
+        Verdict.SUCCESS,
+        [],
+        (),
+    ),
     (
         "the-plan-failed",
         {"policy": Policy(), "plan": EnvPlan("prod", error="helm template: boom")},

@@ -59,6 +59,7 @@ BERLIN = windows.parse("Mon-Thu 09:00-16:00 Europe/Berlin")
             checks: [ci/test, "security scan"]
             windows: ["Mon-Thu 09:00-16:00 Europe/Berlin"]
             lock: false
+            require-live: true
             """,
             Policy(
                 approvals=1,
@@ -67,6 +68,7 @@ BERLIN = windows.parse("Mon-Thu 09:00-16:00 Europe/Berlin")
                 checks=("ci/test", "security scan"),
                 windows=(BERLIN,),
                 lock=False,
+                require_live=True,
             ),
             id="everything",
         ),
@@ -196,6 +198,14 @@ def test_the_destructive_gate_defaults_to_confirm_where_approvals_are_needed(
         ("lock: 'no'\n", "6: environments.e.policy.lock: expected true or false, got a string"),
         ("lock: 1\n", "6: environments.e.policy.lock: expected true or false, got an integer"),
         (
+            "require-live: 'yes'\n",
+            "6: environments.e.policy.require-live: expected true or false, got a string",
+        ),
+        (
+            "require_live: true\n",
+            "6: environments.e.policy.require_live: unknown key (did you mean 'require-live'?)",
+        ),
+        (
             "rules: {kinds: [Role]}\n",
             "6: environments.e.policy.rules: expected a list, got a mapping",
         ),
@@ -306,6 +316,7 @@ _policies = st.fixed_dictionaries(
         "destructive": _values,
         "rules": st.one_of(st.lists(_rule, max_size=2), _values),
         "lock": _values,
+        "require-live": _values,
     },
 )
 

@@ -62,6 +62,7 @@ def test_environment_fields() -> None:
         "changes",
         "live",
         "drift",
+        "live_missing",
     }
     assert prod["counts"] == {"create": 0, "update": 3, "delete": 0, "unchanged": 1}
     assert prod["error"] is None

@@ -263,6 +263,7 @@ _envs = st.builds(
     live=st.one_of(st.none(), st.lists(_changes, max_size=10).map(tuple)),
     drift=st.lists(_drift, max_size=60).map(tuple),
     error=st.one_of(st.none(), _lines, st.integers(0, 5000).map(lambda n: "boom\n" * n)),
+    live_missing=st.one_of(st.none(), _lines, st.integers(0, 5000).map(lambda n: "down " * n)),
 )
 
 
@@ -271,3 +272,55 @@ _envs = st.builds(
 def test_env_comment_never_exceeds_the_budget(env: EnvPlan, budget: int) -> None:
     plan = Plan(base=BASE, head=HEAD, envs=(env,))
     _check_parts(markdown.env_comment(plan, env, budget=budget), env.env, budget)
+
+
+def _unavailable(**fields: object) -> EnvPlan:
+    change = _cm_change(1)
+    return EnvPlan(
+        env="prod",
+        changes=(change,),
+        live_missing="the puller at https://puller.example did not answer within 30 s",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+LIVE_MISSING = (
+    "> [!WARNING]\n> **Live plan unavailable:** the puller at https://puller.example did not "
+    "answer within 30 s. Shown: the offline plan (base render → head render); the cluster "
+    "was not compared.\n"
+)
+
+
+def test_a_missing_live_plan_is_said_first() -> None:
+    env = _unavailable()
+    (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env)
+    assert LIVE_MISSING in part
+    # Right under the heading, before the counts: no one reads an offline plan as live.
+    assert part.index(LIVE_MISSING) < part.index("| this change")
+    assert part.index("### gitops-bot plan for `prod`") < part.index(LIVE_MISSING)
+    assert "<summary>update ConfigMap shop/cm-001</summary>" in part
+
+
+def test_a_missing_live_plan_is_said_with_an_error_too() -> None:
+    env = _unavailable(error="rendering prod: running kustomize build: exit 1")
+    (part,) = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env)
+    assert part.index(LIVE_MISSING) < part.index("[!CAUTION]")
+
+
+def test_a_long_reason_is_one_line_cut_to_fit() -> None:
+    env = EnvPlan(env="prod", live_missing="<b>refused</b>\n" + "x" * 50_000)
+    parts = markdown.env_comment(Plan(base=BASE, head=HEAD, envs=(env,)), env, budget=4_000)
+    _check_parts(parts, "prod", 4_000)
+    (part,) = parts
+    assert re.search(r"&lt;b&gt;refused&lt;/b&gt; x+ … [\d,]+ characters omitted\. Shown", part)
+    assert "<b>" not in part
+
+
+def test_the_summary_says_which_live_plans_are_unavailable() -> None:
+    env = _unavailable()
+    out = markdown.summary(Plan(base=BASE, head=HEAD, envs=(env,)))
+    assert re.search(r"\| `prod` .*\| unavailable +\| - +\| changes", out)
+    assert (
+        "**`prod`: live plan unavailable:** the puller at https://puller.example did not "
+        "answer within 30 s. Shown: the offline plan.\n"
+    ) in out

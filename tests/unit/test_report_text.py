@@ -79,3 +79,16 @@ def test_control_characters_from_the_pull_request_are_neutralized() -> None:
 
 def test_an_empty_plan() -> None:
     assert text.render(Plan(base="a", head="b"), color=False) == "no environment was planned\n"
+
+
+def test_a_missing_live_plan_is_said_under_the_header() -> None:
+    env = EnvPlan(env="prod", live_missing="the puller refused: signature expired\nretry later")
+    out = text.render(Plan(base=samples.BASE, head=samples.HEAD, envs=(env,)), color=False)
+    assert out.startswith(
+        "== prod (0123456..fedcba9)\n"
+        "live plan unavailable: the puller refused: signature expired\n    retry later. "
+        "Shown: the offline plan (base render -> head render); the cluster was not compared.\n"
+        "this change: 0 to create"
+    )
+    painted = text.render(Plan(base="a", head="b", envs=(env,)), color=True)
+    assert f"{YELLOW}live plan unavailable: the puller refused" in painted

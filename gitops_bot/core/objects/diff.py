@@ -1,7 +1,8 @@
 """Differences between two versions of objects, already masked.
 
 Owns: the structural diff of two objects (`field_changes`, with the field
-paths drift is reported at, and `path_text` to show them), the unified diff
+paths drift is reported at, and `path_text` to show them, written by
+core.objects.fieldpath), the unified diff
 of their YAML (`unified`), and the classification of every object of two
 renders, or of a live object and its dry-run, into create, update, delete
 or unchanged (`compute`, `compare`). Every object is normalized and masked
@@ -30,14 +31,12 @@ import dataclasses
 import difflib
 import enum
 import functools
-import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
-from gitops_bot.core.objects import normalize, renames, waves
+from gitops_bot.core.objects import fieldpath, normalize, renames, waves
 from gitops_bot.core.objects.model import Key, Manifest, Origin, canonical_json
 from gitops_bot.core.repo import bounds
 from gitops_bot.core.report.plan import Action, FieldPath, PathSegment, ResourceChange
@@ -132,22 +131,11 @@ def field_changes(before: Any, after: Any) -> tuple[Change, ...]:
     return tuple(out)
 
 
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
 def path_text(path: FieldPath) -> str:
     """`.spec.template.spec.containers[name=web].image`; keys that are not
-    identifiers are quoted: `.metadata.labels["app.kubernetes.io/name"]`."""
-    parts: list[str] = []
-    for segment in path:
-        if isinstance(segment, int):
-            parts.append(f"[{segment}]")
-        elif isinstance(segment, str):
-            plain_key = _PLAIN_SEGMENT.fullmatch(segment)
-            parts.append(f".{segment}" if plain_key else f"[{json.dumps(segment)}]")
-        else:
-            parts.append("[" + ",".join(f"{k}={v}" for k, v in segment) + "]")
-    return "".join(parts) or "."
+    identifiers are quoted: `.metadata.labels["app.kubernetes.io/name"]`.
+    core.objects.fieldpath owns the form and reads it back (`parse`)."""
+    return fieldpath.text(path)
 
 
 # libyaml's emitter when PyYAML was built with it: the same output, several

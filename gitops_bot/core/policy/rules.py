@@ -36,6 +36,7 @@ KEYS: tuple[str, ...] = (
     "rules[].namespaces",
     "rules[].owners",
     "lock",
+    "require-live",
 )
 _POLICY_KEYS = tuple(k for k in KEYS if "." not in k)
 _RULE_KEYS = tuple(k.removeprefix("rules[].") for k in KEYS if k.startswith("rules[]."))
@@ -95,6 +96,9 @@ class Policy:
     destructive: Destructive | None = None  # None: see destructive_gate
     rules: tuple[DiffRule, ...] = ()
     lock: bool | None = None  # None: see lock_gate
+    # The gate waits for a plan against the live cluster: an offline plan (the
+    # puller unreachable, or a run without live) cannot pass it.
+    require_live: bool = False
 
     @property
     def needs_review(self) -> bool:
@@ -252,6 +256,8 @@ def parse(
             raise r.error(nodes.line_of(n), f"{key}.rules", f"expected a list, got {nodes.what(n)}")
         rules = [_rule(r, item, f"{key}.rules[{i}]") for i, item in enumerate(n.value)]
     lock = _boolean(r, n, f"{key}.lock") if (n := node_of("lock")) is not None else None
+    n = node_of("require-live")
+    require_live = _boolean(r, n, f"{key}.require-live") if n is not None else False
     return Policy(
         approvals=approvals,
         owners=owners,
@@ -261,4 +267,5 @@ def parse(
         destructive=destructive,
         rules=tuple(rules),
         lock=lock,
+        require_live=require_live,
     )

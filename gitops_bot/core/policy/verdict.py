@@ -12,7 +12,8 @@ A decision is `failure` when something must be fixed (the plan failed, a
 required check failed, the policy names a file the base branch lacks, a
 lookup the decision needs failed: the token may not read a group),
 `pending` while something is missing (approvals, a confirmation, a check, a
-deploy window, a hold, a lock), `success` otherwise. `reasons` are the
+deploy window, a hold, a lock, a live plan the policy requires), `success`
+otherwise. `reasons` are the
 sentences for the comment, failures first; `notes` say what did not count.
 """
 
@@ -264,6 +265,11 @@ def evaluate(inputs: Inputs) -> Decision:
 
     if not windows.open_at(policy.windows, inputs.now):
         pending.append(windows.closed_message(policy.windows, inputs.now))
+    if policy.require_live and inputs.plan.live is None:
+        # Pending, not failure: the puller being unreachable is transient, and
+        # a run that reaches it clears this without any change to the code.
+        why = inputs.plan.live_missing or "this run planned offline"
+        pending.append(f"a live plan is required: {why}")
     if inputs.held_by is not None:
         pending.append(f"held by {approvals.show(inputs.held_by)}: `/gitops unhold` to release")
     if policy.lock_gate and inputs.lock_holder is not None and inputs.lock_holder != inputs.pull:

@@ -194,10 +194,32 @@ def _drift(env: EnvPlan, rows: int) -> str:
     return text + "\n\n"
 
 
+def _one_line(text: str, cap: int) -> str:
+    """`text` as one line of at most about `cap` characters, cut at the end."""
+    line = " ".join(text.split())
+    if len(line) <= cap:
+        return line
+    return f"{line[:cap]} … {len(line) - cap:,} characters omitted"
+
+
+def _live_missing(env: EnvPlan, room: int) -> str:
+    """Why the live plan asked for is not here, before anything else: an
+    offline plan must not pass for a live one (core.report.plan.EnvPlan.live_missing)."""
+    if env.live_missing is None:
+        return ""
+    why = _text(_one_line(env.live_missing, max(room // 8, 80)).rstrip("."))
+    text = (
+        f"**Live plan unavailable:** {why}. Shown: the offline plan (base render → head "
+        "render); the cluster was not compared."
+    )
+    return f"> [!WARNING]\n> {text}\n\n"
+
+
 def _summary(plan: Plan, env: EnvPlan, *, drift_rows: int, room: int) -> str:
+    missing = _live_missing(env, room)
     if env.error:
-        return _error(env, room // 2) + "\n"
-    text = _counts_table(env) + _drift(env, drift_rows)
+        return missing + _error(env, room // 2) + "\n"
+    text = missing + _counts_table(env) + _drift(env, drift_rows)
     if not changed(env.changes) and not live_only(env):
         text += "No changes.\n\n"
     return text
@@ -281,7 +303,7 @@ def _summary_cells(env: EnvPlan) -> list[object]:
         return ["-"] * (len(ACTIONS) + 1)
     counts = Counts.of(env.changes)
     if env.live is None:
-        live = "offline"
+        live = "offline" if env.live_missing is None else "unavailable"
     else:
         live_counts = Counts.of(env.live)
         live = " ".join(f"{s}{live_counts.get(a)}" for s, a in zip("+~-", ACTIONS[:3], strict=True))
@@ -310,6 +332,12 @@ def summary(plan: Plan) -> str:
         text += _table(headers, rows) + "\n\n"
     else:
         text += "No environment was planned.\n\n"
+    for env in plan.envs:
+        if env.live_missing is not None:
+            why = _text(_one_line(env.live_missing, 2_000).rstrip("."))
+            text += (
+                f"**{_code(env.env)}: live plan unavailable:** {why}. Shown: the offline plan.\n\n"
+            )
     for env in plan.envs:
         if env.error:
             text += f"**{_code(env.env)} stopped with an error:**\n\n" + _fenced(env.error, "text")

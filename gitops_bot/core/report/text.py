@@ -86,6 +86,13 @@ def _env(plan: Plan, env: EnvPlan, *, color: bool) -> str:
     if env.render_hash:
         header += f" render sha256:{env.render_hash[:12]}"
     out = _paint(header, _BOLD, color=color) + "\n"
+    if env.live_missing is not None:
+        why = env.live_missing.rstrip("\n").rstrip(".").replace("\n", "\n" + _INDENT)
+        said = (
+            f"live plan unavailable: {why}. Shown: the offline plan (base render -> head "
+            "render); the cluster was not compared."
+        )
+        out += _paint(said, _COLORS[Action.UPDATE], color=color) + "\n"
     if env.error:
         error = "error: " + env.error.rstrip("\n").replace("\n", "\n" + _INDENT)
         out += _paint(error, _COLORS[Action.DELETE], color=color) + "\n"
