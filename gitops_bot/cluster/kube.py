@@ -5,9 +5,12 @@ for the whole cluster, refreshed once when a kind is unknown, e.g. a CRD
 created a moment ago); server-side apply with our field manager, with or
 without dryRun=All; get, list (optionally by label selector) and delete
 (optionally with a UID precondition); a count of the requests sent, by
-method and by kind of call. Objects go in and come out as plain dicts;
-`kubernetes` objects and exceptions never leave this module.
-Refuses: client-side apply and guessing resource names from kinds.
+method and by kind of call; a plan-only client (`Kube.plan_only`: same
+cluster and identity, its own connection pool and User-Agent) that sends
+reads and dry-runs and nothing else. Objects go in and come out as plain
+dicts; `kubernetes` objects and exceptions never leave this module.
+Refuses: client-side apply, guessing resource names from kinds, and, in a
+plan-only client, any write without dryRun=All (before it is sent).
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
+from gitops_bot import __version__
 from gitops_bot.errors import ClusterError
 
 FIELD_MANAGER = "gitops-bot"
+# What a plan-only client sends as User-Agent: audit logs tell plan requests apart.
+PLAN_USER_AGENT = f"gitops-bot-plan/{__version__}"
+# The only methods a plan-only client sends without dryRun=All.
+_READS = frozenset({"GET", "HEAD"})
+_DRY_RUN = ("dryRun", "All")
 _AGGREGATED = (
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 )
@@ -74,9 +83,17 @@ def describe(obj: Mapping[str, Any]) -> str:
 class Kube:
     """One cluster. Thread-safe: the transport pools connections."""
 
-    def __init__(self, api: k8s_client.ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+    def __init__(
+        self,
+        api: k8s_client.ApiClient,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        plan_only: bool = False,
+    ) -> None:
         self._api = api
         self.field_manager = field_manager
+        # Whether `_request` refuses every write that is not a dry-run.
+        self.plans_only = plan_only
         self._resources: dict[tuple[str, str], Resource] | None = None
         # (group, kind) -> the server's preferred version of it
         self._preferred: dict[tuple[str, str], Resource] = {}
@@ -110,6 +127,20 @@ class Kube:
             raise ClusterError(f"loading {where} (context {context or 'current'}): {err}") from err
         configuration.connection_pool_maxsize = MAX_CONCURRENCY
         return cls(k8s_client.ApiClient(configuration), field_manager=field_manager)
+
+    def plan_only(self) -> Kube:
+        """A new client to the same cluster, as the same identity, that only plans.
+
+        It has its own connection pool (close() it; closing it leaves this
+        client open) and says `gitops-bot-plan/<version>` as its User-Agent, so
+        an audit log tells its requests apart. It sends reads (GET, HEAD) and
+        dry-runs (dryRun=All) and refuses every other request before sending
+        it, with a ClusterError: the identity may be able to write, the client
+        cannot. Discovery is its own, done again at its first lookup.
+        """
+        api = k8s_client.ApiClient(self._api.configuration)
+        api.user_agent = PLAN_USER_AGENT
+        return Kube(api, field_manager=self.field_manager, plan_only=True)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
@@ -320,7 +351,13 @@ class Kube:
         """The HTTP status and the decoded body (None for a 404 if `missing_ok`).
 
         `call` names the kind of call for `calls` (the method, lowercased, if not given).
+        A plan-only client refuses a write without dryRun=All here, before
+        counting or sending it.
         """
+        if self.plans_only and method.upper() not in _READS and _DRY_RUN not in (query or ()):
+            raise ClusterError(
+                f"{doing}: refused: this client only plans: a dry-run is the only write it sends"
+            )
         with self._count_lock:
             self.requests[method] += 1
             self.calls[call or method.lower()] += 1

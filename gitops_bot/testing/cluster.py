@@ -6,7 +6,8 @@ simulated node, as separate processes of the upstream binaries; writing a
 kubeconfig; waiting until the cluster can run a Deployment; stopping every
 process it started (also if the Python process dies: the children get
 SIGKILL through PR_SET_PDEATHSIG); restarting or killing one component for
-fault tests.
+fault tests; an audit log of the write requests (create, update, patch,
+delete, deletecollection) at level Metadata, and reading it back.
 Refuses: reusing state across instances (every instance has its own folder,
 ports and CA) and mocking anything.
 """
@@ -41,6 +42,17 @@ _STOP_GRACE_S = 10.0
 _POLL_S = 0.05
 _PR_SET_PDEATHSIG = 1
 _NODE_LEASE_S = 40  # the kubelet's default nodeLeaseDurationSeconds
+
+# Who wrote what (tests prove a client sent no write without dryRun): the write
+# verbs at Metadata (user, user agent, verb, requestURI, response code), once
+# a request is complete; nothing else, so reads and watches cost nothing.
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+_AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [{"level": "Metadata", "verbs": list(WRITE_VERBS)}, {"level": "None"}],
+}
 
 # kwok's own pod stages make a pod Ready only on its way from Pending. A
 # kubelet also makes a Running pod Ready again once its node is back after
@@ -176,6 +188,7 @@ class LocalControlPlane:
         self.port = free_port()
         self.server = f"https://127.0.0.1:{self.port}"
         self.kubeconfig = self.workdir / "kubeconfig"
+        self.audit_log = self.workdir / "logs" / "audit.log"
         self._pki = pki.create(self.workdir / "pki")
         self._components = self._plan()
         self._ssl = ssl.create_default_context(cafile=str(self._pki.ca_cert))
@@ -267,6 +280,24 @@ class LocalControlPlane:
         except json.JSONDecodeError:
             return resp.status, data.decode(errors="replace")
 
+    def audit_events(self, user_agent_prefix: str | None = None) -> list[dict[str, Any]]:
+        """The audit log's events so far (write requests only; see _AUDIT_POLICY),
+        oldest first, those whose userAgent starts with `user_agent_prefix` if given.
+
+        The API server writes an event once the response is sent, so a request
+        just answered may not be there yet: callers poll (tests.waiting).
+        A line being written (no newline yet) is left for the next read.
+        """
+        try:
+            text = self.audit_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        lines = text.splitlines(keepends=True)
+        events = [json.loads(line) for line in lines if line.endswith("\n")]
+        if user_agent_prefix is None:
+            return events
+        return [e for e in events if str(e.get("userAgent", "")).startswith(user_agent_prefix)]
+
     # -- internals -----------------------------------------------------------
 
     def _component(self, name: str) -> _Component:
@@ -283,6 +314,8 @@ class LocalControlPlane:
         logs.mkdir(exist_ok=True)
         etcd_client = f"http://127.0.0.1:{free_port()}"
         etcd_peer = f"http://127.0.0.1:{free_port()}"
+        audit_policy = w / "audit-policy.yaml"
+        audit_policy.write_text(yaml.safe_dump(_AUDIT_POLICY, sort_keys=False))
         scheduler_config = w / "scheduler.yaml"
         scheduler_config.write_text(
             yaml.safe_dump(
@@ -325,6 +358,9 @@ class LocalControlPlane:
                 "--allow-privileged=true",
                 f"--cert-dir={w / 'apiserver-certs'}",
                 "--profiling=false",
+                f"--audit-policy-file={audit_policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
             ],
             "kube-controller-manager": [
                 b.path("kube-controller-manager"),
