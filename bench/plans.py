@@ -31,6 +31,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from puller import _kubectl_apply, _ns, _status_commit
+
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.pr.deliveries import sign
 from gitops_bot.puller.plans import PlanLimits, Planner
@@ -43,7 +45,6 @@ from gitops_bot.web.planwire import PlanAsk
 from gitops_bot.web.poke import SIGNATURE_HEADER
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.puller import _kubectl_apply, _ns, _status_commit
 from tests.integration import pullerkit
 from tests.integration.pullerkit import Remote
 

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gitops_bot.app import plan
 from gitops_bot.cluster.kube import PLAN_USER_AGENT, Kube
 from gitops_bot.core.objects.model import Key, Manifest, Origin, Render
 from gitops_bot.core.report.plan import Action
 from gitops_bot.errors import ClusterError
+from gitops_bot.planner import plan
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests import objects, waiting
 
