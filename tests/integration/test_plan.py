@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.repo import config
+from gitops_bot.core.report import json as report_json
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
 from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, SHOP, edit, git
@@ -172,6 +173,11 @@ def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
     }
     for value in (OLD_PASSWORD, NEW_PASSWORD):
         assert value not in result.output
+    # A real live plan (drift, Secrets, origins) reads back exactly, as the
+    # puller's answer does: the same bytes again from the Plan read.
+    read = report_json.parse(result.output)
+    assert read.envs[0].drift_known
+    assert report_json.render(read) == result.output
 
     # Declared the cluster's (an autoscaler's), replicas are neither drift nor change.
     git(shop, "checkout", "-q", "change")

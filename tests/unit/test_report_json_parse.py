@@ -252,3 +252,10 @@ def test_text_that_is_not_a_plan(text: str | bytes, message: str) -> None:
     with pytest.raises(report_json.DocumentError) as caught:
         report_json.parse(text)
     assert str(caught.value) == message
+
+
+def test_a_number_too_large_to_write_is_named_not_written() -> None:
+    doc = _doc()
+    doc["base"] = 10**5000
+    with pytest.raises(report_json.DocumentError, match=r"^base: expected a string, got a number$"):
+        report_json.from_document(doc)

@@ -122,6 +122,8 @@ def _what(value: object) -> str:
     """The value, when short, else its kind: errors never echo large values."""
     if value is None or isinstance(value, bool):
         return json.dumps(value)
+    if isinstance(value, int) and value.bit_length() > 128:
+        return "a number"  # and never one Python refuses to write (past 4,300 digits)
     if isinstance(value, int | float):
         shown = json.dumps(value)
         return shown if len(shown) <= _SHOWN else "a number"
