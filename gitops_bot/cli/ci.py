@@ -136,6 +136,8 @@ def _id_token(live: LiveVia) -> Callable[[], str]:
 
 
 def poke(url: str | None, secret_file: str | None) -> Poke | None:
+    """The poke of the puller at `url`; it needs the poke secret when it is made, not
+    before: a pull request job that asks the same puller for plans pokes nothing."""
     if not url:
         return None
     # The secret's value may come straight from a CI secret variable.
@@ -143,9 +145,14 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
     if secret_file:
         secret = Path(secret_file).read_bytes()
     if not secret.strip():
-        raise BotError(
-            "--puller-url needs the poke secret: --puller-secret-file or GITOPS_BOT_PULLER_SECRET"
-        )
+
+        def unsigned(_ref: str, _sha: str) -> str:
+            raise BotError(
+                "poking the puller: --puller-url needs the poke secret: "
+                "--puller-secret-file or GITOPS_BOT_PULLER_SECRET"
+            )
+
+        return unsigned
     from gitops_bot.web import poke as puller_client  # noqa: PLC0415
 
     return puller_client.Poker(url, secret=secret.strip()).poke

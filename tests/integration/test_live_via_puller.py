@@ -190,6 +190,7 @@ def test_run_and_serve_plan_live_through_the_puller_with_no_kubeconfig(  # noqa:
     served = emulator(SERVE_TOKEN)
     number, head = _open(served, shop)
     (tmp_path / "plan-secret").write_text(PLAN_SECRET)
+    (tmp_path / "serve").mkdir()
     environ = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     assert kubeconfig not in environ.values()
     with servekit.running(
