@@ -67,6 +67,26 @@ def test_the_base_builds_with_no_cluster_scope(binaries: Binaries) -> None:
         assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
 
 
+def test_the_plans_component_serves_plans_with_a_secret_of_its_own(
+    binaries: Binaries, tmp_path: Path
+) -> None:
+    overlay = _overlay(tmp_path, namespace="gitops-bot", components=("plans",))
+    deployment = next(o for o in _build(binaries, overlay) if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["GITOPS_BOT_PLAN_SECRET_FILE"] == "/secrets/plan/secret"
+    assert env["GITOPS_BOT_POKE_SECRET_FILE"] != env["GITOPS_BOT_PLAN_SECRET_FILE"]
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["plan-secret"] == {
+        "name": "plan-secret",
+        "mountPath": "/secrets/plan",
+        "readOnly": True,
+    }
+    volume = next(v for v in pod["volumes"] if v["name"] == "plan-secret")
+    # Not optional: a puller told to serve plans must not start without its secret.
+    assert volume["secret"] == {"secretName": "gitops-bot-plan-secret", "defaultMode": 0o400}
+
+
 def test_every_object_passes_a_server_side_dry_run(
     binaries: Binaries, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
