@@ -86,6 +86,8 @@ def demo(keep: bool) -> None:
     show_default=True,
     help="The configuration file, relative to the repository root.",
 )
+@ci.puller_url_option
+@ci.live_via_options
 @common.tool_options
 @common.bounds_options
 def plan(  # click passes options by name
@@ -97,6 +99,11 @@ def plan(  # click passes options by name
     fmt: str,
     repo: str,
     config_file: str,
+    puller_url: str | None,
+    live_via: str,
+    plan_secret_file: str | None,
+    plan_audience: str | None,
+    puller_ca_file: str | None,
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
@@ -112,14 +119,20 @@ def plan(  # click passes options by name
     from gitops_bot.planner import plan as plan_app  # noqa: PLC0415
     from gitops_bot.vcs.git import Git  # noqa: PLC0415
 
+    via = ci.LiveVia(live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file)
     with common.clusters(kubeconfig) as cluster_for:
         result = plan_app.plan(
             repo=Git(Path(repo)),
             request=plan_app.Request(
-                base=base, head=head, envs=envs, live=live, config_file=config_file
+                base=base,
+                head=head,
+                envs=envs,
+                live=live or live_via == "puller",
+                config_file=config_file,
             ),
             tools=common.tools(helm, kustomize),
             cluster_for=cluster_for,
+            live_via=ci.live_plans(via),
             mask_key=common.mask_key(),
             bounds=common.bounds(max_objects, plan_timeout),
         )

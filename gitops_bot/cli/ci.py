@@ -34,27 +34,25 @@ if TYPE_CHECKING:
     from gitops_bot.vcs.mirror import Mirror
 
 
-def puller_options(f: Callable[..., None]) -> Callable[..., None]:
-    f = click.option(
+def puller_url_option(f: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
         "--puller-url",
         envvar="GITOPS_BOT_PULLER_URL",
-        help="The puller's base URL, poked on a push to the default branch "
-        "[env: GITOPS_BOT_PULLER_URL].",
+        help="The puller's base URL: poked on a push to the default branch, asked for live "
+        "plans with --live-via puller [env: GITOPS_BOT_PULLER_URL].",
     )(f)
-    f = click.option(
-        "--puller-secret-file",
-        envvar="GITOPS_BOT_PULLER_SECRET_FILE",
-        type=click.Path(dir_okay=False, exists=True),
-        help="The shared secret that signs pokes [env: GITOPS_BOT_PULLER_SECRET_FILE].",
-    )(f)
+
+
+def live_via_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--live-via and how the puller is asked (plan, run, serve; with --puller-url)."""
     f = click.option(
         "--live-via",
         envvar="GITOPS_BOT_LIVE_VIA",
         type=click.Choice(["kubeconfig", "puller"]),
         default="kubeconfig",
         show_default=True,
-        help="Where live plans come from: this job's kubeconfig, or the puller's POST /plan "
-        "at --puller-url (no cluster credentials in the job; implies --live) "
+        help="Where live plans come from: a kubeconfig, or the puller's POST /plan "
+        "at --puller-url (no cluster credentials here; implies --live) "
         "[env: GITOPS_BOT_LIVE_VIA].",
     )(f)
     f = click.option(
@@ -71,12 +69,23 @@ def puller_options(f: Callable[..., None]) -> Callable[..., None]:
         "audience instead of a secret (needs `permissions: id-token: write`) "
         "[env: GITOPS_BOT_PLAN_AUDIENCE].",
     )(f)
-    f = click.option(
+    return click.option(
         "--puller-ca-file",
         envvar="GITOPS_BOT_PULLER_CA_FILE",
         type=click.Path(dir_okay=False, exists=True),
         help="The CA that signed the puller's HTTPS certificate [env: GITOPS_BOT_PULLER_CA_FILE].",
     )(f)
+
+
+def puller_options(f: Callable[..., None]) -> Callable[..., None]:
+    f = puller_url_option(f)
+    f = click.option(
+        "--puller-secret-file",
+        envvar="GITOPS_BOT_PULLER_SECRET_FILE",
+        type=click.Path(dir_okay=False, exists=True),
+        help="The shared secret that signs pokes [env: GITOPS_BOT_PULLER_SECRET_FILE].",
+    )(f)
+    f = live_via_options(f)
     return click.option(
         "--live/--offline",
         envvar="GITOPS_BOT_LIVE",
@@ -95,7 +104,7 @@ class LiveVia:
     secret_file: str | None = None
     audience: str | None = None
     ca_file: str | None = None
-    forge: str = "github"  # whose CI issues the OIDC token
+    forge: str = "github"  # whose CI issues the OIDC token (`plan`: GitHub Actions')
 
 
 def live_plans(live: LiveVia) -> LivePlans | None:
