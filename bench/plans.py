@@ -82,8 +82,14 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
         kube = Kube.from_kubeconfig(str(cp.kubeconfig))
         namespace, twin = _ns(kube, "bench-plans"), _ns(kube, "bench-plans-kubectl")
         remote = Remote(work / "remote")
+        touched = objects // 10  # what the pull request changes
         base = remote.commit(
-            {".gitops.yaml": pullerkit.config(namespace), **pullerkit.configmaps("dev", objects)}
+            {
+                ".gitops.yaml": pullerkit.config(namespace),
+                **pullerkit.configmaps("dev", objects - change - touched),
+                **pullerkit.configmaps("dev", change, prefix="merged"),
+                **pullerkit.configmaps("dev", touched, prefix="pr"),
+            }
         )
         remote.push()
         puller = pullerkit.make(
@@ -96,7 +102,7 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
         )
         pullerkit.git(remote.work, "checkout", "-q", "-b", "pr")
         head = remote.commit(
-            pullerkit.configmaps("dev", objects // 10, value="pr"), "a pull request"
+            pullerkit.configmaps("dev", touched, value="pr", prefix="pr"), "a pull request"
         )
         pullerkit.git(remote.work, "push", "-q", "origin", "pr")
         pullerkit.git(remote.work, "checkout", "-q", "main")
@@ -127,7 +133,9 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
             for r in range(rounds * 2):
                 with_plans = r % 2 == 1
                 value = str(r + 2)
-                tip = remote.commit(pullerkit.configmaps("dev", change, value=value), f"m{r}")
+                tip = remote.commit(
+                    pullerkit.configmaps("dev", change, value=value, prefix="merged"), f"m{r}"
+                )
                 remote.push()
                 clients = [
                     threading.Thread(
