@@ -155,6 +155,13 @@ class Git:
         judges rewinds); the fetched commit. `env` carries credentials."""
         if branch.startswith("-") or url.startswith("-"):
             raise GitError(f"fetching {branch!r} from {url!r}: not a branch or URL")
+        self._fetch(
+            url, f"+refs/heads/{branch}:{into}", f"fetching branch {branch} from {url}", env
+        )
+        return self.resolve(into)
+
+    def _fetch(self, url: str, refspec: str, doing: str, env: Mapping[str, str]) -> None:
+        """One forced refspec of `url`, without tags or FETCH_HEAD."""
         self._run(
             "fetch",
             "--quiet",
@@ -162,11 +169,10 @@ class Git:
             "--no-write-fetch-head",
             "--",
             url,
-            f"+refs/heads/{branch}:{into}",
-            doing=f"fetching branch {branch} from {url}",
+            refspec,
+            doing=doing,
             env=env,
         )
-        return self.resolve(into)
 
     def has_commit(self, sha: str) -> bool:
         """Whether this repository holds the commit `sha` (a full SHA) already."""
@@ -180,17 +186,7 @@ class Git:
         commit they hold by its SHA; GitError when `url` does not hold it."""
         if not _FULL_SHA.fullmatch(sha) or url.startswith("-"):
             raise GitError(f"fetching {sha!r} from {url!r}: not a commit SHA or URL")
-        self._run(
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--",
-            url,
-            f"+{sha}:{into}",
-            doing=f"fetching commit {sha[:12]} from {url}",
-            env=env,
-        )
+        self._fetch(url, f"+{sha}:{into}", f"fetching commit {sha[:12]} from {url}", env)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether `descendant` is `ancestor` or has it in its history."""
