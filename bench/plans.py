@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from puller import _kubectl_apply, _ns, _status_commit
 
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.pr.deliveries import sign
+from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.plans import PlanLimits, Planner
 from gitops_bot.puller.server import Handlers, PlanHandlers, Server
 from gitops_bot.puller.source import Source
@@ -52,7 +54,8 @@ SECRET = b"bench-plan-secret"
 
 
 def _ask(url: str, base: str, head: str, *, busy: list[int]) -> float:
-    """One client's plan of base..head, asking again while the puller is busy."""
+    """One client's plan of base..head, asking again after the Retry-After the
+    puller sends (scaled down to keep the pressure on) while it is busy."""
     start = time.monotonic()
     while True:
         body = PlanAsk.new(base, head, ("dev",)).body()
@@ -69,10 +72,82 @@ def _ask(url: str, base: str, head: str, *, busy: list[int]) -> float:
             if err.code != 429:
                 raise
             busy.append(1)
-            time.sleep(0.2)
+            time.sleep(float(err.headers.get("Retry-After", "1")) / 5)
             continue
         assert answer["environments"][0]["live"] is not None, answer
         return time.monotonic() - start
+
+
+def clients(url: str, base: str, head: str, count: int) -> None:
+    """`count` clients at once, in this process (not the puller's): prints
+    {"times": [...], "busy": N} when every one has its plan."""
+    times: list[float] = []
+    busy: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: times.append(_ask(url, base, head, busy=busy)))
+        for _ in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"times": times, "busy": len(busy)}))
+
+
+def _load(url: str, base: str, head: str, count: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--clients", url, base, head, str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _remote(work: Path, namespace: str, objects: int, change: int) -> tuple[Remote, str]:
+    """The remote with main at its first commit: `objects` ConfigMaps, of which the
+    merges change `change` (merged-*) and the pull request a tenth (pr-*)."""
+    remote = Remote(work / "remote")
+    touched = objects // 10
+    base = remote.commit(
+        {
+            ".gitops.yaml": pullerkit.config(namespace),
+            **pullerkit.configmaps("dev", objects - change - touched),
+            **pullerkit.configmaps("dev", change, prefix="merged"),
+            **pullerkit.configmaps("dev", touched, prefix="pr"),
+        }
+    )
+    remote.push()
+    return remote, base
+
+
+def _pull_request(remote: Remote, touched: int) -> str:
+    """A branch `pr` on the remote that changes the pr-* ConfigMaps; its commit."""
+    pullerkit.git(remote.work, "checkout", "-q", "-b", "pr")
+    head = remote.commit(
+        pullerkit.configmaps("dev", touched, value="pr", prefix="pr"), "a pull request"
+    )
+    pullerkit.git(remote.work, "push", "-q", "origin", "pr")
+    pullerkit.git(remote.work, "checkout", "-q", "main")
+    return head
+
+
+def _endpoint(kube: Kube, remote: Remote, puller: Puller, cache: Path) -> tuple[Server, Kube]:
+    """POST /plan next to `puller`, bounded as `gitops-bot puller` bounds it by default."""
+    plan_kube = kube.plan_only(yield_to=puller.yield_to_applies)
+    planner = Planner(
+        source=Source(remote.url, "main", cache=cache),
+        kube=plan_kube,
+        envs=("dev",),
+        config_file=".gitops.yaml",
+        tools=pullerkit.tools(locate()),
+        quiet=puller.wait_quiet,
+        limits=PlanLimits(),
+    )
+    server = Server(
+        Handlers(poke=puller.poke, ready=puller.ready, metrics=lambda: b""),
+        secret=b"poke",
+        plans=PlanHandlers(callers=callers.Callers(secret=SECRET), plan=planner.plan),
+    )
+    return server, plan_kube
 
 
 def run(objects: int, change: int, plans: int, rounds: int) -> None:
@@ -81,17 +156,7 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
         work = Path(tmp)
         kube = Kube.from_kubeconfig(str(cp.kubeconfig))
         namespace, twin = _ns(kube, "bench-plans"), _ns(kube, "bench-plans-kubectl")
-        remote = Remote(work / "remote")
-        touched = objects // 10  # what the pull request changes
-        base = remote.commit(
-            {
-                ".gitops.yaml": pullerkit.config(namespace),
-                **pullerkit.configmaps("dev", objects - change - touched),
-                **pullerkit.configmaps("dev", change, prefix="merged"),
-                **pullerkit.configmaps("dev", touched, prefix="pr"),
-            }
-        )
-        remote.push()
+        remote, base = _remote(work, namespace, objects, change)
         puller = pullerkit.make(
             kube,
             remote,
@@ -100,36 +165,18 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
             binaries=binaries,
             interval_s=3600,
         )
-        pullerkit.git(remote.work, "checkout", "-q", "-b", "pr")
-        head = remote.commit(
-            pullerkit.configmaps("dev", touched, value="pr", prefix="pr"), "a pull request"
-        )
-        pullerkit.git(remote.work, "push", "-q", "origin", "pr")
-        pullerkit.git(remote.work, "checkout", "-q", "main")
-        plan_kube = kube.plan_only()
-        planner = Planner(
-            source=Source(remote.url, "main", cache=work / "plan-cache"),
-            kube=plan_kube,
-            envs=("dev",),
-            config_file=".gitops.yaml",
-            tools=pullerkit.tools(binaries),
-            quiet=puller.wait_quiet,
-            limits=PlanLimits(),
-        )
-        server = Server(
-            Handlers(poke=puller.poke, ready=puller.ready, metrics=lambda: b""),
-            secret=b"poke",
-            plans=PlanHandlers(callers=callers.Callers(secret=SECRET), plan=planner.plan),
-        )
+        head = _pull_request(remote, objects // 10)
+        server, plan_kube = _endpoint(kube, remote, puller, work / "plan-cache")
         stop = threading.Event()
         loop = threading.Thread(target=puller.run, args=(stop,), daemon=True)
         loop.start()
-        alone, loaded, kubectl, plan_times, busy = [], [], [], [], []
+        alone, loaded, kubectl, plan_times, busy = [], [], [], [], []  # seconds; 429s
         try:
             while not puller.synced.is_set():
                 time.sleep(0.05)
             _kubectl_apply(cp, binaries, work, twin, objects, "1")
             _ask(server.url, base, head, busy=[])  # warm: fetch, first renders
+            one = statistics.median(_ask(server.url, base, head, busy=[]) for _ in range(3))
             for r in range(rounds * 2):
                 with_plans = r % 2 == 1
                 value = str(r + 2)
@@ -137,23 +184,19 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
                     pullerkit.configmaps("dev", change, value=value, prefix="merged"), f"m{r}"
                 )
                 remote.push()
-                clients = [
-                    threading.Thread(
-                        target=lambda: plan_times.append(_ask(server.url, base, head, busy=busy))
-                    )
-                    for _ in range(plans if with_plans else 0)
-                ]
-                for client in clients:
-                    client.start()
-                if clients:
-                    time.sleep(0.3)  # the first plan is under way when the merge lands
+                load = _load(server.url, base, head, plans) if with_plans else None
+                if load is not None:
+                    time.sleep(1.0)  # the clients are up and the first plan is under way
                 start = time.monotonic()
                 puller.poke()
                 while _status_commit(kube, namespace) != tip:
                     time.sleep(0.01)
                 (loaded if with_plans else alone).append(time.monotonic() - start)
-                for client in clients:
-                    client.join(900)
+                if load is not None:
+                    out, _ = load.communicate(timeout=1800)
+                    done = json.loads(out)
+                    plan_times += done["times"]
+                    busy.append(done["busy"])
                 kubectl.append(_kubectl_apply(cp, binaries, work, twin, change, value))
         finally:
             stop.set()
@@ -170,14 +213,19 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
             f"kubectl apply --server-side of the same change median "
             f"{statistics.median(kubectl):.3f} s"
         )
+        print(f"one plan alone (nothing else running): median {one:.2f} s")
         print(
             f"plans: {len(plan_times)} made, median {statistics.median(plan_times):.2f} s from "
             f"the first ask to the answer, max {max(plan_times):.2f} s; "
-            f"{len(busy)} asks answered 429 (busy) and asked again"
+            f"{sum(busy)} asks answered 429 (busy) and asked again"
         )
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--clients"]:
+        url, base, head, count = sys.argv[2:6]
+        clients(url, base, head, int(count))
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--change", type=int, default=50)

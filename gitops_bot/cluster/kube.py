@@ -19,7 +19,7 @@ import collections
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -89,11 +89,13 @@ class Kube:
         *,
         field_manager: str = FIELD_MANAGER,
         plan_only: bool = False,
+        yield_to: Callable[[], None] | None = None,
     ) -> None:
         self._api = api
         self.field_manager = field_manager
         # Whether `_request` refuses every write that is not a dry-run.
         self.plans_only = plan_only
+        self._yield_to = yield_to  # called before every request (a plan waits for applies)
         self._resources: dict[tuple[str, str], Resource] | None = None
         # (group, kind) -> the server's preferred version of it
         self._preferred: dict[tuple[str, str], Resource] = {}
@@ -128,7 +130,7 @@ class Kube:
         configuration.connection_pool_maxsize = MAX_CONCURRENCY
         return cls(k8s_client.ApiClient(configuration), field_manager=field_manager)
 
-    def plan_only(self) -> Kube:
+    def plan_only(self, *, yield_to: Callable[[], None] | None = None) -> Kube:
         """A new client to the same cluster, as the same identity, that only plans.
 
         It has its own connection pool (close() it; closing it leaves this
@@ -137,10 +139,13 @@ class Kube:
         dry-runs (dryRun=All) and refuses every other request before sending
         it, with a ClusterError: the identity may be able to write, the client
         cannot. Discovery is its own, done again at its first lookup.
+        `yield_to` is called before every request it sends: the puller passes
+        a wait while it applies, so a plan under way pauses at its next request
+        and an apply never shares the API server with it.
         """
         api = k8s_client.ApiClient(self._api.configuration)
         api.user_agent = PLAN_USER_AGENT
-        return Kube(api, field_manager=self.field_manager, plan_only=True)
+        return Kube(api, field_manager=self.field_manager, plan_only=True, yield_to=yield_to)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
@@ -358,6 +363,8 @@ class Kube:
             raise ClusterError(
                 f"{doing}: refused: this client only plans: a dry-run is the only write it sends"
             )
+        if self._yield_to is not None:
+            self._yield_to()
         with self._count_lock:
             self.requests[method] += 1
             self.calls[call or method.lower()] += 1

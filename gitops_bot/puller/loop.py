@@ -111,6 +111,11 @@ class Puller:
         with self._applies:
             return self._applies.wait_for(lambda: self._applying == 0, max(0.0, timeout))
 
+    def yield_to_applies(self) -> None:
+        """Before each request of a plan: wait while a sync runs (at most a sync's
+        worst case, the health timeout, so a stuck sync cannot hold a plan forever)."""
+        self.wait_quiet(self.settings.apply.health_timeout_s + 60)
+
     @contextlib.contextmanager
     def _apply_in_progress(self) -> Iterator[None]:
         with self._applies:

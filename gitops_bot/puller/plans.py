@@ -92,28 +92,32 @@ class Planner:
                 self.source.fetch_commits(ask.base, ask.head)
             except BotError as err:
                 raise UnfetchableError(str(err)) from None
-            envs: list[EnvPlan] = []
-            skipped: list[Skipped] = []
-            for name in ask.envs:
-                if name not in self._env_locks:
-                    managed = ", ".join(self.envs) or "none"
-                    skipped.append(
-                        Skipped(name, f"not managed by this puller (it manages {managed})")
-                    )
-                    continue
-                planned = self._env(ask, name, deadline)
-                if isinstance(planned, Skipped):
-                    skipped.append(planned)
-                else:
-                    envs.append(planned)
-            self.made += 1
-            return Plan(
-                base=ask.base,
-                head=ask.head,
-                envs=tuple(envs),
-                skipped=tuple(skipped),
-                sandbox=render_mod.isolation(),
-            )
+            try:
+                return self._plan(ask, deadline)
+            finally:
+                self.source.forget_commits(ask.base, ask.head)
+
+    def _plan(self, ask: PlanAsk, deadline: float) -> Plan:
+        envs: list[EnvPlan] = []
+        skipped: list[Skipped] = []
+        for name in ask.envs:
+            if name not in self._env_locks:
+                managed = ", ".join(self.envs) or "none"
+                skipped.append(Skipped(name, f"not managed by this puller (it manages {managed})"))
+                continue
+            planned = self._env(ask, name, deadline)
+            if isinstance(planned, Skipped):
+                skipped.append(planned)
+            else:
+                envs.append(planned)
+        self.made += 1
+        return Plan(
+            base=ask.base,
+            head=ask.head,
+            envs=tuple(envs),
+            skipped=tuple(skipped),
+            sandbox=render_mod.isolation(),
+        )
 
     @contextlib.contextmanager
     def _admission(self) -> Iterator[None]:

@@ -139,6 +139,12 @@ class Source:
                     f"{_scrub(str(err), env)}"
                 ) from None
 
+    def forget_commits(self, *shas: str) -> None:
+        """Drop the refs fetch_commits made, so plans leave no ref behind; the
+        objects stay until git's own garbage collection (two weeks unreferenced)."""
+        for sha in shas:
+            self.git.execute("update-ref", "-d", PLAN_REFS + sha, doing=f"forgetting {sha[:12]}")
+
     def decide(self, tip: str, *, last: str | None, rollback_to: str | None = None) -> Move:
         """May the puller move from `last` (None: nothing applied yet) to `tip`?
 

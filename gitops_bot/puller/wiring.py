@@ -166,7 +166,9 @@ def _elector(options: Options, settings: Settings, kube: Kube) -> Elector | None
 def _serve(puller: Puller, elector: Elector | None, options: Options, stop: threading.Event) -> int:
     host, port = _listen(options.listen)
     secret = _read_secret(options.poke_secret_file, what="the poke secret").encode()
-    plan_kube = puller.kube.plan_only() if options.plans.served else None
+    plan_kube = (
+        puller.kube.plan_only(yield_to=puller.yield_to_applies) if options.plans.served else None
+    )
     server = Server(
         Handlers(poke=puller.poke, ready=puller.ready, metrics=puller.reporter.metrics.exposition),
         secret=secret,

@@ -124,7 +124,7 @@ def endpoint(
         verifier: oidc.OidcVerifier | None = None,
         puller: Puller | None = None,
     ) -> Endpoint:
-        plan_kube = kube.plan_only()
+        plan_kube = kube.plan_only(yield_to=puller.yield_to_applies if puller else None)
         planner = Planner(
             source=Source(remote.url, "main", cache=tmp_path / f"plans-{len(made)}"),
             kube=plan_kube,
@@ -169,10 +169,14 @@ def test_a_signed_request_gets_the_live_plan_plan_live_makes_with_no_secret_valu
     control_plane: LocalControlPlane,
 ) -> None:
     remote, base, head = change
-    status, data = endpoint().signed(PlanAsk.new(base, head, ("dev",)))
+    point = endpoint()
+    status, data = point.signed(PlanAsk.new(base, head, ("dev",)))
 
     assert status == 200, data
     _no_secret_value(data)
+    refs = point.planner.source.git.execute("for-each-ref", "refs/gitops-bot/", doing="listing")
+    assert refs.stdout == "", "a plan leaves no ref behind"
+    assert point.planner.source.git.has_commit(head)
     answer = json.loads(data)
     (dev,) = answer["environments"]
     live = _by_key(dev["live"])

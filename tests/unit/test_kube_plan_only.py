@@ -102,3 +102,20 @@ def test_the_plan_client_has_its_own_pool_and_says_who_it_is(nowhere: Kube) -> N
     with pytest.raises(ClusterError, match="reading"):
         nowhere._request("GET", PATH, doing="reading")
     assert nowhere.requests == {"GET": 1}
+
+
+def test_a_plan_client_yields_before_every_request_it_sends_and_not_for_refusals(
+    nowhere: Kube,
+) -> None:
+    yielded: list[str] = []
+    planner = nowhere.plan_only(yield_to=lambda: yielded.append("waited"))
+    try:
+        with pytest.raises(ClusterError, match="only plans"):
+            planner._request("DELETE", PATH, doing="deleting ConfigMap shop/web")
+        assert yielded == []  # refused before: nothing to wait for
+        for method, query in (("GET", []), ("PATCH", [("dryRun", "All")])):
+            with pytest.raises(ClusterError):  # nothing listens: sent, and failed
+                planner._request(method, PATH, doing="reading", query=query)
+        assert yielded == ["waited", "waited"]
+    finally:
+        planner.close()
