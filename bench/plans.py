@@ -38,6 +38,7 @@ from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.pr.deliveries import sign
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.plans import PlanLimits, Planner
+from gitops_bot.puller.planwork import Cluster, Workers
 from gitops_bot.puller.server import Handlers, PlanHandlers, Server
 from gitops_bot.puller.source import Source
 from gitops_bot.testing.binaries import locate
@@ -130,12 +131,16 @@ def _pull_request(remote: Remote, touched: int) -> str:
     return head
 
 
-def _endpoint(kube: Kube, remote: Remote, puller: Puller, cache: Path) -> tuple[Server, Kube]:
-    """POST /plan next to `puller`, bounded as `gitops-bot puller` bounds it by default."""
-    plan_kube = kube.plan_only(yield_to=puller.yield_to_applies)
+def _endpoint(
+    kubeconfig: Path, remote: Remote, puller: Puller, cache: Path
+) -> tuple[Server, Workers]:
+    """POST /plan next to `puller`, as `gitops-bot puller` wires it by default."""
+    workers = Workers(Cluster(str(kubeconfig)))
+    puller.on_syncing(workers.syncing)
+    workers.start()
     planner = Planner(
         source=Source(remote.url, "main", cache=cache),
-        kube=plan_kube,
+        workers=workers,
         envs=("dev",),
         config_file=".gitops.yaml",
         tools=pullerkit.tools(locate()),
@@ -147,7 +152,7 @@ def _endpoint(kube: Kube, remote: Remote, puller: Puller, cache: Path) -> tuple[
         secret=b"poke",
         plans=PlanHandlers(callers=callers.Callers(secret=SECRET), plan=planner.plan),
     )
-    return server, plan_kube
+    return server, workers
 
 
 def run(objects: int, change: int, plans: int, rounds: int) -> None:
@@ -166,7 +171,7 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
             interval_s=3600,
         )
         head = _pull_request(remote, objects // 10)
-        server, plan_kube = _endpoint(kube, remote, puller, work / "plan-cache")
+        server, workers = _endpoint(cp.kubeconfig, remote, puller, work / "plan-cache")
         stop = threading.Event()
         loop = threading.Thread(target=puller.run, args=(stop,), daemon=True)
         loop.start()
@@ -203,7 +208,7 @@ def run(objects: int, change: int, plans: int, rounds: int) -> None:
             puller.poke()
             loop.join(30)
             server.close()
-            plan_kube.close()
+            workers.close()
         print(
             f"merge-to-applied, {change} of {objects} objects changed: "
             f"alone median {statistics.median(alone):.3f} s "

@@ -87,6 +87,7 @@ class Puller:
         self.tip = ""  # the commit last fetched
         self._applies = threading.Condition()  # plans wait on it (puller.plans)
         self._applying = 0
+        self._syncing: list[Callable[[bool], None]] = []  # told when syncs start and end
 
     # -- the outside -----------------------------------------------------------
 
@@ -111,20 +112,26 @@ class Puller:
         with self._applies:
             return self._applies.wait_for(lambda: self._applying == 0, max(0.0, timeout))
 
-    def yield_to_applies(self) -> None:
-        """Before each request of a plan: wait while a sync runs (at most a sync's
-        worst case, the health timeout, so a stuck sync cannot hold a plan forever)."""
-        self.wait_quiet(self.settings.apply.health_timeout_s + 60)
+    def on_syncing(self, tell: Callable[[bool], None]) -> None:
+        """Call `tell(True)` when a sync starts and `tell(False)` when it ends (the
+        plan workers pause meanwhile, puller.planwork)."""
+        self._syncing.append(tell)
 
     @contextlib.contextmanager
     def _apply_in_progress(self) -> Iterator[None]:
         with self._applies:
             self._applying += 1
+            if self._applying == 1:
+                for tell in self._syncing:
+                    tell(True)
         try:
             yield
         finally:
             with self._applies:
                 self._applying -= 1
+                if self._applying == 0:
+                    for tell in self._syncing:
+                        tell(False)
                 self._applies.notify_all()
 
     def run(self, stop: threading.Event) -> None:

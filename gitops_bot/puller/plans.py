@@ -5,7 +5,8 @@ trusts: the request's SHAs are fetched from the puller's own remote (a
 commit it cannot fetch is refused), rendered in its sandbox with its own
 tools, and dry-run with a client that cannot write (Kube.plan_only: every
 write it sends carries dryRun=All), through the same use case as `plan
---live` (planner.plan), so the answer is that plan, masked in the cluster.
+--live` (planner.plan), in a worker process (puller.planwork), so the
+answer is that plan, masked in the cluster.
 And the bounds that keep plans from slowing applies: a fixed number of
 plans made at once and a short queue behind them (more is refused at
 once as busy, never queued without end), at most one plan of an
@@ -22,17 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.core.report.plan import EnvPlan, Plan, Skipped
 from gitops_bot.errors import BotError
-from gitops_bot.planner import plan as plan_app
+from gitops_bot.puller.planwork import Job, Workers
 from gitops_bot.puller.source import Source
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
@@ -59,7 +58,7 @@ class Planner:
         self,
         *,
         source: Source,
-        kube: Kube,  # a plan-only client (Kube.plan_only)
+        workers: Workers,  # the processes plans are made in
         envs: tuple[str, ...],
         config_file: str,
         tools: Tools,
@@ -70,7 +69,7 @@ class Planner:
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | None = None,
     ) -> None:
-        self.source, self.kube, self.envs = source, kube, envs
+        self.source, self.workers, self.envs = source, workers, envs
         self.config_file, self.tools, self.quiet = config_file, tools, quiet
         self.limits, self.render_limits = limits, render_limits
         self.bounds = bounds or Bounds()
@@ -161,25 +160,19 @@ class Planner:
 
     def _make(self, ask: PlanAsk, name: str) -> EnvPlan:
         started = self._clock()
-        try:
-            result = plan_app.plan(
-                repo=self.source.git,
-                request=plan_app.Request(
-                    base=ask.base,
-                    head=ask.head,
-                    envs=(name,),
-                    live=True,
-                    config_file=self.config_file,
-                ),
+        env = self.workers.plan(
+            Job(
+                repo=self.source.git.root,
+                base=ask.base,
+                head=ask.head,
+                env=name,
+                config_file=self.config_file,
                 tools=self.tools,
-                cluster_for=lambda _env: self.kube,
-                mask_key=os.urandom(32),
                 limits=self.render_limits,
                 bounds=self.bounds,
             )
-        except BotError as err:
-            return EnvPlan(env=name, error=f"planning on the puller: {err}")
+        )
         self.log.info(
             "planned %s at %s live in %.1f s", name, ask.head[:12], self._clock() - started
         )
-        return result.envs[0]
+        return env

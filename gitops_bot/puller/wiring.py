@@ -32,6 +32,7 @@ from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.plans import PlanLimits, Planner
+from gitops_bot.puller.planwork import Cluster, Workers
 from gitops_bot.puller.server import Handlers, PlanHandlers, Server
 from gitops_bot.puller.settings import Options, PlanOptions, Settings
 from gitops_bot.puller.source import Source
@@ -166,13 +167,15 @@ def _elector(options: Options, settings: Settings, kube: Kube) -> Elector | None
 def _serve(puller: Puller, elector: Elector | None, options: Options, stop: threading.Event) -> int:
     host, port = _listen(options.listen)
     secret = _read_secret(options.poke_secret_file, what="the poke secret").encode()
-    plan_kube = (
-        puller.kube.plan_only(yield_to=puller.yield_to_applies) if options.plans.served else None
+    workers = (
+        Workers(Cluster(options.kubeconfig, options.context), workers=options.plans.workers)
+        if options.plans.served
+        else None
     )
     server = Server(
         Handlers(poke=puller.poke, ready=puller.ready, metrics=puller.reporter.metrics.exposition),
         secret=secret,
-        plans=_plans(options, puller, plan_kube) if plan_kube is not None else None,
+        plans=_plans(options, puller, workers) if workers is not None else None,
         host=host,
         port=port,
     )
@@ -203,12 +206,12 @@ def _serve(puller: Puller, elector: Elector | None, options: Options, stop: thre
         if lease is not None:
             lease.join(30)
         server.close()
-        if plan_kube is not None:
-            plan_kube.close()
+        if workers is not None:
+            workers.close()
     return 0
 
 
-def _plans(options: Options, puller: Puller, kube: Kube) -> PlanHandlers:
+def _plans(options: Options, puller: Puller, workers: Workers) -> PlanHandlers:
     """POST /plan: who may ask (callers) and the planner, bounded as the options say."""
     plans = options.plans
     if plans.workers + plans.queued > HANDLER_THREADS - 2:  # /healthz must still be answered
@@ -221,11 +224,13 @@ def _plans(options: Options, puller: Puller, kube: Kube) -> PlanHandlers:
         raise ConfigError(f"--plan-secret-file {plans.secret_file}: the file is empty")
     if secret and secret == _read_secret(options.poke_secret_file, what="the poke secret").encode():
         raise ConfigError("the plan secret must not be the poke secret: give each its own")
+    puller.on_syncing(workers.syncing)
+    threading.Thread(target=workers.start, name="plan-workers", daemon=True).start()
     return PlanHandlers(
         callers=callers.Callers(secret=secret or None, verifier=_verifier(plans)),
         plan=Planner(
             source=puller.source,
-            kube=kube,
+            workers=workers,
             envs=puller.settings.envs,
             config_file=puller.settings.config_file,
             tools=options.tools,

@@ -23,6 +23,7 @@ from gitops_bot.core.pr import claims
 from gitops_bot.core.secrets import mask
 from gitops_bot.forges.github import oidc as github_oidc
 from gitops_bot.puller.plans import Planner
+from gitops_bot.puller.planwork import Cluster, Workers
 from gitops_bot.puller.server import Handlers, PlanHandlers, Server
 from gitops_bot.puller.source import Source
 from gitops_bot.testing.binaries import Binaries
@@ -70,12 +71,12 @@ def puller(
     live_shop: tuple[Path, Kube], binaries: Binaries, tmp_path: Path
 ) -> Iterator[PlanEndpoint]:
     """The puller's plan endpoint for the shop, on the control plane live_shop applied."""
-    shop, kube = live_shop
-    plan_kube = kube.plan_only()
+    shop, _kube = live_shop
+    workers = Workers(Cluster(os.environ["KUBECONFIG"]))
     issuer = Issuer(tmp_path / "issuer")
     planner = Planner(
         source=Source(shop.as_uri(), "main", cache=tmp_path / "puller-cache"),
-        kube=plan_kube,
+        workers=workers,
         envs=ENVS,
         config_file=".gitops.yaml",
         tools=pullerkit.tools(binaries),
@@ -99,7 +100,7 @@ def puller(
     )
     yield PlanEndpoint(server.url, planner, issuer)
     server.close()
-    plan_kube.close()
+    workers.close()
     issuer.close()
 
 

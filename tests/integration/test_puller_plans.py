@@ -29,6 +29,7 @@ from gitops_bot.core.secrets import mask
 from gitops_bot.planner import plan as plan_app
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.plans import PlanLimits, Planner
+from gitops_bot.puller.planwork import Cluster, Workers
 from gitops_bot.puller.server import Handlers, PlanHandlers, Server
 from gitops_bot.puller.source import Source
 from gitops_bot.testing.binaries import Binaries
@@ -112,9 +113,12 @@ class Endpoint:
 
 @pytest.fixture
 def endpoint(
-    kube: Kube, namespace: str, binaries: Binaries, tmp_path: Path, change: tuple[Remote, str, str]
+    control_plane: LocalControlPlane,
+    binaries: Binaries,
+    tmp_path: Path,
+    change: tuple[Remote, str, str],
 ) -> Iterator[Callable[..., Endpoint]]:
-    made: list[tuple[Server, Kube]] = []
+    made: list[tuple[Server, Workers]] = []
     remote = change[0]
 
     def make(
@@ -124,10 +128,12 @@ def endpoint(
         verifier: oidc.OidcVerifier | None = None,
         puller: Puller | None = None,
     ) -> Endpoint:
-        plan_kube = kube.plan_only(yield_to=puller.yield_to_applies if puller else None)
+        workers = Workers(Cluster(str(control_plane.kubeconfig)))
+        if puller is not None:
+            puller.on_syncing(workers.syncing)
         planner = Planner(
             source=Source(remote.url, "main", cache=tmp_path / f"plans-{len(made)}"),
-            kube=plan_kube,
+            workers=workers,
             envs=("dev",),
             config_file=".gitops.yaml",
             tools=pullerkit.tools(binaries),
@@ -141,13 +147,13 @@ def endpoint(
                 callers=callers.Callers(secret=PLAN_SECRET, verifier=verifier), plan=planner.plan
             ),
         )
-        made.append((server, plan_kube))
+        made.append((server, workers))
         return Endpoint(server, planner)
 
     yield make
-    for server, plan_kube in made:
+    for server, workers in made:
         server.close()
-        plan_kube.close()
+        workers.close()
 
 
 def _no_secret_value(data: bytes) -> None:
