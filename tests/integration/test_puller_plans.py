@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import threading
 import time
 import urllib.error
@@ -29,7 +30,7 @@ from gitops_bot.core.secrets import mask
 from gitops_bot.planner import plan as plan_app
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.plans import PlanLimits, Planner
-from gitops_bot.puller.planwork import Cluster, Workers
+from gitops_bot.puller.planwork import Cluster, Job, Workers
 from gitops_bot.puller.server import Handlers, PlanHandlers, Server
 from gitops_bot.puller.source import Source
 from gitops_bot.testing.binaries import Binaries
@@ -354,3 +355,29 @@ def test_a_github_actions_token_is_taken_once_and_only_for_its_repository(
     status, data = asked(issuer.token("https://another.example"))
     assert status == 401
     assert token.encode() not in data
+
+
+def test_a_plan_worker_that_dies_is_the_environments_error_and_is_replaced(
+    control_plane: LocalControlPlane,
+    change: tuple[Remote, str, str],
+    binaries: Binaries,
+    tmp_path: Path,
+) -> None:
+    remote, base, head = change
+    source = Source(remote.url, "main", cache=tmp_path / "worker-cache")
+    source.fetch_commits(base, head)
+    job = Job(source.git.root, base, head, "dev", ".gitops.yaml", pullerkit.tools(binaries))
+    workers = Workers(Cluster(str(control_plane.kubeconfig)))
+    try:
+        workers.start()
+        for child in multiprocessing.active_children():
+            child.kill()  # as the kernel's OOM killer would
+        died = workers.plan(job)
+        assert died.error is not None
+        assert "worker process died" in died.error
+        again = workers.plan(job)
+        assert again.error is None
+        assert again.live is not None
+        assert workers.started == 2
+    finally:
+        workers.close()
