@@ -64,6 +64,12 @@ class Metrics:
             "gitops_bot_leader", "1 while this replica holds the Lease.", registry=r
         )
         self.pokes = Counter("gitops_bot_pokes", "Authenticated pokes received.", registry=r)
+        self.plan_requests = Counter(
+            "gitops_bot_plan_requests",
+            "Requests to POST /plan, by the HTTP status answered (200, 401, 429 ...).",
+            ["answer"],
+            registry=r,
+        )
 
     def set_health(self, env: str, counts: dict[str, int]) -> None:
         for health in ("Healthy", "Progressing", "Degraded", "Unknown"):

@@ -50,6 +50,7 @@ class PlanHandlers:
     callers: callers_mod.Callers
     plan: Callable[[planwire.PlanAsk], Plan]
     replays: replay.Replays = field(default_factory=replay.Replays)
+    answered: Callable[[int], None] = lambda _status: None  # each answer's status, for metrics
 
 
 class Server:
@@ -133,6 +134,8 @@ class Server:
 
     def _plan(self, request: front.Request) -> front.Response:
         status, answer = self.plan(request.header, request.body)
+        if self.plans is not None:
+            self.plans.answered(status)
         if isinstance(answer, Plan):
             return front.Response(
                 200, plan_json.render(answer).encode(), content_type="application/json"

@@ -224,10 +224,12 @@ def _plans(options: Options, puller: Puller, workers: Workers) -> PlanHandlers:
         raise ConfigError(f"--plan-secret-file {plans.secret_file}: the file is empty")
     if secret and secret == _read_secret(options.poke_secret_file, what="the poke secret").encode():
         raise ConfigError("the plan secret must not be the poke secret: give each its own")
+    metrics = puller.reporter.metrics
     puller.on_syncing(workers.syncing)
     threading.Thread(target=workers.start, name="plan-workers", daemon=True).start()
     return PlanHandlers(
         callers=callers.Callers(secret=secret or None, verifier=_verifier(plans)),
+        answered=lambda status: metrics.plan_requests.labels(answer=str(status)).inc(),
         plan=Planner(
             source=puller.source,
             workers=workers,

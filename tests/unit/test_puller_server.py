@@ -10,8 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from gitops_bot.core.report.plan import Plan
 from gitops_bot.puller.metrics import Metrics
-from gitops_bot.puller.server import Handlers, Server
+from gitops_bot.puller.server import Handlers, PlanHandlers, Server
+from gitops_bot.web.callers import Callers
+from gitops_bot.web.planwire import PlanAsk
 
 SECRET = b"poke-secret"
 
@@ -190,3 +193,27 @@ def test_close_lets_a_request_being_answered_finish() -> None:
     closing.join(10)
     thread.join(5)
     assert results == [(202, "fetching\n")]
+
+
+def test_plan_requests_are_counted_by_answer_and_refused_unless_served(app: _App) -> None:
+    plans = PlanHandlers(
+        callers=Callers(secret=b"plan-secret"),
+        plan=lambda ask: Plan(base=ask.base, head=ask.head),
+        answered=lambda status: app.metrics.plan_requests.labels(answer=str(status)).inc(),
+    )
+    served = Server(app.handlers(), secret=SECRET, plans=plans)
+    unserved = Server(app.handlers(), secret=SECRET)
+    try:
+        body = PlanAsk.new("a" * 40, "b" * 40, ("dev",)).body()
+        signed = {"X-Gitops-Bot-Signature-256": _sign(body, b"plan-secret")}
+        assert _request(served, "POST", "/plan", body, signed)[0] == 200
+        assert _request(served, "POST", "/plan", body, signed)[0] == 401  # replayed
+        assert _request(served, "POST", "/plan", body, {})[0] == 401
+        status, text = _request(unserved, "POST", "/plan", body, signed)
+        assert (status, "serves no plans" in text) == (404, True)
+    finally:
+        served.close()
+        unserved.close()
+    exposed = app.metrics.exposition().decode()
+    assert 'gitops_bot_plan_requests_total{answer="200"} 1.0' in exposed
+    assert 'gitops_bot_plan_requests_total{answer="401"} 2.0' in exposed
