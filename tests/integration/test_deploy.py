@@ -5,47 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
+from tests.integration import deploykit
 
 pytestmark = pytest.mark.cluster
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-
-
-def _build(binaries: Binaries, folder: Path) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [binaries.path("kustomize"), "build", str(folder)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
-def _overlay(tmp_path: Path, *, namespace: str | None, components: tuple[str, ...]) -> Path:
-    folder = tmp_path / "overlay"
-    folder.mkdir()
-    doc: dict[str, Any] = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(DEPLOY, folder)],
-        "components": [os.path.relpath(DEPLOY / "components" / c, folder) for c in components],
-    }
-    if namespace:
-        doc["namespace"] = namespace
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(doc))
-    return folder
+DEPLOY = deploykit.DEPLOY
 
 
 def test_the_base_builds_with_no_cluster_scope(binaries: Binaries) -> None:
-    objects = _build(binaries, DEPLOY)
+    objects = deploykit.build(binaries, DEPLOY)
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == ["Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
     assert {o["metadata"]["namespace"] for o in objects} == {"gitops-bot"}
@@ -70,8 +44,8 @@ def test_the_base_builds_with_no_cluster_scope(binaries: Binaries) -> None:
 def test_the_plans_component_serves_plans_with_a_secret_of_its_own(
     binaries: Binaries, tmp_path: Path
 ) -> None:
-    overlay = _overlay(tmp_path, namespace="gitops-bot", components=("plans",))
-    deployment = next(o for o in _build(binaries, overlay) if o["kind"] == "Deployment")
+    overlay = deploykit.overlay(tmp_path, namespace="gitops-bot", components=("plans",))
+    deployment = next(o for o in deploykit.build(binaries, overlay) if o["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["GITOPS_BOT_PLAN_SECRET_FILE"] == "/secrets/plan/secret"
@@ -90,15 +64,17 @@ def test_the_plans_component_serves_plans_with_a_secret_of_its_own(
 def test_every_object_passes_a_server_side_dry_run(
     binaries: Binaries, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
-    overlay = _overlay(tmp_path, namespace=namespace, components=("namespace", "cluster-scope"))
-    objects = _build(binaries, overlay)
+    overlay = deploykit.overlay(
+        tmp_path, namespace=namespace, components=("namespace", "cluster-scope")
+    )
+    objects = deploykit.build(binaries, overlay)
     assert {o["kind"] for o in objects} >= {"Namespace", "ClusterRole", "ClusterRoleBinding"}
     for obj in objects:
         if obj["kind"] == "Namespace":
             continue  # renamed to the test's namespace, which exists: dry-run it as it ships
         result = kube.apply(obj, dry_run=True)
         assert result["metadata"]["name"] == obj["metadata"]["name"]
-    shipped = _build(binaries, DEPLOY / "components" / "namespace")
+    shipped = deploykit.build(binaries, DEPLOY / "components" / "namespace")
     assert kube.apply(shipped[0], dry_run=True)["kind"] == "Namespace"
     assert kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", "gitops-bot-puller") is None
 
@@ -133,8 +109,8 @@ def test_the_service_account_may_do_only_what_the_puller_needs(  # noqa: PLR0917
     where: str,
     allowed: bool,
 ) -> None:
-    overlay = _overlay(tmp_path, namespace=namespace, components=())
-    for obj in _build(binaries, overlay):
+    overlay = deploykit.overlay(tmp_path, namespace=namespace, components=())
+    for obj in deploykit.build(binaries, overlay):
         if obj["kind"] in ("ServiceAccount", "Role", "RoleBinding"):
             kube.apply(obj)
     scope = {"own": ["-n", namespace], "other": ["-n", "default"], "cluster": []}[where]

@@ -22,35 +22,20 @@ from gitops_bot.cluster.kube import Kube
 from gitops_bot.errors import ClusterError
 from gitops_bot.testing.binaries import Binaries
 from gitops_bot.testing.cluster import LocalControlPlane
+from tests.integration import deploykit
 
 pytestmark = pytest.mark.cluster
 
-COMPONENT = Path(__file__).resolve().parents[2] / "deploy" / "components" / "plan-identity"
 POLICY = "gitops-bot-plan-dry-run-only"
 _ENFORCED_WITHIN_S = 30.0  # the API server's policy informer picks a new policy up in ~1 s
 
 
 def _build(binaries: Binaries, tmp_path: Path, namespace: str) -> list[dict[str, Any]]:
     """The component as an overlay that puts it in `namespace` builds it."""
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "namespace": namespace,
-                "components": [os.path.relpath(COMPONENT, overlay)],
-            }
-        )
+    folder = deploykit.overlay(
+        tmp_path, namespace=namespace, components=("plan-identity",), base=False
     )
-    out = subprocess.run(
-        [binaries.path("kustomize"), "build", str(overlay)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    return deploykit.build(binaries, folder)
 
 
 def _kubectl(
