@@ -176,7 +176,7 @@ RULE = "lowercase letters, digits and '-', starting and ending with a letter or 
         ),
         (
             "version: 1\nenvironments: {e: {path: a}}\npolicy: {approvals: 2}\n",
-            "3: policy: unknown key (known keys: version, environments, promotion)",
+            "3: policy: unknown key (known keys: version, environments, promotion, sources)",
         ),
         (
             "version: 1\nenvironments: {e: {path: a}}\npromotion: {}\n",
@@ -482,3 +482,27 @@ def test_config_shaped_structures_parse_or_raise_config_error(
     envs: dict[str, Any], version: object
 ) -> None:
     _parses_or_refuses(yaml.safe_dump({"version": version, "environments": envs}))
+
+
+@pytest.mark.parametrize(
+    ("sources", "error"),
+    [
+        ("sources: {allow: https://charts.example.com/}", "3: sources.allow: expected a list"),
+        ("sources: {allow: [https://charts.example.com]}", "ends at the host name"),
+        ("sources: {allow: [ftp://charts.example.com/]}", "is not a URL prefix"),
+        ("sources: {allow: [charts.example.com/]}", "is not a URL prefix"),
+        ("sources: {deny: []}", "3: sources.deny: unknown key (known keys: allow)"),
+    ],
+)
+def test_a_bad_source_allow_list_says_which_entry(sources: str, error: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config.parse(f"version: 1\nenvironments: {{e: {{path: a}}}}\n{sources}\n")
+    assert error in str(caught.value)
+
+
+def test_the_source_allow_list_is_read_in_order() -> None:
+    parsed = config.parse(
+        "version: 1\nenvironments: {e: {path: a}}\n"
+        "sources:\n  allow:\n    - https://charts.example.com/stable/\n    - oci://ghcr.io/org/\n"
+    )
+    assert parsed.allow_sources == ("https://charts.example.com/stable/", "oci://ghcr.io/org/")

@@ -56,6 +56,12 @@ def _config_with(key: str, value: Any) -> dict[str, Any]:
         return _promotion_with(key, value)
     env: dict[str, Any] = {"path": "deploy/dev"}
     doc: dict[str, Any] = {"version": 1, "environments": {"e": env}}
+    if key == "sources":
+        doc[key] = value
+        return doc
+    if key.startswith("sources."):
+        doc["sources"] = {key.removeprefix("sources."): value}
+        return doc
     if key in ("version", "environments"):
         doc[key] = value
         return doc

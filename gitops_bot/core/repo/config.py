@@ -53,6 +53,8 @@ KEYS: tuple[str, ...] = (
     *(f"environments.<name>.ignore_fields{key}" for key in ignore.KEYS),
     "promotion",
     *(f"promotion{key}" for key in routes.KEYS),
+    "sources",
+    "sources.allow",
 )
 
 
@@ -64,6 +66,9 @@ def _children(parent: str) -> tuple[str, ...]:
 
 
 _TOP_KEYS = _children("")
+_SOURCES_KEYS = _children("sources")
+# An allow-list entry: a scheme the fetcher speaks, a host, then a path prefix.
+_SOURCE_PREFIX = re.compile(r"(?:https?|oci)://[A-Za-z0-9.-]+(?::\d+)?(?:/\S*)?")
 _REQUIRED_TOP_KEYS = ("version", "environments")
 _ENV_KEYS = _children("environments.<name>")
 _HELM_KEYS = _children("environments.<name>.helm")
@@ -105,6 +110,9 @@ class Config:
     environments: tuple[Environment, ...]  # in file order
     file: str = ".gitops.yaml"
     promotions: tuple[routes.Rule, ...] = ()  # in file order
+    # URL prefixes remote sources (chart repositories ...) may come from; the
+    # base branch's list is the one that counts (a change cannot widen it).
+    allow_sources: tuple[str, ...] = ()
 
     def env(self, name: str) -> Environment:
         """The environment called `name`; ConfigError if there is none."""
@@ -169,7 +177,49 @@ def parse(text: str, *, file: str = ".gitops.yaml") -> Config:
             envs=tuple(e.name for e in environments),
             path=lambda node, at: _path(r, node, at, folder=False),
         )
-    return Config(version=version, environments=environments, file=file, promotions=promotions)
+    allow_sources = _sources(r, entries["sources"][0]) if "sources" in entries else ()
+    return Config(
+        version=version,
+        environments=environments,
+        file=file,
+        promotions=promotions,
+        allow_sources=allow_sources,
+    )
+
+
+def _sources(r: nodes.Reader, node: yaml.Node) -> tuple[str, ...]:
+    """sources.allow: URL prefixes (https://host/path/, oci://host/path/) remote
+    sources may be fetched from."""
+    entries = r.mapping(node, "sources")
+    r.known(entries, "sources", _SOURCES_KEYS)
+    if "allow" not in entries:
+        return ()
+    allow_node, _ = entries["allow"]
+    if not isinstance(allow_node, yaml.SequenceNode) or allow_node.tag != nodes.SEQ:
+        raise r.error(
+            nodes.line_of(allow_node),
+            "sources.allow",
+            f"expected a list, got {nodes.what(allow_node)}",
+        )
+    found = []
+    for i, item in enumerate(allow_node.value):
+        key = f"sources.allow[{i}]"
+        prefix = r.string(item, key)
+        if not _SOURCE_PREFIX.fullmatch(prefix):
+            raise r.error(
+                nodes.line_of(item),
+                key,
+                f"{prefix!r} is not a URL prefix: write https://host/path/ (or http://, oci://)",
+            )
+        if prefix.count("/") == 2:  # "https://host": the host and any host it starts
+            raise r.error(
+                nodes.line_of(item),
+                key,
+                f"{prefix!r} ends at the host name, so {prefix}.evil.example would match "
+                "too: end it with / (https://host/)",
+            )
+        found.append(prefix)
+    return tuple(found)
 
 
 # DNS-1123 label: what Kubernetes allows for namespace names.
