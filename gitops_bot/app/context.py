@@ -29,6 +29,7 @@ from gitops_bot.core.repo import config
 from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.planner.configs import read_config, require_config
 from gitops_bot.planner.plan import ClusterFor, LivePlans
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
 
@@ -50,6 +51,8 @@ class Settings:
     config_file: str = ".gitops.yaml"
     comment_mode: str = "always"  # always | changes | off (see review.review)
     bounds: Bounds = field(default_factory=Bounds)  # of the bot's own parse and diff
+    # Remote sources the bot may fetch (its flags'; each plan adds the base branch's list).
+    sources: SourcePolicy = field(default_factory=SourcePolicy)
 
 
 class Configs:

@@ -165,6 +165,7 @@ def _plan(change: context.Change, request: Request) -> Plan:
             config_file=settings.config_file,
         ),
         tools=settings.tools,
+        sources=settings.sources,
         cluster_for=settings.cluster_for,
         live_via=settings.live_via,
         mask_key=settings.mask_key(),

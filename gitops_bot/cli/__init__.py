@@ -107,6 +107,8 @@ def plan(  # click passes options by name
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
+    allow_sources: tuple[str, ...],
+    source_cache: str,
     max_objects: int,
     plan_timeout: float,
 ) -> None:
@@ -131,6 +133,7 @@ def plan(  # click passes options by name
                 config_file=config_file,
             ),
             tools=common.tools(helm, kustomize),
+            sources=common.sources(allow_sources, source_cache),
             cluster_for=cluster_for,
             live_via=ci.live_plans(via),
             mask_key=common.mask_key(),

@@ -225,6 +225,8 @@ def run(
     kubeconfig: str | None,
     helm: str,
     kustomize: str,
+    allow_sources: tuple[str, ...],
+    source_cache: str,
     max_objects: int,
     plan_timeout: float,
 ) -> None:
@@ -253,6 +255,7 @@ def run(
             repo_for=repo_for,
             settings=context.Settings(
                 tools=common.tools(helm, kustomize),
+                sources=common.sources(allow_sources, source_cache),
                 mask_key=common.mask_key,
                 comment_limit=limit,
                 cluster_for=cluster_for,

@@ -1,7 +1,7 @@
 """What the commands share: tool and cluster options, and building their adapters.
 
-Owns: the --kubeconfig/--helm/--kustomize options (--helm and --kustomize
-also the puller's), one Kubernetes client per kubeconfig context for a
+Owns: the --kubeconfig/--helm/--kustomize options (--helm and --kustomize,
+with --allow-source and --source-cache, also the puller's), one Kubernetes client per kubeconfig context for a
 command's duration, finding the renderers on PATH, and the per-run masking
 key. Refuses: commands of its own.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -19,11 +20,32 @@ if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
     from gitops_bot.cluster.kube import Kube
     from gitops_bot.core.repo.bounds import Bounds
     from gitops_bot.core.repo.config import Environment
+    from gitops_bot.render.fetch import SourcePolicy
     from gitops_bot.render.render import Tools
 
 
 def renderer_options(f: Callable[..., None]) -> Callable[..., None]:
-    """--helm and --kustomize: where the renderers are, for every command that renders."""
+    """--helm and --kustomize: where the renderers are, and --allow-source and
+    --source-cache: what remote sources they may have, for every command that renders."""
+    f = click.option(
+        "--source-cache",
+        envvar="GITOPS_BOT_SOURCE_CACHE",
+        type=click.Path(file_okay=False),
+        default=str(Path.home() / ".cache" / "gitops-bot" / "sources"),
+        show_default=True,
+        help="Where fetched charts are kept, by digest (keep it between CI runs) "
+        "[env: GITOPS_BOT_SOURCE_CACHE].",
+    )(f)
+    f = click.option(
+        "--allow-source",
+        "allow_sources",
+        envvar="GITOPS_BOT_ALLOW_SOURCES",
+        multiple=True,
+        metavar="URL_PREFIX",
+        help="A URL prefix remote sources may come from, besides the base branch's "
+        "sources.allow (repeat; in the variable, separate with spaces) "
+        "[env: GITOPS_BOT_ALLOW_SOURCES].",
+    )(f)
     f = click.option(
         "--kustomize",
         envvar="GITOPS_BOT_KUSTOMIZE",
@@ -101,6 +123,15 @@ def tools(helm: str, kustomize: str) -> Tools:
     from gitops_bot.render.render import Tools  # noqa: PLC0415
 
     return Tools(helm=helm, kustomize=kustomize)
+
+
+def sources(allow_sources: tuple[str, ...], source_cache: str) -> SourcePolicy:
+    """What remote sources may be fetched (the flags' prefixes; each plan adds the
+    base branch's sources.allow), and where they are kept."""
+    from gitops_bot.render.fetch import SourcePolicy  # noqa: PLC0415
+
+    allow = tuple(word for value in allow_sources for word in value.split() if word)
+    return SourcePolicy(allow=allow, cache=Path(source_cache))
 
 
 def mask_key() -> bytes:

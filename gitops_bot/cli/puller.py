@@ -308,6 +308,7 @@ def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | No
         allowed_signers_file=flags["allowed_signers_file"],
         cache_dir=flags["cache_dir"],
         tools=common.tools(flags["helm"], flags["kustomize"]),
+        sources=common.sources(flags["allow_sources"], flags["source_cache"]),
         bounds=Bounds(max_objects=flags["max_objects"]),
         leader_elect=flags["leader_elect"],
         lease_duration=flags["lease_duration"],

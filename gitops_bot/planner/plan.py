@@ -27,7 +27,9 @@ from gitops_bot.core.secrets import mask
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.planner import configs
 from gitops_bot.render import inputs as inputs_mod
+from gitops_bot.render import fetch
 from gitops_bot.render import render as render_mod
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import Limits
 from gitops_bot.vcs.git import Git
 
@@ -74,6 +76,7 @@ def plan(
     bounds: Bounds | None = None,
     base_config: BaseConfig | None = None,
     live_via: LivePlans | None = None,
+    sources: SourcePolicy | None = None,
 ) -> Plan:
     """The plan of request.base..request.head. Live, when asked: with a client per
     environment from `cluster_for`, or, given `live_via`, the offline plan made
@@ -89,6 +92,8 @@ def plan(
         else configs.read_config(repo, base, request.config_file)
     )
     base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
+    # What may be fetched: the bot's own list and the base branch's, never the change's.
+    fetching = fetch.with_allowed(sources or SourcePolicy(), base_cfg.allow_sources if base_cfg else ())
     wanted = [head_cfg.env(name) for name in request.envs] or list(head_cfg.environments)
     changed = repo.changed_files(base, head)
 
@@ -110,6 +115,7 @@ def plan(
                     trees=(base_tree, head_tree),
                     tools=tools,
                     limits=limits,
+                    sources=fetching,
                     meter=bounds.meter(env.name),
                     kube=cluster_for(env)
                     if request.live and cluster_for and live_via is None
@@ -173,6 +179,7 @@ def _plan_env(
     trees: tuple[Path, Path],
     tools: render_mod.Tools,
     limits: Limits,
+    sources: SourcePolicy,
     meter: Meter,
     kube: Kube | None,
     mask_key: bytes,
@@ -180,9 +187,10 @@ def _plan_env(
     # Both ends are rendered even when one fails: the other's Secrets are
     # then known, and scrubbed from everything that leaves (render errors are
     # scrubbed of their own inputs' values already, render.secrets).
-    head_render, head_error = _render(env, trees[1], tools=tools, limits=limits, meter=meter)
+    how = _How(tools, limits, sources, meter)
+    head_render, head_error = _render(env, trees[1], how)
     base_render, base_error = (
-        _render(base_env, trees[0], tools=tools, limits=limits, meter=meter)
+        _render(base_env, trees[0], how)
         if base_env is not None
         else (Render.of(env.name, ()), None)
     )
@@ -228,14 +236,32 @@ def _plan_env(
     )
 
 
+@dataclass(frozen=True)
+class _How:
+    """How an environment is rendered at either end."""
+
+    tools: render_mod.Tools
+    limits: Limits
+    sources: SourcePolicy
+    meter: Meter
+
+
 def _render(
-    env: config.Environment, root: Path, *, tools: render_mod.Tools, limits: Limits, meter: Meter
+    env: config.Environment, root: Path, how: _How
 ) -> tuple[Render | None, str | None]:
     """The render of `env` at `root`, or None and why not."""
     try:
-        return render_mod.render(env, root=root, tools=tools, limits=limits, meter=meter), None
+        rendered = render_mod.render(
+            env,
+            root=root,
+            tools=how.tools,
+            limits=how.limits,
+            meter=how.meter,
+            sources=how.sources,
+        )
     except BotError as err:
         return None, str(err)
+    return rendered, None
 
 
 def _scrubbed(env: EnvPlan, secrets: set[str], renders: Iterable[Render | None]) -> EnvPlan:

@@ -42,7 +42,9 @@ from gitops_bot.puller.leader import Elector
 from gitops_bot.puller.outcome import SyncOutcome
 from gitops_bot.puller.settings import Settings
 from gitops_bot.puller.source import Move, Source
+from gitops_bot.render import fetch
 from gitops_bot.render import render as render_mod
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
 
 
@@ -70,6 +72,7 @@ class Puller:
         guard: Guard | None = None,
         limits: Limits = DEFAULT_LIMITS,
         bounds: Bounds | None = None,
+        sources: SourcePolicy | None = None,
         log: logging.Logger | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -77,6 +80,7 @@ class Puller:
         self.reporter, self.elector, self.guard = reporter, elector, guard or AllowAll()
         self.limits = limits
         self.bounds = bounds or Bounds()
+        self.sources = sources or SourcePolicy()  # the flags'; each commit adds its own list
         self.log = log or logging.getLogger("gitops_bot.puller")
         self._monotonic = monotonic
         self.store = status_mod.Store(kube, namespace=settings.namespace)
@@ -278,7 +282,8 @@ class Puller:
         text = git.read(commit, self.settings.config_file)
         if text is None:
             raise ConfigError(f"{self.settings.config_file}: not found at {commit[:12]}")
-        environment = config.parse(text, file=self.settings.config_file).env(env.name)
+        parsed = config.parse(text, file=self.settings.config_file)
+        environment = parsed.env(env.name)
         with git.checkout(commit) as tree:
             render = render_mod.render(
                 environment,
@@ -286,6 +291,8 @@ class Puller:
                 tools=self.tools,
                 limits=self.limits,
                 meter=self.bounds.meter(env.name),
+                # The tracked branch's own list: its commits were reviewed and merged.
+                sources=fetch.with_allowed(self.sources, parsed.allow_sources),
             )
         env.render = (commit, render)
         env.ignore_fields = environment.ignore_fields

@@ -34,6 +34,7 @@ from gitops_bot.errors import BotError
 from gitops_bot.puller.planwork import Job, Workers
 from gitops_bot.puller.source import Source
 from gitops_bot.render import render as render_mod
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
 from gitops_bot.web.planwire import PlanAsk
 
@@ -66,6 +67,7 @@ class Planner:
         limits: PlanLimits = PlanLimits(),
         render_limits: Limits = DEFAULT_LIMITS,
         bounds: Bounds | None = None,
+        sources: SourcePolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | None = None,
     ) -> None:
@@ -73,6 +75,7 @@ class Planner:
         self.config_file, self.tools, self.quiet = config_file, tools, quiet
         self.limits, self.render_limits = limits, render_limits
         self.bounds = bounds or Bounds()
+        self.sources = sources or SourcePolicy()
         self._clock = clock
         self.log = log or logging.getLogger("gitops_bot.puller.plans")
         self._admitted = 0
@@ -170,6 +173,7 @@ class Planner:
                 tools=self.tools,
                 limits=self.render_limits,
                 bounds=self.bounds,
+                sources=self.sources,
             )
         )
         self.log.info(

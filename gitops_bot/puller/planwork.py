@@ -33,6 +33,7 @@ from gitops_bot.core.report import json as plan_json
 from gitops_bot.core.report.plan import EnvPlan, Plan
 from gitops_bot.errors import BotError
 from gitops_bot.planner import plan as plan_app
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
 from gitops_bot.vcs.git import Git
 
@@ -58,6 +59,7 @@ class Job:
     tools: Tools
     limits: Limits = DEFAULT_LIMITS
     bounds: Bounds = field(default_factory=Bounds)
+    sources: SourcePolicy = field(default_factory=SourcePolicy)
 
 
 _worker: dict[str, Kube] = {}  # in a worker process: its plan-only client
@@ -98,6 +100,7 @@ def _run(job: Job) -> str:
             mask_key=os.urandom(32),
             limits=job.limits,
             bounds=job.bounds,
+            sources=job.sources,
         )
     except BotError as err:
         failed = EnvPlan(env=job.env, error=f"planning on the puller: {err}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.puller.source import Credentials
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import Tools
 
 
@@ -96,6 +97,7 @@ class Options:
     allowed_signers_file: Path | None = None
     cache_dir: Path | None = None  # None: a temporary folder
     tools: Tools = field(default_factory=Tools)
+    sources: SourcePolicy = field(default_factory=SourcePolicy)  # the flags'; plus the commit's
     bounds: Bounds = field(default_factory=Bounds)
     # Leader election and the HTTP server.
     leader_elect: bool = True

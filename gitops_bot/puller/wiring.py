@@ -141,6 +141,7 @@ def _build(
         source=source,
         tools=options.tools,
         bounds=options.bounds,
+        sources=options.sources,
         reporter=reporter,
         elector=elector,
         guard=ApprovedRenders(forge) if forge and options.require_approved_render else None,
@@ -240,6 +241,7 @@ def _plans(options: Options, puller: Puller, workers: Workers) -> PlanHandlers:
             limits=PlanLimits(plans.workers, plans.queued, plans.deadline_s),
             render_limits=puller.limits,
             bounds=options.bounds,
+            sources=options.sources,
         ).plan,
     )
 

@@ -3,7 +3,9 @@
 Owns: the order of the steps every source goes through: find the source
 folder, decide how it renders (SourceKind.AUTO: a kustomization file means
 kustomize, a Chart.yaml helm, anything else plain YAML, as render.inputs
-decides too), check it, run the tool in the sandbox, parse the output, give
+decides too), check it, fetch a chart's remote dependencies (render.fetch,
+outside the sandbox, only from allowed sources), run the tool in the
+sandbox, parse the output, give
 namespaced objects the environment's namespace, and refuse duplicates.
 Every error says which environment was rendering ("rendering prod: ...").
 Its errors carry no value that may be secret (render.secrets).
@@ -21,7 +23,8 @@ from gitops_bot.core.objects.model import Manifest, Render
 from gitops_bot.core.repo import bounds
 from gitops_bot.core.repo.config import Environment, SourceKind
 from gitops_bot.errors import RenderError
-from gitops_bot.render import helm, inputs, kustomize, plain, sandbox, secrets
+from gitops_bot.render import fetch, helm, inputs, kustomize, plain, sandbox, secrets
+from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
 __all__ = ["Limits", "Tools", "isolation", "render"]
@@ -34,13 +37,23 @@ def render(
     tools: Tools,
     limits: Limits = DEFAULT_LIMITS,
     meter: bounds.Meter | None = None,
+    sources: SourcePolicy | None = None,
 ) -> Render:
     """The desired state of `env` in the checkout at `root`; `meter` bounds
-    the objects of this render and the environment's time (core.repo.bounds)."""
+    the objects of this render and the environment's time (core.repo.bounds);
+    `sources` says which remote sources may be fetched for it (none by default),
+    before the render, outside its sandbox (render.fetch)."""
     meter = meter or bounds.Bounds().meter(env.name)
     meter.new_render()
     try:
-        found = _manifests(env, root=root.resolve(), tools=tools, limits=limits, meter=meter)
+        found = _manifests(
+            env,
+            root=root.resolve(),
+            tools=tools,
+            limits=limits,
+            meter=meter,
+            sources=sources or SourcePolicy(),
+        )
         found = manifests.default_namespace(found, namespace=env.namespace)
         manifests.check_unique(found)
     except RenderError as err:
@@ -53,7 +66,13 @@ def render(
 
 
 def _manifests(
-    env: Environment, *, root: Path, tools: Tools, limits: Limits, meter: bounds.Meter
+    env: Environment,
+    *,
+    root: Path,
+    tools: Tools,
+    limits: Limits,
+    meter: bounds.Meter,
+    sources: SourcePolicy,
 ) -> tuple[Manifest, ...]:
     source = env.source
     folder = (root / source.path).resolve()
@@ -83,6 +102,7 @@ def _manifests(
             if traced is None:
                 return found
             return kustomize.origins(found, root=root, folder=wrapper)
+    fetch.prepare_chart(root, source.path, sources)  # the sandbox has no network
     command = helm.command(
         source.path,
         release=source.release or env.name,
