@@ -1,0 +1,399 @@
+"""Chart dependencies from Helm chart repositories, fetched before the render.
+
+Owns: `prepare_chart`, which reads a chart folder's dependencies (Chart.yaml
+or requirements.yaml, pinned by Chart.lock or requirements.lock, following
+`file://` dependencies), fetches each http(s) one the SourcePolicy admits
+(the repository's index.yaml, then the archive it names) into a
+content-addressed cache (`<cache>/sha256/<hex>.tgz`, verified against the
+index digest on download and again on every hit) and places the archive in
+the chart's charts/ folder, so that the sandboxed, offline `helm template`
+finds it; and the bounded GET that does it (a deadline per request, a size
+cap checked on Content-Length and while reading, at most 5 redirects, each
+to a URL the allow-list admits; no credentials).
+Refuses: floating versions without a lock entry (a range, `*`, empty),
+repositories outside the allow-list, `@alias`/`alias:` repositories (there
+is no repositories.yaml here), `oci://` charts (not yet), URLs with a user
+name or password, an index entry without a digest, and resolving or
+rewriting Chart.lock (`helm dependency update` does that). A dependency
+already in charts/ (an archive `<name>-<version>.tgz`, or a folder whose
+Chart.yaml names it) is the repository's own content: it is not fetched,
+and an archive is returned with its sha256 so the pins stay the same when a
+checkout is prepared twice.
+
+Chart.lock's `digest` (helm's hash over both lists) is not checked; the
+lock is compared with Chart.yaml by name, repository and exact version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from gitops_bot.errors import RenderError
+from gitops_bot.render import remote
+
+DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
+MAX_REDIRECTS = 5
+_CHUNK = 1 << 16
+# An exact version as helm's semver reads one; anything else is a constraint.
+_EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """Which remote sources may be fetched, where they are kept, and the limits."""
+
+    allow: tuple[str, ...] = ()  # URL prefixes that may be fetched
+    cache: Path | None = None  # content-addressed cache; None: DEFAULT_CACHE
+    timeout_s: float = 30.0  # per request
+    max_bytes: int = 50 << 20  # per chart archive
+    max_index_bytes: int = 20 << 20  # per repository index.yaml
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache if self.cache is not None else DEFAULT_CACHE
+
+    def admits(self, url: str) -> bool:
+        """Whether `url` starts with an allow-list entry: the same scheme, host and
+        port, and a path below the entry's at a `/` (never `example.com.evil`)."""
+        return any(_below(url, prefix) for prefix in self.allow)
+
+
+@dataclass(frozen=True)
+class Pinned:
+    chart: str  # the repository-relative chart folder that depends on it
+    name: str
+    version: str
+    repository: str
+    digest: str  # "sha256:<hex>" of the archive
+
+
+def shown(url: str) -> str:
+    """`url` without user name, password, query and fragment, safe for a message."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def prepare_chart(root: Path, chart: str, policy: SourcePolicy) -> tuple[Pinned, ...]:
+    """Fetch every remote dependency of the chart folder `chart` (repository-relative,
+    inside root; `file://` dependencies too) into the cache, verify it, and place the
+    archive in <chart>/charts/ so an offline `helm template` finds it. Returns what
+    was pinned (vendored archives included), sorted."""
+    root = root.resolve()
+    pins: set[Pinned] = set()
+    for folder, dep in _dependencies(root, chart):
+        pin = _prepare(root, folder, dep, policy)
+        if pin is not None:
+            pins.add(pin)
+    return tuple(sorted(pins, key=lambda p: (p.chart, p.name, p.version, p.repository)))
+
+
+@dataclass(frozen=True)
+class _Dep:
+    name: str
+    version: str  # as pinned: the lock's, else Chart.yaml's (maybe a range)
+    repository: str
+    locked: bool
+
+
+def _dependencies(root: Path, start: str) -> Iterator[tuple[str, _Dep]]:
+    """(chart folder, dependency) for the chart and its `file://` dependencies."""
+    pending, seen = [start], set[str]()
+    while pending:
+        folder = _inside(root, pending.pop())
+        if folder in seen:
+            continue
+        seen.add(folder)
+        for dep in _chart_dependencies(root, folder):
+            local = remote.chart_dependency(dep.repository)
+            if local is not None:
+                pending.append(posixpath.normpath(posixpath.join(folder, local)))
+            else:
+                yield folder, dep
+
+
+def _inside(root: Path, rel: str) -> str:
+    real = (root / rel).resolve()
+    if not real.is_relative_to(root):
+        raise RenderError(f"chart {rel}: the path escapes the repository")
+    return real.relative_to(root).as_posix()
+
+
+def _chart_dependencies(root: Path, folder: str) -> list[_Dep]:
+    declared = [
+        item
+        for name in ("Chart.yaml", "requirements.yaml")
+        for item in _list(_read(root, folder, name), "dependencies")
+    ]
+    lock_file = next(
+        (n for n in ("Chart.lock", "requirements.lock") if (root / folder / n).is_file()), None
+    )
+    lock = _list(_read(root, folder, lock_file), "dependencies") if lock_file else []
+    deps = []
+    for item in declared:
+        name, version, repository = (
+            str(item.get(k) or "").strip() for k in ("name", "version", "repository")
+        )
+        named = [e for e in lock if e.get("name") == name]
+        entry = next((e for e in named if e.get("repository") == repository), None)
+        entry = entry or (named[0] if named else None)
+        if lock_file and (
+            entry is None
+            or str(entry.get("repository") or "") != repository
+            or (_EXACT.fullmatch(version) and str(entry.get("version")) != version)
+        ):
+            raise RenderError(
+                f"chart {folder}: dependency {name} {version} from {shown(repository)}: "
+                f"{lock_file} is out of sync with Chart.yaml; run `helm dependency update`"
+            )
+        pinned = str(entry.get("version") or "") if entry else version
+        deps.append(_Dep(name, pinned, repository, locked=entry is not None))
+    names = {d.name for d in deps}
+    if extra := sorted({str(e.get("name")) for e in lock} - names):
+        raise RenderError(
+            f"chart {folder}: {lock_file} is out of sync with Chart.yaml: it lists "
+            f"{', '.join(extra)}; run `helm dependency update`"
+        )
+    return deps
+
+
+def _read(root: Path, folder: str, name: str) -> Any:
+    path = root / folder / name
+    if not path.is_file():
+        return None
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
+        raise RenderError(f"chart {folder}: reading {name}: {err}") from err
+
+
+def _list(doc: Any, key: str) -> list[dict[str, Any]]:
+    value = doc.get(key) if isinstance(doc, dict) else None
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _prepare(root: Path, folder: str, dep: _Dep, policy: SourcePolicy) -> Pinned | None:
+    version = dep.version or "(no version)"
+    where = f"chart {folder}: dependency {dep.name} {version} from {shown(dep.repository)}"
+    charts = root / folder / "charts"
+    vendored = _vendored(charts, dep)
+    if vendored is not None:
+        return Pinned(folder, dep.name, dep.version, dep.repository, vendored) if vendored else None
+    if not dep.repository:
+        raise RenderError(f"{where}: not in {folder}/charts, and no repository to fetch it from")
+    _check_source(dep, policy, where)
+    entry = _index_entry(dep, policy, where)
+    url = urllib.parse.urljoin(dep.repository.rstrip("/") + "/", str(_first(entry.get("urls"))))
+    if not policy.admits(url):
+        raise RenderError(
+            f"{where}: the archive {shown(url)} is not admitted by the allow-list; {_ADMIT}"
+        )
+    digest = str(entry.get("digest") or "").removeprefix("sha256:").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise RenderError(f"{where}: the repository index gives no sha256 digest for it")
+    archive = _cached(policy.cache_dir, digest) or _download(url, digest, policy, where)
+    if not charts.resolve().is_relative_to(root):
+        raise RenderError(f"{where}: {folder}/charts escapes the repository")
+    charts.mkdir(exist_ok=True)
+    _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
+    return Pinned(folder, dep.name, dep.version, dep.repository, f"sha256:{digest}")
+
+
+_ADMIT = (
+    "admit it with sources.allow in the base branch's .gitops.yaml or the bot's --allow-source flag"
+)
+
+
+def _vendored(charts: Path, dep: _Dep) -> str | None:
+    """The digest of a vendored archive, "" for a vendored folder, None if neither."""
+    archive = charts / f"{dep.name}-{dep.version}.tgz"
+    if archive.is_file():
+        return f"sha256:{_sha256(archive)}"
+    for chart_file in charts.glob("*/Chart.yaml") if charts.is_dir() else ():
+        try:
+            doc = yaml.safe_load(chart_file.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            continue  # not a chart helm can load: it says so when it renders
+        if isinstance(doc, dict) and doc.get("name") == dep.name:
+            return ""
+    return None
+
+
+def _check_source(dep: _Dep, policy: SourcePolicy, where: str) -> None:
+    repository = dep.repository
+    if repository.startswith(("@", "alias:")):
+        raise RenderError(
+            f"{where}: repository aliases need a repositories.yaml, which is not read here; "
+            "write the repository's URL"
+        )
+    if repository.lower().startswith("oci://"):
+        raise RenderError(f"{where}: OCI charts are not supported yet")
+    parts = urllib.parse.urlsplit(repository)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise RenderError(f"{where}: not an http(s) chart repository URL")
+    if parts.username is not None or parts.password is not None:
+        raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
+    if not dep.locked and not _EXACT.fullmatch(dep.version):
+        raise RenderError(
+            f"{where}: not an exact version and no Chart.lock pins it; "
+            "pin an exact version or run `helm dependency update` and commit Chart.lock"
+        )
+    if not policy.admits(repository.rstrip("/") + "/"):
+        raise RenderError(f"{where}: the repository is not in the allow-list; {_ADMIT}")
+
+
+def _index_entry(dep: _Dep, policy: SourcePolicy, where: str) -> dict[str, Any]:
+    url = dep.repository.rstrip("/") + "/index.yaml"
+    with tempfile.TemporaryFile() as body:
+        _get(url, body, policy=policy, limit=policy.max_index_bytes, where=where)
+        body.seek(0)
+        try:
+            index = yaml.load(body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+        except yaml.YAMLError as err:
+            raise RenderError(f"{where}: index.yaml is not valid YAML") from err
+    entries = index.get("entries") if isinstance(index, dict) else None
+    versions = _list(entries, dep.name)
+    for entry in versions:
+        if str(entry.get("version", "")).removeprefix("v") == dep.version.removeprefix("v"):
+            return entry
+    have = ", ".join(str(e.get("version")) for e in versions[:5]) or "none"
+    raise RenderError(f"{where}: the repository index has no such version (it has: {have})")
+
+
+def _first(urls: Any) -> str:
+    return str(urls[0]) if isinstance(urls, list) and urls else ""
+
+
+def _cached(cache: Path, digest: str) -> Path | None:
+    path = cache / "sha256" / f"{digest}.tgz"
+    if not path.is_file():
+        return None
+    if _sha256(path) == digest:
+        return path
+    path.unlink(missing_ok=True)  # damaged: fetched again
+    return None
+
+
+def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
+    folder = policy.cache_dir / "sha256"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False) as part:
+        try:
+            got = _get(url, part, policy=policy, limit=policy.max_bytes, where=where)
+            part.close()
+            if got != digest:
+                raise RenderError(
+                    f"{where}: digest mismatch: {shown(url)} has sha256:{got}, "
+                    f"the repository index says sha256:{digest}"
+                )
+            target = folder / f"{digest}.tgz"
+            Path(part.name).replace(target)
+            return target
+        finally:
+            Path(part.name).unlink(missing_ok=True)
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".part-", delete=False) as part:
+        try:
+            with source.open("rb") as data:
+                while chunk := data.read(_CHUNK):
+                    part.write(chunk)
+            part.close()
+            Path(part.name).replace(target)
+        finally:
+            Path(part.name).unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as data:
+        return hashlib.file_digest(data, "sha256").hexdigest()
+
+
+def _below(url: str, prefix: str) -> bool:
+    u, p = urllib.parse.urlsplit(url), urllib.parse.urlsplit(prefix)
+    scheme = u.scheme.lower()
+    if scheme != p.scheme.lower() or scheme not in _DEFAULT_PORTS or u.username or u.password:
+        return False
+    try:
+        same_port = (u.port or _DEFAULT_PORTS[scheme]) == (p.port or _DEFAULT_PORTS[scheme])
+    except ValueError:  # a port that is not a number
+        return False
+    if not same_port or (u.hostname or "") != (p.hostname or ""):
+        return False
+    path, base = u.path or "/", p.path or "/"
+    if base.endswith("/"):
+        return path.startswith(base)
+    return path == base or path.startswith(base + "/")
+
+
+class _RedirectRefusedError(Exception):
+    """A redirect the allow-list does not admit."""
+
+
+def _redirects(admits: Callable[[str], bool]) -> urllib.request.HTTPRedirectHandler:
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = MAX_REDIRECTS
+
+        def redirect_request(  # noqa: PLR0917 (urllib's signature)
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            if not admits(newurl):
+                fp.close()  # urllib closes it only after a redirect it follows
+                host = urllib.parse.urlsplit(newurl).netloc.rpartition("@")[2]
+                raise _RedirectRefusedError(
+                    f"redirected to {host} ({shown(newurl)}), which the allow-list does not admit"
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return Redirects()
+
+
+def _get(url: str, sink: IO[bytes], *, policy: SourcePolicy, limit: int, where: str) -> str:
+    """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL."""
+    doing = f"{where}: fetching {shown(url)}"
+    opener = urllib.request.build_opener(_redirects(policy.admits))
+    request = urllib.request.Request(url, headers={"User-Agent": "gitops-bot"})  # noqa: S310 (admitted http(s))
+    deadline = time.monotonic() + policy.timeout_s
+    digest, size = hashlib.sha256(), 0
+    try:
+        with opener.open(request, timeout=policy.timeout_s) as reply:
+            declared = reply.headers.get("Content-Length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise RenderError(f"{doing}: {declared} bytes is more than the {limit} allowed")
+            while chunk := reply.read(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise RenderError(f"{doing}: more than the {limit} bytes allowed")
+                if time.monotonic() > deadline:
+                    raise RenderError(f"{doing}: not done within {policy.timeout_s:g} s")
+                digest.update(chunk)
+                sink.write(chunk)
+    except _RedirectRefusedError as err:
+        raise RenderError(f"{doing}: {err}") from err
+    except urllib.error.HTTPError as err:
+        err.close()
+        what = (
+            f"more than {MAX_REDIRECTS} redirects" if 300 <= err.code < 400 else f"HTTP {err.code}"
+        )
+        raise RenderError(f"{doing}: {what}") from err
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer within {policy.timeout_s:g} s"
+        raise RenderError(f"{doing}: {reason}") from err
+    return digest.hexdigest()
