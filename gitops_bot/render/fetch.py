@@ -29,27 +29,22 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import shutil
 import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
 from gitops_bot.errors import RenderError
-from gitops_bot.render import remote
+from gitops_bot.render import download, remote
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
-MAX_REDIRECTS = 5
-_CHUNK = 1 << 16
 # An exact version as helm's semver reads one; anything else is a constraint.
 _EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -67,9 +62,8 @@ class SourcePolicy:
         return self.cache if self.cache is not None else DEFAULT_CACHE
 
     def admits(self, url: str) -> bool:
-        """Whether `url` starts with an allow-list entry: the same scheme, host and
-        port, and a path below the entry's at a `/` (never `example.com.evil`)."""
-        return any(_below(url, prefix) for prefix in self.allow)
+        """Whether an allow-list entry admits `url` (download.admitted)."""
+        return download.admitted(url, self.allow)
 
 
 @dataclass(frozen=True)
@@ -79,13 +73,6 @@ class Pinned:
     version: str
     repository: str
     digest: str  # "sha256:<hex>" of the archive
-
-
-def shown(url: str) -> str:
-    """`url` without user name, password, query and fragment, safe for a message."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def prepare_chart(root: Path, chart: str, policy: SourcePolicy) -> tuple[Pinned, ...]:
@@ -157,7 +144,7 @@ def _chart_dependencies(root: Path, folder: str) -> list[_Dep]:
             or (_EXACT.fullmatch(version) and str(entry.get("version")) != version)
         ):
             raise RenderError(
-                f"chart {folder}: dependency {name} {version} from {shown(repository)}: "
+                f"chart {folder}: dependency {name} {version} from {download.shown(repository)}: "
                 f"{lock_file} is out of sync with Chart.yaml; run `helm dependency update`"
             )
         pinned = str(entry.get("version") or "") if entry else version
@@ -177,6 +164,10 @@ def _read(root: Path, folder: str, name: str) -> Any:
         return None
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise RenderError(f"chart {folder}: reading {name}{line}: {err.problem}") from err
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
         raise RenderError(f"chart {folder}: reading {name}: {err}") from err
 
@@ -188,9 +179,11 @@ def _list(doc: Any, key: str) -> list[dict[str, Any]]:
 
 def _prepare(root: Path, folder: str, dep: _Dep, policy: SourcePolicy) -> Pinned | None:
     version = dep.version or "(no version)"
-    where = f"chart {folder}: dependency {dep.name} {version} from {shown(dep.repository)}"
+    where = f"chart {folder}: dependency {dep.name} {version} from {download.shown(dep.repository)}"
     charts = root / folder / "charts"
-    vendored = _vendored(charts, dep)
+    if not charts.resolve().is_relative_to(root):
+        raise RenderError(f"{where}: {folder}/charts escapes the repository")
+    vendored = _vendored(charts, dep, where)
     if vendored is not None:
         return Pinned(folder, dep.name, dep.version, dep.repository, vendored) if vendored else None
     if not dep.repository:
@@ -200,14 +193,12 @@ def _prepare(root: Path, folder: str, dep: _Dep, policy: SourcePolicy) -> Pinned
     url = urllib.parse.urljoin(dep.repository.rstrip("/") + "/", str(_first(entry.get("urls"))))
     if not policy.admits(url):
         raise RenderError(
-            f"{where}: the archive {shown(url)} is not admitted by the allow-list; {_ADMIT}"
+            f"{where}: the archive {download.shown(url)} is outside the allow-list; {_ADMIT}"
         )
     digest = str(entry.get("digest") or "").removeprefix("sha256:").lower()
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise RenderError(f"{where}: the repository index gives no sha256 digest for it")
     archive = _cached(policy.cache_dir, digest) or _download(url, digest, policy, where)
-    if not charts.resolve().is_relative_to(root):
-        raise RenderError(f"{where}: {folder}/charts escapes the repository")
     charts.mkdir(exist_ok=True)
     _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
     return Pinned(folder, dep.name, dep.version, dep.repository, f"sha256:{digest}")
@@ -218,9 +209,11 @@ _ADMIT = (
 )
 
 
-def _vendored(charts: Path, dep: _Dep) -> str | None:
+def _vendored(charts: Path, dep: _Dep, where: str) -> str | None:
     """The digest of a vendored archive, "" for a vendored folder, None if neither."""
     archive = charts / f"{dep.name}-{dep.version}.tgz"
+    if archive.is_symlink():  # its digest would tell what a file outside holds
+        raise RenderError(f"{where}: charts/{archive.name} is a symlink; vendor the archive itself")
     if archive.is_file():
         return f"sha256:{_sha256(archive)}"
     for chart_file in charts.glob("*/Chart.yaml") if charts.is_dir() else ():
@@ -243,7 +236,7 @@ def _check_source(dep: _Dep, policy: SourcePolicy, where: str) -> None:
     if repository.lower().startswith("oci://"):
         raise RenderError(f"{where}: OCI charts are not supported yet")
     parts = urllib.parse.urlsplit(repository)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RenderError(f"{where}: not an http(s) chart repository URL")
     if parts.username is not None or parts.password is not None:
         raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
@@ -259,7 +252,14 @@ def _check_source(dep: _Dep, policy: SourcePolicy, where: str) -> None:
 def _index_entry(dep: _Dep, policy: SourcePolicy, where: str) -> dict[str, Any]:
     url = dep.repository.rstrip("/") + "/index.yaml"
     with tempfile.TemporaryFile() as body:
-        _get(url, body, policy=policy, limit=policy.max_index_bytes, where=where)
+        download.get(
+            url,
+            body,
+            admits=policy.admits,
+            timeout_s=policy.timeout_s,
+            limit=policy.max_index_bytes,
+            where=where,
+        )
         body.seek(0)
         try:
             index = yaml.load(body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
@@ -293,11 +293,18 @@ def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False) as part:
         try:
-            got = _get(url, part, policy=policy, limit=policy.max_bytes, where=where)
+            got = download.get(
+                url,
+                part,
+                admits=policy.admits,
+                timeout_s=policy.timeout_s,
+                limit=policy.max_bytes,
+                where=where,
+            )
             part.close()
             if got != digest:
                 raise RenderError(
-                    f"{where}: digest mismatch: {shown(url)} has sha256:{got}, "
+                    f"{where}: digest mismatch: {download.shown(url)} has sha256:{got}, "
                     f"the repository index says sha256:{digest}"
                 )
             target = folder / f"{digest}.tgz"
@@ -310,10 +317,9 @@ def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
 def _atomic_copy(source: Path, target: Path) -> None:
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".part-", delete=False) as part:
         try:
-            with source.open("rb") as data:
-                while chunk := data.read(_CHUNK):
-                    part.write(chunk)
             part.close()
+            shutil.copyfile(source, part.name)
+            Path(part.name).chmod(0o644)  # as git checks files out
             Path(part.name).replace(target)
         finally:
             Path(part.name).unlink(missing_ok=True)
@@ -322,78 +328,3 @@ def _atomic_copy(source: Path, target: Path) -> None:
 def _sha256(path: Path) -> str:
     with path.open("rb") as data:
         return hashlib.file_digest(data, "sha256").hexdigest()
-
-
-def _below(url: str, prefix: str) -> bool:
-    u, p = urllib.parse.urlsplit(url), urllib.parse.urlsplit(prefix)
-    scheme = u.scheme.lower()
-    if scheme != p.scheme.lower() or scheme not in _DEFAULT_PORTS or u.username or u.password:
-        return False
-    try:
-        same_port = (u.port or _DEFAULT_PORTS[scheme]) == (p.port or _DEFAULT_PORTS[scheme])
-    except ValueError:  # a port that is not a number
-        return False
-    if not same_port or (u.hostname or "") != (p.hostname or ""):
-        return False
-    path, base = u.path or "/", p.path or "/"
-    if base.endswith("/"):
-        return path.startswith(base)
-    return path == base or path.startswith(base + "/")
-
-
-class _RedirectRefusedError(Exception):
-    """A redirect the allow-list does not admit."""
-
-
-def _redirects(admits: Callable[[str], bool]) -> urllib.request.HTTPRedirectHandler:
-    class Redirects(urllib.request.HTTPRedirectHandler):
-        max_redirections = MAX_REDIRECTS
-
-        def redirect_request(  # noqa: PLR0917 (urllib's signature)
-            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-        ) -> Any:
-            if not admits(newurl):
-                fp.close()  # urllib closes it only after a redirect it follows
-                host = urllib.parse.urlsplit(newurl).netloc.rpartition("@")[2]
-                raise _RedirectRefusedError(
-                    f"redirected to {host} ({shown(newurl)}), which the allow-list does not admit"
-                )
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-    return Redirects()
-
-
-def _get(url: str, sink: IO[bytes], *, policy: SourcePolicy, limit: int, where: str) -> str:
-    """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL."""
-    doing = f"{where}: fetching {shown(url)}"
-    opener = urllib.request.build_opener(_redirects(policy.admits))
-    request = urllib.request.Request(url, headers={"User-Agent": "gitops-bot"})  # noqa: S310 (admitted http(s))
-    deadline = time.monotonic() + policy.timeout_s
-    digest, size = hashlib.sha256(), 0
-    try:
-        with opener.open(request, timeout=policy.timeout_s) as reply:
-            declared = reply.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise RenderError(f"{doing}: {declared} bytes is more than the {limit} allowed")
-            while chunk := reply.read(_CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise RenderError(f"{doing}: more than the {limit} bytes allowed")
-                if time.monotonic() > deadline:
-                    raise RenderError(f"{doing}: not done within {policy.timeout_s:g} s")
-                digest.update(chunk)
-                sink.write(chunk)
-    except _RedirectRefusedError as err:
-        raise RenderError(f"{doing}: {err}") from err
-    except urllib.error.HTTPError as err:
-        err.close()
-        what = (
-            f"more than {MAX_REDIRECTS} redirects" if 300 <= err.code < 400 else f"HTTP {err.code}"
-        )
-        raise RenderError(f"{doing}: {what}") from err
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        if isinstance(reason, TimeoutError):
-            reason = f"no answer within {policy.timeout_s:g} s"
-        raise RenderError(f"{doing}: {reason}") from err
-    return digest.hexdigest()
