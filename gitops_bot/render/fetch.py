@@ -1,27 +1,22 @@
 """Chart dependencies from Helm chart repositories, fetched before the render.
 
-Owns: `prepare_chart`, which reads a chart folder's dependencies (Chart.yaml
-or requirements.yaml, pinned by Chart.lock or requirements.lock, following
-`file://` dependencies), fetches each http(s) one the SourcePolicy admits
-(the repository's index.yaml, then the archive it names) into a
-content-addressed cache (`<cache>/sha256/<hex>.tgz`, verified against the
-index digest on download and again on every hit) and places the archive in
-the chart's charts/ folder, so that the sandboxed, offline `helm template`
-finds it; and the bounded GET that does it (a deadline per request, a size
-cap checked on Content-Length and while reading, at most 5 redirects, each
-to a URL the allow-list admits; no credentials).
+Owns: `prepare_chart`, which takes a chart folder's dependencies as its lock
+pins them (render.chartlock), following `file://` dependencies, fetches each
+http(s) one the SourcePolicy admits (the repository's index.yaml, then the
+archive it names, through render.download) into a content-addressed cache
+(`<cache>/sha256/<hex>.tgz`, written atomically, verified against the index
+digest on download and again on every hit) and places the archive in the
+chart's charts/ folder, so that the sandboxed, offline `helm template` finds
+it.
 Refuses: floating versions without a lock entry (a range, `*`, empty),
 repositories outside the allow-list, `@alias`/`alias:` repositories (there
 is no repositories.yaml here), `oci://` charts (not yet), URLs with a user
-name or password, an index entry without a digest, and resolving or
+name or password, an index entry without a sha256 digest, and resolving or
 rewriting Chart.lock (`helm dependency update` does that). A dependency
 already in charts/ (an archive `<name>-<version>.tgz`, or a folder whose
 Chart.yaml names it) is the repository's own content: it is not fetched,
-and an archive is returned with its sha256 so the pins stay the same when a
-checkout is prepared twice.
-
-Chart.lock's `digest` (helm's hash over both lists) is not checked; the
-lock is compared with Chart.yaml by name, repository and exact version.
+and an archive is returned with its sha256, so the pins stay the same when
+a checkout is prepared twice.
 """
 
 from __future__ import annotations
@@ -40,11 +35,9 @@ from typing import Any
 import yaml
 
 from gitops_bot.errors import RenderError
-from gitops_bot.render import download, remote
+from gitops_bot.render import chartlock, download, remote
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
-# An exact version as helm's semver reads one; anything else is a constraint.
-_EXACT = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?")
 
 
 @dataclass(frozen=True)
@@ -89,15 +82,7 @@ def prepare_chart(root: Path, chart: str, policy: SourcePolicy) -> tuple[Pinned,
     return tuple(sorted(pins, key=lambda p: (p.chart, p.name, p.version, p.repository)))
 
 
-@dataclass(frozen=True)
-class _Dep:
-    name: str
-    version: str  # as pinned: the lock's, else Chart.yaml's (maybe a range)
-    repository: str
-    locked: bool
-
-
-def _dependencies(root: Path, start: str) -> Iterator[tuple[str, _Dep]]:
+def _dependencies(root: Path, start: str) -> Iterator[tuple[str, chartlock.Dependency]]:
     """(chart folder, dependency) for the chart and its `file://` dependencies."""
     pending, seen = [start], set[str]()
     while pending:
@@ -105,7 +90,7 @@ def _dependencies(root: Path, start: str) -> Iterator[tuple[str, _Dep]]:
         if folder in seen:
             continue
         seen.add(folder)
-        for dep in _chart_dependencies(root, folder):
+        for dep in chartlock.dependencies(root, folder):
             local = remote.chart_dependency(dep.repository)
             if local is not None:
                 pending.append(posixpath.normpath(posixpath.join(folder, local)))
@@ -120,64 +105,14 @@ def _inside(root: Path, rel: str) -> str:
     return real.relative_to(root).as_posix()
 
 
-def _chart_dependencies(root: Path, folder: str) -> list[_Dep]:
-    declared = [
-        item
-        for name in ("Chart.yaml", "requirements.yaml")
-        for item in _list(_read(root, folder, name), "dependencies")
-    ]
-    lock_file = next(
-        (n for n in ("Chart.lock", "requirements.lock") if (root / folder / n).is_file()), None
-    )
-    lock = _list(_read(root, folder, lock_file), "dependencies") if lock_file else []
-    deps = []
-    for item in declared:
-        name, version, repository = (
-            str(item.get(k) or "").strip() for k in ("name", "version", "repository")
-        )
-        named = [e for e in lock if e.get("name") == name]
-        entry = next((e for e in named if e.get("repository") == repository), None)
-        entry = entry or (named[0] if named else None)
-        if lock_file and (
-            entry is None
-            or str(entry.get("repository") or "") != repository
-            or (_EXACT.fullmatch(version) and str(entry.get("version")) != version)
-        ):
-            raise RenderError(
-                f"chart {folder}: dependency {name} {version} from {download.shown(repository)}: "
-                f"{lock_file} is out of sync with Chart.yaml; run `helm dependency update`"
-            )
-        pinned = str(entry.get("version") or "") if entry else version
-        deps.append(_Dep(name, pinned, repository, locked=entry is not None))
-    names = {d.name for d in deps}
-    if extra := sorted({str(e.get("name")) for e in lock} - names):
-        raise RenderError(
-            f"chart {folder}: {lock_file} is out of sync with Chart.yaml: it lists "
-            f"{', '.join(extra)}; run `helm dependency update`"
-        )
-    return deps
-
-
-def _read(root: Path, folder: str, name: str) -> Any:
-    path = root / folder / name
-    if not path.is_file():
-        return None
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise RenderError(f"chart {folder}: reading {name}{line}: {err.problem}") from err
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
-        raise RenderError(f"chart {folder}: reading {name}: {err}") from err
-
-
 def _list(doc: Any, key: str) -> list[dict[str, Any]]:
     value = doc.get(key) if isinstance(doc, dict) else None
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _prepare(root: Path, folder: str, dep: _Dep, policy: SourcePolicy) -> Pinned | None:
+def _prepare(
+    root: Path, folder: str, dep: chartlock.Dependency, policy: SourcePolicy
+) -> Pinned | None:
     version = dep.version or "(no version)"
     where = f"chart {folder}: dependency {dep.name} {version} from {download.shown(dep.repository)}"
     charts = root / folder / "charts"
@@ -209,7 +144,7 @@ _ADMIT = (
 )
 
 
-def _vendored(charts: Path, dep: _Dep, where: str) -> str | None:
+def _vendored(charts: Path, dep: chartlock.Dependency, where: str) -> str | None:
     """The digest of a vendored archive, "" for a vendored folder, None if neither."""
     archive = charts / f"{dep.name}-{dep.version}.tgz"
     if archive.is_symlink():  # its digest would tell what a file outside holds
@@ -226,7 +161,7 @@ def _vendored(charts: Path, dep: _Dep, where: str) -> str | None:
     return None
 
 
-def _check_source(dep: _Dep, policy: SourcePolicy, where: str) -> None:
+def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> None:
     repository = dep.repository
     if repository.startswith(("@", "alias:")):
         raise RenderError(
@@ -240,7 +175,7 @@ def _check_source(dep: _Dep, policy: SourcePolicy, where: str) -> None:
         raise RenderError(f"{where}: not an http(s) chart repository URL")
     if parts.username is not None or parts.password is not None:
         raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
-    if not dep.locked and not _EXACT.fullmatch(dep.version):
+    if not dep.locked and not chartlock.is_exact(dep.version):
         raise RenderError(
             f"{where}: not an exact version and no Chart.lock pins it; "
             "pin an exact version or run `helm dependency update` and commit Chart.lock"
@@ -249,7 +184,7 @@ def _check_source(dep: _Dep, policy: SourcePolicy, where: str) -> None:
         raise RenderError(f"{where}: the repository is not in the allow-list; {_ADMIT}")
 
 
-def _index_entry(dep: _Dep, policy: SourcePolicy, where: str) -> dict[str, Any]:
+def _index_entry(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> dict[str, Any]:
     url = dep.repository.rstrip("/") + "/index.yaml"
     with tempfile.TemporaryFile() as body:
         download.get(

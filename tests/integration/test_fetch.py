@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import shutil
 import socket
 import subprocess
 import textwrap
@@ -121,7 +122,9 @@ def packaged(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def _helm(binaries: Binaries, *args: str, home: Path | None = None) -> str:
-    env = {"HOME": str(home or Path("/nonexistent")), "PATH": "/usr/bin:/bin"}
+    home = home or Path("/nonexistent")
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(home / "config")}
+    env |= {"XDG_CACHE_HOME": str(home / "cache"), "XDG_DATA_HOME": str(home / "data")}
     done = subprocess.run(
         [binaries.path("helm"), *args], env=env, capture_output=True, text=True, check=False
     )
@@ -224,17 +227,46 @@ def test_a_damaged_cache_entry_is_fetched_again(repo: ChartRepo, tmp_path: Path)
     assert cached.read_bytes() == (other / "deploy/app/charts/redis-1.0.0.tgz").read_bytes()
 
 
+def _helm_lock(binaries: Binaries, repo: ChartRepo, root: Path, tmp_path: Path) -> None:
+    """Chart.lock as the pinned helm writes it, while the repository serves only 1.0.0."""
+    newer = repo.folder / "redis-1.1.0.tgz"
+    kept = newer.read_bytes()
+    newer.unlink()
+    home = tmp_path / "helm-home"
+    _helm(binaries, "repo", "index", str(repo.folder), "--url", repo.url)
+    _helm(binaries, "dependency", "update", str(root / "deploy/app"), home=home)
+    shutil.rmtree(root / "deploy/app/charts")  # what helm fetched: here prepare_chart fetches
+    newer.write_bytes(kept)
+    _helm(binaries, "repo", "index", str(repo.folder), "--url", repo.url)
+    repo.requests.clear()
+
+
 def test_the_lock_pin_wins_over_a_range(
     binaries: Binaries, repo: ChartRepo, tmp_path: Path
 ) -> None:
     root = tmp_path / "repo"
-    _app(root, version="^1.0.0", repository=repo.url, lock=_lock("1.0.0", repo.url))
+    _app(root, version="^1.0.0", repository=repo.url)
+    _helm_lock(binaries, repo, root, tmp_path)
 
     (pin,) = prepare_chart(root, "deploy/app", _policy(repo, tmp_path))
 
-    assert pin.version == "1.0.0"
+    assert pin.version == "1.0.0"  # though the index now has 1.1.0 too
     assert repo.archive_requests() == ["/redis-1.0.0.tgz"]
     assert _rendered(binaries, root)["dev-redis"] == "1.0.0"
+
+
+def test_a_lock_whose_digest_helm_would_refuse_is_refused(
+    binaries: Binaries, repo: ChartRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="^1.0.0", repository=repo.url)
+    _helm_lock(binaries, repo, root, tmp_path)
+    chart = root / "deploy/app/Chart.yaml"
+    # Names, repositories and versions still agree; helm's digest does not.
+    chart.write_text(chart.read_text() + "  condition: redis.enabled\n")
+
+    _refused(root, _policy(repo, tmp_path), "Chart.lock is out of sync", "its digest", dep="")
+    assert repo.requests == []
 
 
 def test_a_vendored_folder_is_left_alone(repo: ChartRepo, tmp_path: Path) -> None:
@@ -281,11 +313,12 @@ def test_a_redirect_inside_the_allow_list_is_followed(repo: ChartRepo, tmp_path:
     assert repo.requests == ["/moved/index.yaml", "/index.yaml", "/redis-1.0.0.tgz"]
 
 
-def _refused(root: Path, policy: SourcePolicy, *fragments: str) -> str:
+def _refused(root: Path, policy: SourcePolicy, *fragments: str, dep: str = "redis") -> str:
     with pytest.raises(RenderError) as caught:
         prepare_chart(root, "deploy/app", policy)
     message = str(caught.value)
-    for fragment in ("chart deploy/app: dependency redis", *fragments):
+    prefix = f"chart deploy/app: dependency {dep}" if dep else "chart deploy/app: "
+    for fragment in (prefix, *fragments):
         assert fragment in message, message
     assert not (root / "deploy/app/charts").exists() or not any(
         (root / "deploy/app/charts").iterdir()
