@@ -38,6 +38,8 @@ from gitops_bot.errors import RenderError
 from gitops_bot.render import chartlock, download, remote
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
+# A chart name or version that is safe in a file name in charts/ (no `/`: it comes from the PR).
+_PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
 @dataclass(frozen=True)
@@ -115,17 +117,25 @@ def _prepare(
 ) -> Pinned | None:
     version = dep.version or "(no version)"
     where = f"chart {folder}: dependency {dep.name} {version} from {download.shown(dep.repository)}"
+    if not _PLAIN.fullmatch(dep.name):
+        raise RenderError(f"{where}: not a chart name helm would write in a file name")
     charts = root / folder / "charts"
     if not charts.resolve().is_relative_to(root):
         raise RenderError(f"{where}: {folder}/charts escapes the repository")
     vendored = _vendored(charts, dep, where)
     if vendored is not None:
-        return Pinned(folder, dep.name, dep.version, dep.repository, vendored) if vendored else None
+        shown = download.shown(dep.repository)
+        return Pinned(folder, dep.name, dep.version, shown, vendored) if vendored else None
     if not dep.repository:
         raise RenderError(f"{where}: not in {folder}/charts, and no repository to fetch it from")
     _check_source(dep, policy, where)
+    if not _PLAIN.fullmatch(dep.version):
+        raise RenderError(f"{where}: not a chart version helm would write in a file name")
     entry = _index_entry(dep, policy, where)
-    url = urllib.parse.urljoin(dep.repository.rstrip("/") + "/", str(_first(entry.get("urls"))))
+    first = _first(entry.get("urls"))
+    if not first:
+        raise RenderError(f"{where}: the repository index names no URL for it")
+    url = urllib.parse.urljoin(dep.repository.rstrip("/") + "/", first)
     if not policy.admits(url):
         raise RenderError(
             f"{where}: the archive {download.shown(url)} is outside the allow-list; {_ADMIT}"
@@ -147,10 +157,11 @@ _ADMIT = (
 def _vendored(charts: Path, dep: chartlock.Dependency, where: str) -> str | None:
     """The digest of a vendored archive, "" for a vendored folder, None if neither."""
     archive = charts / f"{dep.name}-{dep.version}.tgz"
-    if archive.is_symlink():  # its digest would tell what a file outside holds
-        raise RenderError(f"{where}: charts/{archive.name} is a symlink; vendor the archive itself")
-    if archive.is_file():
-        return f"sha256:{_sha256(archive)}"
+    if _PLAIN.fullmatch(dep.version):  # a range names no archive
+        if archive.is_symlink():  # its digest would tell what a file outside holds
+            raise RenderError(f"{where}: charts/{archive.name} is a symlink; vendor the archive")
+        if archive.is_file():
+            return f"sha256:{_sha256(archive)}"
     for chart_file in charts.glob("*/Chart.yaml") if charts.is_dir() else ():
         try:
             doc = yaml.safe_load(chart_file.read_text(encoding="utf-8"))
@@ -175,6 +186,8 @@ def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -
         raise RenderError(f"{where}: not an http(s) chart repository URL")
     if parts.username is not None or parts.password is not None:
         raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
+    if parts.query or parts.fragment:
+        raise RenderError(f"{where}: a chart repository URL has no query or fragment")
     if not dep.locked and not chartlock.is_exact(dep.version):
         raise RenderError(
             f"{where}: not an exact version and no Chart.lock pins it; "

@@ -1,20 +1,22 @@
-"""render.fetch: what is refused before anything is fetched (no server here:
-an allow-list that admits everything shows that the refusal is not the
-allow-list's, and no network is reached)."""
+"""render.fetch: what is refused before anything is fetched. No server runs
+here: the allow-list admits the repository (so a refusal is not the
+allow-list's), and every refusal comes before a request."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from gitops_bot.errors import RenderError
+from gitops_bot.render import chartlock
 from gitops_bot.render.fetch import Pinned, SourcePolicy, prepare_chart
 
 REPO = "https://charts.example.com/"
-POLICY_ALL = ("https://", "http://")
+ADMITTED = (REPO, "https://user:pw@charts.example.com/", "ftp://charts.example.com/")
 
 
 def _chart(root: Path, dependencies: str, **files: str) -> None:
@@ -28,7 +30,7 @@ def _chart(root: Path, dependencies: str, **files: str) -> None:
         path.write_text(textwrap.dedent(body))
 
 
-def _refusal(root: Path, allow: tuple[str, ...] = POLICY_ALL) -> str:
+def _refusal(root: Path, allow: tuple[str, ...] = ADMITTED) -> str:
     with pytest.raises(RenderError) as caught:
         prepare_chart(root, "app", SourcePolicy(allow=allow, cache=root / "cache"))
     return str(caught.value)
@@ -52,6 +54,7 @@ def test_a_floating_version_without_a_lock_is_refused(tmp_path: Path, version: s
         ("alias:bitnami", "repositories.yaml"),
         ("https://user:pw@charts.example.com/", "credentials in the URL are refused"),
         ("ftp://charts.example.com/", "not an http(s) chart repository URL"),
+        ("'https://charts.example.com/?token=pw'", "no query"),
     ],
 )
 def test_sources_it_cannot_fetch_are_refused(tmp_path: Path, repository: str, says: str) -> None:
@@ -115,3 +118,20 @@ def test_vendored_dependencies_are_not_fetched(tmp_path: Path) -> None:
 def test_a_missing_dependency_without_repository_is_named(tmp_path: Path) -> None:
     _chart(tmp_path, "- {name: local, version: 0.1.0}\n")
     assert "not in app/charts, and no repository to fetch it from" in _refusal(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "version"), [("../../../x", "1.0.0"), ("a b", "1.0.0")])
+def test_a_name_or_version_that_is_no_file_name_is_refused(
+    tmp_path: Path, name: str, version: str
+) -> None:
+    _chart(tmp_path, f"- {{name: '{name}', version: '{version}', repository: '{REPO}'}}\n")
+    assert "helm would write in a file name" in _refusal(tmp_path)
+
+
+def test_a_locked_version_that_is_no_file_name_is_refused(tmp_path: Path) -> None:
+    declared = [{"name": "redis", "version": "^1.0.0", "repository": REPO}]
+    locked = [{"name": "redis", "version": "1.0.0/../../../x", "repository": REPO}]
+    lock = {"dependencies": locked, "digest": chartlock.digest(declared, locked)}
+    _chart(tmp_path, f"- {{name: redis, version: ^1.0.0, repository: '{REPO}'}}\n")
+    (tmp_path / "app/Chart.lock").write_text(json.dumps(lock))
+    assert "not a chart version helm would write in a file name" in _refusal(tmp_path, (REPO,))
