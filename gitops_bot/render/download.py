@@ -101,7 +101,7 @@ def get(
             declared = reply.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise RenderError(f"{doing}: {declared} bytes is more than the {limit} allowed")
-            while chunk := reply.read(_CHUNK):
+            while chunk := reply.read1(_CHUNK):  # read1: a slow drip still meets the deadline
                 size += len(chunk)
                 if size > limit:
                     raise RenderError(f"{doing}: more than the {limit} bytes allowed")

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,8 @@ def _write(folder: Path, files: dict[str, str]) -> None:
 @dataclass
 class ChartRepo:
     """A chart repository served on 127.0.0.1: files from `folder`, plus `routes`
-    ("redirect", url) / ("bytes", data) / ("stream", data: no Content-Length)."""
+    ("redirect", url) / ("bytes", data) / ("stream", data: no Content-Length) /
+    ("slow", ""): a byte at a time."""
 
     folder: Path
     url: str = ""
@@ -90,6 +92,13 @@ def serving(repo: ChartRepo) -> Iterator[ChartRepo]:
                 value, kind = path.read_bytes(), "bytes"
             data = value if isinstance(value, bytes) else value.encode()
             self.send_response(200)
+            if kind == "slow":  # a byte every 0.1 s, for 3 s
+                self.end_headers()
+                for _ in range(30):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
             if kind == "bytes":
                 self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -414,3 +423,12 @@ def test_a_chart_over_the_size_cap_is_refused(repo: ChartRepo, tmp_path: Path) -
     # The index is capped too.
     _refused(root, _policy(repo, tmp_path, max_index_bytes=100), "index.yaml", "100")
     assert list((tmp_path / "cache/sha256").iterdir()) == []
+
+
+def test_a_slow_answer_meets_the_deadline(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo.routes["/index.yaml"] = ("slow", "")
+    _app(root, version="1.0.0", repository=repo.url)
+    started = time.monotonic()
+    _refused(root, _policy(repo, tmp_path, timeout_s=1), "index.yaml: not done within 1 s")
+    assert time.monotonic() - started < 2
