@@ -92,6 +92,8 @@ def get(
 ) -> str:
     """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL."""
     doing = f"{where}: fetching {shown(url)}"
+    if not admits(url):  # the callers check first; a URL reaching here unchecked is a bug
+        raise RenderError(f"{doing}: the allow-list does not admit it")
     opener = urllib.request.build_opener(_redirects(admits))
     request = urllib.request.Request(url, headers={"User-Agent": "gitops-bot"})  # noqa: S310 (admitted http(s))
     deadline = time.monotonic() + timeout_s
