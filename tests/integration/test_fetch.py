@@ -1,0 +1,434 @@
+"""Chart dependencies fetched from a real Helm chart repository on 127.0.0.1.
+
+The repository is built with the pinned helm (`helm package`, `helm repo
+index`) and served by an HTTP server the test starts, which records every
+request and can be told to redirect, to serve other bytes, or to leave out
+Content-Length. After render.fetch.prepare_chart, the real sandboxed render
+(no network, no `helm dependency build`) finds the dependency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import shutil
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from gitops_bot.core.repo.config import Environment, Source, SourceKind
+from gitops_bot.errors import RenderError
+from gitops_bot.render import render as render_mod
+from gitops_bot.render.fetch import Pinned, SourcePolicy, prepare_chart
+from gitops_bot.render.render import Tools
+from gitops_bot.testing.binaries import Binaries
+
+SUBCHART = {
+    "Chart.yaml": "apiVersion: v2\nname: redis\nversion: {version}\n",
+    "templates/cm.yaml": """\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: {{ .Release.Name }}-redis
+        data:
+          version: {{ .Chart.Version | quote }}
+    """,
+}
+APP_TEMPLATE = """\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata:
+      name: {{ .Release.Name }}-app
+    data: {}
+"""
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+
+
+@dataclass
+class ChartRepo:
+    """A chart repository served on 127.0.0.1: files from `folder`, plus `routes`
+    ("redirect", url) / ("bytes", data) / ("stream", data: no Content-Length) /
+    ("slow", ""): a byte at a time."""
+
+    folder: Path
+    url: str = ""
+    requests: list[str] = field(default_factory=list)
+    routes: dict[str, tuple[str, str | bytes]] = field(default_factory=dict)
+
+    def archive_requests(self) -> list[str]:
+        return [path for path in self.requests if path.endswith(".tgz")]
+
+
+@contextlib.contextmanager
+def serving(repo: ChartRepo) -> Iterator[ChartRepo]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            repo.requests.append(self.path)
+            kind, value = repo.routes.get(self.path, ("file", self.path.lstrip("/")))
+            if kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", str(value))
+                self.end_headers()
+                return
+            if kind == "file":
+                path = repo.folder / str(value)
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                value, kind = path.read_bytes(), "bytes"
+            data = value if isinstance(value, bytes) else value.encode()
+            self.send_response(200)
+            if kind == "slow":  # a byte every 0.1 s, for 3 s
+                self.end_headers()
+                for _ in range(30):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
+            if kind == "bytes":
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    repo.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield repo
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def packaged(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """redis 1.0.0 and 1.1.0, packaged by the pinned helm (indexed per server)."""
+    out = tmp_path_factory.mktemp("packaged")
+    for version in ("1.0.0", "1.1.0"):
+        source = out / "src" / version / "redis"
+        _write(source, {k: v.replace("{version}", version) for k, v in SUBCHART.items()})
+        _helm(binaries, "package", str(source), "--destination", str(out / "archives"))
+    return out / "archives"
+
+
+def _helm(binaries: Binaries, *args: str, home: Path | None = None) -> str:
+    home = home or Path("/nonexistent")
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin", "XDG_CONFIG_HOME": str(home / "config")}
+    env |= {"XDG_CACHE_HOME": str(home / "cache"), "XDG_DATA_HOME": str(home / "data")}
+    done = subprocess.run(
+        [binaries.path("helm"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def repo(binaries: Binaries, packaged: Path, tmp_path: Path) -> Iterator[ChartRepo]:
+    folder = tmp_path / "served"
+    folder.mkdir()
+    for archive in packaged.iterdir():
+        (folder / archive.name).write_bytes(archive.read_bytes())
+    with serving(ChartRepo(folder)) as served:
+        _helm(binaries, "repo", "index", str(folder), "--url", served.url)
+        yield served
+
+
+def _app(root: Path, *, version: str, repository: str, lock: str | None = None) -> None:
+    files = {
+        "deploy/app/Chart.yaml": f"""\
+            apiVersion: v2
+            name: app
+            version: 0.1.0
+            dependencies:
+            - name: redis
+              version: "{version}"
+              repository: "{repository}"
+        """,
+        "deploy/app/templates/cm.yaml": APP_TEMPLATE,
+    }
+    if lock is not None:
+        files["deploy/app/Chart.lock"] = lock
+    _write(root, files)
+
+
+def _policy(repo: ChartRepo, tmp_path: Path, **kw: object) -> SourcePolicy:
+    return SourcePolicy(allow=(repo.url,), cache=tmp_path / "cache", **kw)  # type: ignore[arg-type]
+
+
+def _lock(version: str, repository: str) -> str:
+    return f"""\
+        dependencies:
+        - name: redis
+          repository: {repository}
+          version: {version}
+        digest: sha256:0000
+        generated: "2026-01-01T00:00:00Z"
+    """
+
+
+def _rendered(binaries: Binaries, root: Path) -> dict[str, str]:
+    env = Environment("dev", Source(kind=SourceKind.HELM, path="deploy/app"), namespace="shop")
+    tools = Tools(helm=binaries.path("helm"), kustomize=binaries.path("kustomize"))
+    found = render_mod.render(env, root=root, tools=tools)
+    return {m.key.name: str((m.obj.get("data") or {}).get("version")) for m in found.manifests}
+
+
+def test_a_fetched_dependency_renders_offline_and_the_cache_is_hit_the_second_time(
+    binaries: Binaries, repo: ChartRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="1.0.0", repository=repo.url)
+    policy = _policy(repo, tmp_path)
+    # Without the dependency, the offline render is helm's error.
+    with pytest.raises(RenderError, match="redis"):
+        _rendered(binaries, root)
+
+    pins = prepare_chart(root, "deploy/app", policy)
+
+    archive = root / "deploy/app/charts/redis-1.0.0.tgz"
+    digest = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert pins == (Pinned("deploy/app", "redis", "1.0.0", repo.url, digest),)
+    assert (tmp_path / "cache/sha256" / f"{digest.removeprefix('sha256:')}.tgz").is_file()
+    assert repo.archive_requests() == ["/redis-1.0.0.tgz"]
+    assert _rendered(binaries, root) == {"dev-app": "None", "dev-redis": "1.0.0"}
+
+    # A fresh checkout, the same cache: the index is read, the archive is not.
+    again = tmp_path / "again"
+    _app(again, version="1.0.0", repository=repo.url)
+    assert prepare_chart(again, "deploy/app", policy) == pins
+    assert repo.archive_requests() == ["/redis-1.0.0.tgz"]
+    assert (again / "deploy/app/charts/redis-1.0.0.tgz").read_bytes() == archive.read_bytes()
+    # The same checkout prepared twice: the placed archive counts as vendored, same pins.
+    assert prepare_chart(root, "deploy/app", policy) == pins
+
+
+def test_a_damaged_cache_entry_is_fetched_again(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="1.0.0", repository=repo.url)
+    policy = _policy(repo, tmp_path)
+    (pin,) = prepare_chart(root, "deploy/app", policy)
+    cached = tmp_path / "cache/sha256" / f"{pin.digest.removeprefix('sha256:')}.tgz"
+    cached.write_bytes(b"not the archive")
+    other = tmp_path / "other"
+    _app(other, version="1.0.0", repository=repo.url)
+
+    assert prepare_chart(other, "deploy/app", policy) == (pin,)
+    assert len(repo.archive_requests()) == 2
+    assert cached.read_bytes() == (other / "deploy/app/charts/redis-1.0.0.tgz").read_bytes()
+
+
+def _helm_lock(binaries: Binaries, repo: ChartRepo, root: Path, tmp_path: Path) -> None:
+    """Chart.lock as the pinned helm writes it, while the repository serves only 1.0.0."""
+    newer = repo.folder / "redis-1.1.0.tgz"
+    kept = newer.read_bytes()
+    newer.unlink()
+    home = tmp_path / "helm-home"
+    _helm(binaries, "repo", "index", str(repo.folder), "--url", repo.url)
+    _helm(binaries, "dependency", "update", str(root / "deploy/app"), home=home)
+    shutil.rmtree(root / "deploy/app/charts")  # what helm fetched: here prepare_chart fetches
+    newer.write_bytes(kept)
+    _helm(binaries, "repo", "index", str(repo.folder), "--url", repo.url)
+    repo.requests.clear()
+
+
+def test_the_lock_pin_wins_over_a_range(
+    binaries: Binaries, repo: ChartRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="^1.0.0", repository=repo.url)
+    _helm_lock(binaries, repo, root, tmp_path)
+
+    (pin,) = prepare_chart(root, "deploy/app", _policy(repo, tmp_path))
+
+    assert pin.version == "1.0.0"  # though the index now has 1.1.0 too
+    assert repo.archive_requests() == ["/redis-1.0.0.tgz"]
+    assert _rendered(binaries, root)["dev-redis"] == "1.0.0"
+
+
+def test_a_lock_whose_digest_helm_would_refuse_is_refused(
+    binaries: Binaries, repo: ChartRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="^1.0.0", repository=repo.url)
+    _helm_lock(binaries, repo, root, tmp_path)
+    chart = root / "deploy/app/Chart.yaml"
+    # Names, repositories and versions still agree; helm's digest does not.
+    chart.write_text(chart.read_text() + "  condition: redis.enabled\n")
+
+    _refused(root, _policy(repo, tmp_path), "Chart.lock is out of sync", "its digest", dep="")
+    assert repo.requests == []
+
+
+def test_a_vendored_folder_is_left_alone(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="1.1.0", repository=repo.url)
+    _write(root / "deploy/app/charts/redis", {"Chart.yaml": "apiVersion: v2\nname: redis\n"})
+
+    assert prepare_chart(root, "deploy/app", _policy(repo, tmp_path)) == ()
+    assert repo.requests == []
+
+
+def test_file_dependencies_are_followed(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="1.1.0", repository=repo.url)
+    _write(
+        root,
+        {
+            "deploy/top/Chart.yaml": """\
+                apiVersion: v2
+                name: top
+                version: 0.1.0
+                dependencies:
+                - name: app
+                  version: 0.1.0
+                  repository: file://../app
+            """
+        },
+    )
+
+    pins = prepare_chart(root, "deploy/top", _policy(repo, tmp_path))
+
+    assert [(p.chart, p.name, p.version) for p in pins] == [("deploy/app", "redis", "1.1.0")]
+    assert (root / "deploy/app/charts/redis-1.1.0.tgz").is_file()
+
+
+def test_a_redirect_inside_the_allow_list_is_followed(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo.routes["/moved/index.yaml"] = ("redirect", f"{repo.url}index.yaml")
+    _app(root, version="1.0.0", repository=f"{repo.url}moved")
+
+    (pin,) = prepare_chart(root, "deploy/app", _policy(repo, tmp_path))
+
+    assert pin.repository == f"{repo.url}moved"
+    assert repo.requests == ["/moved/index.yaml", "/index.yaml", "/redis-1.0.0.tgz"]
+
+
+def _refused(root: Path, policy: SourcePolicy, *fragments: str, dep: str = "redis") -> str:
+    with pytest.raises(RenderError) as caught:
+        prepare_chart(root, "deploy/app", policy)
+    message = str(caught.value)
+    prefix = f"chart deploy/app: dependency {dep}" if dep else "chart deploy/app: "
+    for fragment in (prefix, *fragments):
+        assert fragment in message, message
+    assert not (root / "deploy/app/charts").exists() or not any(
+        (root / "deploy/app/charts").iterdir()
+    )
+    return message
+
+
+def test_an_out_of_sync_lock_is_refused(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    other = "https://charts.example.com/"
+    _app(root, version="^1.0.0", repository=repo.url, lock=_lock("1.0.0", other))
+    _refused(root, _policy(repo, tmp_path), "Chart.lock is out of sync with Chart.yaml")
+    # A dependency the lock lacks.
+    (root / "deploy/app/Chart.lock").write_text("dependencies: []\n")
+    _refused(root, _policy(repo, tmp_path), "Chart.lock is out of sync with Chart.yaml")
+    assert repo.requests == []
+
+
+def test_a_floating_version_without_a_lock_is_refused(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for version in ("^1.0.0", "~1", ">=1.0.0", "*", "1.x", ""):
+        _app(root, version=version, repository=repo.url)
+        _refused(root, _policy(repo, tmp_path), "helm dependency update", "pin")
+    assert repo.requests == []
+
+
+def test_a_repository_outside_the_allow_list_is_refused(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="1.0.0", repository=repo.url)
+    policy = SourcePolicy(allow=("https://charts.example.com/",), cache=tmp_path / "cache")
+    message = _refused(root, policy, repo.url, "sources.allow", "--allow-source")
+    assert "1.0.0" in message
+    # A prefix is a prefix of whole names: 127.0.0.1:PORT is not 127.0.0.1:PORT0.
+    assert not SourcePolicy(allow=(repo.url.rstrip("/"),)).admits(repo.url[:-1] + "0/index.yaml")
+    for repository, what in (
+        ("oci://registry.example.com/charts", "OCI charts are not supported yet"),
+        ("@bitnami", "repositories.yaml"),
+        ("alias:bitnami", "repositories.yaml"),
+    ):
+        _app(root, version="1.0.0", repository=repository)
+        _refused(root, _policy(repo, tmp_path), what)
+    assert repo.requests == []
+
+
+def test_a_version_the_index_lacks_is_refused(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="9.9.9", repository=repo.url)
+    _refused(root, _policy(repo, tmp_path), "9.9.9", "no such version", "1.1.0", "1.0.0")
+
+
+def test_an_unreachable_host_is_named(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://127.0.0.1:{port}/"
+    root = tmp_path / "repo"
+    _app(root, version="1.0.0", repository=url)
+    policy = SourcePolicy(allow=(url,), cache=tmp_path / "cache", timeout_s=5)
+    _refused(root, policy, f"fetching {url}index.yaml", "refused")
+
+
+def test_a_digest_mismatch_is_refused_and_nothing_is_kept(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo.routes["/redis-1.0.0.tgz"] = ("bytes", (repo.folder / "redis-1.1.0.tgz").read_bytes())
+    _app(root, version="1.0.0", repository=repo.url)
+    _refused(root, _policy(repo, tmp_path), "digest mismatch")
+    assert list((tmp_path / "cache/sha256").iterdir()) == []
+
+
+def test_a_redirect_outside_the_allow_list_is_refused(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    outside = "http://127.0.0.2:9/index.yaml"
+    repo.routes["/index.yaml"] = ("redirect", outside)
+    _app(root, version="1.0.0", repository=repo.url)
+    _refused(root, _policy(repo, tmp_path), "redirected to 127.0.0.2:9")
+    # The archive's own redirect is checked too.
+    repo.routes.pop("/index.yaml")
+    repo.routes["/redis-1.0.0.tgz"] = ("redirect", "http://127.0.0.2:9/redis-1.0.0.tgz")
+    _refused(root, _policy(repo, tmp_path), "redirected to 127.0.0.2:9")
+    # And a loop ends after 5 redirects.
+    repo.routes["/redis-1.0.0.tgz"] = ("redirect", f"{repo.url}redis-1.0.0.tgz")
+    _refused(root, _policy(repo, tmp_path), "more than 5 redirects")
+
+
+def test_a_chart_over_the_size_cap_is_refused(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="1.0.0", repository=repo.url)
+    small = _policy(repo, tmp_path, max_bytes=200)
+    _refused(root, small, "more than the 200 allowed")
+    # Without Content-Length, the bytes are counted while reading.
+    data = (repo.folder / "redis-1.0.0.tgz").read_bytes()
+    repo.routes["/redis-1.0.0.tgz"] = ("stream", data)
+    _refused(root, small, "more than the 200 bytes allowed")
+    # The index is capped too.
+    _refused(root, _policy(repo, tmp_path, max_index_bytes=100), "index.yaml", "100")
+    assert list((tmp_path / "cache/sha256").iterdir()) == []
+
+
+def test_a_slow_answer_meets_the_deadline(repo: ChartRepo, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo.routes["/index.yaml"] = ("slow", "")
+    _app(root, version="1.0.0", repository=repo.url)
+    started = time.monotonic()
+    _refused(root, _policy(repo, tmp_path, timeout_s=1), "index.yaml: not done within 1 s")
+    assert time.monotonic() - started < 2
