@@ -1,9 +1,10 @@
 """What the commands share: tool and cluster options, and building their adapters.
 
-Owns: the --kubeconfig/--helm/--kustomize options (--helm and --kustomize,
-with --allow-source and --source-cache, also the puller's), one Kubernetes client per kubeconfig context for a
-command's duration, finding the renderers on PATH, and the per-run masking
-key. Refuses: commands of its own.
+Owns: the --kubeconfig/--helm/--kustomize options (--helm and
+--kustomize, with --allow-source and --source-cache, also the puller's),
+one Kubernetes client per kubeconfig context for a command's duration,
+finding the renderers on PATH, what remote sources may be fetched, and the
+per-run masking key. Refuses: commands of its own.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ def serve(
         # The comment limit is the forge's, set per event with its adapter.
         settings=context.Settings(
             tools=common.tools(helm, kustomize),
-                sources=common.sources(allow_sources, source_cache),
+            sources=common.sources(allow_sources, source_cache),
             mask_key=common.mask_key,
             comment_limit=descriptor.comment_limit,
             live=live or live_via == "puller",

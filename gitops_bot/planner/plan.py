@@ -26,8 +26,8 @@ from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange, Sk
 from gitops_bot.core.secrets import mask
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.planner import configs
-from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import fetch
+from gitops_bot.render import inputs as inputs_mod
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import Limits
@@ -93,7 +93,9 @@ def plan(
     )
     base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
     # What may be fetched: the bot's own list and the base branch's, never the change's.
-    fetching = fetch.with_allowed(sources or SourcePolicy(), base_cfg.allow_sources if base_cfg else ())
+    fetching = fetch.with_allowed(
+        sources or SourcePolicy(), base_cfg.allow_sources if base_cfg else ()
+    )
     wanted = [head_cfg.env(name) for name in request.envs] or list(head_cfg.environments)
     changed = repo.changed_files(base, head)
 
@@ -246,9 +248,7 @@ class _How:
     meter: Meter
 
 
-def _render(
-    env: config.Environment, root: Path, how: _How
-) -> tuple[Render | None, str | None]:
+def _render(env: config.Environment, root: Path, how: _How) -> tuple[Render | None, str | None]:
     """The render of `env` at `root`, or None and why not."""
     try:
         rendered = render_mod.render(

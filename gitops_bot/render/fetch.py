@@ -21,6 +21,7 @@ a checkout is prepared twice.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import posixpath
 import re
@@ -276,3 +277,9 @@ def _atomic_copy(source: Path, target: Path) -> None:
 def _sha256(path: Path) -> str:
     with path.open("rb") as data:
         return hashlib.file_digest(data, "sha256").hexdigest()
+
+
+def with_allowed(policy: SourcePolicy, more: tuple[str, ...]) -> SourcePolicy:
+    """`policy` admitting the prefixes `more` too (a configuration's sources.allow)."""
+    extra = tuple(dict.fromkeys(p for p in more if p not in policy.allow))
+    return dataclasses.replace(policy, allow=policy.allow + extra) if extra else policy
