@@ -344,7 +344,9 @@ def test_malformed_tool_output_names_the_line_of_the_output(repo: Path, tools: T
     )
 
 
-def test_missing_chart_dependency_is_a_clear_error(repo: Path, tools: Tools) -> None:
+def test_a_chart_dependency_from_a_repository_nobody_allowed_is_a_clear_error(
+    repo: Path, tools: Tools
+) -> None:
     write(
         repo,
         {
@@ -359,9 +361,11 @@ def test_missing_chart_dependency_is_a_clear_error(repo: Path, tools: Tools) -> 
     )
     with pytest.raises(RenderError) as caught:
         render_mod.render(env("prod", "charts/web", release="shop"), root=repo, tools=tools)
-    message = str(caught.value)
-    assert message.startswith("rendering prod: running helm template shop charts/web: exit code 1")
-    assert "found in Chart.yaml, but missing in charts/ directory: db" in message
+    assert str(caught.value) == (
+        "rendering prod: chart charts/web: dependency db 1.0.0 from https://charts.example.com: "
+        "the repository is not in the allow-list; admit it with sources.allow in the base "
+        "branch's .gitops.yaml or the bot's --allow-source flag"
+    )
 
 
 def test_kustomize_errors_name_repository_paths(repo: Path, tools: Tools) -> None:
