@@ -22,7 +22,14 @@ from gitops_bot.core.objects import diff, fieldsv1, ignore, normalize
 from gitops_bot.core.objects.model import Key, Manifest, Render
 from gitops_bot.core.repo import affected, config
 from gitops_bot.core.repo.bounds import Bounds, Meter
-from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange, Skipped
+from gitops_bot.core.report.plan import (
+    Drift,
+    EnvPlan,
+    Plan,
+    ResourceChange,
+    Skipped,
+    SourceChange,
+)
 from gitops_bot.core.secrets import mask
 from gitops_bot.errors import BotError, ConfigError
 from gitops_bot.planner import configs
@@ -197,6 +204,7 @@ def _plan_env(
         else (Render.of(env.name, ()), None)
     )
     renders = (base_render, head_render)
+    pins = _sources(base_render, head_render)
     secrets = _secrets(m.obj for r in renders if r is not None for m in r.manifests)
     head_hash = head_render.hash if head_render is not None else None
     failed = [head_error] if head_error else []
@@ -204,7 +212,7 @@ def _plan_env(
         failed.append(f"at the merge base, not in this change: {base_error}")
     if head_render is None or base_render is None:
         return _scrubbed(
-            EnvPlan(env=env.name, render_hash=head_hash, error="\n".join(failed)),
+            EnvPlan(env=env.name, render_hash=head_hash, sources=pins, error="\n".join(failed)),
             secrets,
             renders,
         )
@@ -215,19 +223,24 @@ def _plan_env(
         )
         if kube is None:
             return _scrubbed(
-                EnvPlan(env=env.name, render_hash=head_hash, changes=changes), secrets, renders
+                EnvPlan(env=env.name, render_hash=head_hash, sources=pins, changes=changes),
+                secrets,
+                renders,
             )
         live, drift, errors = live_diff(
             kube, base_render, head_render, mask_key=mask_key, secrets=secrets, ignore_fields=rules
         )
     except BotError as err:
         return _scrubbed(
-            EnvPlan(env=env.name, render_hash=head_hash, error=str(err)), secrets, renders
+            EnvPlan(env=env.name, render_hash=head_hash, sources=pins, error=str(err)),
+            secrets,
+            renders,
         )
     return _scrubbed(
         EnvPlan(
             env=env.name,
             render_hash=head_hash,
+            sources=pins,
             changes=changes,
             live=live,
             drift=drift,
@@ -262,6 +275,16 @@ def _render(env: config.Environment, root: Path, how: _How) -> tuple[Render | No
     except BotError as err:
         return None, str(err)
     return rendered, None
+
+
+def _sources(base: Render | None, head: Render | None) -> tuple[SourceChange, ...]:
+    """The remote sources of either end, paired by chart and name."""
+    before = {(p.chart, p.name): p for p in base.sources} if base else {}
+    after = {(p.chart, p.name): p for p in head.sources} if head else {}
+    return tuple(
+        SourceChange(chart, name, before.get((chart, name)), after.get((chart, name)))
+        for chart, name in sorted(before.keys() | after.keys())
+    )
 
 
 def _scrubbed(env: EnvPlan, secrets: set[str], renders: Iterable[Render | None]) -> EnvPlan:

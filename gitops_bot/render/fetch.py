@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from gitops_bot.core.objects.model import SourcePin
 from gitops_bot.errors import RenderError
 from gitops_bot.render import chartlock, download, remote
 
@@ -62,13 +63,7 @@ class SourcePolicy:
         return download.admitted(url, self.allow)
 
 
-@dataclass(frozen=True)
-class Pinned:
-    chart: str  # the repository-relative chart folder that depends on it
-    name: str
-    version: str
-    repository: str
-    digest: str  # "sha256:<hex>" of the archive
+Pinned = SourcePin  # what prepare_chart pinned, in the core's words
 
 
 def prepare_chart(root: Path, chart: str, policy: SourcePolicy) -> tuple[Pinned, ...]:

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from gitops_bot.core.objects import manifests
-from gitops_bot.core.objects.model import Manifest, Render
+from gitops_bot.core.objects.model import Manifest, Render, SourcePin
 from gitops_bot.core.repo import bounds
 from gitops_bot.core.repo.config import Environment, SourceKind
 from gitops_bot.errors import RenderError
@@ -46,7 +46,7 @@ def render(
     meter = meter or bounds.Bounds().meter(env.name)
     meter.new_render()
     try:
-        found = _manifests(
+        found, pins = _manifests(
             env,
             root=root.resolve(),
             tools=tools,
@@ -62,7 +62,7 @@ def render(
         # holds the clear text, and a logged traceback would show it.
         said = secrets.scrub(str(err), env, root=root)
         raise RenderError(f"rendering {env.name}: {said}") from None
-    return Render.of(env.name, found)
+    return Render.of(env.name, found, pins)
 
 
 def _manifests(
@@ -73,7 +73,8 @@ def _manifests(
     limits: Limits,
     meter: bounds.Meter,
     sources: SourcePolicy,
-) -> tuple[Manifest, ...]:
+) -> tuple[tuple[Manifest, ...], tuple[SourcePin, ...]]:
+    """The objects of `env`, and the remote sources they were rendered from."""
     source = env.source
     folder = (root / source.path).resolve()
     if not folder.is_relative_to(root):
@@ -82,7 +83,7 @@ def _manifests(
         raise RenderError(f"source folder {source.path} does not exist")
     kind = source.kind if source.kind is not SourceKind.AUTO else inputs.detect(root, source.path)
     if kind is SourceKind.PLAIN:
-        return plain.read(source.path, root=root, limits=limits, meter=meter)
+        return plain.read(source.path, root=root, limits=limits, meter=meter), ()
     if kind is SourceKind.KUSTOMIZE:
         command = kustomize.command(source.path, root=root, tools=tools, limits=limits)
         with tempfile.TemporaryDirectory(prefix="gitops-bot-origins-") as tmp:
@@ -100,9 +101,9 @@ def _manifests(
                 text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
             )
             if traced is None:
-                return found
-            return kustomize.origins(found, root=root, folder=wrapper)
-    fetch.prepare_chart(root, source.path, sources)  # the sandbox has no network
+                return found, ()
+            return kustomize.origins(found, root=root, folder=wrapper), ()
+    pins = fetch.prepare_chart(root, source.path, sources)  # the sandbox has no network
     command = helm.command(
         source.path,
         release=source.release or env.name,
@@ -115,4 +116,4 @@ def _manifests(
     parsed = manifests.parse(
         text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
     )
-    return helm.origins(parsed, text=text, chart=source.path)
+    return helm.origins(parsed, text=text, chart=source.path), pins

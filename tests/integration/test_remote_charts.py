@@ -92,11 +92,19 @@ def test_plan_fetches_an_allowed_chart_dependency_and_shows_the_bump(
     assert "-  version: 1.0.0\n+  version: 1.1.0" in change["diff"]
     archives = sorted(p.name for p in (tmp_path / "cache" / "sha256").iterdir())
     assert len(archives) == 2  # both versions, by digest
+    (source,) = dev["sources"]
+    assert (source["chart"], source["name"], source["changed"]) == ("deploy/app", "redis", True)
+    assert (source["before"]["version"], source["after"]["version"]) == ("1.0.0", "1.1.0")
+    assert {source["before"]["digest"], source["after"]["digest"]} == {
+        f"sha256:{name.removesuffix('.tgz')}" for name in archives
+    }
     fetched = len(repo.archive_requests())
 
-    again = _plan(remote, binaries, tmp_path / "cache")
+    again = _plan(remote, binaries, tmp_path / "cache", "--format", "text")
     assert again.exit_code == 1, again.output
     assert len(repo.archive_requests()) == fetched, "the second plan used the cache"
+    assert f"redis of deploy/app from {repo.url}: 1.0.0 (sha256:" in again.output
+    assert "(changed)" in again.output
 
 
 def test_a_source_the_base_branch_does_not_allow_is_refused_even_if_the_change_allows_it(

@@ -63,6 +63,7 @@ def test_environment_fields() -> None:
         "live",
         "drift",
         "live_missing",
+        "sources",
     }
     assert prod["counts"] == {"create": 0, "update": 3, "delete": 0, "unchanged": 1}
     assert prod["error"] is None

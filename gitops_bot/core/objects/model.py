@@ -80,16 +80,36 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass(frozen=True, order=True)
+class SourcePin:
+    """A remote source a render used, as it was resolved: a chart dependency
+    from a chart repository, pinned to a version and the archive's digest."""
+
+    chart: str  # the repository-relative chart folder that depends on it
+    name: str
+    version: str
+    repository: str
+    digest: str  # "sha256:<hex>" of the archive
+
+
 @dataclass(frozen=True)
 class Render:
-    """One environment's desired state at one commit, sorted by key."""
+    """One environment's desired state at one commit, sorted by key, and the
+    remote sources it was rendered from."""
 
     env: str
     manifests: tuple[Manifest, ...] = field(default_factory=tuple)
+    sources: tuple[SourcePin, ...] = ()
 
     @classmethod
-    def of(cls, env: str, manifests: Iterable[Manifest]) -> Render:
-        return cls(env=env, manifests=tuple(sorted(manifests, key=lambda m: m.key)))
+    def of(
+        cls, env: str, manifests: Iterable[Manifest], sources: Iterable[SourcePin] = ()
+    ) -> Render:
+        return cls(
+            env=env,
+            manifests=tuple(sorted(manifests, key=lambda m: m.key)),
+            sources=tuple(sorted(set(sources))),
+        )
 
     def by_key(self) -> dict[Key, Manifest]:
         return {m.key: m for m in self.manifests}

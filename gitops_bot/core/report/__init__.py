@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gitops_bot.core.report.plan import Action, EnvPlan, ResourceChange, SecretKeys
+from gitops_bot.core.objects.model import SourcePin
+from gitops_bot.core.report.plan import Action, EnvPlan, ResourceChange, SecretKeys, SourceChange
 
 # The order actions are listed in everywhere, so every format reads alike.
 ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE, Action.UNCHANGED)
@@ -80,3 +81,25 @@ def secret_key_phrase(keys: SecretKeys, quote: Callable[[str], str] = str) -> st
         if names
     ]
     return "; ".join(said) if said else "unchanged"
+
+
+MAX_SOURCES_SHOWN = 20  # rows of remote sources in a report; the rest are counted
+
+
+def pin_text(pin: SourcePin | None) -> str:
+    """A resolved source in a few words: `1.1.0 (sha256:0123456789ab)`, or `none`."""
+    if pin is None:
+        return "none"
+    return f"{pin.version} ({pin.digest[:19]})"
+
+
+def source_text(change: SourceChange) -> tuple[str, str]:
+    """(what the source is, what it resolved to) for every format: `redis of
+    deploy/app from URL`, and `1.0.0 (sha256:…) -> 1.1.0 (sha256:…)` when it
+    changed, else the one pin."""
+    pin = change.after or change.before
+    where = f" from {pin.repository}" if pin is not None else ""
+    what = f"{change.name} of {change.chart}{where}"
+    if not change.changed:
+        return what, pin_text(change.after)
+    return what, f"{pin_text(change.before)} -> {pin_text(change.after)}"

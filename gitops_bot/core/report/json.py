@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from gitops_bot.core.objects import diff, fieldpath
-from gitops_bot.core.objects.model import Key, Origin
+from gitops_bot.core.objects.model import Key, Origin, SourcePin
 from gitops_bot.core.report import ACTIONS, Counts
 from gitops_bot.core.report.plan import (
     Action,
@@ -30,6 +30,7 @@ from gitops_bot.core.report.plan import (
     ResourceChange,
     SecretKeys,
     Skipped,
+    SourceChange,
 )
 from gitops_bot.errors import BotError
 
@@ -86,6 +87,23 @@ def _env(env: EnvPlan) -> dict[str, Any]:
         "live": None if env.live is None else [_change(c) for c in env.live],
         "drift": [_drift(d) for d in env.drift] if env.drift_known else None,
         "live_missing": env.live_missing,
+        "sources": [_source(c) for c in env.sources],
+    }
+
+
+def _pin(pin: SourcePin | None) -> dict[str, str] | None:
+    if pin is None:
+        return None
+    return {"repository": pin.repository, "version": pin.version, "digest": pin.digest}
+
+
+def _source(change: SourceChange) -> dict[str, Any]:
+    return {
+        "chart": change.chart,
+        "name": change.name,
+        "before": _pin(change.before),
+        "after": _pin(change.after),
+        "changed": change.changed,
     }
 
 
@@ -250,6 +268,8 @@ def _read_env(value: object, where: str) -> EnvPlan:
         live=_optional(_items_of(_read_change), doc["live"], f"{where}.live"),
         error=_optional(_string, doc["error"], f"{where}.error"),
         live_missing=_optional(_string, doc["live_missing"], f"{where}.live_missing"),
+        # Added within v1: a document from before has none.
+        sources=_items(_read_source, doc.get("sources", []), f"{where}.sources"),
     )
     # `drift` is null exactly when it is unknown (EnvPlan.drift_known, derived
     # from `live` and `error`): any other null or list is a document `render`
@@ -265,6 +285,28 @@ def _read_env(value: object, where: str) -> EnvPlan:
     if doc["drift"] is None:
         return env
     return dataclasses.replace(env, drift=_items(_read_drift, doc["drift"], f"{where}.drift"))
+
+
+def _read_source(value: object, where: str) -> SourceChange:
+    doc = _fields(value, where, ("chart", "name", "before", "after"))
+    chart, name = _string(doc["chart"], f"{where}.chart"), _string(doc["name"], f"{where}.name")
+
+    def pin(value: object, at: str) -> SourcePin:
+        fields = _fields(value, at, ("repository", "version", "digest"))
+        return SourcePin(
+            chart=chart,
+            name=name,
+            version=_string(fields["version"], f"{at}.version"),
+            repository=_string(fields["repository"], f"{at}.repository"),
+            digest=_string(fields["digest"], f"{at}.digest"),
+        )
+
+    return SourceChange(
+        chart,
+        name,
+        before=_optional(pin, doc["before"], f"{where}.before"),
+        after=_optional(pin, doc["after"], f"{where}.after"),
+    )
 
 
 def _read_skipped(value: object, where: str) -> Skipped:

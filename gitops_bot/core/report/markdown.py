@@ -27,12 +27,14 @@ from tabulate import tabulate
 from gitops_bot.core.objects import diff
 from gitops_bot.core.report import (
     ACTIONS,
+    MAX_SOURCES_SHOWN,
     Counts,
     changed,
     live_only,
     renamed,
     secret_key_phrase,
     short,
+    source_text,
 )
 from gitops_bot.core.report.plan import Drift, EnvPlan, Plan, ResourceChange
 
@@ -164,6 +166,20 @@ def _counts_table(env: EnvPlan) -> str:
     return _table(["", *(a.value for a in ACTIONS)], rows) + "\n\n"
 
 
+def _sources(env: EnvPlan) -> str:
+    """The remote sources the renders used, by digest; a changed one is marked."""
+    if not env.sources:
+        return ""
+    rows = []
+    for change in env.sources[:MAX_SOURCES_SHOWN]:
+        what, pinned = source_text(change)
+        mark = "**changed**" if change.changed else ""
+        rows.append([_text(_one_line(what, 200)), _code(pinned.replace("->", "→")), mark])
+    more = len(env.sources) - MAX_SOURCES_SHOWN
+    tail = f"\nand {more} more remote sources.\n" if more > 0 else ""
+    return _table(["remote source", "resolved", ""], rows) + "\n" + tail + "\n"
+
+
 def _and(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
@@ -219,7 +235,7 @@ def _summary(plan: Plan, env: EnvPlan, *, drift_rows: int, room: int) -> str:
     missing = _live_missing(env, room)
     if env.error:
         return missing + _error(env, room // 2) + "\n"
-    text = missing + _counts_table(env) + _drift(env, drift_rows)
+    text = missing + _counts_table(env) + _sources(env) + _drift(env, drift_rows)
     if not changed(env.changes) and not live_only(env):
         text += "No changes.\n\n"
     return text

@@ -17,7 +17,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from gitops_bot.core.objects.model import Key, Origin
+from gitops_bot.core.objects.model import Key, Origin, SourcePin
 
 # A field path: keys of mappings (str), positions in plain lists (int), and
 # items of lists of named objects, written as (("name", "web"),): the
@@ -67,6 +67,21 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class SourceChange:
+    """A remote source of the environment at the base and at the head (None
+    where that end does not use it): a bump of a chart dependency is a change."""
+
+    chart: str
+    name: str
+    before: SourcePin | None = None
+    after: SourcePin | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
 class EnvPlan:
     env: str
     render_hash: str | None = None  # of the head render; None when the head did not render
@@ -79,6 +94,8 @@ class EnvPlan:
     # requires a live plan (`require-live`) does not pass. None when live was
     # had or never asked for.
     live_missing: str | None = None
+    # The remote sources both renders used (chart dependencies, by chart and name).
+    sources: tuple[SourceChange, ...] = ()
 
     @property
     def drift_known(self) -> bool:

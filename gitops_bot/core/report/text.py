@@ -14,6 +14,7 @@ import re
 from gitops_bot.core.objects import diff
 from gitops_bot.core.report import (
     ACTIONS,
+    MAX_SOURCES_SHOWN,
     SYMBOLS,
     Counts,
     changed,
@@ -21,6 +22,7 @@ from gitops_bot.core.report import (
     renamed,
     secret_key_phrase,
     short,
+    source_text,
 )
 from gitops_bot.core.report.plan import Action, EnvPlan, Plan, ResourceChange
 
@@ -98,6 +100,7 @@ def _env(plan: Plan, env: EnvPlan, *, color: bool) -> str:
         out += _paint(error, _COLORS[Action.DELETE], color=color) + "\n"
         return out + "changes and drift: unknown (the plan stopped)\n"
     out += _counts("this change", Counts.of(env.changes))
+    out += _sources(env)
     if env.live is None:
         out += "live cluster: not compared (offline plan)\n"
     else:
@@ -112,6 +115,20 @@ def _env(plan: Plan, env: EnvPlan, *, color: bool) -> str:
     if not shown:
         return out + "no changes\n"
     return out + "".join(_change(c, suffix, color=color) for c, suffix in shown)
+
+
+def _sources(env: EnvPlan) -> str:
+    """The remote sources the renders used; a changed one says so."""
+    if not env.sources:
+        return ""
+    out = "remote sources:\n"
+    for change in env.sources[:MAX_SOURCES_SHOWN]:
+        what, pinned = source_text(change)
+        mark = " (changed)" if change.changed else ""
+        out += f"{_INDENT}{what}: {pinned}{mark}\n"
+    if len(env.sources) > MAX_SOURCES_SHOWN:
+        out += f"{_INDENT}and {len(env.sources) - MAX_SOURCES_SHOWN} more\n"
+    return out
 
 
 def render(plan: Plan, *, color: bool) -> str:
