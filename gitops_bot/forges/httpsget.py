@@ -30,7 +30,7 @@ class FetchError(BotError):
     """A document could not be fetched, or is not a small JSON object."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
+class NoRedirects(urllib.request.HTTPRedirectHandler):
     # A redirect could lead to plain http or to another host; the documents
     # fetched here are never moved, so any redirect is refused.
     def redirect_request(self, *_: Any, **__: Any) -> None:
@@ -57,7 +57,7 @@ def get_json(
     if urllib.parse.urlsplit(url).scheme != "https":
         raise FetchError(f"{where}: only https:// is allowed")
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    opener = urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(NoRedirects, urllib.request.HTTPSHandler(context=context))
     request = urllib.request.Request(  # noqa: S310 (the scheme is checked above)
         url, headers={"Accept": "application/json", **(headers or {})}
     )

@@ -17,26 +17,22 @@ from __future__ import annotations
 
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gitops_bot.core.pr.deliveries import sign
 from gitops_bot.core.report import json as plan_json
 from gitops_bot.core.report.plan import Plan
 from gitops_bot.errors import BotError
+from gitops_bot.forges import httpsget
 from gitops_bot.web.planwire import PlanAsk
 from gitops_bot.web.poke import SIGNATURE_HEADER
 
 TIMEOUT_S = 300.0  # the puller's deadline (120 s by default) to start, then the plan itself
 _MAX_ANSWER_BYTES = 64 << 20
 _MAX_SHOWN = 300
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_: Any, **__: Any) -> None:
-        return None
 
 
 class PullerPlans:
@@ -53,6 +49,12 @@ class PullerPlans:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise BotError(f"asking the puller for a plan: {url!r} is not an http(s) URL")
+        if "@" in urllib.parse.urlsplit(url).netloc:
+            # Every message names the URL: a password in it would be shown.
+            raise BotError(
+                "asking the puller for a plan: the URL carries a user name or password; "
+                "authenticate with the plan secret or the job's OIDC token instead"
+            )
         if bool(secret) == (token is not None):
             raise BotError(
                 "asking the puller for a plan: give exactly one of the plan secret "
@@ -62,7 +64,7 @@ class PullerPlans:
         self._secret, self._token, self._timeout_s = secret, token, timeout_s
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._open = urllib.request.build_opener(
-            _NoRedirects, urllib.request.HTTPSHandler(context=context)
+            httpsget.NoRedirects, urllib.request.HTTPSHandler(context=context)
         ).open
 
     def live(self, base: str, head: str, envs: tuple[str, ...]) -> Plan | str:

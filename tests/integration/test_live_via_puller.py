@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gitops_bot.cli import cli
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.pr import claims
 from gitops_bot.core.secrets import mask
@@ -262,3 +264,25 @@ def test_an_unreachable_puller_leaves_the_offline_plan_and_a_policy_that_needs_l
     assert statuses["gitops"][0] == "pending"
     assert statuses["gitops/policy/dev"][0] == "pending"
     assert "live plan is required" in (statuses["gitops/policy/dev"][1] or "")
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_plan_at_a_terminal_asks_the_puller_and_says_why_it_has_no_live_part(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    (tmp_path / "plan-secret").write_text(PLAN_SECRET)
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("plan", "--repo", str(shop), "--base", "main", "--head", "change"),
+            *("--env", "dev", "--live-via", "puller", "--puller-url", "http://127.0.0.1:9"),
+            *("--plan-secret-file", str(tmp_path / "plan-secret")),
+        ],
+    )
+    assert result.exit_code == 1, result.output  # the offline plan has changes
+    assert "live plan unavailable: the puller at http://127.0.0.1:9/plan could not be reached" in (
+        result.output
+    )
+    assert "this change: 0 to create, 1 to update" in result.output
+    assert PLAN_SECRET not in result.output

@@ -39,17 +39,19 @@ def test_the_puller_is_asked_with_the_plan_secret_from_a_file_or_the_variable(
         (LiveVia("puller"), "--live-via puller needs --puller-url"),
         (LiveVia("puller", "http://p:8080"), "needs the plan secret"),
         (LiveVia("puller", "ftp://p"), "is not an http(s) URL"),
+        (LiveVia("puller", "https://bot:hunter2@p.example"), "carries a user name or password"),
         (LiveVia("puller", "http://p", audience="aud", forge="gitlab"), "issues no OIDC token"),
     ],
 )
 def test_a_puller_that_cannot_be_asked_is_a_clear_error(
     via: LiveVia, says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if "ftp" in (via.puller_url or ""):
+    if "ftp" in (via.puller_url or "") or "@" in (via.puller_url or ""):
         monkeypatch.setenv("GITOPS_BOT_PLAN_SECRET", "s")
     with pytest.raises(BotError) as caught:
         ci.live_plans(via)
     assert says in str(caught.value)
+    assert "hunter2" not in str(caught.value)
 
 
 def test_the_secret_and_the_oidc_audience_are_not_given_together(
