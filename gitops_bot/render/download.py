@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 from gitops_bot.errors import RenderError
@@ -89,13 +89,18 @@ def get(
     timeout_s: float,
     limit: int,
     where: str,
+    headers: Callable[[str], Mapping[str, str]] | None = None,
 ) -> str:
-    """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL."""
+    """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL.
+    `headers(url)` gives extra headers for the first URL (credentials); a redirect
+    is sent without them."""
     doing = f"{where}: fetching {shown(url)}"
     if not admits(url):  # the callers check first; a URL reaching here unchecked is a bug
         raise RenderError(f"{doing}: the allow-list does not admit it")
     opener = urllib.request.build_opener(_redirects(admits))
     request = urllib.request.Request(url, headers={"User-Agent": "gitops-bot"})  # noqa: S310 (admitted http(s))
+    for name, value in (headers(url) if headers is not None else {}).items():
+        request.add_unredirected_header(name, value)  # urllib copies the others on a redirect
     deadline = time.monotonic() + timeout_s
     digest, size = hashlib.sha256(), 0
     try:

@@ -28,7 +28,7 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,10 +53,17 @@ class SourcePolicy:
     timeout_s: float = 30.0  # per request
     max_bytes: int = 50 << 20  # per chart archive
     max_index_bytes: int = 20 << 20  # per repository index.yaml
+    # The headers (Authorization) the operator configured for a URL; {} for none.
+    # Never from the repository; render.download sends them to that URL only.
+    credentials: Callable[[str], Mapping[str, str]] | None = None
 
     @property
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else DEFAULT_CACHE
+
+    def headers_for(self, url: str) -> Mapping[str, str]:
+        """The credential headers configured for `url` ({} when none are)."""
+        return self.credentials(url) if self.credentials is not None else {}
 
     def admits(self, url: str) -> bool:
         """Whether an allow-list entry admits `url` (download.admitted)."""
@@ -203,6 +210,7 @@ def _index_entry(dep: chartlock.Dependency, policy: SourcePolicy, where: str) ->
             timeout_s=policy.timeout_s,
             limit=policy.max_index_bytes,
             where=where,
+            headers=policy.headers_for,
         )
         body.seek(0)
         try:
@@ -244,6 +252,7 @@ def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
                 timeout_s=policy.timeout_s,
                 limit=policy.max_bytes,
                 where=where,
+                headers=policy.headers_for,
             )
             part.close()
             if got != digest:
