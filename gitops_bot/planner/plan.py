@@ -196,7 +196,9 @@ def _plan_env(
     # Both ends are rendered even when one fails: the other's Secrets are
     # then known, and scrubbed from everything that leaves (render errors are
     # scrubbed of their own inputs' values already, render.secrets).
-    how = _How(tools, limits, sources, meter)
+    # Floating sources are the base branch's call, as every policy key is.
+    floating = base_env is not None and base_env.policy.floating_sources
+    how = _How(tools, limits, dataclasses.replace(sources, floating=floating), meter)
     head_render, head_error = _render(env, trees[1], how)
     base_render, base_error = (
         _render(base_env, trees[0], how)

@@ -292,7 +292,10 @@ class Puller:
                 limits=self.limits,
                 meter=self.bounds.meter(env.name),
                 # The tracked branch's own list: its commits were reviewed and merged.
-                sources=fetch.with_allowed(self.sources, parsed.allow_sources),
+                sources=dataclasses.replace(
+                    fetch.with_allowed(self.sources, parsed.allow_sources),
+                    floating=environment.policy.floating_sources,
+                ),
             )
         env.render = (commit, render)
         env.ignore_fields = environment.ignore_fields

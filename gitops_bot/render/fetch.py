@@ -56,6 +56,10 @@ class SourcePolicy:
     # The headers (Authorization) the operator configured for a URL; {} for none.
     # Never from the repository; render.download sends them to that URL only.
     credentials: Callable[[str], Mapping[str, str]] | None = None
+    # A floating reference (a git branch, a remote's default branch) may be
+    # resolved and used: the environment's policy.floating-sources, as the base
+    # branch (or the puller's tracked commit) says.
+    floating: bool = False
 
     @property
     def cache_dir(self) -> Path:

@@ -5,9 +5,8 @@ Owns: the Command (`kustomize build --load-restrictor=LoadRestrictionsRootOnly
 --network), and the walk over the kustomization graph that comes first: every
 resource, base, component, generator, transformer and validator entry, and
 every file a kustomization names, must stay inside the repository; remote
-entries (render.remote decides which) are refused unless a prefix of
-Limits.allow_remote admits them, and always where the sandbox has no network
-namespace (sandbox.network_isolation); a
+entries (render.remote decides which) are refused unless render.gitbases
+fetched them before (then kustomize clones them from a local mirror, offline); a
 kustomization that includes itself (directly or through others) is refused
 before kustomize runs. The folders walked are checked for symlinks that leave
 the repository, and the kustomizations and YAML files they name are screened
@@ -42,6 +41,7 @@ _BASES = ("resources", "bases", "components", "generators", "transformers", "val
 _FILE_LISTS = ("patchesStrategicMerge", "crds", "configurations")
 _FILE_ITEMS = ("patches", "patchesJson6902", "replacements")  # items with a `path`
 _GENERATORS = ("configMapGenerator", "secretGenerator")  # items with files/envs/env
+GIT_BASE_FIELDS = ("resources", "bases", "components")  # where a remote git base is fetched
 
 
 def find(folder: Path) -> Path | None:
@@ -50,14 +50,21 @@ def find(folder: Path) -> Path | None:
 
 
 def command(
-    path: str, *, root: Path, tools: sandbox.Tools, limits: sandbox.Limits = sandbox.DEFAULT_LIMITS
+    path: str,
+    *,
+    root: Path,
+    tools: sandbox.Tools,
+    limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
+    fetched: frozenset[str] = frozenset(),
+    env: Mapping[str, str] | None = None,
 ) -> sandbox.Command:
-    """The Command that builds `path` (repository-relative), once its graph is checked."""
+    """The Command that builds `path` (repository-relative), once its graph is checked;
+    `fetched`: the remote entries render.gitbases fetched, `env` its git configuration."""
     root = root.resolve()
     start = (root / path).resolve()
     if not start.is_relative_to(root):
         raise RenderError(f"{path} points outside the repository")
-    walk = _Walk(root, limits)
+    walk = _Walk(root, limits, fetched)
     walk.visit(start, ())
     sandbox.check_tree(root, paths=walk.folders)
     return sandbox.Command(
@@ -69,7 +76,7 @@ def command(
         ),
         cwd=str(root),
         what=f"kustomize build {path}",
-        network=walk.network,
+        env=tuple(sorted((env or {}).items())),
     )
 
 
@@ -211,10 +218,9 @@ class _Sources:
 class _Walk:
     """The kustomizations reachable from one folder, checked on the way."""
 
-    def __init__(self, root: Path, limits: sandbox.Limits) -> None:
-        self.root, self.limits = root, limits
+    def __init__(self, root: Path, limits: sandbox.Limits, fetched: frozenset[str]) -> None:
+        self.root, self.limits, self.fetched = root, limits, fetched
         self.folders: list[Path] = []
-        self.network = False  # an allow-listed remote entry needs the network
 
     def visit(self, folder: Path, chain: tuple[Path, ...]) -> None:
         """Check the kustomization in `folder`, reached through the folders in `chain`."""
@@ -256,15 +262,13 @@ class _Walk:
             manifests.screen(text, origin=self.name(file), max_bytes=self.limits.max_output_bytes)
 
     def admit(self, where: str, field: str, entry: str, reason: str) -> None:
-        refused = f"{where}: {field} entry {entry} is remote ({reason})"
-        if sandbox.network_isolation() is None:
-            raise RenderError(
-                f"{refused}: remote references are refused where the render sandbox "
-                "has no network namespace"
-            )
-        if not any(entry.startswith(prefix) for prefix in self.limits.allow_remote):
-            raise RenderError(f"{refused}, and no allow_remote prefix admits it")
-        self.network = True
+        if entry in self.fetched and field in GIT_BASE_FIELDS:
+            return  # cloned by kustomize from the mirror render.gitbases made
+        raise RenderError(
+            f"{where}: {field} entry {entry} is remote ({reason}); only git bases named in "
+            f"{', '.join(GIT_BASE_FIELDS)} are fetched before the render: vendor it into "
+            "the repository"
+        )
 
     def local(self, folder: Path, where: str, field: str, entry: str) -> Path:
         try:
@@ -335,3 +339,8 @@ def _files(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _mappings(value: Any) -> list[Mapping[str, Any]]:
     return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def read(file: Path, where: str) -> Mapping[str, Any]:
+    """The kustomization in `file`, screened and parsed (RenderError naming `where`)."""
+    return _load(file, where)

@@ -3,8 +3,9 @@
 Owns: the order of the steps every source goes through: find the source
 folder, decide how it renders (SourceKind.AUTO: a kustomization file means
 kustomize, a Chart.yaml helm, anything else plain YAML, as render.inputs
-decides too), check it, fetch a chart's remote dependencies (render.fetch,
-outside the sandbox, only from allowed sources), run the tool in the
+decides too), check it, fetch a chart's remote dependencies (render.fetch)
+or a kustomization's remote git bases (render.gitbases), outside the
+sandbox, only from allowed sources, run the tool in the
 sandbox, parse the output, give
 namespaced objects the environment's namespace, and refuse duplicates.
 Every error says which environment was rendering ("rendering prod: ...").
@@ -23,7 +24,7 @@ from gitops_bot.core.objects.model import Manifest, Render, SourcePin
 from gitops_bot.core.repo import bounds
 from gitops_bot.core.repo.config import Environment, SourceKind
 from gitops_bot.errors import RenderError
-from gitops_bot.render import fetch, helm, inputs, kustomize, plain, sandbox, secrets
+from gitops_bot.render import fetch, gitbases, helm, inputs, kustomize, plain, sandbox, secrets
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
@@ -85,24 +86,18 @@ def _manifests(
     if kind is SourceKind.PLAIN:
         return plain.read(source.path, root=root, limits=limits, meter=meter), ()
     if kind is SourceKind.KUSTOMIZE:
-        command = kustomize.command(source.path, root=root, tools=tools, limits=limits)
-        with tempfile.TemporaryDirectory(prefix="gitops-bot-origins-") as tmp:
-            wrapper = Path(tmp)
-            traced = kustomize.traced(command, source.path, root=root, folder=wrapper)
-            text = None
-            if traced is not None:
-                try:
-                    text = sandbox.run(traced, limits=limits)
-                except sandbox.ToolFailedError:
-                    traced = None  # the error again, as kustomize words it for the repository
-            if text is None:
-                text = sandbox.run(command, limits=limits)
-            found = manifests.parse(
-                text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
+        # Remote bases are fetched here, outside the sandbox; kustomize clones
+        # them from local mirrors, offline (render.gitbases).
+        with gitbases.prepared(root, source.path, sources, floating=sources.floating) as bases:
+            command = kustomize.command(
+                source.path,
+                root=root,
+                tools=tools,
+                limits=limits,
+                fetched=bases.entries,
+                env=bases.env,
             )
-            if traced is None:
-                return found, ()
-            return kustomize.origins(found, root=root, folder=wrapper), ()
+            return _kustomize(command, source.path, root, limits, meter), bases.pins
     pins = fetch.prepare_chart(root, source.path, sources)  # the sandbox has no network
     command = helm.command(
         source.path,
@@ -117,3 +112,26 @@ def _manifests(
         text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
     )
     return helm.origins(parsed, text=text, chart=source.path), pins
+
+
+def _kustomize(
+    command: sandbox.Command, path: str, root: Path, limits: Limits, meter: bounds.Meter
+) -> tuple[Manifest, ...]:
+    """The objects `command` builds, with their origins where kustomize can tell them."""
+    with tempfile.TemporaryDirectory(prefix="gitops-bot-origins-") as tmp:
+        wrapper = Path(tmp)
+        traced = kustomize.traced(command, path, root=root, folder=wrapper)
+        text = None
+        if traced is not None:
+            try:
+                text = sandbox.run(traced, limits=limits)
+            except sandbox.ToolFailedError:
+                traced = None  # the error again, as kustomize words it for the repository
+        if text is None:
+            text = sandbox.run(command, limits=limits)
+        found = manifests.parse(
+            text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
+        )
+        if traced is None:
+            return found
+        return kustomize.origins(found, root=root, folder=wrapper)

@@ -27,11 +27,14 @@ What `run` guarantees:
   are not allowed (Docker's default seccomp profile, as in GitHub Actions
   container jobs and GitLab's Docker executor), the tool runs with the
   host's network, and no render may reach it: kustomize.command refuses every
-  remote reference (render.remote), even an allow-listed one, helm template
-  fetches nothing, and the tools' own flags stay off (no --enable-dns, no
-  --enable-helm). `isolation()` says which of the two is in force; the plan
-  output shows it. A Command that needs the network (an allow-listed remote
-  base) says so with `network=True`.
+  remote reference that was not fetched before the render (render.gitbases,
+  render.fetch), helm template fetches nothing, and the tools' own flags stay
+  off (no --enable-dns). `isolation()` says which of the two is in force; the
+  plan output shows it. No render needs the network: remote bases are cloned
+  from local mirrors (a Command's `env` names their git configuration), and
+  every tool's environment points HTTP(S)_PROXY at a closed port on
+  127.0.0.1 with an empty NO_PROXY, so that Go's HTTP client (kustomize's
+  remote files, helm) fails closed even where there is no namespace.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from gitops_bot.errors import RenderError
 # system binary (git, for allow-listed remote bases, is the only one used).
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _STDERR_LINES = 40
+_NO_PROXY = "http://127.0.0.1:9"
 _STDERR_KEEP = 64 << 10  # bytes of stderr kept while reading; the tail matters
 _CHUNK = 64 << 10
 
@@ -68,7 +72,6 @@ class ToolFailedError(RenderError):
 class Limits:
     timeout_s: float = 60.0
     max_output_bytes: int = 32 << 20
-    allow_remote: tuple[str, ...] = ()  # URL prefixes kustomize remote bases may use; empty = none
     max_memory_bytes: int = 4 << 30  # address space; the Go runtime alone reserves ~800 MiB
 
 
@@ -103,7 +106,8 @@ class Command:
     argv: tuple[str, ...]
     cwd: str
     what: str  # for messages, e.g. "kustomize build deploy/overlays/dev"
-    network: bool = False  # True only for an allow-listed remote base
+    # Added to the tool's environment (a fetched base's git configuration).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def run(command: Command, *, limits: Limits) -> str:
@@ -114,7 +118,7 @@ def run(command: Command, *, limits: Limits) -> str:
             process = subprocess.Popen(
                 argv,
                 cwd=command.cwd,
-                env=_environment(Path(tmp)),
+                env={**_environment(Path(tmp)), **dict(command.env)},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -198,6 +202,11 @@ def _environment(tmp: Path) -> dict[str, str]:
         "HELM_DATA_HOME": str(helm / "data"),
         "HELM_PLUGINS": str(helm / "plugins"),
         "KUSTOMIZE_PLUGIN_HOME": str(plugins),
+        # Nothing listens on port 9 (discard) of the loopback: a tool that tries
+        # the network through Go's HTTP client fails at once, namespace or not.
+        **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), _NO_PROXY),
+        "NO_PROXY": "",
+        "no_proxy": "",
     }
 
 
@@ -206,13 +215,13 @@ def _wrapper(command: Command, limits: Limits) -> tuple[str, ...]:
     prefix: tuple[str, ...] = ()
     if prlimit := shutil.which("prlimit", path=SAFE_PATH):
         prefix += (prlimit, f"--as={limits.max_memory_bytes}", "--")
-    if not command.network and (unshare := network_isolation()):
+    if unshare := network_isolation():
         prefix += (unshare, "--net", "--map-root-user", "--")
     return prefix
 
 
 NETWORK_NAMESPACE = "network namespace"
-NO_NETWORK_NAMESPACE = "no network namespace (remote references refused by the walk)"
+NO_NETWORK_NAMESPACE = "no network namespace (remote references not fetched before are refused)"
 
 
 def isolation() -> str:

@@ -229,24 +229,26 @@ def test_symlink_loop_is_refused(repo: Path, tools: Tools) -> None:
         (
             "resources:\n- github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v5.0.0\n",
             "resources entry github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v5.0.0"
-            " is remote (a GitHub repository, which kustomize clones), "
-            "and no allow_remote prefix admits it",
+            ": the git remote https://github.com/kubernetes-sigs/kustomize is not in the "
+            "allow-list; admit it with sources.allow in the base branch's .gitops.yaml or the "
+            "bot's --allow-source flag",
         ),
         (
             "resources: [https://example.com/cm.yaml]\n",
-            "resources entry https://example.com/cm.yaml is remote (a URL), "
-            "and no allow_remote prefix admits it",
+            "resources entry https://example.com/cm.yaml: a remote file is not fetched here; "
+            "vendor it into the repository, or name a git base "
+            "(https://host/org/repo//folder?ref=v1.0.0)",
         ),
         (
             "resources: ['git@github.com:org/repo.git//deploy']\n",
-            "resources entry git@github.com:org/repo.git//deploy is remote (an scp-like "
-            "address (host:path), which git fetches over SSH), "
-            "and no allow_remote prefix admits it",
+            "resources entry git@github.com:org/repo.git//deploy: a base over SSH or from a "
+            "file is not fetched here; write its https:// URL",
         ),
         (
             "resources: [cm.yaml]\npatches: [{path: 'https://example.com/patch.yaml'}]\n",
-            "patches entry https://example.com/patch.yaml is remote (a URL), "
-            "and no allow_remote prefix admits it",
+            "patches entry https://example.com/patch.yaml is remote (a URL); only git bases "
+            "named in resources, bases, components are fetched before the render: vendor it "
+            "into the repository",
         ),
     ],
 )
@@ -286,18 +288,15 @@ def test_kustomizations_including_each_other_are_refused_at_once(repo: Path, too
     assert time.monotonic() - started < 5
 
 
-def test_allow_listed_remote_bases_are_admitted_with_the_network(repo: Path, tools: Tools) -> None:
-    write(repo, {"app/kustomization.yaml": "resources: [https://example.com/base/cm.yaml]\n"})
-    limits = Limits(allow_remote=("https://example.com/base/",))
-    if sandbox.network_isolation() is None:  # no namespace: every remote is refused
-        with pytest.raises(RenderError, match="sandbox has no network namespace"):
-            kustomize.command("app", root=repo, tools=tools, limits=limits)
-        return
+def test_only_fetched_remote_bases_pass_the_walk(repo: Path, tools: Tools) -> None:
+    entry = "https://example.com/org/base.git//app?ref=v1"
+    write(repo, {"app/kustomization.yaml": f"resources: ['{entry}']\n"})
 
-    command = kustomize.command("app", root=repo, tools=tools, limits=limits)
+    command = kustomize.command(
+        "app", root=repo, tools=tools, fetched=frozenset({entry}), env={"GIT_CONFIG_GLOBAL": "/x"}
+    )
 
-    assert command.network is True
-    # root-only loading, and no flag that enables plugins, exec functions, helm or the network
+    # root-only loading, and no flag that enables plugins, exec functions or the network
     assert command.argv == (
         tools.path("kustomize"),
         "build",
@@ -305,11 +304,9 @@ def test_allow_listed_remote_bases_are_admitted_with_the_network(repo: Path, too
         "./app",
     )
     assert command.cwd == str(repo.resolve())
-    other = Limits(allow_remote=("https://example.com/other/",))
-    with pytest.raises(
-        RenderError, match=r"is remote \(a URL\), and no allow_remote prefix admits it"
-    ):
-        kustomize.command("app", root=repo, tools=tools, limits=other)
+    assert command.env == (("GIT_CONFIG_GLOBAL", "/x"),)
+    with pytest.raises(RenderError, match=r"is remote \(a URL\); only git bases named in"):
+        kustomize.command("app", root=repo, tools=tools)
 
 
 EXEC_FUNCTION = """
@@ -609,17 +606,31 @@ def test_run_builds_the_environment_from_nothing(
         "HELM_DATA_HOME",
         "HELM_PLUGINS",
         "HOME",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
         "KUSTOMIZE_PLUGIN_HOME",
         "LANG",
         "LC_ALL",
+        "NO_PROXY",
         "PATH",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
     ]
     assert seen["PATH"] == sandbox.SAFE_PATH
+    # Go's HTTP client (kustomize, helm) goes through a proxy that is a closed
+    # port: no request leaves, even where there is no network namespace.
+    assert {seen[k] for k in seen if k.lower().endswith("_proxy") and k.lower() != "no_proxy"} == {
+        "http://127.0.0.1:9"
+    }
+    assert seen["NO_PROXY"] == seen["no_proxy"] == ""
     assert seen["LC_ALL"] == seen["LANG"] == "C.UTF-8"
     home = Path(seen["HOME"])
     assert not home.exists()  # a fresh folder, gone after the run
     assert all(
-        Path(seen[k]).is_relative_to(home.parent) for k in seen if k.endswith(("HOME", "PLUGINS"))
+        Path(seen[k]).is_relative_to(home.parent)
+        for k in seen
+        if k.endswith(("HOME", "PLUGINS")) and "PROXY" not in k
     )
     assert CANARY not in out
 

@@ -60,6 +60,7 @@ BERLIN = windows.parse("Mon-Thu 09:00-16:00 Europe/Berlin")
             windows: ["Mon-Thu 09:00-16:00 Europe/Berlin"]
             lock: false
             require-live: true
+            floating-sources: true
             """,
             Policy(
                 approvals=1,
@@ -69,6 +70,7 @@ BERLIN = windows.parse("Mon-Thu 09:00-16:00 Europe/Berlin")
                 windows=(BERLIN,),
                 lock=False,
                 require_live=True,
+                floating_sources=True,
             ),
             id="everything",
         ),

@@ -37,6 +37,7 @@ KEYS: tuple[str, ...] = (
     "rules[].owners",
     "lock",
     "require-live",
+    "floating-sources",
 )
 _POLICY_KEYS = tuple(k for k in KEYS if "." not in k)
 _RULE_KEYS = tuple(k.removeprefix("rules[].") for k in KEYS if k.startswith("rules[]."))
@@ -99,6 +100,9 @@ class Policy:
     # The gate waits for a plan against the live cluster: an offline plan (the
     # puller unreachable, or a run without live) cannot pass it.
     require_live: bool = False
+    # Remote sources may float (a git branch, the default branch): the plan
+    # shows what they resolved to, but a later render may resolve them anew.
+    floating_sources: bool = False
 
     @property
     def needs_review(self) -> bool:
@@ -258,6 +262,8 @@ def parse(
     lock = _boolean(r, n, f"{key}.lock") if (n := node_of("lock")) is not None else None
     n = node_of("require-live")
     require_live = _boolean(r, n, f"{key}.require-live") if n is not None else False
+    n = node_of("floating-sources")
+    floating = _boolean(r, n, f"{key}.floating-sources") if n is not None else False
     return Policy(
         approvals=approvals,
         owners=owners,
@@ -268,4 +274,5 @@ def parse(
         rules=tuple(rules),
         lock=lock,
         require_live=require_live,
+        floating_sources=floating,
     )
