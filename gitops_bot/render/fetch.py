@@ -56,6 +56,8 @@ class SourcePolicy:
     # The headers (Authorization) the operator configured for a URL; {} for none.
     # Never from the repository; render.download sends them to that URL only.
     credentials: Callable[[str], Mapping[str, str]] | None = None
+    # Every spelling of those credentials' secrets: render.render scrubs its errors of them.
+    secrets: frozenset[str] = frozenset()
 
     @property
     def cache_dir(self) -> Path:
