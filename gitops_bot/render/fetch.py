@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ class SourcePolicy:
     # Never from the repository; render.download sends them to that URL only.
     credentials: Callable[[str], Mapping[str, str]] | None = None
     # Every spelling of those credentials' secrets: render.render scrubs its errors of them.
-    secrets: frozenset[str] = frozenset()
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def cache_dir(self) -> Path:

@@ -4,6 +4,7 @@ header, the environment for git, and that no error names a secret."""
 from __future__ import annotations
 
 import base64
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from gitops_bot.core.secrets import mask
 from gitops_bot.errors import ConfigError
 from gitops_bot.render import credentials
+from gitops_bot.render.fetch import SourcePolicy
 
 SECRET = "s3cret-Value-42"
 BASIC = "Basic " + base64.b64encode(f"bot:{SECRET}".encode()).decode()
@@ -256,3 +258,22 @@ def test_git_env_configures_the_header_for_that_remote_only(tmp_path: Path) -> N
         "https://git.example.evil/org/repo.git",
     ]:
         assert header(other) == "", other
+
+
+def test_a_policy_with_credentials_reaches_the_pullers_spawned_workers_and_repr_hides_them(
+    tmp_path: Path,
+) -> None:
+    """The puller's plan workers get their SourcePolicy pickled (spawn); a log line
+    or traceback showing the objects shows no secret."""
+    creds = _load(
+        tmp_path, "- url: https://a.example/\n  username: bot\n  password: {env: P}\n", P=SECRET
+    )
+    policy = SourcePolicy(credentials=creds.headers, secrets=creds.secrets)
+
+    again = pickle.loads(pickle.dumps(policy))  # noqa: S301 (our own object)
+
+    assert again.headers_for("https://a.example/x") == {"Authorization": BASIC}
+    assert again.headers_for("https://b.example/x") == {}
+    for shown in (repr(creds), repr(policy), repr(again)):
+        assert SECRET not in shown
+        assert BASIC.split()[1] not in shown
