@@ -13,10 +13,14 @@ every spelling of every secret loaded (`Credentials.secrets`) for scrubbing
 errors. Refuses: an unknown key, a URL with user info, a query or a
 fragment, a scheme other than http, https and oci, two entries for one
 prefix, a missing variable or file, an empty value, a value with control
-characters (it would break the header), and naming a secret's value in any
-error (an error names the file, the entry's index and the key). Reading the
-pull request: credentials come from the bot's and the puller's
-configuration only.
+characters (it would break the header), a token outside visible ASCII, a
+password or token shorter than core.secrets.mask.MIN_SCRUB_LENGTH (it could
+not be scrubbed), naming a secret's value in any error (an error names
+the file, the entry's index and the key), and reading the pull request:
+credentials come from the bot's and the puller's configuration only.
+A registry's token exchange (render.oci) takes the entry itself,
+`lookup("oci://host/repo")`, and decides where its username and secret
+may go.
 """
 
 from __future__ import annotations
@@ -203,6 +207,8 @@ def _entry(item: Any, where: str, base: Path, environ: Mapping[str, str], index:
         raise ConfigError(f"{where}: token: give either username and password, or token")
     if "token" in item:
         token = _secret(item["token"], f"{where}: token", base, environ)
+        if not all("!" <= c <= "~" for c in token):  # RFC 6750's b64token is visible ASCII
+            raise ConfigError(f"{where}: token: holds a space or a character outside ASCII")
         return Credential(url, "", token, index)
     if "username" not in item or "password" not in item:
         missing = "password" if "username" in item else "username" if has_basic else "token"

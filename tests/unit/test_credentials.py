@@ -91,6 +91,8 @@ ERRORS = [
     ("- url: https://x.example/\n  token: ''\n", "entry 0: token: empty"),
     ("- url: https://x.example/\n  token: abc\n", "entry 0: token: shorter than 4"),
     ('- url: https://x.example/\n  token: "ab\\ncd"\n', "entry 0: token: holds a control"),
+    ("- url: https://x.example/\n  token: abc€def\n", "entry 0: token: holds a space or"),
+    ("- url: https://x.example/\n  token: abc def\n", "entry 0: token: holds a space or"),
     (
         "- url: https://a.example/\n  token: abcd\n- url: https://A.example:443/\n  token: efgh\n",
         "entry 1: url: the same prefix as entry 0",
@@ -277,3 +279,10 @@ def test_a_policy_with_credentials_reaches_the_pullers_spawned_workers_and_repr_
     for shown in (repr(creds), repr(policy), repr(again)):
         assert SECRET not in shown
         assert BASIC.split()[1] not in shown
+
+
+def test_a_password_outside_ascii_is_sent_as_utf8(tmp_path: Path) -> None:
+    creds = _load(tmp_path, "- url: https://a.example/\n  username: bøt\n  password: pässwörd€\n")
+    (value,) = creds.headers("https://a.example/").values()
+    assert base64.b64decode(value.removeprefix("Basic ")).decode() == "bøt:pässwörd€"
+    value.encode("latin-1")  # what http.client sends
