@@ -286,3 +286,24 @@ def test_a_password_outside_ascii_is_sent_as_utf8(tmp_path: Path) -> None:
     (value,) = creds.headers("https://a.example/").values()
     assert base64.b64decode(value.removeprefix("Basic ")).decode() == "bøt:pässwörd€"
     value.encode("latin-1")  # what http.client sends
+
+
+def test_the_puller_reads_the_file_at_start_and_stops_on_an_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from gitops_bot.cli import cli  # noqa: PLC0415
+
+    path = tmp_path / "creds.yaml"
+    path.write_text("- url: https://x.example/\n  token: {env: GITOPS_TEST_UNSET_TOKEN}\n")
+    result = CliRunner(env={"GITOPS_BOT_SOURCE_CREDENTIALS": str(path)}).invoke(
+        cli,
+        [
+            *("puller", "--repo-url", "https://git.example/r.git", "--env", "dev"),
+            *("--kubeconfig", str(tmp_path / "kubeconfig")),
+        ],
+    )
+    assert isinstance(result.exception, ConfigError), result.output
+    assert str(result.exception) == (
+        f"source credentials {path}: entry 0: token: "
+        "the variable GITOPS_TEST_UNSET_TOKEN is not set"
+    )
