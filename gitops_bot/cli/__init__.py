@@ -109,6 +109,7 @@ def plan(  # click passes options by name
     kustomize: str,
     allow_sources: tuple[str, ...],
     source_cache: str,
+    source_credentials: str | None,
     max_objects: int,
     plan_timeout: float,
 ) -> None:
@@ -133,7 +134,7 @@ def plan(  # click passes options by name
                 config_file=config_file,
             ),
             tools=common.tools(helm, kustomize),
-            sources=common.sources(allow_sources, source_cache),
+            sources=common.sources(allow_sources, source_cache, source_credentials),
             cluster_for=cluster_for,
             live_via=ci.live_plans(via),
             mask_key=common.mask_key(),

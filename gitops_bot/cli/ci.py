@@ -227,6 +227,7 @@ def run(
     kustomize: str,
     allow_sources: tuple[str, ...],
     source_cache: str,
+    source_credentials: str | None,
     max_objects: int,
     plan_timeout: float,
 ) -> None:
@@ -255,7 +256,7 @@ def run(
             repo_for=repo_for,
             settings=context.Settings(
                 tools=common.tools(helm, kustomize),
-                sources=common.sources(allow_sources, source_cache),
+                sources=common.sources(allow_sources, source_cache, source_credentials),
                 mask_key=common.mask_key,
                 comment_limit=limit,
                 cluster_for=cluster_for,

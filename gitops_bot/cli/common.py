@@ -1,7 +1,8 @@
 """What the commands share: tool and cluster options, and building their adapters.
 
 Owns: the --kubeconfig/--helm/--kustomize options (--helm and
---kustomize, with --allow-source and --source-cache, also the puller's),
+--kustomize, with --allow-source, --source-cache and --source-credentials,
+also the puller's),
 one Kubernetes client per kubeconfig context for a command's duration,
 finding the renderers on PATH, what remote sources may be fetched, and the
 per-run masking key. Refuses: commands of its own.
@@ -10,6 +11,7 @@ per-run masking key. Refuses: commands of its own.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +28,9 @@ if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
 
 
 def renderer_options(f: Callable[..., None]) -> Callable[..., None]:
-    """--helm and --kustomize: where the renderers are, and --allow-source and
-    --source-cache: what remote sources they may have, for every command that renders."""
+    """--helm and --kustomize: where the renderers are, and --allow-source,
+    --source-cache and --source-credentials: what remote sources they may have
+    and how to log in to them, for every command that renders."""
     f = click.option(
         "--source-cache",
         envvar="GITOPS_BOT_SOURCE_CACHE",
@@ -36,6 +39,14 @@ def renderer_options(f: Callable[..., None]) -> Callable[..., None]:
         show_default=True,
         help="Where fetched charts are kept, by digest (keep it between CI runs) "
         "[env: GITOPS_BOT_SOURCE_CACHE].",
+    )(f)
+    f = click.option(
+        "--source-credentials",
+        envvar="GITOPS_BOT_SOURCE_CREDENTIALS",
+        type=click.Path(dir_okay=False),
+        help="A YAML file of credentials for private chart repositories, registries "
+        "and git remotes, each for a URL prefix (see docs/rendering.md) "
+        "[env: GITOPS_BOT_SOURCE_CREDENTIALS].",
     )(f)
     f = click.option(
         "--allow-source",
@@ -126,13 +137,21 @@ def tools(helm: str, kustomize: str) -> Tools:
     return Tools(helm=helm, kustomize=kustomize)
 
 
-def sources(allow_sources: tuple[str, ...], source_cache: str) -> SourcePolicy:
+def sources(
+    allow_sources: tuple[str, ...], source_cache: str, source_credentials: str | None = None
+) -> SourcePolicy:
     """What remote sources may be fetched (the flags' prefixes; each plan adds the
-    base branch's sources.allow), and where they are kept."""
+    base branch's sources.allow), where they are kept, and the credentials file's
+    headers for them (read once, now: a wrong file stops the command at its start)."""
+    from gitops_bot.render import credentials  # noqa: PLC0415
     from gitops_bot.render.fetch import SourcePolicy  # noqa: PLC0415
 
     allow = tuple(word for value in allow_sources for word in value.split() if word)
-    return SourcePolicy(allow=allow, cache=Path(source_cache))
+    policy = SourcePolicy(allow=allow, cache=Path(source_cache))
+    if not source_credentials:
+        return policy
+    creds = credentials.load(source_credentials)
+    return dataclasses.replace(policy, credentials=creds)
 
 
 def mask_key() -> bytes:

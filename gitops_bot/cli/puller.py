@@ -308,7 +308,9 @@ def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | No
         allowed_signers_file=flags["allowed_signers_file"],
         cache_dir=flags["cache_dir"],
         tools=common.tools(flags["helm"], flags["kustomize"]),
-        sources=common.sources(flags["allow_sources"], flags["source_cache"]),
+        sources=common.sources(
+            flags["allow_sources"], flags["source_cache"], flags["source_credentials"]
+        ),
         bounds=Bounds(max_objects=flags["max_objects"]),
         leader_elect=flags["leader_elect"],
         lease_duration=flags["lease_duration"],

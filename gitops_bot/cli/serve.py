@@ -98,6 +98,7 @@ def serve(
     kustomize: str,
     allow_sources: tuple[str, ...],
     source_cache: str,
+    source_credentials: str | None,
     max_objects: int,
     plan_timeout: float,
 ) -> None:
@@ -129,7 +130,7 @@ def serve(
         # The comment limit is the forge's, set per event with its adapter.
         settings=context.Settings(
             tools=common.tools(helm, kustomize),
-            sources=common.sources(allow_sources, source_cache),
+            sources=common.sources(allow_sources, source_cache, source_credentials),
             mask_key=common.mask_key,
             comment_limit=descriptor.comment_limit,
             live=live or live_via == "puller",

@@ -28,8 +28,8 @@ import re
 import shutil
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import yaml
 from gitops_bot.core.objects.model import SourcePin
 from gitops_bot.errors import RenderError
 from gitops_bot.render import chartlock, download, remote
+from gitops_bot.render.credentials import Credentials
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
 # A chart name or version that is safe in a file name in charts/ (no `/`: it comes from the PR).
@@ -53,9 +54,9 @@ class SourcePolicy:
     timeout_s: float = 30.0  # per request
     max_bytes: int = 50 << 20  # per chart archive
     max_index_bytes: int = 20 << 20  # per repository index.yaml
-    # The headers (Authorization) the operator configured for a URL; {} for none.
-    # Never from the repository; render.download sends them to that URL only.
-    credentials: Callable[[str], Mapping[str, str]] | None = None
+    # What the operator configured for private sources (render.credentials);
+    # never from the repository. Kept out of the repr: it holds secrets.
+    credentials: Credentials | None = field(default=None, repr=False)
     # A floating reference (a git branch, a remote's default branch) may be
     # resolved and used: the environment's policy.floating-sources, as the base
     # branch (or the puller's tracked commit) says.
@@ -66,8 +67,19 @@ class SourcePolicy:
         return self.cache if self.cache is not None else DEFAULT_CACHE
 
     def headers_for(self, url: str) -> Mapping[str, str]:
-        """The credential headers configured for `url` ({} when none are)."""
-        return self.credentials(url) if self.credentials is not None else {}
+        """The credential headers configured for `url` ({} when none are);
+        render.download sends them to that URL only."""
+        return self.credentials.headers(url) if self.credentials is not None else {}
+
+    def git_env_for(self, url: str) -> dict[str, str]:
+        """The environment that gives `git` the credentials for the remote `url`."""
+        return self.credentials.git_env(url) if self.credentials is not None else {}
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every spelling of the credentials' secrets: render.render scrubs its errors
+        of them."""
+        return self.credentials.secrets if self.credentials is not None else frozenset()
 
     def admits(self, url: str) -> bool:
         """Whether an allow-list entry admits `url` (download.admitted)."""

@@ -362,7 +362,7 @@ class _Work:
             "-c", "transfer.fsckObjects=true",
             *args,
         ]  # fmt: skip
-        env = {**self._env(), **(_credential_env(self.policy, url) if url else {})}
+        env = {**self._env(), **(self.policy.git_env_for(url) if url else {})}
         doing = f"{where}: fetching {download.shown(url)}" if url else f"{where}: git {args[0]}"
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
@@ -477,18 +477,6 @@ class _Work:
 def _shown(entry: str) -> str:
     """`entry` without a user name or password a URL in it may carry."""
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", entry.strip())
-
-
-def _credential_env(policy: SourcePolicy, url: str) -> dict[str, str]:
-    """Operator credentials for `url` as git configuration in the environment."""
-    headers = policy.headers_for(url)
-    if not headers:
-        return {}
-    env = {"GIT_CONFIG_COUNT": str(len(headers))}
-    for index, (name, value) in enumerate(headers.items()):
-        env[f"GIT_CONFIG_KEY_{index}"] = f"http.{url}.extraHeader"
-        env[f"GIT_CONFIG_VALUE_{index}"] = f"{name}: {value}"
-    return env
 
 
 def _git_error(stderr: str) -> str:

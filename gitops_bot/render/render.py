@@ -23,6 +23,7 @@ from gitops_bot.core.objects import manifests
 from gitops_bot.core.objects.model import Manifest, Render, SourcePin
 from gitops_bot.core.repo import bounds
 from gitops_bot.core.repo.config import Environment, SourceKind
+from gitops_bot.core.secrets import mask
 from gitops_bot.errors import RenderError
 from gitops_bot.render import fetch, gitbases, helm, inputs, kustomize, plain, sandbox, secrets
 from gitops_bot.render.fetch import SourcePolicy
@@ -61,7 +62,10 @@ def render(
         # Scrubbed of every value the inputs hold that may be secret: a failed
         # render yields no Secret to learn them from. `from None`: the cause
         # holds the clear text, and a logged traceback would show it.
-        said = secrets.scrub(str(err), env, root=root)
+        # And first of the operator's source credentials (render.credentials),
+        # in case a server or a URL echoed one.
+        said = mask.scrub(str(err), (sources or SourcePolicy()).secrets)
+        said = secrets.scrub(said, env, root=root)
         raise RenderError(f"rendering {env.name}: {said}") from None
     return Render.of(env.name, found, pins)
 

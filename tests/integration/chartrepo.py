@@ -1,6 +1,7 @@
 """A Helm chart repository on 127.0.0.1 for the tests: charts packaged by the
 pinned helm, indexed with `helm repo index`, served by a server that records
-every request and can redirect, serve other bytes, or drip its answer."""
+every request (and the Authorization header it came with) and can redirect,
+serve other bytes, drip its answer, or require HTTP Basic auth on a path."""
 
 from __future__ import annotations
 
@@ -55,6 +56,10 @@ class ChartRepo:
     url: str = ""
     requests: list[str] = field(default_factory=list)
     routes: dict[str, tuple[str, str | bytes]] = field(default_factory=dict)
+    # Path prefix -> the Authorization header it requires (401 without it), and
+    # (path, the Authorization header received or None) for every request.
+    auth: dict[str, str] = field(default_factory=dict)
+    authorizations: list[tuple[str, str | None]] = field(default_factory=list)
 
     def archive_requests(self) -> list[str]:
         return [path for path in self.requests if path.endswith(".tgz")]
@@ -65,6 +70,15 @@ def serving(repo: ChartRepo) -> Iterator[ChartRepo]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             repo.requests.append(self.path)
+            said = self.headers.get("Authorization")
+            repo.authorizations.append((self.path, said))
+            wanted = [v for k, v in repo.auth.items() if self.path.startswith(k)]
+            if wanted and said not in wanted:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="charts"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             kind, value = repo.routes.get(self.path, ("file", self.path.lstrip("/")))
             if kind == "redirect":
                 self.send_response(302)
