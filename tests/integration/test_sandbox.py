@@ -613,13 +613,16 @@ def test_run_builds_the_environment_from_nothing(
         "LANG",
         "LC_ALL",
         "PATH",
+        "TMPDIR",
     ]
     assert seen["PATH"] == sandbox.SAFE_PATH
     assert seen["LC_ALL"] == seen["LANG"] == "C.UTF-8"
     home = Path(seen["HOME"])
     assert not home.exists()  # a fresh folder, gone after the run
     assert all(
-        Path(seen[k]).is_relative_to(home.parent) for k in seen if k.endswith(("HOME", "PLUGINS"))
+        Path(seen[k]).is_relative_to(home.parent)
+        for k in seen
+        if k.endswith(("HOME", "PLUGINS", "TMPDIR"))
     )
     assert CANARY not in out
 
