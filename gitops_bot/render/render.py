@@ -3,9 +3,9 @@
 Owns: the order of the steps every source goes through: find the source
 folder, decide how it renders (SourceKind.AUTO: a kustomization file means
 kustomize, a Chart.yaml helm, anything else plain YAML, as render.inputs
-decides too), check it, fetch a chart's remote dependencies (render.fetch,
-outside the sandbox, only from allowed sources), run the tool in the
-sandbox, parse the output, give
+decides too), check it, fetch a chart's remote dependencies (render.fetch) or a
+kustomization's helmCharts (render.helmcharts), outside the sandbox, only
+from allowed sources, run the tool in the sandbox, parse the output, give
 namespaced objects the environment's namespace, and refuse duplicates.
 Every error says which environment was rendering ("rendering prod: ...").
 Its errors carry no value that may be secret (render.secrets).
@@ -23,7 +23,7 @@ from gitops_bot.core.objects.model import Manifest, Render, SourcePin
 from gitops_bot.core.repo import bounds
 from gitops_bot.core.repo.config import Environment, SourceKind
 from gitops_bot.errors import RenderError
-from gitops_bot.render import fetch, helm, inputs, kustomize, plain, sandbox, secrets
+from gitops_bot.render import fetch, helm, helmcharts, inputs, kustomize, plain, sandbox, secrets
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
@@ -85,7 +85,8 @@ def _manifests(
     if kind is SourceKind.PLAIN:
         return plain.read(source.path, root=root, limits=limits, meter=meter), ()
     if kind is SourceKind.KUSTOMIZE:
-        command = kustomize.command(source.path, root=root, tools=tools, limits=limits)
+        command, charts = kustomize.build(source.path, root=root, tools=tools, limits=limits)
+        pins = helmcharts.prepare(root, charts, sources)  # kustomize must find, never pull, them
         with tempfile.TemporaryDirectory(prefix="gitops-bot-origins-") as tmp:
             wrapper = Path(tmp)
             traced = kustomize.traced(command, source.path, root=root, folder=wrapper)
@@ -101,8 +102,8 @@ def _manifests(
                 text, origin=command.what, max_bytes=limits.max_output_bytes, meter=meter
             )
             if traced is None:
-                return found, ()
-            return kustomize.origins(found, root=root, folder=wrapper), ()
+                return found, pins
+            return kustomize.origins(found, root=root, folder=wrapper), pins
     pins = fetch.prepare_chart(root, source.path, sources)  # the sandbox has no network
     command = helm.command(
         source.path,
