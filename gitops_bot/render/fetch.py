@@ -7,7 +7,9 @@ archive it names, through render.download) into a content-addressed cache
 (`<cache>/sha256/<hex>.tgz`, written atomically, verified against the index
 digest on download and again on every hit) and places the archive in the
 chart's charts/ folder, so that the sandboxed, offline `helm template` finds
-it.
+it; `fetch_archive`, the index-then-archive step alone (render.helmcharts
+uses it for kustomize `helmCharts`); and `check_repository`, which URLs are
+chart repositories fetched here.
 Refuses: floating versions without a lock entry (a range, `*`, empty),
 repositories outside the allow-list, `@alias`/`alias:` repositories (there
 is no repositories.yaml here), `oci://` charts (not yet), URLs with a user
@@ -150,25 +152,34 @@ def _prepare(
     _check_source(dep, policy, where)
     if not _PLAIN.fullmatch(dep.version):
         raise RenderError(f"{where}: not a chart version helm would write in a file name")
-    entry = _index_entry(dep, policy, where)
-    first = _first(entry.get("urls"))
-    if not first:
-        raise RenderError(f"{where}: the repository index names no URL for it")
-    url = urllib.parse.urljoin(dep.repository.rstrip("/") + "/", first)
-    if not policy.admits(url):
-        raise RenderError(
-            f"{where}: the archive {download.shown(url)} is outside the allow-list; {_ADMIT}"
-        )
-    digest = str(entry.get("digest") or "").removeprefix("sha256:").lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise RenderError(f"{where}: the repository index gives no sha256 digest for it")
-    archive = _cached(policy.cache_dir, digest) or _download(url, digest, policy, where)
+    archive, digest = fetch_archive(dep.repository, dep.name, dep.version, policy, where)
     charts.mkdir(exist_ok=True)
     _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
     return Pinned(folder, dep.name, dep.version, dep.repository, f"sha256:{digest}")
 
 
-_ADMIT = (
+def fetch_archive(
+    repository: str, name: str, version: str, policy: SourcePolicy, where: str
+) -> tuple[Path, str]:
+    """The cached archive of chart `name` at the exact `version` from the chart
+    repository at `repository` (checked and admitted by the caller), fetched into
+    the cache if it is not there, and its sha256 (hex). Errors start with `where`."""
+    entry = _index_entry(repository, name, version, policy, where)
+    first = _first(entry.get("urls"))
+    if not first:
+        raise RenderError(f"{where}: the repository index names no URL for it")
+    url = urllib.parse.urljoin(repository.rstrip("/") + "/", first)
+    if not policy.admits(url):
+        raise RenderError(
+            f"{where}: the archive {download.shown(url)} is outside the allow-list; {ADMIT}"
+        )
+    digest = str(entry.get("digest") or "").removeprefix("sha256:").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise RenderError(f"{where}: the repository index gives no sha256 digest for it")
+    return _cached(policy.cache_dir, digest) or _download(url, digest, policy, where), digest
+
+
+ADMIT = (
     "admit it with sources.allow in the base branch's .gitops.yaml or the bot's --allow-source flag"
 )
 
@@ -192,7 +203,22 @@ def _vendored(charts: Path, dep: chartlock.Dependency, where: str) -> str | None
 
 
 def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> None:
-    repository = dep.repository
+    check_repository(dep.repository, where)
+    if not dep.locked and not chartlock.is_exact(dep.version):
+        raise RenderError(
+            f"{where}: {NOT_EXACT} and no Chart.lock pins it; "
+            "pin an exact version or run `helm dependency update` and commit Chart.lock"
+        )
+    if not policy.admits(dep.repository.rstrip("/") + "/"):
+        raise RenderError(f"{where}: the repository is not in the allow-list; {ADMIT}")
+
+
+NOT_EXACT = "not an exact version"
+
+
+def check_repository(repository: str, where: str) -> None:
+    """Refuse a chart repository URL that is not a plain http(s) one (the allow-list
+    is the caller's check)."""
     if repository.startswith(("@", "alias:")):
         raise RenderError(
             f"{where}: repository aliases need a repositories.yaml, which is not read here; "
@@ -207,17 +233,12 @@ def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -
         raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
     if parts.query or parts.fragment:
         raise RenderError(f"{where}: a chart repository URL has no query or fragment")
-    if not dep.locked and not chartlock.is_exact(dep.version):
-        raise RenderError(
-            f"{where}: not an exact version and no Chart.lock pins it; "
-            "pin an exact version or run `helm dependency update` and commit Chart.lock"
-        )
-    if not policy.admits(repository.rstrip("/") + "/"):
-        raise RenderError(f"{where}: the repository is not in the allow-list; {_ADMIT}")
 
 
-def _index_entry(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> dict[str, Any]:
-    url = dep.repository.rstrip("/") + "/index.yaml"
+def _index_entry(
+    repository: str, name: str, version: str, policy: SourcePolicy, where: str
+) -> dict[str, Any]:
+    url = repository.rstrip("/") + "/index.yaml"
     with tempfile.TemporaryFile() as body:
         download.get(
             url,
@@ -234,9 +255,9 @@ def _index_entry(dep: chartlock.Dependency, policy: SourcePolicy, where: str) ->
         except yaml.YAMLError as err:
             raise RenderError(f"{where}: index.yaml is not valid YAML") from err
     entries = index.get("entries") if isinstance(index, dict) else None
-    versions = _list(entries, dep.name)
+    versions = _list(entries, name)
     for entry in versions:
-        if str(entry.get("version", "")).removeprefix("v") == dep.version.removeprefix("v"):
+        if str(entry.get("version", "")).removeprefix("v") == version.removeprefix("v"):
             return entry
     have = ", ".join(str(e.get("version")) for e in versions[:5]) or "none"
     raise RenderError(f"{where}: the repository index has no such version (it has: {have})")

@@ -1,12 +1,17 @@
 """`kustomize build` of one folder, after checking what it would load.
 
 Owns: the Command (`kustomize build --load-restrictor=LoadRestrictionsRootOnly
-./<dir>`, never --enable-alpha-plugins, --enable-exec, --enable-helm or
---network), and the walk over the kustomization graph that comes first: every
+./<dir>`, never --enable-alpha-plugins, --enable-exec or --network;
+`--enable-helm --helm-command <the pinned helm>` only when the graph has
+helmCharts entries, which the walk reads and checks through render.helmcharts
+and whose charts that module places before the build, so that kustomize
+never pulls one; a HelmChartInflationGenerator configured any other way is
+refused), and the walk over the kustomization graph that comes first: every
 resource, base, component, generator, transformer and validator entry, and
-every file a kustomization names, must stay inside the repository; remote
-entries (render.remote decides which) are refused unless render.gitbases
-fetched them before (then kustomize clones them from a local mirror, offline); a
+every file a kustomization names (helm values files too), must stay inside
+the repository; remote entries (render.remote decides which) are refused
+unless render.gitbases fetched them before (then kustomize clones them from a
+local mirror, offline); a
 kustomization that includes itself (directly or through others) is refused
 before kustomize runs. The folders walked are checked for symlinks that leave
 the repository, and the kustomizations and YAML files they name are screened
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,7 @@ import yaml
 from gitops_bot.core.objects import manifests
 from gitops_bot.core.objects.model import Manifest, Origin
 from gitops_bot.errors import RenderError
-from gitops_bot.render import remote, sandbox
+from gitops_bot.render import helmcharts, remote, sandbox
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"  # kustomize's, with buildMetadata
@@ -60,6 +66,21 @@ def command(
 ) -> sandbox.Command:
     """The Command that builds `path` (repository-relative), once its graph is checked;
     `fetched`: the remote entries render.gitbases fetched, `env` its git configuration."""
+    return build(path, root=root, tools=tools, limits=limits, fetched=fetched, env=env)[0]
+
+
+def build(
+    path: str,
+    *,
+    root: Path,
+    tools: sandbox.Tools,
+    limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
+    fetched: frozenset[str] = frozenset(),
+    env: Mapping[str, str] | None = None,
+) -> tuple[sandbox.Command, tuple[helmcharts.Chart, ...]]:
+    """The Command that builds `path` (repository-relative), once its graph is
+    checked, and the helmCharts entries of the graph, whose charts
+    helmcharts.prepare must place before it runs; `fetched` and `env` as for command."""
     root = root.resolve()
     start = (root / path).resolve()
     if not start.is_relative_to(root):
@@ -67,17 +88,28 @@ def command(
     walk = _Walk(root, limits, fetched)
     walk.visit(start, ())
     sandbox.check_tree(root, paths=walk.folders)
-    return sandbox.Command(
+    if walk.charts and walk.remote:
+        # --enable-helm holds for the whole build, and the walk cannot read a remote
+        # base's helmCharts: kustomize would try to pull their charts (and fail).
+        raise RenderError(
+            f"{path}: helmCharts ({walk.charts[0].said}) and remote entries in one "
+            "kustomization graph are refused: a remote base's charts would not be prepared"
+        )
+    # One flag for the whole build: every helmCharts entry of the graph was read.
+    helm = ("--enable-helm", "--helm-command", tools.path("helm")) if walk.charts else ()
+    command = sandbox.Command(
         argv=(
             tools.path("kustomize"),
             "build",
             "--load-restrictor=LoadRestrictionsRootOnly",
+            *helm,
             f"./{path}",
         ),
         cwd=str(root),
         what=f"kustomize build {path}",
         env=tuple(sorted((env or {}).items())),
     )
+    return command, tuple(walk.charts)
 
 
 def traced(
@@ -221,6 +253,8 @@ class _Walk:
     def __init__(self, root: Path, limits: sandbox.Limits, fetched: frozenset[str]) -> None:
         self.root, self.limits, self.fetched = root, limits, fetched
         self.folders: list[Path] = []
+        self.remote = False  # a fetched remote base is in the graph
+        self.charts: list[helmcharts.Chart] = []
 
     def visit(self, folder: Path, chain: tuple[Path, ...]) -> None:
         """Check the kustomization in `folder`, reached through the folders in `chain`."""
@@ -236,6 +270,9 @@ class _Walk:
         self.folders.append(folder)
         where, chain = self.name(file), (*chain, folder)
         data = _load(file, where)
+        self.charts += helmcharts.read(data, root=self.root, folder=folder, where=where)
+        for entry in _strings(data.get("generators")):  # inline ones too, even on one line
+            _no_generator_config(entry, where, "generators")
         for field, entry in _entries(data, _BASES):
             if reason := remote.why(entry):
                 self.admit(where, field, entry, reason)
@@ -247,7 +284,7 @@ class _Walk:
             if target.is_dir():
                 self.visit(target, chain)
             else:
-                self.screen(target)
+                self.screen(target, field)
         for field, entry in _files(data):
             if reason := remote.why(entry):  # kustomize fetches http(s) files, patches included
                 self.admit(where, field, entry, reason)
@@ -256,13 +293,15 @@ class _Walk:
             if field not in _GENERATORS:  # generator files are data, not YAML
                 self.screen(target)
 
-    def screen(self, file: Path) -> None:
+    def screen(self, file: Path, field: str = "") -> None:
         if file.is_file():
             text = _read(file, self.name(file), self.limits.max_output_bytes)
             manifests.screen(text, origin=self.name(file), max_bytes=self.limits.max_output_bytes)
+            _no_generator_config(text, self.name(file), field)
 
     def admit(self, where: str, field: str, entry: str, reason: str) -> None:
         if entry in self.fetched and field in GIT_BASE_FIELDS:
+            self.remote = True
             return  # cloned by kustomize from the mirror render.gitbases made
         raise RenderError(
             f"{where}: {field} entry {entry} is remote ({reason}); only git bases named in "
@@ -281,6 +320,21 @@ class _Walk:
 
     def name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() or "."
+
+
+# A HelmChartInflationGenerator configured as a generator (a file, an inline
+# entry, or a resource of a generator kustomization) would pull the chart
+# itself; only helmCharts entries are prepared.
+_GENERATOR_CONFIG = re.compile(rf"kind[\"']?\s*:\s*[\"']?{helmcharts.GENERATOR_KIND}\b")
+
+
+def _no_generator_config(text: str, where: str, field: str) -> None:
+    if _GENERATOR_CONFIG.search(text):
+        via = f"{field} entry" if field else "file"
+        raise RenderError(
+            f"{where}: a {helmcharts.GENERATOR_KIND} {via} is refused; "
+            "write the chart as a helmCharts entry of the kustomization"
+        )
 
 
 def _read(file: Path, where: str, max_bytes: int) -> str:
@@ -319,6 +373,12 @@ def _entries(data: Mapping[str, Any], fields: tuple[str, ...]) -> Iterator[tuple
 def _files(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(field, path) for every file path a kustomization names outside its bases."""
     yield from _entries(data, _FILE_LISTS)
+    for item in _mappings(data.get("helmCharts")):  # kustomize's loader reads the values files
+        for file in (
+            *_strings([item.get("valuesFile")]),
+            *_strings(item.get("additionalValuesFiles")),
+        ):
+            yield "helmCharts", file
     for field in _FILE_ITEMS:
         for item in _mappings(data.get(field)):
             if isinstance(item.get("path"), str):
@@ -335,6 +395,14 @@ def _files(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     openapi = data.get("openapi")
     if isinstance(openapi, Mapping) and isinstance(openapi.get("path"), str):
         yield "openapi", openapi["path"]
+
+
+def _strings(value: Any) -> list[str]:
+    return (
+        [item for item in value if isinstance(item, str) and item]
+        if isinstance(value, list)
+        else []
+    )
 
 
 def _mappings(value: Any) -> list[Mapping[str, Any]]:

@@ -3,10 +3,10 @@
 Owns: the order of the steps every source goes through: find the source
 folder, decide how it renders (SourceKind.AUTO: a kustomization file means
 kustomize, a Chart.yaml helm, anything else plain YAML, as render.inputs
-decides too), check it, fetch a chart's remote dependencies (render.fetch)
-or a kustomization's remote git bases (render.gitbases), outside the
-sandbox, only from allowed sources, run the tool in the
-sandbox, parse the output, give
+decides too), check it, fetch a chart's remote dependencies (render.fetch),
+a kustomization's remote git bases (render.gitbases) and helmCharts
+(render.helmcharts), outside the sandbox, only from allowed sources, run the
+tool in the sandbox, parse the output, give
 namespaced objects the environment's namespace, and refuse duplicates.
 Every error says which environment was rendering ("rendering prod: ...").
 Its errors carry no value that may be secret (render.secrets).
@@ -25,7 +25,17 @@ from gitops_bot.core.repo import bounds
 from gitops_bot.core.repo.config import Environment, SourceKind
 from gitops_bot.core.secrets import mask
 from gitops_bot.errors import RenderError
-from gitops_bot.render import fetch, gitbases, helm, inputs, kustomize, plain, sandbox, secrets
+from gitops_bot.render import (
+    fetch,
+    gitbases,
+    helm,
+    helmcharts,
+    inputs,
+    kustomize,
+    plain,
+    sandbox,
+    secrets,
+)
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools, isolation
 
@@ -93,7 +103,7 @@ def _manifests(
         # Remote bases are fetched here, outside the sandbox; kustomize clones
         # them from local mirrors, offline (render.gitbases).
         with gitbases.prepared(root, source.path, sources, floating=sources.floating) as bases:
-            command = kustomize.command(
+            command, charts = kustomize.build(
                 source.path,
                 root=root,
                 tools=tools,
@@ -101,7 +111,9 @@ def _manifests(
                 fetched=bases.entries,
                 env=bases.env,
             )
-            return _kustomize(command, source.path, root, limits, meter), bases.pins
+            pins = helmcharts.prepare(root, charts, sources)  # kustomize finds, never pulls, them
+            found = _kustomize(command, source.path, root, limits, meter)
+            return found, tuple(sorted({*bases.pins, *pins}, key=_pin_order))
     pins = fetch.prepare_chart(root, source.path, sources)  # the sandbox has no network
     command = helm.command(
         source.path,
@@ -139,3 +151,7 @@ def _kustomize(
         if traced is None:
             return found
         return kustomize.origins(found, root=root, folder=wrapper)
+
+
+def _pin_order(pin: SourcePin) -> tuple[str, str, str, str]:
+    return (pin.chart, pin.name, pin.version, pin.repository)

@@ -9,8 +9,10 @@ and reading the output (core.objects.manifests does).
 
 What `run` guarantees:
 - The environment is built, not inherited: PATH (a fixed system PATH, not
-  the bot's), HOME and the helm folders in a fresh temporary folder, an
-  empty KUSTOMIZE_PLUGIN_HOME, LANG/LC_ALL=C.UTF-8. No token, kubeconfig or
+  the bot's), HOME, TMPDIR and the helm folders in a fresh temporary folder
+  (removed after the run), an empty KUSTOMIZE_PLUGIN_HOME,
+  LANG/LC_ALL=C.UTF-8. The helm that kustomize runs for helmCharts inherits
+  all of it, and the limits below. No token, kubeconfig or
   secret of the bot's environment can reach a template.
 - stdin is /dev/null; the process runs in its own session, and is killed
   (with its group) when it takes longer than `timeout_s` or writes more than
@@ -28,13 +30,16 @@ What `run` guarantees:
   container jobs and GitLab's Docker executor), the tool runs with the
   host's network, and no render may reach it: kustomize.command refuses every
   remote reference that was not fetched before the render (render.gitbases,
-  render.fetch), helm template fetches nothing, and the tools' own flags stay
-  off (no --enable-dns). `isolation()` says which of the two is in force; the
-  plan output shows it. No render needs the network: remote bases are cloned
-  from local mirrors (a Command's `env` names their git configuration), and
-  every tool's environment points HTTP(S)_PROXY at a closed port on
-  127.0.0.1 with an empty NO_PROXY, so that Go's HTTP client (kustomize's
-  remote files, helm) fails closed even where there is no namespace.
+  render.fetch), helm template fetches nothing, and the tools' own network
+  flags stay off (no --enable-dns); --enable-helm is on only for a
+  kustomization with helmCharts, whose charts render.helmcharts placed where
+  kustomize finds them, so it never runs `helm pull`. `isolation()` says which
+  of the two is in force; the plan output shows it. No render needs the
+  network: remote bases are cloned from local mirrors (a Command's `env` names
+  their git configuration), and every tool's environment points
+  HTTP(S)_PROXY at a closed port on 127.0.0.1 with an empty NO_PROXY, so that
+  Go's HTTP client (kustomize's remote files, helm) fails closed even where
+  there is no namespace.
 """
 
 from __future__ import annotations
@@ -188,9 +193,10 @@ def _relative(root: Path, path: Path) -> str:
 
 
 def _environment(tmp: Path) -> dict[str, str]:
-    home, plugins = tmp / "home", tmp / "kustomize-plugins"
+    home, plugins, temporary = tmp / "home", tmp / "kustomize-plugins", tmp / "tmp"
     home.mkdir()
     plugins.mkdir()
+    temporary.mkdir()
     helm = home / ".helm"
     return {
         "PATH": SAFE_PATH,
@@ -202,6 +208,7 @@ def _environment(tmp: Path) -> dict[str, str]:
         "HELM_DATA_HOME": str(helm / "data"),
         "HELM_PLUGINS": str(helm / "plugins"),
         "KUSTOMIZE_PLUGIN_HOME": str(plugins),
+        "TMPDIR": str(temporary),  # kustomize writes helm's values there
         # Nothing listens on port 9 (discard) of the loopback: a tool that tries
         # the network through Go's HTTP client fails at once, namespace or not.
         **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), _NO_PROXY),

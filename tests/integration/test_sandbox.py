@@ -414,11 +414,17 @@ def test_kustomize_plugins_and_functions_never_run(
         assert canary.exists()
 
 
-def test_kustomize_helm_inflation_is_off(repo: Path, tools: Tools) -> None:
+def test_kustomize_never_pulls_a_helm_chart_itself(repo: Path, tools: Tools) -> None:
+    # --enable-helm is on for helmCharts (render.helmcharts places the charts;
+    # tests/integration/test_helmcharts.py); an entry kustomize would pull the
+    # newest version of is refused before it runs.
     write(
         repo, {"app/kustomization.yaml": "helmCharts: [{name: web, repo: https://example.com}]\n"}
     )
-    assert "must specify --enable-helm" in refused(env("app"), repo, tools)
+    assert refused(env("app"), repo, tools) == (
+        "rendering x: app/kustomization.yaml: helmCharts entry web: version: none given, "
+        "so kustomize would pull the newest; pin an exact version"
+    )
 
 
 def test_kustomize_alias_bomb_is_refused_before_kustomize_expands_it(
@@ -613,6 +619,7 @@ def test_run_builds_the_environment_from_nothing(
         "LC_ALL",
         "NO_PROXY",
         "PATH",
+        "TMPDIR",
         "http_proxy",
         "https_proxy",
         "no_proxy",
@@ -630,7 +637,7 @@ def test_run_builds_the_environment_from_nothing(
     assert all(
         Path(seen[k]).is_relative_to(home.parent)
         for k in seen
-        if k.endswith(("HOME", "PLUGINS")) and "PROXY" not in k
+        if k.endswith(("HOME", "PLUGINS", "TMPDIR")) and "PROXY" not in k
     )
     assert CANARY not in out
 
