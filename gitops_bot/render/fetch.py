@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import semantic_version
 import yaml
 
 from gitops_bot.core.objects.model import SourcePin
@@ -150,6 +151,9 @@ def _prepare(
     if not dep.repository:
         raise RenderError(f"{where}: not in {folder}/charts, and no repository to fetch it from")
     _check_source(dep, policy, where)
+    if not dep.locked and not chartlock.is_exact(dep.version):  # floating, and allowed
+        resolved = resolve_floating(dep.repository, dep.name, dep.version, policy, where)
+        dep = dataclasses.replace(dep, version=resolved)
     if not _PLAIN.fullmatch(dep.version):
         raise RenderError(f"{where}: not a chart version helm would write in a file name")
     archive, digest = fetch_archive(dep.repository, dep.name, dep.version, policy, where)
@@ -204,16 +208,18 @@ def _vendored(charts: Path, dep: chartlock.Dependency, where: str) -> str | None
 
 def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> None:
     check_repository(dep.repository, where)
-    if not dep.locked and not chartlock.is_exact(dep.version):
+    if not dep.locked and not chartlock.is_exact(dep.version) and not policy.floating:
         raise RenderError(
             f"{where}: {NOT_EXACT} and no Chart.lock pins it; "
-            "pin an exact version or run `helm dependency update` and commit Chart.lock"
+            "pin an exact version or run `helm dependency update` and commit Chart.lock, "
+            f"or {FLOATING}"
         )
     if not policy.admits(dep.repository.rstrip("/") + "/"):
         raise RenderError(f"{where}: the repository is not in the allow-list; {ADMIT}")
 
 
 NOT_EXACT = "not an exact version"
+FLOATING = "allow floating sources for this environment (policy.floating-sources: true)"
 
 
 def check_repository(repository: str, where: str) -> None:
@@ -238,6 +244,43 @@ def check_repository(repository: str, where: str) -> None:
 def _index_entry(
     repository: str, name: str, version: str, policy: SourcePolicy, where: str
 ) -> dict[str, Any]:
+    versions = _index_versions(repository, name, policy, where)
+    for entry in versions:
+        if str(entry.get("version", "")).removeprefix("v") == version.removeprefix("v"):
+            return entry
+    have = ", ".join(str(e.get("version")) for e in versions[:5]) or "none"
+    raise RenderError(f"{where}: the repository index has no such version (it has: {have})")
+
+
+def resolve_floating(
+    repository: str, name: str, constraint: str, policy: SourcePolicy, where: str
+) -> str:
+    """The newest version of chart `name` in the repository's index that satisfies
+    `constraint` (helm's ranges: `^1.2`, `~1.2.3`, `>=1.0 <2.0`, `1.x`, `||`; empty
+    or `*`: the newest release); for a floating source the environment allows."""
+    # Masterminds' `,` is npm's space; `>= 1.0` is `>=1.0` to both.
+    spec = re.sub(r"([<>=~^])\s+", r"\1", " ".join(constraint.replace(",", " ").split())) or "*"
+    try:
+        wanted = semantic_version.NpmSpec(spec)
+    except ValueError:
+        raise RenderError(f"{where}: {constraint!r} is not a version range helm reads") from None
+    found: list[tuple[semantic_version.Version, str]] = []
+    for entry in _index_versions(repository, name, policy, where):
+        text = str(entry.get("version", ""))
+        try:
+            version = semantic_version.Version(text.removeprefix("v"))
+        except ValueError:
+            continue  # not semver: helm would not pick it either
+        if version in wanted:
+            found.append((version, text))
+    if not found:
+        raise RenderError(f"{where}: no version in the repository index satisfies {constraint!r}")
+    return max(found)[1]
+
+
+def _index_versions(
+    repository: str, name: str, policy: SourcePolicy, where: str
+) -> list[dict[str, Any]]:
     url = repository.rstrip("/") + "/index.yaml"
     with tempfile.TemporaryFile() as body:
         download.get(
@@ -255,12 +298,7 @@ def _index_entry(
         except yaml.YAMLError as err:
             raise RenderError(f"{where}: index.yaml is not valid YAML") from err
     entries = index.get("entries") if isinstance(index, dict) else None
-    versions = _list(entries, name)
-    for entry in versions:
-        if str(entry.get("version", "")).removeprefix("v") == version.removeprefix("v"):
-            return entry
-    have = ", ".join(str(e.get("version")) for e in versions[:5]) or "none"
-    raise RenderError(f"{where}: the repository index has no such version (it has: {have})")
+    return _list(entries, name)
 
 
 def _first(urls: Any) -> str:

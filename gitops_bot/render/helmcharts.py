@@ -126,10 +126,7 @@ def _chart(entry: Any, *, where: str, folder: str, home: str) -> Chart:
         raise RenderError(f"{chart.said}: repo {repo}: OCI charts are not supported yet")
     fetch.check_repository(repo, f"{chart.said}: repo {download.shown(repo)}")
     if not version:
-        raise RenderError(
-            f"{chart.said}: version: none given, so kustomize would pull the newest; "
-            "pin an exact version"
-        )
+        return chart  # floating: the newest, if the environment allows it (prepare)
     if not chartlock.is_exact(version) or not _PLAIN.fullmatch(version):
         raise RenderError(
             f"{chart.said}: version {version}: {fetch.NOT_EXACT}; pin an exact version"
@@ -170,9 +167,16 @@ def _vendored(root: Path, chart: Chart, policy: fetch.SourcePolicy) -> tuple[Sou
 
 def _fetched(root: Path, chart: Chart, policy: fetch.SourcePolicy) -> SourcePin:
     said = f"{chart.said} {chart.version} from {download.shown(chart.repo)}"
+    if not chart.version and not policy.floating:
+        raise RenderError(
+            f"{chart.said}: version: none given, so kustomize would pull the newest; "
+            f"pin an exact version, or {fetch.FLOATING}"
+        )
     if not policy.admits(chart.repo.rstrip("/") + "/"):
         raise RenderError(f"{said}: the repository is not in the allow-list; {fetch.ADMIT}")
-    archive, digest = fetch.fetch_archive(chart.repo, chart.name, chart.version, policy, said)
+    # No version: kustomize reads <chartHome>/<name>, where the newest is placed.
+    version = chart.version or fetch.resolve_floating(chart.repo, chart.name, "", policy, said)
+    archive, digest = fetch.fetch_archive(chart.repo, chart.name, version, policy, said)
     parent = (root / chart.target).parent
     parent.mkdir(parents=True, exist_ok=True)
     if not parent.resolve().is_relative_to(root / chart.home):
@@ -185,7 +189,7 @@ def _fetched(root: Path, chart: Chart, policy: fetch.SourcePolicy) -> SourcePin:
         elif target.exists():
             shutil.rmtree(target)
         top.rename(target)
-    return SourcePin(chart.folder, chart.name, chart.version, chart.repo, f"sha256:{digest}")
+    return SourcePin(chart.folder, chart.name, version, chart.repo, f"sha256:{digest}")
 
 
 def _extract(archive: Path, into: Path, said: str) -> Path:

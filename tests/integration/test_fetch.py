@@ -234,7 +234,39 @@ def test_a_floating_version_without_a_lock_is_refused(repo: ChartRepo, tmp_path:
     for version in ("^1.0.0", "~1", ">=1.0.0", "*", "1.x", ""):
         _app(root, version=version, repository=repo.url)
         _refused(root, _policy(repo, tmp_path), "helm dependency update", "pin")
+        _refused(root, _policy(repo, tmp_path), "policy.floating-sources: true")
     assert repo.requests == []
+
+
+@pytest.mark.parametrize(
+    ("constraint", "resolved"),
+    [("^1.0.0", "1.1.0"), ("~1.0.0", "1.0.0"), (">=1.0.0, <1.1.0", "1.0.0"), ("*", "1.1.0"),
+     ("1.x", "1.1.0"), ("", "1.1.0"), ("1.0.0 || 1.1.0", "1.1.0"), (">= 1.0.0 < 1.1.0", "1.0.0")],
+)  # fmt: skip
+def test_a_floating_version_the_environment_allows_is_resolved_and_pinned(
+    repo: ChartRepo, tmp_path: Path, constraint: str, resolved: str
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version=constraint, repository=repo.url)
+
+    (pin,) = prepare_chart(root, "deploy/app", _policy(repo, tmp_path, floating=True))
+
+    assert (pin.name, pin.version) == ("redis", resolved)
+    assert (root / f"deploy/app/charts/redis-{resolved}.tgz").is_file()
+    archive = (repo.folder / f"redis-{resolved}.tgz").read_bytes()
+    assert pin.digest == f"sha256:{hashlib.sha256(archive).hexdigest()}"
+
+
+def test_a_floating_version_nothing_satisfies_is_a_clear_error(
+    repo: ChartRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="^2.0.0", repository=repo.url)
+    _refused(
+        root,
+        _policy(repo, tmp_path, floating=True),
+        "no version in the repository index satisfies '^2.0.0'",
+    )
 
 
 def test_a_repository_outside_the_allow_list_is_refused(repo: ChartRepo, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ itself is refused before it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -197,7 +198,8 @@ def test_a_repository_outside_the_allow_list_is_refused_naming_the_setting(
         (
             {"version": None},
             "helmCharts entry web: version: none given, so kustomize would pull the newest; "
-            "pin an exact version",
+            "pin an exact version, or allow floating sources for this environment "
+            "(policy.floating-sources: true)",
         ),
         (
             {"version": "^1.0.0"},
@@ -467,3 +469,18 @@ def test_helm_charts_with_a_fetched_remote_base_are_refused(
         "would not be prepared"
     )
     assert repo.requests == []
+
+
+def test_an_entry_without_a_version_is_the_newest_when_the_environment_allows_floating(
+    binaries: Binaries, repo: ChartRepo, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _kustomization(root, {k: v for k, v in _entry(repo).items() if k != "version"})
+    policy = dataclasses.replace(_policy(repo, tmp_path), floating=True)
+
+    rendered = _render(binaries, root, policy)
+
+    (pin,) = rendered.sources
+    assert (pin.name, pin.version) == ("web", "1.1.0")  # the newest the index has
+    assert _objects(rendered)["ConfigMap/x-web"]["data"]["version"] == "1.1.0"
+    assert (root / "deploy/k/charts/web/Chart.yaml").is_file()  # where kustomize looks

@@ -423,7 +423,8 @@ def test_kustomize_never_pulls_a_helm_chart_itself(repo: Path, tools: Tools) -> 
     )
     assert refused(env("app"), repo, tools) == (
         "rendering x: app/kustomization.yaml: helmCharts entry web: version: none given, "
-        "so kustomize would pull the newest; pin an exact version"
+        "so kustomize would pull the newest; pin an exact version, or allow floating "
+        "sources for this environment (policy.floating-sources: true)"
     )
 
 
