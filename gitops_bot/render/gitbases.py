@@ -483,6 +483,11 @@ def _git_error(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     last = next((line for line in reversed(lines) if line.startswith(("fatal:", "error:"))), "")
     last = last or (lines[-1] if lines else "git failed with no error output")
+    if "could not read username" in last.lower() or "authentication failed" in last.lower():
+        return (
+            "the remote asks for credentials (HTTP 401), and none configured for it "
+            "were accepted (--source-credentials)"
+        )
     if "redirect" in last.lower() or re.search(r"error: 30[1278]", last):
         return f"{last} (redirects are not followed: name the URL it moved to)"
     return last

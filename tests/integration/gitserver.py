@@ -28,6 +28,8 @@ class GitServer:
     url: str = ""
     requests: list[str] = field(default_factory=list)
     redirects: dict[str, str] = field(default_factory=dict)  # path prefix -> URL prefix
+    auth: dict[str, str] = field(default_factory=dict)  # path prefix -> Authorization needed
+    authorizations: list[str] = field(default_factory=list)  # every Authorization received
 
     def repo(self, name: str, files: dict[str, str], *, tag: str | None = None) -> str:
         """Create (or add a commit to) `<name>.git` with `files` on main; its commit."""
@@ -86,6 +88,15 @@ def _handler(server: GitServer) -> type[http.server.BaseHTTPRequestHandler]:
             command = re.search(rb"command=([a-z-]+)", body[:64])
             said = f" command={command.group(1).decode()}" if command else ""
             server.requests.append(f"{self.command} {self.path}{said}")
+            if said_auth := self.headers.get("Authorization"):
+                server.authorizations.append(said_auth)
+            for prefix, needed in server.auth.items():
+                if self.path.startswith(prefix) and self.headers.get("Authorization") != needed:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
             for prefix, target in server.redirects.items():
                 if self.path.startswith(prefix):
                     self.send_response(301)

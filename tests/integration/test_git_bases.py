@@ -9,6 +9,7 @@ sees is recorded, so the tests can tell a cache hit from a fetch.
 
 from __future__ import annotations
 
+import base64
 import socket
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.errors import RenderError
+from gitops_bot.render import credentials
 from gitops_bot.render import render as render_mod
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.render import Tools
@@ -261,3 +263,37 @@ def test_what_is_not_fetched_is_refused_before_any_request(
         _render(binaries, root, SourcePolicy(allow=("https://example.com/",)))
     assert "pw" not in str(refused.value)
     assert gitserver.requests == []
+
+
+def test_a_private_remote_gets_its_credentials_and_no_output_shows_them(
+    binaries: Binaries, gitserver: GitServer, tmp_path: Path
+) -> None:
+    secret = "s3cret-token-value"
+    needed = "Basic " + base64.b64encode(f"bot:{secret}".encode()).decode()
+    gitserver.auth["/org/"] = needed
+    commit = _upstream(gitserver, "1", tag="v1")
+    root = tmp_path / "repo"
+    _app(root, f"{gitserver.url}org/base.git//deploy?ref=v1")
+    file = tmp_path / "creds.yaml"
+    file.write_text(f"- url: {gitserver.url}org/\n  username: bot\n  password: {secret}\n")
+    private = _policy(gitserver, tmp_path, credentials=credentials.load(file))
+
+    objects, pins = _render(binaries, root, private)
+    assert objects["upstream"] == "1"
+    assert pins == [("org/base.git//deploy", "v1", f"commit:{commit}")]
+    assert set(gitserver.authorizations) == {needed}
+
+    with pytest.raises(RenderError) as refused:  # no credentials: git's 401, not a prompt
+        _render(binaries, root, _policy(gitserver, tmp_path / "other"))
+    assert f"fetching {gitserver.url}org/base.git" in str(refused.value)
+    assert secret not in str(refused.value)
+    assert "asks for credentials (HTTP 401)" in str(refused.value)
+
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(f"- url: {gitserver.url}org/\n  username: bot\n  password: {secret}x\n")
+    with pytest.raises(RenderError) as refused:
+        _render(
+            binaries, root, _policy(gitserver, tmp_path / "x", credentials=credentials.load(wrong))
+        )
+    assert secret not in str(refused.value)
+    assert "asks for credentials (HTTP 401)" in str(refused.value)
