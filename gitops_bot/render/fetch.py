@@ -37,7 +37,7 @@ import yaml
 
 from gitops_bot.core.objects.model import SourcePin
 from gitops_bot.errors import RenderError
-from gitops_bot.render import chartlock, download, remote
+from gitops_bot.render import chartlock, download, oci, remote
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
 # A chart name or version that is safe in a file name in charts/ (no `/`: it comes from the PR).
@@ -66,8 +66,11 @@ class SourcePolicy:
         return self.credentials(url) if self.credentials is not None else {}
 
     def admits(self, url: str) -> bool:
-        """Whether an allow-list entry admits `url` (download.admitted)."""
-        return download.admitted(url, self.allow)
+        """Whether an allow-list entry admits `url` (download.admitted; an `oci://`
+        entry admits the references below it and the registry URLs for them)."""
+        if oci.is_oci(url):
+            return oci.admitted(url, self.allow)
+        return download.admitted(url, self.allow + oci.http_prefixes(self.allow))
 
 
 Pinned = SourcePin  # what prepare_chart pinned, in the core's words
@@ -134,6 +137,8 @@ def _prepare(
     _check_source(dep, policy, where)
     if not _PLAIN.fullmatch(dep.version):
         raise RenderError(f"{where}: not a chart version helm would write in a file name")
+    if oci.is_oci(dep.repository):
+        return _prepare_oci(charts, folder, dep, policy, where)
     entry = _index_entry(dep, policy, where)
     first = _first(entry.get("urls"))
     if not first:
@@ -150,6 +155,29 @@ def _prepare(
     charts.mkdir(exist_ok=True)
     _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
     return Pinned(folder, dep.name, dep.version, dep.repository, f"sha256:{digest}")
+
+
+def _prepare_oci(
+    charts: Path, folder: str, dep: chartlock.Dependency, policy: SourcePolicy, where: str
+) -> Pinned:
+    chart = oci.resolve(
+        oci.reference(dep.repository, dep.name, dep.version, where),
+        admits=policy.admits,
+        headers=policy.headers_for,
+        timeout_s=policy.timeout_s,
+        where=where,
+    )
+    if chart.size > policy.max_bytes:
+        raise RenderError(
+            f"{where}: the manifest says the chart is {chart.size} bytes, "
+            f"more than the {policy.max_bytes} allowed"
+        )
+    archive = _cached(policy.cache_dir, chart.sha256) or _download(
+        chart.blob, chart.sha256, policy, where, headers=chart.headers, says="the manifest"
+    )
+    charts.mkdir(exist_ok=True)
+    _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
+    return Pinned(folder, dep.name, dep.version, dep.repository, chart.digest)
 
 
 _ADMIT = (
@@ -182,22 +210,30 @@ def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -
             f"{where}: repository aliases need a repositories.yaml, which is not read here; "
             "write the repository's URL"
         )
-    if repository.lower().startswith("oci://"):
-        raise RenderError(f"{where}: OCI charts are not supported yet")
-    parts = urllib.parse.urlsplit(repository)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RenderError(f"{where}: not an http(s) chart repository URL")
-    if parts.username is not None or parts.password is not None:
-        raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
-    if parts.query or parts.fragment:
-        raise RenderError(f"{where}: a chart repository URL has no query or fragment")
+    if oci.is_oci(repository):
+        if problem := oci.check(repository):
+            raise RenderError(f"{where}: {problem}")
+        target = f"{repository.rstrip('/')}/{dep.name}"
+    else:
+        _check_http(repository, where)
+        target = repository.rstrip("/") + "/"
     if not dep.locked and not chartlock.is_exact(dep.version):
         raise RenderError(
             f"{where}: not an exact version and no Chart.lock pins it; "
             "pin an exact version or run `helm dependency update` and commit Chart.lock"
         )
-    if not policy.admits(repository.rstrip("/") + "/"):
+    if not policy.admits(target):
         raise RenderError(f"{where}: the repository is not in the allow-list; {_ADMIT}")
+
+
+def _check_http(repository: str, where: str) -> None:
+    parts = urllib.parse.urlsplit(repository)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RenderError(f"{where}: not an http(s) chart repository URL (nor an oci:// registry)")
+    if parts.username is not None or parts.password is not None:
+        raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
+    if parts.query or parts.fragment:
+        raise RenderError(f"{where}: a chart repository URL has no query or fragment")
 
 
 def _index_entry(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> dict[str, Any]:
@@ -240,7 +276,15 @@ def _cached(cache: Path, digest: str) -> Path | None:
     return None
 
 
-def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
+def _download(
+    url: str,
+    digest: str,
+    policy: SourcePolicy,
+    where: str,
+    *,
+    headers: oci.Headers | None = None,
+    says: str = "the repository index",
+) -> Path:
     folder = policy.cache_dir / "sha256"
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False) as part:
@@ -252,13 +296,13 @@ def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
                 timeout_s=policy.timeout_s,
                 limit=policy.max_bytes,
                 where=where,
-                headers=policy.headers_for,
+                headers=headers or policy.headers_for,
             )
             part.close()
             if got != digest:
                 raise RenderError(
                     f"{where}: digest mismatch: {download.shown(url)} has sha256:{got}, "
-                    f"the repository index says sha256:{digest}"
+                    f"{says} says sha256:{digest}"
                 )
             target = folder / f"{digest}.tgz"
             Path(part.name).replace(target)
