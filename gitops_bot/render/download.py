@@ -6,7 +6,9 @@ host and port, and a path below the entry's at a `/`, so that
 `shown` (a URL without user info, query and fragment, safe for a message),
 and `get`, which streams a body to a file with a deadline, a size cap
 checked on Content-Length and again while reading, and at most 5 redirects,
-each to a URL the allow-list admits; it answers the sha256 of what it read.
+each to a URL the allow-list admits; it answers the sha256 of what it read,
+can hand the answer's headers to its caller, and raises HTTPStatusError
+(with the status and WWW-Authenticate) for an error status.
 Refuses: schemes other than http and https, URLs carrying a user name or
 password, sending credentials or cookies, retrying, and caching (render.fetch).
 Proxies named in the environment (http_proxy, no_proxy) are honoured, as

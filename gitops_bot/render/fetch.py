@@ -1,18 +1,19 @@
-"""Chart dependencies from Helm chart repositories, fetched before the render.
+"""Chart dependencies from Helm chart repositories and OCI registries, fetched
+before the render.
 
 Owns: `prepare_chart`, which takes a chart folder's dependencies as its lock
 pins them (render.chartlock), following `file://` dependencies, fetches each
 http(s) one the SourcePolicy admits (the repository's index.yaml, then the
-archive it names, through render.download) into a content-addressed cache
-(`<cache>/sha256/<hex>.tgz`, written atomically, verified against the index
-digest on download and again on every hit) and places the archive in the
-chart's charts/ folder, so that the sandboxed, offline `helm template` finds
-it.
+archive it names, through render.download) and each `oci://` one (the tag's
+manifest, then its chart layer's blob, render.oci; pinned to the manifest's
+digest) into a content-addressed cache (`<cache>/sha256/<hex>.tgz`, written
+atomically, verified against the index's or the manifest's digest on
+download and again on every hit) and places the archive in the chart's
+charts/ folder, so that the sandboxed, offline `helm template` finds it.
 Refuses: floating versions without a lock entry (a range, `*`, empty),
 repositories outside the allow-list, `@alias`/`alias:` repositories (there
-is no repositories.yaml here), `oci://` charts (not yet), URLs with a user
-name or password, an index entry without a sha256 digest, and resolving or
-rewriting Chart.lock (`helm dependency update` does that). A dependency
+is no repositories.yaml here), URLs with a user name or password, an index
+entry without a sha256 digest, and resolving or rewriting Chart.lock (`helm dependency update` does that). A dependency
 already in charts/ (an archive `<name>-<version>.tgz`, or a folder whose
 Chart.yaml names it) is the repository's own content: it is not fetched,
 and an archive is returned with its sha256, so the pins stay the same when

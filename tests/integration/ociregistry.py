@@ -5,14 +5,16 @@ disk, with charts pushed by the pinned helm (`helm push --plain-http`)."""
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,72 @@ def registry(binaries: Binaries, packaged: Path, tmp_path: Path) -> Iterator[Reg
         for version in ("1.0.0", "1.1.0"):
             served.push(packaged / f"redis-{version}.tgz")
         yield served
+
+
+@dataclass
+class TokenGate:
+    """A front for a registry that wants a bearer token, as ghcr.io or Docker Hub
+    do: /v2/ requests without `Authorization: Bearer <token>` get a 401 whose
+    challenge names `realm` (default: this server's /token), which hands out the
+    token; the rest is passed to the registry. `seen` records (path,
+    Authorization) of every request."""
+
+    upstream: str  # 127.0.0.1:PORT of the registry
+    token: str = "t0k3n"
+    realm: str = ""
+    host: str = ""
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def gated(gate: TokenGate) -> Iterator[TokenGate]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            auth = self.headers.get("Authorization") or ""
+            gate.seen.append((self.path, auth))
+            if self.path.startswith("/token?"):
+                self._answer(200, {}, json.dumps({"token": gate.token}).encode())
+            elif auth != f"Bearer {gate.token}":
+                challenge = (
+                    f'Bearer realm="{gate.realm}",service="test",'
+                    'scope="repository:charts/redis:pull"'
+                )
+                self._answer(401, {"WWW-Authenticate": challenge}, b"{}")
+            else:
+                self._forward()
+
+        def _forward(self) -> None:
+            request = urllib.request.Request(
+                f"http://{gate.upstream}{self.path}",
+                headers={"Accept": self.headers.get("Accept") or "*/*"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+                    keep = ("Content-Type", "Docker-Content-Digest")
+                    headers = {k: reply.headers[k] for k in keep if reply.headers[k]}
+                    self._answer(reply.status, headers, reply.read())
+            except urllib.error.HTTPError as err:
+                self._answer(err.code, {}, err.read())
+
+        def _answer(self, code: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(code)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    gate.host = f"127.0.0.1:{server.server_address[1]}"
+    gate.realm = gate.realm or f"http://{gate.host}/token"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield gate
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import socket
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
 from gitops_bot.core.repo.config import Environment, Source, SourceKind
@@ -28,7 +29,7 @@ from gitops_bot.render.render import Tools
 from gitops_bot.testing.binaries import Binaries
 from tests.integration import pullerkit
 from tests.integration.chartrepo import APP_TEMPLATE, SUBCHART, helm, packaged, write
-from tests.integration.ociregistry import Registry, free_port, registry
+from tests.integration.ociregistry import Registry, TokenGate, free_port, gated, registry
 from tests.integration.pullerkit import Remote
 
 __all__ = ["packaged", "registry"]  # fixtures
@@ -140,6 +141,36 @@ def _rendered_objects(binaries: Binaries, root: Path) -> list[object]:
     return [m.obj for m in render_mod.render(env, root=root, tools=tools).manifests]
 
 
+def test_a_lock_helm_wrote_for_an_oci_range_is_honoured_and_its_digest_checked(
+    binaries: Binaries, registry: Registry, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    _app(root, version="~1.0.0", repository=registry.url)
+    helm(
+        binaries,
+        "dependency",
+        "update",
+        str(root / "deploy/app"),
+        "--plain-http",
+        home=registry.home,
+    )
+    shutil.rmtree(root / "deploy/app/charts")  # what helm fetched: here prepare_chart fetches
+    lock = yaml.safe_load((root / "deploy/app/Chart.lock").read_text())
+    assert lock["dependencies"] == [
+        {"name": "redis", "repository": registry.url, "version": "1.0.0"}
+    ]
+    registry.push(_package(binaries, tmp_path / "newer", "1.0.1"))  # in the range, not locked
+
+    (pin,) = prepare_chart(root, "deploy/app", _policy(registry, tmp_path))
+
+    assert (pin.version, pin.digest) == ("1.0.0", registry.manifest("redis", "1.0.0")[0])
+    chart = root / "deploy/app/Chart.yaml"
+    chart.write_text(chart.read_text() + "  condition: redis.enabled\n")
+    shutil.rmtree(root / "deploy/app/charts")
+    with pytest.raises(RenderError, match="Chart.lock is out of sync .*its digest"):
+        prepare_chart(root, "deploy/app", _policy(registry, tmp_path))
+
+
 def test_a_version_with_build_metadata_is_the_tag_helm_pushed(
     binaries: Binaries, registry: Registry, tmp_path: Path
 ) -> None:
@@ -247,6 +278,50 @@ def test_a_bad_reference_is_refused_before_any_request(tmp_path: Path) -> None:
             listening.accept()
 
 
+def test_a_registry_that_wants_a_bearer_token_gets_one_request_for_it(
+    binaries: Binaries, registry: Registry, tmp_path: Path
+) -> None:
+    secret = "Basic b3BlcmF0b3I6c2VjcmV0"  # the operator's, for this registry only
+
+    def credentials(url: str) -> dict[str, str]:
+        return {"Authorization": secret} if url.startswith(f"http://{gate.host}/") else {}
+
+    with gated(TokenGate(registry.host)) as gate:
+        url = f"oci://{gate.host}/charts"
+        root = tmp_path / "repo"
+        _app(root, version="1.0.0", repository=url)
+        policy = SourcePolicy(allow=(f"{url}/",), cache=tmp_path / "cache", credentials=credentials)
+
+        (pin,) = prepare_chart(root, "deploy/app", policy)
+
+    assert pin.digest == registry.manifest("redis", "1.0.0")[0]
+    assert _rendered(binaries, root)["dev-redis"] == "1.0.0"
+    manifest = "/v2/charts/redis/manifests/1.0.0"
+    token = "/token?service=test&scope=repository%3Acharts%2Fredis%3Apull"
+    bearer = f"Bearer {gate.token}"
+    assert [(p.split("sha256:")[0], a) for p, a in gate.seen] == [
+        (manifest, secret),  # refused: a token is wanted
+        (token, secret),  # the operator's credentials go to the realm
+        (manifest, bearer),
+        ("/v2/charts/redis/blobs/", bearer),
+    ]
+
+
+def test_a_token_realm_elsewhere_in_plain_http_is_refused(
+    registry: Registry, tmp_path: Path
+) -> None:
+    realm = "http://127.0.0.2:9/token"
+    with gated(TokenGate(registry.host, realm=realm)) as gate:
+        url = f"oci://{gate.host}/charts"
+        root = tmp_path / "repo"
+        _app(root, version="1.0.0", repository=url)
+        # Even admitted: a token over plain http to another host is not asked for.
+        allow = (f"{url}/", "http://127.0.0.2:9/")
+        policy = SourcePolicy(allow=allow, cache=tmp_path / "cache")
+        _refused(root, policy, "http://127.0.0.2:9/token", "neither the registry itself")
+    assert [p for p, _ in gate.seen] == ["/v2/charts/redis/manifests/1.0.0"]
+
+
 def test_plan_shows_the_manifest_digest_and_marks_a_bump(
     binaries: Binaries, registry: Registry, tmp_path: Path
 ) -> None:
@@ -264,15 +339,18 @@ def test_plan_shows_the_manifest_digest_and_marks_a_bump(
     remote.commit(bumped, "bump redis")
     pullerkit.git(remote.work, "checkout", "-q", "main")
 
-    result = CliRunner().invoke(
-        cli,
-        [
-            "plan",
-            *("--repo", str(remote.work), "--base", "main", "--head", "change"),
-            *("--format", "json", "--source-cache", str(tmp_path / "cache")),
-            *("--helm", binaries.path("helm"), "--kustomize", binaries.path("kustomize")),
-        ],
-    )
+    def plan(form: str) -> Result:
+        return CliRunner().invoke(
+            cli,
+            [
+                "plan",
+                *("--repo", str(remote.work), "--base", "main", "--head", "change"),
+                *("--format", form, "--source-cache", str(tmp_path / "cache")),
+                *("--helm", binaries.path("helm"), "--kustomize", binaries.path("kustomize")),
+            ],
+        )
+
+    result = plan("json")
 
     assert result.exit_code == 1, result.output
     (dev,) = json.loads(result.output)["environments"]
@@ -287,3 +365,8 @@ def test_plan_shows_the_manifest_digest_and_marks_a_bump(
     )
     assert source["before"]["digest"] == registry.manifest("redis", "1.0.0")[0]
     assert source["after"]["digest"] == registry.manifest("redis", "1.1.0")[0]
+    text = plan("text")
+    assert text.exit_code == 1, text.output
+    before, after = (registry.manifest("redis", v)[0][:19] for v in ("1.0.0", "1.1.0"))
+    shown = f"redis of deploy/app from {registry.url}: 1.0.0 ({before}) -> 1.1.0 ({after})"
+    assert f"{shown} (changed)" in text.output
