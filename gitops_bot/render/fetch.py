@@ -13,11 +13,11 @@ charts/ folder, so that the sandboxed, offline `helm template` finds it.
 Refuses: floating versions without a lock entry (a range, `*`, empty),
 repositories outside the allow-list, `@alias`/`alias:` repositories (there
 is no repositories.yaml here), URLs with a user name or password, an index
-entry without a sha256 digest, and resolving or rewriting Chart.lock (`helm dependency update` does that). A dependency
-already in charts/ (an archive `<name>-<version>.tgz`, or a folder whose
-Chart.yaml names it) is the repository's own content: it is not fetched,
-and an archive is returned with its sha256, so the pins stay the same when
-a checkout is prepared twice.
+entry without a sha256 digest, and resolving or rewriting Chart.lock (`helm
+dependency update` does that). A dependency already in charts/ (an archive
+`<name>-<version>.tgz`, or a folder whose Chart.yaml names it) is the
+repository's own content: it is not fetched, and an archive is returned with
+its sha256, so the pins stay the same when a checkout is prepared twice.
 """
 
 from __future__ import annotations

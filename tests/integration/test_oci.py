@@ -167,7 +167,7 @@ def test_a_lock_helm_wrote_for_an_oci_range_is_honoured_and_its_digest_checked(
     chart = root / "deploy/app/Chart.yaml"
     chart.write_text(chart.read_text() + "  condition: redis.enabled\n")
     shutil.rmtree(root / "deploy/app/charts")
-    with pytest.raises(RenderError, match="Chart.lock is out of sync .*its digest"):
+    with pytest.raises(RenderError, match=r"Chart\.lock is out of sync .*its digest"):
         prepare_chart(root, "deploy/app", _policy(registry, tmp_path))
 
 
