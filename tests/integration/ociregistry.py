@@ -136,14 +136,15 @@ def registry(binaries: Binaries, packaged: Path, tmp_path: Path) -> Iterator[Reg
 @dataclass
 class TokenGate:
     """A front for a registry that wants a bearer token, as ghcr.io or Docker Hub
-    do: /v2/ requests without `Authorization: Bearer <token>` get a 401 whose
+    do (or, with `digest`, one that names another manifest digest): /v2/ requests without `Authorization: Bearer <token>` get a 401 whose
     challenge names `realm` (default: this server's /token), which hands out the
     token; the rest is passed to the registry. `seen` records (path,
     Authorization) of every request."""
 
     upstream: str  # 127.0.0.1:PORT of the registry
-    token: str = "t0k3n"
+    token: str = "t0k3n"  # "": none wanted
     realm: str = ""
+    digest: str = ""  # a Docker-Content-Digest to send instead of the registry's
     host: str = ""
     seen: list[tuple[str, str]] = field(default_factory=list)
 
@@ -156,7 +157,7 @@ def gated(gate: TokenGate) -> Iterator[TokenGate]:
             gate.seen.append((self.path, auth))
             if self.path.startswith("/token?"):
                 self._answer(200, {}, json.dumps({"token": gate.token}).encode())
-            elif auth != f"Bearer {gate.token}":
+            elif gate.token and auth != f"Bearer {gate.token}":
                 challenge = (
                     f'Bearer realm="{gate.realm}",service="test",'
                     'scope="repository:charts/redis:pull"'
@@ -174,6 +175,8 @@ def gated(gate: TokenGate) -> Iterator[TokenGate]:
                 with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
                     keep = ("Content-Type", "Docker-Content-Digest")
                     headers = {k: reply.headers[k] for k in keep if reply.headers[k]}
+                    if gate.digest and "Docker-Content-Digest" in headers:
+                        headers["Docker-Content-Digest"] = gate.digest
                     self._answer(reply.status, headers, reply.read())
             except urllib.error.HTTPError as err:
                 self._answer(err.code, {}, err.read())

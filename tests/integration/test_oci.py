@@ -21,6 +21,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
+from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.repo.config import Environment, Source, SourceKind
 from gitops_bot.errors import RenderError
 from gitops_bot.render import render as render_mod
@@ -223,6 +224,20 @@ def test_a_blob_whose_bytes_are_not_its_digest_is_refused(
     assert list((tmp_path / "cache/sha256").iterdir()) == []
 
 
+def test_a_manifest_the_registry_gives_another_digest_for_is_refused(
+    registry: Registry, tmp_path: Path
+) -> None:
+    other = "sha256:" + "0" * 64
+    with gated(TokenGate(registry.host, token="", digest=other)) as gate:
+        url = f"oci://{gate.host}/charts"
+        root = tmp_path / "repo"
+        _app(root, version="1.0.0", repository=url)
+        policy = SourcePolicy(allow=(f"{url}/",), cache=tmp_path / "cache")
+        message = _refused(root, policy, "digest mismatch", f"the registry says {other}")
+    assert registry.manifest("redis", "1.0.0")[0] in message
+    assert not [p for p, _ in gate.seen if "/blobs/" in p]
+
+
 def test_a_chart_over_the_size_cap_is_refused(registry: Registry, tmp_path: Path) -> None:
     root = tmp_path / "repo"
     _app(root, version="1.0.0", repository=registry.url)
@@ -322,13 +337,12 @@ def test_a_token_realm_elsewhere_in_plain_http_is_refused(
     assert [p for p, _ in gate.seen] == ["/v2/charts/redis/manifests/1.0.0"]
 
 
-def test_plan_shows_the_manifest_digest_and_marks_a_bump(
-    binaries: Binaries, registry: Registry, tmp_path: Path
-) -> None:
+def _remote(tmp_path: Path, registry: Registry, namespace: str) -> Remote:
+    """main uses redis 1.0.0 from the registry; branch `change` bumps it to 1.1.0."""
     remote = Remote(tmp_path / "git")
     config = {
         "version": 1,
-        "environments": {"dev": {"helm": {"chart": "deploy/app"}, "namespace": "shop"}},
+        "environments": {"dev": {"helm": {"chart": "deploy/app"}, "namespace": namespace}},
         "sources": {"allow": [f"{registry.url}/"]},
     }
     chart = {k: textwrap.dedent(v) for k, v in _chart("1.0.0", registry.url).items()}
@@ -338,6 +352,37 @@ def test_plan_shows_the_manifest_digest_and_marks_a_bump(
     bumped = {k: textwrap.dedent(v) for k, v in _chart("1.1.0", registry.url).items()}
     remote.commit(bumped, "bump redis")
     pullerkit.git(remote.work, "checkout", "-q", "main")
+    return remote
+
+
+@pytest.mark.cluster
+def test_the_puller_applies_an_oci_chart_with_the_same_fetcher(
+    kube: Kube, namespace: str, registry: Registry, binaries: Binaries, tmp_path: Path
+) -> None:
+    remote = _remote(tmp_path, registry, namespace)
+    puller = pullerkit.make(
+        kube, remote, namespace=namespace, cache=tmp_path / "puller", binaries=binaries
+    )
+    puller.sources = SourcePolicy(cache=tmp_path / "cache")  # the tracked commit's allow-list
+
+    assert puller.sync() == {"dev": "applied"}
+    redis = kube.get("v1", "ConfigMap", "dev-redis", namespace=namespace)
+    assert redis is not None
+    assert redis["data"]["version"] == "1.0.0"
+
+    pullerkit.git(remote.work, "merge", "-q", "--ff-only", "change")
+    remote.push()
+    assert puller.sync() == {"dev": "applied"}
+    redis = kube.get("v1", "ConfigMap", "dev-redis", namespace=namespace)
+    assert redis is not None
+    assert redis["data"]["version"] == "1.1.0"
+    assert puller.sync() == {"dev": "unchanged"}
+
+
+def test_plan_shows_the_manifest_digest_and_marks_a_bump(
+    binaries: Binaries, registry: Registry, tmp_path: Path
+) -> None:
+    remote = _remote(tmp_path, registry, "shop")
 
     def plan(form: str) -> Result:
         return CliRunner().invoke(
