@@ -136,10 +136,11 @@ def registry(binaries: Binaries, packaged: Path, tmp_path: Path) -> Iterator[Reg
 @dataclass
 class TokenGate:
     """A front for a registry that wants a bearer token, as ghcr.io or Docker Hub
-    do (or, with `digest`, one that names another manifest digest): /v2/ requests without `Authorization: Bearer <token>` get a 401 whose
-    challenge names `realm` (default: this server's /token), which hands out the
-    token; the rest is passed to the registry. `seen` records (path,
-    Authorization) of every request."""
+    do (or, with `digest`, one that names another manifest digest): /v2/
+    requests without `Authorization: Bearer <token>` get a 401 whose challenge
+    names `realm` (default: this server's /token), which hands out the token;
+    the rest is passed to the registry. `seen` records (path, Authorization)
+    of every request."""
 
     upstream: str  # 127.0.0.1:PORT of the registry
     token: str = "t0k3n"  # "": none wanted
