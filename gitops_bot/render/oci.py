@@ -152,9 +152,15 @@ def _as_https(url: str) -> str:
     return "https://" + url[6:]
 
 
-def _origin(url: str) -> tuple[str, str]:
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of `url`, the port spelled out: where a token may go."""
     parts = urllib.parse.urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:  # a port that is not a number: no origin of ours
+        return "", "", None
+    return scheme, parts.hostname or "", port
 
 
 class _Session:
@@ -218,7 +224,7 @@ class _Session:
         if scheme.lower() != "bearer":
             raise RenderError(
                 f"{self.where}: {registry} answered 401 and asks for {scheme} authentication; "
-                "configure credentials for it"
+                "configure credentials for it (or check the ones configured)"
             )
         params = {k.lower(): q or u for k, q, u in _PARAM.findall(rest)}
         realm = params.get("realm", "")
