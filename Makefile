@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 # npm packages the tests read: GitHub's OpenAPI description and webhook examples.
 NODE_STAMP := tests/fakes/node_modules/.installed
 
-.PHONY: demo test lint unit testenv clean
+.PHONY: demo test lint unit testenv registry clean
 
 demo: $(STAMP) testenv
 	$(BIN)/gitops-bot demo
 
-test: lint $(STAMP) $(NODE_STAMP) testenv
+test: lint $(STAMP) $(NODE_STAMP) testenv registry
 	$(BIN)/pytest
 
 # The packaging linters: hadolint (Dockerfile), actionlint and zizmor (the
@@ -47,6 +47,11 @@ unit: $(STAMP) $(NODE_STAMP) $(LINTERS)
 
 testenv:
 	bash testenv/build.sh >/dev/null
+
+# The OCI registry the oci:// chart tests push to, built from its own pinned
+# Go module (testenv/registry/go.mod), so pinning it never rebuilds the above.
+registry:
+	bash testenv/registry/build.sh >/dev/null
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

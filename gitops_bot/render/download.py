@@ -6,7 +6,9 @@ host and port, and a path below the entry's at a `/`, so that
 `shown` (a URL without user info, query and fragment, safe for a message),
 and `get`, which streams a body to a file with a deadline, a size cap
 checked on Content-Length and again while reading, and at most 5 redirects,
-each to a URL the allow-list admits; it answers the sha256 of what it read.
+each to a URL the allow-list admits; it answers the sha256 of what it read,
+can hand the answer's headers to its caller, and raises HTTPStatusError
+(with the status and WWW-Authenticate) for an error status.
 Refuses: schemes other than http and https, URLs carrying a user name or
 password, sending credentials or cookies, retrying, and caching (render.fetch).
 Proxies named in the environment (http_proxy, no_proxy) are honoured, as
@@ -15,6 +17,7 @@ helm honours them.
 
 from __future__ import annotations
 
+import email.message
 import hashlib
 import time
 import urllib.error
@@ -59,6 +62,14 @@ def _below(url: str, prefix: str) -> bool:
     return path == base or path.startswith(base + "/")
 
 
+class HTTPStatusError(RenderError):
+    """The server answered an HTTP error status; `challenge` is its WWW-Authenticate."""
+
+    def __init__(self, message: str, code: int, challenge: str) -> None:
+        super().__init__(message)
+        self.code, self.challenge = code, challenge
+
+
 class _RedirectRefusedError(Exception):
     """A redirect the allow-list does not admit."""
 
@@ -90,10 +101,12 @@ def get(
     limit: int,
     where: str,
     headers: Callable[[str], Mapping[str, str]] | None = None,
+    replied: Callable[[email.message.Message], None] | None = None,
 ) -> str:
-    """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL.
-    `headers(url)` gives extra headers for the first URL (credentials); a redirect
-    is sent without them."""
+    """Write the body at `url` to `sink`; its sha256 (hex). RenderError naming the URL
+    (HTTPStatusError for an error status). `headers(url)` gives extra headers for the
+    first URL (credentials); a redirect is sent without them. `replied` is given the
+    answer's headers before its body is read."""
     doing = f"{where}: fetching {shown(url)}"
     if not admits(url):  # the callers check first; a URL reaching here unchecked is a bug
         raise RenderError(f"{doing}: the allow-list does not admit it")
@@ -105,6 +118,8 @@ def get(
     digest, size = hashlib.sha256(), 0
     try:
         with opener.open(request, timeout=timeout_s) as reply:
+            if replied is not None:
+                replied(reply.headers)
             declared = reply.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise RenderError(f"{doing}: {declared} bytes is more than the {limit} allowed")
@@ -123,7 +138,8 @@ def get(
         what = (
             f"more than {MAX_REDIRECTS} redirects" if 300 <= err.code < 400 else f"HTTP {err.code}"
         )
-        raise RenderError(f"{doing}: {what}") from err
+        challenge = str(err.headers.get("WWW-Authenticate") or "") if err.headers else ""
+        raise HTTPStatusError(f"{doing}: {what}", err.code, challenge) from err
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
         if isinstance(reason, TimeoutError):

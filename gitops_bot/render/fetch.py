@@ -1,24 +1,28 @@
-"""Chart dependencies from Helm chart repositories, fetched before the render.
+"""Chart dependencies from Helm chart repositories and OCI registries, fetched
+before the render.
 
 Owns: `prepare_chart`, which takes a chart folder's dependencies as its lock
 pins them (render.chartlock), following `file://` dependencies, fetches each
 http(s) one the SourcePolicy admits (the repository's index.yaml, then the
-archive it names, through render.download) into a content-addressed cache
-(`<cache>/sha256/<hex>.tgz`, written atomically, verified against the index
-digest on download and again on every hit) and places the archive in the
-chart's charts/ folder, so that the sandboxed, offline `helm template` finds
-it; `fetch_archive`, the index-then-archive step alone (render.helmcharts
-uses it for kustomize `helmCharts`); and `check_repository`, which URLs are
-chart repositories fetched here.
+archive it names, through render.download) and each `oci://` one (the tag's
+manifest, then its chart layer's blob, render.oci; pinned to the manifest's
+digest) into a content-addressed cache (`<cache>/sha256/<hex>.tgz`, written
+atomically, verified against the index's or the manifest's digest on
+download and again on every hit) and places the archive in the chart's
+charts/ folder, so that the sandboxed, offline `helm template` finds it;
+`fetch_archive`, the index-then-archive step alone (render.helmcharts uses it
+for kustomize `helmCharts`); `resolve_floating`, a helm version range to the
+newest version the index has that satisfies it (for an environment that
+allows floating sources); and `check_repository`, which URLs are chart
+repositories fetched here.
 Refuses: floating versions without a lock entry (a range, `*`, empty),
 repositories outside the allow-list, `@alias`/`alias:` repositories (there
-is no repositories.yaml here), `oci://` charts (not yet), URLs with a user
-name or password, an index entry without a sha256 digest, and resolving or
-rewriting Chart.lock (`helm dependency update` does that). A dependency
-already in charts/ (an archive `<name>-<version>.tgz`, or a folder whose
-Chart.yaml names it) is the repository's own content: it is not fetched,
-and an archive is returned with its sha256, so the pins stay the same when
-a checkout is prepared twice.
+is no repositories.yaml here), URLs with a user name or password, an index
+entry without a sha256 digest, and resolving or rewriting Chart.lock (`helm
+dependency update` does that). A dependency already in charts/ (an archive
+`<name>-<version>.tgz`, or a folder whose Chart.yaml names it) is the
+repository's own content: it is not fetched, and an archive is returned with
+its sha256, so the pins stay the same when a checkout is prepared twice.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import yaml
 
 from gitops_bot.core.objects.model import SourcePin
 from gitops_bot.errors import RenderError
-from gitops_bot.render import chartlock, download, remote
+from gitops_bot.render import chartlock, download, oci, remote
 from gitops_bot.render.credentials import Credentials
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitops-bot" / "sources"
@@ -85,8 +89,11 @@ class SourcePolicy:
         return self.credentials.secrets if self.credentials is not None else frozenset()
 
     def admits(self, url: str) -> bool:
-        """Whether an allow-list entry admits `url` (download.admitted)."""
-        return download.admitted(url, self.allow)
+        """Whether an allow-list entry admits `url` (download.admitted; an `oci://`
+        entry admits the references below it and the registry URLs for them)."""
+        if oci.is_oci(url):
+            return oci.admitted(url, self.allow)
+        return download.admitted(url, self.allow + oci.http_prefixes(self.allow))
 
 
 Pinned = SourcePin  # what prepare_chart pinned, in the core's words
@@ -156,6 +163,8 @@ def _prepare(
         dep = dataclasses.replace(dep, version=resolved)
     if not _PLAIN.fullmatch(dep.version):
         raise RenderError(f"{where}: not a chart version helm would write in a file name")
+    if oci.is_oci(dep.repository):
+        return _prepare_oci(charts, folder, dep, policy, where)
     archive, digest = fetch_archive(dep.repository, dep.name, dep.version, policy, where)
     charts.mkdir(exist_ok=True)
     _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
@@ -183,6 +192,29 @@ def fetch_archive(
     return _cached(policy.cache_dir, digest) or _download(url, digest, policy, where), digest
 
 
+def _prepare_oci(
+    charts: Path, folder: str, dep: chartlock.Dependency, policy: SourcePolicy, where: str
+) -> Pinned:
+    chart = oci.resolve(
+        oci.reference(dep.repository, dep.name, dep.version, where),
+        admits=policy.admits,
+        headers=policy.headers_for,
+        timeout_s=policy.timeout_s,
+        where=where,
+    )
+    if chart.size > policy.max_bytes:
+        raise RenderError(
+            f"{where}: the manifest says the chart is {chart.size} bytes, "
+            f"more than the {policy.max_bytes} allowed"
+        )
+    archive = _cached(policy.cache_dir, chart.sha256) or _download(
+        chart.blob, chart.sha256, policy, where, headers=chart.headers, says="the manifest"
+    )
+    charts.mkdir(exist_ok=True)
+    _atomic_copy(archive, charts / f"{dep.name}-{dep.version}.tgz")
+    return Pinned(folder, dep.name, dep.version, dep.repository, chart.digest)
+
+
 ADMIT = (
     "admit it with sources.allow in the base branch's .gitops.yaml or the bot's --allow-source flag"
 )
@@ -207,14 +239,23 @@ def _vendored(charts: Path, dep: chartlock.Dependency, where: str) -> str | None
 
 
 def _check_source(dep: chartlock.Dependency, policy: SourcePolicy, where: str) -> None:
-    check_repository(dep.repository, where)
-    if not dep.locked and not chartlock.is_exact(dep.version) and not policy.floating:
+    repository = dep.repository
+    if oci.is_oci(repository):
+        if problem := oci.check(repository):
+            raise RenderError(f"{where}: {problem}")
+        target = f"{repository.rstrip('/')}/{dep.name}"
+        floating = False  # a registry's tags are not resolved as a range here
+    else:
+        check_repository(repository, where)
+        target = repository.rstrip("/") + "/"
+        floating = policy.floating
+    if not dep.locked and not chartlock.is_exact(dep.version) and not floating:
         raise RenderError(
             f"{where}: {NOT_EXACT} and no Chart.lock pins it; "
-            "pin an exact version or run `helm dependency update` and commit Chart.lock, "
-            f"or {FLOATING}"
+            "pin an exact version or run `helm dependency update` and commit Chart.lock"
+            + (f", or {FLOATING}" if not oci.is_oci(repository) else "")
         )
-    if not policy.admits(dep.repository.rstrip("/") + "/"):
+    if not policy.admits(target):
         raise RenderError(f"{where}: the repository is not in the allow-list; {ADMIT}")
 
 
@@ -230,11 +271,9 @@ def check_repository(repository: str, where: str) -> None:
             f"{where}: repository aliases need a repositories.yaml, which is not read here; "
             "write the repository's URL"
         )
-    if repository.lower().startswith("oci://"):
-        raise RenderError(f"{where}: OCI charts are not supported yet")
     parts = urllib.parse.urlsplit(repository)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RenderError(f"{where}: not an http(s) chart repository URL")
+        raise RenderError(f"{where}: not an http(s) chart repository URL (nor an oci:// registry)")
     if parts.username is not None or parts.password is not None:
         raise RenderError(f"{where}: credentials in the URL are refused; the URL must name none")
     if parts.query or parts.fragment:
@@ -315,7 +354,15 @@ def _cached(cache: Path, digest: str) -> Path | None:
     return None
 
 
-def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
+def _download(
+    url: str,
+    digest: str,
+    policy: SourcePolicy,
+    where: str,
+    *,
+    headers: oci.Headers | None = None,
+    says: str = "the repository index",
+) -> Path:
     folder = policy.cache_dir / "sha256"
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False) as part:
@@ -327,13 +374,13 @@ def _download(url: str, digest: str, policy: SourcePolicy, where: str) -> Path:
                 timeout_s=policy.timeout_s,
                 limit=policy.max_bytes,
                 where=where,
-                headers=policy.headers_for,
+                headers=headers or policy.headers_for,
             )
             part.close()
             if got != digest:
                 raise RenderError(
                     f"{where}: digest mismatch: {download.shown(url)} has sha256:{got}, "
-                    f"the repository index says sha256:{digest}"
+                    f"{says} says sha256:{digest}"
                 )
             target = folder / f"{digest}.tgz"
             Path(part.name).replace(target)

@@ -2,10 +2,10 @@
 
 Owns: finding the folder that testenv/build.sh fills (etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, kwok, kubectl, helm, kustomize, and
-kwok's stage file beside it). Refuses: downloading anything; the binaries are
-built from pinned Go modules by testenv/build.sh, which this module runs when
-it is reachable from a source checkout (it returns at once when the cache is
-warm).
+kwok's stage file beside it), and the OCI registry testenv/registry/build.sh
+builds (`registry`). Refuses: downloading anything; the binaries are built
+from pinned Go modules by those scripts, which this module runs when they are
+reachable from a source checkout (they return at once when the cache is warm).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from gitops_bot.errors import BotError
 
 ENV_VAR = "GITOPS_BOT_TESTENV_BIN"
+REGISTRY_ENV_VAR = "GITOPS_BOT_REGISTRY_BIN"
 NAMES = (
     "etcd",
     "kube-apiserver",
@@ -62,8 +63,8 @@ class Binaries:
         return self
 
 
-def _build_script() -> Path:
-    return Path(__file__).resolve().parents[2] / "testenv" / "build.sh"
+def _build_script(*under: str) -> Path:
+    return Path(__file__).resolve().parents[2].joinpath("testenv", *under, "build.sh")
 
 
 def locate(env: dict[str, str] | None = None) -> Binaries:
@@ -92,3 +93,34 @@ def locate(env: dict[str, str] | None = None) -> Binaries:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
         raise TestEnvError(f"building the control plane with {script}: {err}") from err
     return Binaries(Path(done.stdout.strip().splitlines()[-1])).check()
+
+
+def registry(env: dict[str, str] | None = None) -> Path:
+    """The OCI registry binary: in $GITOPS_BOT_REGISTRY_BIN, else built or reused by
+    testenv/registry/build.sh (`make registry`)."""
+    env = dict(os.environ if env is None else env)
+    fix = "run `make registry` (testenv/registry/build.sh)"
+    if folder := env.get(REGISTRY_ENV_VAR):
+        found = Path(folder) / "registry"
+    else:
+        script = _build_script("registry")
+        bash = shutil.which("bash")
+        if not script.is_file() or bash is None:
+            raise TestEnvError(
+                f"looking for the OCI registry: ${REGISTRY_ENV_VAR} is not set and "
+                f"{script} cannot be run here; {fix} and set it to the folder printed"
+            )
+        try:
+            done = subprocess.run(
+                [bash, str(script)],
+                check=True,
+                stdout=subprocess.PIPE,
+                text=True,
+                timeout=_BUILD_TIMEOUT_S,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+            raise TestEnvError(f"building the OCI registry with {script}: {err}; {fix}") from err
+        found = Path(done.stdout.strip().splitlines()[-1]) / "registry"
+    if not found.is_file():
+        raise TestEnvError(f"looking for the OCI registry: {found} does not exist; {fix}")
+    return found

@@ -16,7 +16,12 @@ from gitops_bot.render import chartlock
 from gitops_bot.render.fetch import Pinned, SourcePolicy, prepare_chart
 
 REPO = "https://charts.example.com/"
-ADMITTED = (REPO, "https://user:pw@charts.example.com/", "ftp://charts.example.com/")
+ADMITTED = (
+    REPO,
+    "https://user:pw@charts.example.com/",
+    "ftp://charts.example.com/",
+    "oci://registry.example.com/",
+)
 
 
 def _chart(root: Path, dependencies: str, **files: str) -> None:
@@ -49,7 +54,11 @@ def test_a_floating_version_without_a_lock_is_refused(tmp_path: Path, version: s
 @pytest.mark.parametrize(
     ("repository", "says"),
     [
-        ("oci://registry.example.com/charts", "OCI charts are not supported yet"),
+        ("oci://user:pw@registry.example.com/charts", "credentials in the URL are refused"),
+        ("'oci://registry.example.com/charts?token=pw'", "no query"),
+        ("'oci://registry.example.com/charts@sha256:abc'", "no query, fragment, tag or digest"),
+        ("oci://registry.example.com/Charts", "lowercase letters"),
+        ("oci://registry.example.com:http/charts", "not a number"),
         ("'@bitnami'", "repositories.yaml"),
         ("alias:bitnami", "repositories.yaml"),
         ("https://user:pw@charts.example.com/", "credentials in the URL are refused"),
@@ -72,6 +81,38 @@ def test_a_repository_outside_the_allow_list_names_the_setting(tmp_path: Path) -
         "allow-list; admit it with sources.allow in the base branch's .gitops.yaml "
         "or the bot's --allow-source flag"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "admitted"),
+    [
+        ("oci://registry.example.com/charts/redis", True),
+        ("oci://registry.example.com/charts", False),  # the entry ends in /
+        ("oci://registry.example.com/chartsx/redis", False),
+        ("oci://registry.example.com:443/charts/redis", True),
+        ("oci://registry.example.com:5000/charts/redis", False),
+        ("oci://registry.example.com.evil/charts/redis", False),
+        ("https://registry.example.com/v2/charts/redis/manifests/1.0.0", True),
+        ("https://registry.example.com/v2/charts/redis/blobs/sha256:00", True),
+        ("https://registry.example.com/charts/redis", False),  # not the registry API
+        ("http://registry.example.com/v2/charts/redis/manifests/1.0.0", False),
+    ],
+)
+def test_an_oci_entry_admits_the_references_and_registry_urls_below_it(
+    url: str, admitted: bool
+) -> None:
+    policy = SourcePolicy(allow=("oci://registry.example.com/charts/",))
+    assert policy.admits(url) is admitted
+
+
+def test_an_https_entry_admits_no_oci_reference_and_loopback_registries_speak_http() -> None:
+    assert not SourcePolicy(allow=("https://registry.example.com/",)).admits(
+        "oci://registry.example.com/charts/redis"
+    )
+    for host in ("127.0.0.1:5000", "127.9.9.9:5000", "[::1]:5000", "localhost:5000"):
+        policy = SourcePolicy(allow=(f"oci://{host}/charts/",))
+        assert policy.admits(f"http://{host}/v2/charts/redis/manifests/1.0.0"), host
+        assert policy.admits(f"https://{host}/v2/charts/redis/manifests/1.0.0"), host
 
 
 LOCK = """\
