@@ -79,9 +79,14 @@ def locate(env: dict[str, str] | None = None) -> Binaries:
             f"{script} does not exist (this is not a source checkout); "
             "set it to the folder testenv/build.sh printed"
         )
+    return Binaries(_built(script, "building the control plane")).check()
+
+
+def _built(script: Path, doing: str, fix: str = "") -> Path:
+    """The folder a build script printed last (it builds or reuses its cache)."""
     bash = shutil.which("bash")
     if bash is None:
-        raise TestEnvError(f"building the control plane with {script}: bash is not on PATH")
+        raise TestEnvError(f"{doing} with {script}: bash is not on PATH{fix}")
     try:
         done = subprocess.run(
             [bash, str(script)],
@@ -91,8 +96,8 @@ def locate(env: dict[str, str] | None = None) -> Binaries:
             timeout=_BUILD_TIMEOUT_S,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
-        raise TestEnvError(f"building the control plane with {script}: {err}") from err
-    return Binaries(Path(done.stdout.strip().splitlines()[-1])).check()
+        raise TestEnvError(f"{doing} with {script}: {err}{fix}") from err
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def registry(env: dict[str, str] | None = None) -> Path:
@@ -104,23 +109,12 @@ def registry(env: dict[str, str] | None = None) -> Path:
         found = Path(folder) / "registry"
     else:
         script = _build_script("registry")
-        bash = shutil.which("bash")
-        if not script.is_file() or bash is None:
+        if not script.is_file():
             raise TestEnvError(
                 f"looking for the OCI registry: ${REGISTRY_ENV_VAR} is not set and "
                 f"{script} cannot be run here; {fix} and set it to the folder printed"
             )
-        try:
-            done = subprocess.run(
-                [bash, str(script)],
-                check=True,
-                stdout=subprocess.PIPE,
-                text=True,
-                timeout=_BUILD_TIMEOUT_S,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
-            raise TestEnvError(f"building the OCI registry with {script}: {err}; {fix}") from err
-        found = Path(done.stdout.strip().splitlines()[-1]) / "registry"
+        found = _built(script, "building the OCI registry", f"; {fix}") / "registry"
     if not found.is_file():
         raise TestEnvError(f"looking for the OCI registry: {found} does not exist; {fix}")
     return found
