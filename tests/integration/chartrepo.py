@@ -39,6 +39,25 @@ APP_TEMPLATE = """\
 """
 
 
+def umbrella(version: str, repository: str, lock: str | None = None) -> dict[str, str]:
+    """deploy/app: a chart that depends on redis `version` from `repository`."""
+    files = {
+        "deploy/app/Chart.yaml": f"""\
+            apiVersion: v2
+            name: app
+            version: 0.1.0
+            dependencies:
+            - name: redis
+              version: "{version}"
+              repository: "{repository}"
+        """,
+        "deploy/app/templates/cm.yaml": APP_TEMPLATE,
+    }
+    if lock is not None:
+        files["deploy/app/Chart.lock"] = lock
+    return files
+
+
 def write(folder: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         path = folder / name

@@ -24,11 +24,11 @@ from gitops_bot.render.fetch import Pinned, SourcePolicy, prepare_chart
 from gitops_bot.render.render import Tools
 from gitops_bot.testing.binaries import Binaries
 from tests.integration.chartrepo import (
-    APP_TEMPLATE,
     ChartRepo,
     helm,
     packaged,
     repo,
+    umbrella,
     write,
 )
 
@@ -36,21 +36,7 @@ __all__ = ["packaged", "repo"]  # fixtures
 
 
 def _app(root: Path, *, version: str, repository: str, lock: str | None = None) -> None:
-    files = {
-        "deploy/app/Chart.yaml": f"""\
-            apiVersion: v2
-            name: app
-            version: 0.1.0
-            dependencies:
-            - name: redis
-              version: "{version}"
-              repository: "{repository}"
-        """,
-        "deploy/app/templates/cm.yaml": APP_TEMPLATE,
-    }
-    if lock is not None:
-        files["deploy/app/Chart.lock"] = lock
-    write(root, files)
+    write(root, umbrella(version, repository, lock))
 
 
 def _policy(repo: ChartRepo, tmp_path: Path, **kw: object) -> SourcePolicy:

@@ -30,30 +30,15 @@ from gitops_bot.render.fetch import Pinned, SourcePolicy, prepare_chart
 from gitops_bot.render.render import Tools
 from gitops_bot.testing.binaries import Binaries
 from tests.integration import pullerkit
-from tests.integration.chartrepo import APP_TEMPLATE, SUBCHART, helm, packaged, write
+from tests.integration.chartrepo import SUBCHART, helm, packaged, umbrella, write
 from tests.integration.ociregistry import Registry, TokenGate, free_port, gated, registry
 from tests.integration.pullerkit import Remote
 
 __all__ = ["packaged", "registry"]  # fixtures
 
 
-def _chart(version: str, repository: str) -> dict[str, str]:
-    return {
-        "deploy/app/Chart.yaml": f"""\
-            apiVersion: v2
-            name: app
-            version: 0.1.0
-            dependencies:
-            - name: redis
-              version: "{version}"
-              repository: "{repository}"
-        """,
-        "deploy/app/templates/cm.yaml": APP_TEMPLATE,
-    }
-
-
 def _app(root: Path, *, version: str, repository: str) -> None:
-    write(root, _chart(version, repository))
+    write(root, umbrella(version, repository))
 
 
 def _policy(registry: Registry, tmp_path: Path, **kw: object) -> SourcePolicy:
@@ -347,11 +332,11 @@ def _remote(tmp_path: Path, registry: Registry, namespace: str) -> Remote:
         "environments": {"dev": {"helm": {"chart": "deploy/app"}, "namespace": namespace}},
         "sources": {"allow": [f"{registry.url}/"]},
     }
-    chart = {k: textwrap.dedent(v) for k, v in _chart("1.0.0", registry.url).items()}
+    chart = {k: textwrap.dedent(v) for k, v in umbrella("1.0.0", registry.url).items()}
     remote.commit({".gitops.yaml": yaml.safe_dump(config), **chart}, "base")
     remote.push()
     pullerkit.git(remote.work, "checkout", "-q", "-b", "change")
-    bumped = {k: textwrap.dedent(v) for k, v in _chart("1.1.0", registry.url).items()}
+    bumped = {k: textwrap.dedent(v) for k, v in umbrella("1.1.0", registry.url).items()}
     remote.commit(bumped, "bump redis")
     pullerkit.git(remote.work, "checkout", "-q", "main")
     return remote
