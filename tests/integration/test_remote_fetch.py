@@ -227,8 +227,11 @@ def test_without_a_network_namespace_no_render_reaches_the_network(
     document = json.loads(seen["plan"])
     assert document["sandbox"] == sandbox.NO_NETWORK_NAMESPACE
     [app] = document["environments"]
-    assert "probe@127.0.0.1:org/repo//base is remote (an scp-like address" in app["error"]
-    assert "no network namespace" in app["error"]
+    # refused by the fetch step (render.gitbases), which fetches http(s) bases only
+    assert (
+        "resources entry probe@127.0.0.1:org/repo//base: a base over SSH or from a file is "
+        "not fetched here" in app["error"]
+    )
 
 
 def test_plan_output_names_the_isolation_in_force(
