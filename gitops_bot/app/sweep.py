@@ -3,7 +3,9 @@
 Owns: for one repository, which events `serve` queues again, as the
 deliveries would have: a review for each open pull request whose head lacks
 the bot's plan (no comment of the bot's shows that head, core.pr.memory,
-and no finished summary status `gitops` is on it), and each command
+and no summary status `gitops` a review judged, success or failure, is on
+it: a pending one may be a review cut short, an error a handler that
+failed), and each command
 comment that is fresh, i.e. written by a person since the bot showed the
 current head's plan (the ChatOps freshness rule: an older one would be
 refused, or is about an older head). The forge is the only record; nothing
@@ -62,11 +64,16 @@ def sweep(forge: SweepForge, repo: str) -> Iterator[events.PullEvent | events.Co
                 )
 
 
+_JUDGED = (StatusState.SUCCESS, StatusState.FAILURE)
+
+
 def _summarized(forge: SweepForge, pull: Pull) -> bool:
-    """A finished summary status on the head: reviewed, with no comment to show
-    (comments off, or nothing changed). A pending one may be a review cut short."""
+    """A summary status a review judged on the head: reviewed, with no comment to
+    show (comments off, or nothing changed). A pending one may be a review cut
+    short; an error is a handler's failure (app.dispatch.answer_failure), which
+    promises that the next event retries: the sweep is that event."""
     return any(
-        s.context == review.SUMMARY_CONTEXT and s.state is not StatusState.PENDING
+        s.context == review.SUMMARY_CONTEXT and s.state in _JUDGED
         for s in forge.statuses(pull.head_sha)
     )
 

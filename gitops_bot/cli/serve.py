@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr import events
     from gitops_bot.forges.forge import Adapter
+    from gitops_bot.vcs.mirror import Mirror
     from gitops_bot.web import webhooks
 
 
@@ -232,6 +233,8 @@ class _Handler:
     settings: context.Settings
     poke: Poke | None
     log: logging.Logger
+    mirrors: dict[str, Mirror] = field(default_factory=dict)  # by clone URL
+    mirrors_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _connect(self, repo: str) -> tuple[Adapter, int]:
         return forge_adapter(
@@ -252,7 +255,11 @@ class _Handler:
 
         repo = getattr(event, "repo", "")
         adapter, limit = self._connect(repo)
-        mirror = Mirror(self.cache, self.clone.format(repo=repo), token=self.token)
+        url = self.clone.format(repo=repo)
+        with self.mirrors_lock:
+            # One Mirror per repository, shared by the workers: its lock keeps
+            # their fetches into the one cache folder one at a time.
+            mirror = self.mirrors.setdefault(url, Mirror(self.cache, url, token=self.token))
         with common.clusters(self.kubeconfig) as cluster_for:
             deps = dispatch.Deps(
                 forge=adapter,

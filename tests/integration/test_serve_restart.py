@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from gitops_bot.forges.github.adapter import GitHub
 from gitops_bot.testing.binaries import Binaries
-from tests.fakes.github_server import GitHubServer
+from tests.fakes.github_server import GitHubServer, checked
 from tests.integration import servekit
 from tests.integration.shop import edit, git
 from tests.integration.test_serve import (
@@ -24,7 +25,6 @@ from tests.integration.test_serve import (
     TOKEN,
     deliver,
     eventually,
-    github,  # noqa: F401 (the emulator fixture)
     open_pull,
     pull_payload,
 )
@@ -57,7 +57,8 @@ def _second_pull(github: GitHubServer, shop: Path) -> tuple[int, str]:
     head = git(shop, "rev-parse", "change2").strip()
     git(shop, "checkout", "-q", "main")
     github.mirror(REPO, "change2", sha=head, parent=base)
-    return github.add_pull(REPO, title="Bump again", author="alice", head_ref="change2").number, head
+    pull = github.add_pull(REPO, title="Bump again", author="alice", head_ref="change2")
+    return pull.number, head
 
 
 def _comment_payload(number: int, comment_id: int, body: str) -> dict[str, Any]:
@@ -141,13 +142,16 @@ def _serving(
 
 
 @pytest.fixture
-def bob(github: GitHubServer) -> None:  # noqa: F811 (the fixture above)
-    github.set_role(REPO, "bob", "write")
+def github() -> Iterator[GitHubServer]:
+    with checked() as srv:
+        srv.add_user(BOT, type="Bot", token=TOKEN)
+        srv.add_repo(REPO, files={"README.md": "mirrored from a real git repository\n"})
+        srv.set_role(REPO, "bob", "write")
+        yield srv
 
 
-@pytest.mark.usefixtures("bob")
 def test_a_sigkill_while_deliveries_wait_loses_nothing_and_does_nothing_twice(
-    github: GitHubServer,  # noqa: F811
+    github: GitHubServer,
     shop: Path,
     binaries: Binaries,
     tmp_path: Path,
@@ -169,11 +173,12 @@ def test_a_sigkill_while_deliveries_wait_loses_nothing_and_does_nothing_twice(
         assert _bot_reactions(github, first, command.id) == []
         served.kill()
     gate.unlink()
-    assert not _planned(github, head2)
+    assert not _planned(github, head2), "".join(served.logs)
     assert _replies(github, first) == []
 
     # Started again, sweeping every second: the forge says what is left to do.
-    with _serving(github, shop, binaries, tmp_path / "b", interval="1") as again:
+    # The same cache folder: whatever the kill left half-written in the mirror is met.
+    with _serving(github, shop, binaries, tmp_path / "a", interval="1") as again:
         eventually(lambda: _planned(github, head2) and bool(_replies(github, first)))
         swept = sum("swept acme/shop" in line for line in again.logs)
         eventually(lambda: sum("swept acme/shop" in line for line in again.logs) >= swept + 2)
@@ -198,9 +203,8 @@ def test_a_sigkill_while_deliveries_wait_loses_nothing_and_does_nothing_twice(
     _locked_once(github, first)
 
 
-@pytest.mark.usefixtures("bob")
 def test_two_replicas_given_the_same_deliveries_act_once(
-    github: GitHubServer,  # noqa: F811
+    github: GitHubServer,
     shop: Path,
     binaries: Binaries,
     tmp_path: Path,
