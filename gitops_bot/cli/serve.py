@@ -133,6 +133,8 @@ def serve(
     GITOPS_BOT_LOGIN when the token cannot tell. Deliveries go to
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
+    At start and every --sweep-interval, the open pull requests of each
+    --repo are swept for work a lost delivery left undone (docs/serve.md).
     """
     from gitops_bot.app import context  # noqa: PLC0415
     from gitops_bot.web import webhooks  # noqa: PLC0415
