@@ -4,6 +4,9 @@ Owns: deciding whether a comment is obeyed (only newly created comments by
 people, not the bot's own or edited ones; only by someone with the
 permission the command table asks for that environment), acknowledging it
 (a reaction when seen, when done, when refused, and a reply that says why),
+claiming it before anything is done (the `seen` reaction: the forge adds it
+atomically and says whether it was new, so a command redelivered, swept
+again or received by two replicas is carried out once),
 and carrying it out up to the review it asks for: the answer is a value
 (Answer) that names the review to run again (Answer.rerun: the
 environments to plan, the command's effect on the bot's memory of the pull
@@ -91,7 +94,11 @@ def handle(event: CommentEvent, ctx: context.Context) -> Answer:
     parsed = commands.parse(event.body)
     if isinstance(parsed, commands.NoCommand):
         return Answer("no command in the comment")
-    ctx.forge.react(event.number, event.comment_id, Reaction.SEEN)
+    claimed = ctx.forge.react(event.number, event.comment_id, Reaction.SEEN)
+    if not claimed and event.action is CommentAction.CREATED:
+        # The bot's `seen` was there already: another replica, an earlier run
+        # or the sweep (app.sweep) has this command; it is carried out once.
+        return Answer("the command is taken already (the bot's seen reaction is on it)")
     answer = _answer(event, parsed, ctx)
     if answer is not None:
         return answer

@@ -2,8 +2,10 @@
 
 Owns: the server's flags, one forge adapter and one repository mirror per
 delivery's repository, answering a handler's failure on the pull request
-(app.dispatch.answer_failure: nothing fails only in this log), and the
-shutdown on SIGTERM. Refuses: HTTP mechanics
+(app.dispatch.answer_failure: nothing fails only in this log), the sweep's
+thread (app.sweep over the --repo repositories at start and every
+--sweep-interval, its events into the server's queue), and the shutdown on
+SIGTERM. Refuses: HTTP mechanics
 (web.webhooks) and deciding what an event means (app.dispatch).
 """
 
@@ -14,7 +16,7 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from gitops_bot.app import context
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr import events
+    from gitops_bot.forges.forge import Adapter
+    from gitops_bot.vcs.mirror import Mirror
+    from gitops_bot.web import webhooks
 
 
 def _secret(path: str | None) -> bytes:
@@ -74,6 +79,24 @@ def _secret(path: str | None) -> bytes:
     show_default=True,
     help="Where the copies of the repositories are kept [env: GITOPS_BOT_CACHE].",
 )
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    envvar="GITOPS_BOT_REPOS",
+    help="A repository (owner/name, or the GitLab project path) whose open pull requests "
+    "the sweep looks at; repeat it, or separate them with spaces in the environment "
+    "[env: GITOPS_BOT_REPOS]. Without one, nothing is swept.",
+)
+@click.option(
+    "--sweep-interval",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    envvar="GITOPS_BOT_SWEEP_INTERVAL",
+    help="Seconds between sweeps for work a lost delivery left undone (docs/serve.md); "
+    "one always runs at start; 0: only that one [env: GITOPS_BOT_SWEEP_INTERVAL].",
+)
 @puller_options
 @common.tool_options
 @common.bounds_options
@@ -86,6 +109,8 @@ def serve(
     git_url: str | None,
     secret_file: str,
     cache: str,
+    repos: tuple[str, ...],
+    sweep_interval: float,
     live: bool,
     live_via: str,
     puller_url: str | None,
@@ -108,6 +133,8 @@ def serve(
     GITOPS_BOT_LOGIN when the token cannot tell. Deliveries go to
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
+    At start and every --sweep-interval, the open pull requests of each
+    --repo are swept for work a lost delivery left undone (docs/serve.md).
     """
     from gitops_bot.app import context  # noqa: PLC0415
     from gitops_bot.web import webhooks  # noqa: PLC0415
@@ -156,8 +183,42 @@ def serve(
         handler=handle, settings=settings, host=host, port=port, logger=log
     ) as server:
         click.echo(f"gitops-bot: serving {forge} webhooks on {server.url}", err=True)
+        sweeper = threading.Thread(
+            target=_sweeping,
+            args=(server, handle, repos, sweep_interval, stop),
+            name="sweep",
+            daemon=True,
+        )
+        sweeper.start()
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
+        stop.set()
+
+
+def _sweeping(
+    server: webhooks.WebhookServer,
+    handle: _Handler,
+    repos: tuple[str, ...],
+    interval: float,
+    stop: threading.Event,
+) -> None:
+    """The sweep (app.sweep) of every repository, at start and then every `interval`
+    seconds (0: at start only) until `stop`; what it finds goes into the server's
+    queue as a delivery's event would."""
+    from gitops_bot.app import sweep  # noqa: PLC0415
+
+    names = [name for repo in repos for name in repo.split()]
+    while not stop.is_set():
+        for repo in names:
+            try:
+                found = list(sweep.sweep(handle.adapter(repo), repo))
+            except Exception:
+                handle.log.exception("sweeping %s: the forge could not be read", repo)
+                continue
+            queued = sum(server.submit(handle.forge, event) for event in found)
+            handle.log.info("swept %s: %d event(s) found, %d queued", repo, len(found), queued)
+        if interval <= 0 or stop.wait(interval):
+            return
 
 
 @dataclass(frozen=True)
@@ -174,20 +235,33 @@ class _Handler:
     settings: context.Settings
     poke: Poke | None
     log: logging.Logger
+    mirrors: dict[str, Mirror] = field(default_factory=dict)  # by clone URL
+    mirrors_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, event: events.Event) -> None:
-        from gitops_bot.app import dispatch  # noqa: PLC0415
-        from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
-
-        repo = getattr(event, "repo", "")
-        adapter, limit = forge_adapter(
+    def _connect(self, repo: str) -> tuple[Adapter, int]:
+        return forge_adapter(
             self.forge,
             repo=repo,
             token=self.token,
             api_url=self.api,
             bot_login=os.environ.get("GITOPS_BOT_LOGIN") or None,
         )
-        mirror = Mirror(self.cache, self.clone.format(repo=repo), token=self.token)
+
+    def adapter(self, repo: str) -> Adapter:
+        """The forge's adapter for `repo` (what the sweep reads through)."""
+        return self._connect(repo)[0]
+
+    def __call__(self, event: events.Event) -> None:
+        from gitops_bot.app import dispatch  # noqa: PLC0415
+        from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
+
+        repo = getattr(event, "repo", "")
+        adapter, limit = self._connect(repo)
+        url = self.clone.format(repo=repo)
+        with self.mirrors_lock:
+            # One Mirror per repository, shared by the workers: its lock keeps
+            # their fetches into the one cache folder one at a time.
+            mirror = self.mirrors.setdefault(url, Mirror(self.cache, url, token=self.token))
         with common.clusters(self.kubeconfig) as cluster_for:
             deps = dispatch.Deps(
                 forge=adapter,

@@ -7,7 +7,8 @@ ids and what each event is remembered, so a redelivery, or a replay under
 a new delivery id, is handled once, 503 with Retry-After when the queue is
 full) and handing each actionable event to the
 queue (gitops_bot.web.deliveryqueue: one handler call at a time per pull
-request; SECURITY.md promises 9 and 10). Refuses: deciding anything from the
+request; SECURITY.md promises 9 and 10), and the events the sweep finds
+(submit) into that same queue. Refuses: deciding anything from the
 payload (it only names the event; the handler re-reads state from the API),
 logging or echoing payload contents, and handling an event after close()
 has begun.
@@ -240,6 +241,15 @@ class WebhookServer:
         finally:
             if not submitted:
                 self._workers.release()
+
+    def submit(self, forge: str, event: Actionable) -> bool:
+        """Queue an event found without a delivery (the sweep, app.sweep) for the forge
+        of that registry name, exactly as a delivery's: same key, same workers. False
+        when the queue is full or closing (the next sweep finds it again)."""
+        title = _FORGES[f"/webhooks/{forge}"].title
+        if not self._workers.reserve():
+            return False
+        return self._workers.submit(_key(title, event), event)
 
     def _admit(
         self, forge: _Forge, header: Header, body: bytes, *, delivery: str

@@ -27,6 +27,7 @@ from gitops_bot.core.pr.model import (
     Deployment,
     DeploymentState,
     Lock,
+    Reaction,
     format_lock,
     parse_lock,
 )
@@ -332,6 +333,18 @@ def test_an_upsert_never_takes_someone_elses_listed_comment_for_its_own(side: Si
 
     assert side.log == [side.comment_create]
     assert written.id != forged.id
+
+
+def test_a_reaction_tells_whether_it_was_new_so_one_of_two_runs_claims_a_command(
+    side: Side,
+) -> None:
+    command = side.add_comment("alice", "/gitops plan")
+    other = side.connect()
+
+    claims = [run.react(1, command, Reaction.SEEN) for run in (side.forge, other)]
+
+    assert claims == [True, False]
+    assert side.forge.react(1, command, Reaction.DONE) is True
 
 
 # -- locks ------------------------------------------------------------------------

@@ -122,3 +122,48 @@ def test_a_command_the_server_cannot_act_on_gets_a_reply(
     )
     eventually(lambda: "gitops" in policy(server, iid))
     assert policy(server, iid)["gitops"][0] == "failed"
+
+
+def test_two_replicas_sweeping_answer_a_command_nobody_delivered_once(
+    server: GitLabServer, shop: Path, binaries: Binaries, tmp_path: Path
+) -> None:
+    """No delivery at all: the sweep alone (through the Forge port, as on GitHub)
+    plans the merge request and finds the command; the award claims it."""
+    iid = open_mr(server, shop)
+
+    def bot_notes() -> list[str]:
+        mr = server.merge_request(PROJECT, iid)
+        return [n.body for n in mr.notes if n.author.username == "gitops-bot"]
+
+    def swept(served: servekit.Served) -> int:
+        return sum("swept acme/shop" in line for line in served.logs)
+
+    replicas = [
+        servekit.spawned(
+            forge="gitlab",
+            api_url=server.url,
+            shop=shop,
+            binaries=binaries,
+            folder=tmp_path / name,
+            token=TOKEN,
+            secret=SECRET.encode(),
+            args=("--repo", PROJECT, "--sweep-interval", "1"),
+        )
+        for name in ("a", "b")
+    ]
+    with replicas[0] as one, replicas[1] as two:
+        eventually(lambda: "gitops" in policy(server, iid) and len(bot_notes()) == 3)
+        command = server.add_note(PROJECT, iid, author="bob", body="/gitops lock dev")
+        eventually(lambda: any(b.startswith("@bob") for b in bot_notes()))
+        counts = swept(one), swept(two)
+        eventually(lambda: swept(one) >= counts[0] + 2 and swept(two) >= counts[1] + 2)
+
+    [note] = [n for n in server.merge_request(PROJECT, iid).notes if n.id == command.id]
+    assert sorted(a.name for a in note.awards if a.user.username == "gitops-bot") == [
+        "eyes",
+        "thumbsup",
+    ]
+    assert [b for b in bot_notes() if b.startswith("@bob")] == [
+        "@bob `dev` is locked for this change."
+    ]
+    assert len(bot_notes()) == 3 + 1  # one plan note per environment, one reply

@@ -60,7 +60,11 @@ class Comments(Protocol):
         """Delete one comment (one already gone is no error)."""
         ...
 
-    def react(self, number: int, comment_id: int, reaction: Reaction) -> None: ...
+    def react(self, number: int, comment_id: int, reaction: Reaction) -> bool:
+        """Add the bot's reaction; True if this call added it, False if the bot's
+        account had it there already. The forge decides atomically, so of two
+        runs reacting the same, exactly one gets True (the claim of a command)."""
+        ...
 
 
 class Statuses(Protocol):

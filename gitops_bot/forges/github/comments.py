@@ -4,13 +4,15 @@ Owns: listing a pull request's comments, the calls of the sticky comment
 (forges.sticky finds the bot's own by its hidden marker, then edits it in
 place or creates it once: with `existing`, unchanged costs no request,
 changed one PATCH, new one POST), replies, and reactions as GitHub's
-reaction contents. Refuses: to edit a comment
+reaction contents, each telling whether it was new (GitHub's 201 against
+200: the atomic claim of a command, app.chatops). Refuses: to edit a comment
 someone else wrote, even one carrying the marker, and to send a body over
 COMMENT_LIMIT (the report layer splits).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 
 from github import GithubException
@@ -42,6 +44,8 @@ def _to_comment(comment: IssueComment, me: str) -> Comment:
 
 
 _MISSING = 404
+_CREATED = 201  # 200: the bot had reacted so already
+_ERROR = 400
 
 
 class CommentsPart(Client):
@@ -107,10 +111,21 @@ class CommentsPart(Client):
                 if err.status != _MISSING:
                     raise
 
-    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+    def react(self, number: int, comment_id: int, reaction: Reaction) -> bool:
+        """POST the reaction: GitHub answers 201 when it adds it and 200 when the
+        bot's account has that reaction there already (PyGithub hides which, so
+        the request is sent through its requester)."""
         content = _REACTIONS[reaction]
         with self._doing(f"reacting {content} to comment {comment_id} on {self._name}#{number}"):
-            self._repo.get_issue(number).get_comment(comment_id).create_reaction(content)
+            comment = self._repo.get_issue(number).get_comment(comment_id)  # lazy: no request
+            requester = self._repo.requester
+            status, headers, output = requester.requestJson(
+                "POST", f"{comment.url}/reactions", input={"content": content}
+            )
+            if status >= _ERROR:
+                data = json.loads(output) if output else {}
+                raise requester.createException(status, headers, data)
+            return status == _CREATED
 
 
 def _author(comment: IssueComment) -> str:

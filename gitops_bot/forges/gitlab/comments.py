@@ -4,7 +4,8 @@ Owns: listing a merge request's notes (oldest first, system notes left
 out), the calls of the sticky note (forges.sticky finds the bot's own by
 its hidden marker, then edits it in place or creates it once: with
 `existing`, unchanged costs no request, changed one PUT, new one POST),
-replies, and award emoji for reactions.
+replies, and award emoji for reactions, each telling whether it was new
+(the atomic claim of a command, app.chatops).
 Refuses: to edit a note someone else wrote, to send a note over
 COMMENT_LIMIT, and to retry a create after a 5xx.
 """
@@ -111,7 +112,9 @@ class CommentsPart(Client):
                 if err.response_code != 404:
                     raise
 
-    def react(self, number: int, comment_id: int, reaction: Reaction) -> None:
+    def react(self, number: int, comment_id: int, reaction: Reaction) -> bool:
+        """POST the award; GitLab answers a second award of the same emoji by the
+        same user with 404 "... has already been taken": False then."""
         name = _EMOJI[reaction]
         note = self._mr(number).notes.get(comment_id, lazy=True)
         with self._doing(
@@ -123,3 +126,5 @@ class CommentsPart(Client):
                 # A second award of the same emoji is a 404 "... has already been taken".
                 if err.response_code != 404 or "already been taken" not in text_of(err):
                     raise
+                return False
+            return True
