@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # npm packages the tests read: GitHub's OpenAPI description and webhook examples.
 NODE_STAMP := tests/fakes/node_modules/.installed
 
-.PHONY: demo test lint unit testenv registry clean
+.PHONY: demo test lint unit testenv registry lock clean
 
 demo: $(STAMP) testenv
 	$(BIN)/gitops-bot demo
@@ -52,6 +52,19 @@ testenv:
 # Go module (testenv/registry/go.mod), so pinning it never rebuilds the above.
 registry:
 	bash testenv/registry/build.sh >/dev/null
+
+# The image's Python packages, locked with hashes (the Dockerfile installs them
+# with --require-hashes): requirements.lock for the dependencies of
+# pyproject.toml, requirements-build.lock for its build-system requirements.
+# Versions already locked are kept; `make lock LOCK_FLAGS=--upgrade` takes the
+# newest allowed. tests/unit/test_lock.py checks both against pyproject.toml.
+LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(LOCK_FLAGS)
+
+lock: $(STAMP)
+	$(LOCK) --output-file requirements.lock pyproject.toml
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(LOCK) --output-file requirements-build.lock -
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
