@@ -179,7 +179,8 @@ def test_the_entrypoint_writes_the_runners_files_and_reads_its_workspace(
     markdown = written.split(f"summary<<{delimiter[1]}\n")[1].split(f"\n{delimiter[1]}\n")[0]
     assert "prod" in markdown
     assert summary.read_text().strip() == markdown.strip()
-    # The plan came from the workspace, not from a fetch: the emulator serves no git.
+    # The plan came from the workspace: had git refused it, `run` would have
+    # fetched the commits from github.com instead, and failed here.
     bodies = [c.body for c in server.comments_on(REPO, 1)]
     assert any("shop:1.5.0" in body for body in bodies)
     # The files stay the runner's, so it can read and delete them afterwards.

@@ -333,6 +333,7 @@ DOCS = [
     ROOT / "docs" / "quickstart-github.md",
     ROOT / "docs" / "quickstart-gitlab.md",
     ROOT / "docs" / "security.md",
+    ROOT / "docs" / "release.md",
 ]
 
 
