@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gitops_bot.vcs.git import Git, GitError
 from tests.fakes.github_server import GitHubServer, checked
 from tests.integration.shop import git
 
@@ -190,3 +191,22 @@ def test_the_entrypoint_writes_the_runners_files_and_reads_its_workspace(
     # next checkout must be able to clean it).
     leftover = list((shop / ".git" / "worktrees").glob("*"))
     assert leftover == []
+
+
+def test_the_declaration_covers_the_workspace_and_no_other_repository(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    main = git(shop, "rev-parse", "main").strip()
+    # Every repository is another user's, as git's own tests make it.
+    monkeypatch.setenv("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")
+
+    with pytest.raises(GitError, match=r"safe\.directory"):  # git says how to declare it
+        Git(shop).resolve("main")
+    assert Git(shop, any_owner=True).resolve("main") == main
+    done = Git(other, any_owner=False).execute("rev-parse", "--git-dir", doing="reading")
+    assert "dubious ownership" in done.stderr
+    # The declaration is this path's, on this command line: nothing is written
+    # to a configuration another process would read.
+    assert "safe.directory" not in (shop / ".git" / "config").read_text()
