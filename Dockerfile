@@ -13,15 +13,23 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-trixie@sha256:db3ff2e1800a8581e2c48a27c3995339d47bdf046da21c7627accd3d51053a93
 
-# --- the package, built as a wheel from this checkout, installed with its
-# dependencies into a virtualenv that the last stage copies whole.
+# --- the package, built as a wheel from this checkout, and its dependencies,
+# installed into a virtualenv that the last stage copies whole. Every package
+# comes from a lock with hashes (`make lock` writes both; docs/release.md):
+# requirements.lock for the dependencies, requirements-build.lock for the
+# build backend, used without build isolation so nothing unlocked is fetched;
+# the wheel itself goes in with --no-deps.
 FROM ${PYTHON_IMAGE} AS package
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY requirements.lock requirements-build.lock pyproject.toml README.md ./
 COPY gitops_bot ./gitops_bot
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl
+    && python -m venv /opt/build \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock \
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements-build.lock \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps /wheels/*.whl \
+    && /opt/venv/bin/pip check
 
 # --- the tools, downloaded from their official release URLs and refused
 # unless they match the published checksums. TARGETARCH is set by BuildKit
@@ -69,12 +77,7 @@ LABEL org.opencontainers.image.title="gitops-bot" \
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git util-linux \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --uid 1001 --user-group --no-log-init --create-home --home-dir /home/gitops gitops \
-    && git config --system --add safe.directory '*'
-# safe.directory: the checkout belongs to the CI runner's user, not to ours,
-# and git refuses to read a repository another user owns unless told to. The
-# container holds exactly one repository, the one the job checked out.
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=tools /tools/ /usr/local/bin/
 COPY --from=package /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
@@ -88,10 +91,18 @@ RUN gitops-bot --version \
     && git --version \
     && prlimit --version \
     && unshare --version
-# UID 1001 is the runner user of GitHub-hosted runners: a Docker action runs
-# as the image's user, and only the owner may write the files the runner
-# hands it ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY). Not root (docs/security.md).
-USER 1001:1001
-WORKDIR /home/gitops
+# No USER: the image runs as its default user, root, because GitHub runs a
+# Docker action that way and documents that it must: "Docker actions must be
+# run by the default Docker user (root). Do not use the USER instruction in
+# your Dockerfile, because you won't be able to access the GITHUB_WORKSPACE
+# directory" (https://docs.github.com/en/actions/reference/workflows-and-actions/dockerfile-support#user).
+# The workspace and the files behind $GITHUB_OUTPUT and $GITHUB_STEP_SUMMARY
+# belong to the runner's user (mode 0644), whose UID differs between runners;
+# only root may write them whatever it is. git refuses a checkout another user
+# owns: `gitops-bot run` declares the workspace, and only it, safe.directory.
+# No WORKDIR either (GitHub sets the workspace as the working directory).
+# The puller and `serve` run as non-root: the pod's securityContext sets the
+# UID (deploy/deployment.yaml: runAsNonRoot, runAsUser 10001) and HOME points
+# to a writable volume; nothing here needs a passwd entry (docs/security.md).
 ENTRYPOINT ["gitops-bot"]
 CMD ["--help"]

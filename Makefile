@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # npm packages the tests read: GitHub's OpenAPI description and webhook examples.
 NODE_STAMP := tests/fakes/node_modules/.installed
 
-.PHONY: demo test lint unit testenv registry clean
+.PHONY: demo test lint unit testenv registry lock pin-image clean
 
 demo: $(STAMP) testenv
 	$(BIN)/gitops-bot demo
@@ -17,14 +17,14 @@ test: lint $(STAMP) $(NODE_STAMP) testenv registry
 	$(BIN)/pytest
 
 # The packaging linters: hadolint (Dockerfile), actionlint and zizmor (the
-# action and the example workflows), check-jsonschema (action.yml and the
+# action, the example workflows and this repository's own workflows), check-jsonschema (action.yml and the
 # GitLab template against their vendored schemas). All but actionlint come
 # with the lint extra; actionlint is built from its Go module, since only the
 # Go module proxy serves it as source (its PyPI wrapper downloads a GitHub
 # release at install time).
 ACTIONLINT_VERSION := v1.7.12
 LINTERS := $(VENV)/.actionlint-$(ACTIONLINT_VERSION)
-WORKFLOWS := $(wildcard actions/github/*.yml)
+WORKFLOWS := $(wildcard actions/github/*.yml .github/workflows/*.yml)
 
 lint: $(STAMP) $(LINTERS)
 	$(BIN)/ruff check .
@@ -52,6 +52,25 @@ testenv:
 # Go module (testenv/registry/go.mod), so pinning it never rebuilds the above.
 registry:
 	bash testenv/registry/build.sh >/dev/null
+
+# The image's Python packages, locked with hashes (the Dockerfile installs them
+# with --require-hashes): requirements.lock for the dependencies of
+# pyproject.toml, requirements-build.lock for its build-system requirements.
+# Versions already locked are kept; `make lock LOCK_FLAGS=--upgrade` takes the
+# newest allowed. tests/unit/test_lock.py checks both against pyproject.toml.
+LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(LOCK_FLAGS)
+
+lock: $(STAMP)
+	$(LOCK) --output-file requirements.lock pyproject.toml
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(LOCK) --output-file requirements-build.lock -
+
+# After a release: name the image the release workflow published, by digest,
+# in action.yml and the GitLab template (docs/release.md). REF is the
+# reference its job summary prints: ghcr.io/gitops-bot/gitops-bot:X.Y.Z@sha256:...
+pin-image: $(STAMP)
+	$(BIN)/python actions/pin_image.py "$(REF)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -306,7 +306,7 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
     branch) a copy that fetches them."""
     from gitops_bot.vcs.git import Git, GitError  # noqa: PLC0415
 
-    workspace = Git(Path(ctx.workspace))
+    workspace = Git(Path(ctx.workspace), any_owner=True)
 
     def repo_for(pull: Pull) -> Git:
         try:
@@ -327,7 +327,7 @@ def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
     from gitops_bot.vcs.git import Git, GitError  # noqa: PLC0415
 
     def branch_repo(name: str) -> tuple[Git, str]:
-        workspace = Git(Path(ctx.workspace))
+        workspace = Git(Path(ctx.workspace), any_owner=True)
         shallow = workspace.execute(
             "rev-parse", "--is-shallow-repository", doing="checking the checkout's depth"
         )

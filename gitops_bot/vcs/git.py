@@ -34,12 +34,19 @@ class GitError(BotError):
 
 
 class Git:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, any_owner: bool = False) -> None:
+        """`any_owner`: the repository may belong to another user, as a CI
+        job's checkout does (the runner's user made it; the Docker action
+        runs as root, a GitLab job as the image's user). git refuses to read
+        such a repository ("dubious ownership") unless the directory is
+        declared safe; this declares it for this one path, on the command
+        line, as actions/checkout does with its own safe.directory."""
         self.root = root
         git = shutil.which("git")
         if git is None:
             raise GitError("looking for git: it is not on PATH")
         self._git = git
+        self._safe = ("-c", f"safe.directory={root.resolve()}") if any_owner else ()
 
     def execute(
         self, *args: str, doing: str, env: Mapping[str, str] | None = None
@@ -47,7 +54,7 @@ class Git:
         """git -C root ARGS, whatever its exit code; GitError if git cannot run."""
         try:
             return subprocess.run(
-                [self._git, "-C", str(self.root), *args],
+                [self._git, *self._safe, "-C", str(self.root), *args],
                 capture_output=True,
                 text=True,
                 timeout=_TIMEOUT_S,

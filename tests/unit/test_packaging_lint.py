@@ -78,6 +78,60 @@ def test_zizmor_rejects_an_unsafe_variant_of_the_example(
     assert finding in done.stdout
 
 
+RELEASE = ROOT / ".github" / "workflows" / "release.yml"
+
+
+def test_the_linters_pass_the_release_workflow() -> None:
+    for done in (
+        _zizmor(RELEASE),
+        _lint("actionlint", f"-shellcheck={BIN / 'shellcheck'}", RELEASE),
+        _lint("check-jsonschema", "--builtin-schema", "vendor.github-workflows", RELEASE),
+    ):
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "finding"),
+    [
+        (
+            (
+                'run: cosign sign --yes "${IMAGE}@${DIGEST}"',
+                'run: cosign sign --yes "${IMAGE}@${{ needs.image.outputs.digest }}"',
+            ),
+            "template-injection",
+        ),
+        (
+            (
+                "docker/build-push-action@53b7df96c91f9c12dcc8a07bcb9ccacbed38856a",
+                "docker/build-push-action@v7",
+            ),
+            "unpinned-uses",
+        ),
+        (
+            (
+                "    permissions:\n"
+                "      contents: read # check out the tagged commit\n"
+                "      packages: write # push the image to ghcr.io\n",
+                "    permissions: write-all\n",
+            ),
+            "excessive-permissions",
+        ),
+    ],
+    ids=["digest-in-shell", "tag-pinned-build-push", "write-all"],
+)
+def test_zizmor_rejects_an_unsafe_variant_of_the_release(
+    tmp_path: Path, change: tuple[str, str], finding: str
+) -> None:
+    old, new = change
+    text = RELEASE.read_text()
+    assert old in text
+    bad = tmp_path / "release.yml"
+    bad.write_text(text.replace(old, new, 1))
+    done = _zizmor(bad)
+    assert done.returncode != 0
+    assert finding in done.stdout
+
+
 def test_actionlint_rejects_a_permission_that_does_not_exist(tmp_path: Path) -> None:
     assert _lint("actionlint", WORKFLOW).returncode == 0
     bad = tmp_path / "pull_request.yml"
@@ -91,7 +145,9 @@ def test_hadolint_rejects_running_the_image_as_root(tmp_path: Path) -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert _lint("hadolint", ROOT / "Dockerfile").returncode == 0
     bad = tmp_path / "Dockerfile"
-    bad.write_text(dockerfile.replace("USER 1001:1001", "USER root"))
+    # The image has no USER (a Docker action runs as root); hadolint objects
+    # to a last USER that is root, which says so without the reason.
+    bad.write_text(dockerfile.replace("\nENTRYPOINT ", "\nUSER root\nENTRYPOINT ", 1))
     done = _lint("hadolint", bad)
     assert done.returncode != 0
     assert "DL3002" in done.stdout
