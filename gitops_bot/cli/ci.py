@@ -3,13 +3,14 @@
 Owns: building the forge adapter, the repository and the puller hand-off
 for an event from the CI variables, calling app.dispatch, and the GitHub
 Actions outputs and job summary; the pieces `serve` shares (forge_adapter,
-poke, pull_refs, puller_options). Refuses: deciding what an event means
+git_token, poke, pull_refs, puller_options). Refuses: deciding what an event means
 (app.dispatch does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr.model import Pull
     from gitops_bot.core.report.plan import Plan
-    from gitops_bot.forges.forge import CiContext
+    from gitops_bot.forges.appkey import AppKey
+    from gitops_bot.forges.forge import CiContext, Connection
     from gitops_bot.planner.plan import LivePlans
     from gitops_bot.vcs.git import Git
     from gitops_bot.vcs.mirror import Mirror
@@ -168,17 +170,67 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
 
 
 def forge_adapter(
-    forge: str, *, repo: str, token: str, api_url: str | None, bot_login: str | None
+    forge: str,
+    *,
+    repo: str,
+    token: str,
+    api_url: str | None,
+    bot_login: str | None,
+    app: AppKey | None = None,
+    installation: int | None = None,
 ) -> tuple[ChatForge, int]:
-    """The adapter for the registered forge named `forge`, and its comment limit."""
+    """The adapter for the registered forge named `forge`, and its comment limit;
+    with `app`, as that GitHub App's installation (`installation`, else the
+    repository's)."""
     from gitops_bot.forges import registry  # noqa: PLC0415
-    from gitops_bot.forges.forge import Connection  # noqa: PLC0415
 
     descriptor = registry.get(forge)
-    adapter = descriptor.connect(
-        Connection(repo=repo, token=token, api_url=api_url, bot_login=bot_login)
+    conn = _connection(
+        repo, token=token, api_url=api_url, bot_login=bot_login, app=app, installation=installation
     )
-    return adapter, descriptor.comment_limit
+    return descriptor.connect(conn), descriptor.comment_limit
+
+
+def git_token(
+    forge: str,
+    *,
+    repo: str,
+    token: str,
+    api_url: str | None,
+    app: AppKey | None = None,
+    installation: int | None = None,
+) -> str:
+    """What git fetches `repo` with: the token, or the App installation's current one."""
+    from gitops_bot.forges import registry  # noqa: PLC0415
+
+    get = registry.get(forge).git_token
+    if app is None or get is None:
+        return token
+    conn = _connection(
+        repo, token=token, api_url=api_url, bot_login=None, app=app, installation=installation
+    )
+    return get(conn)
+
+
+def _connection(
+    repo: str,
+    *,
+    token: str,
+    api_url: str | None,
+    bot_login: str | None,
+    app: AppKey | None,
+    installation: int | None,
+) -> Connection:
+    from gitops_bot.forges.forge import Connection  # noqa: PLC0415
+
+    return Connection(
+        repo=repo,
+        token=token,
+        api_url=api_url,
+        bot_login=bot_login,
+        app=app,
+        installation=installation,
+    )
 
 
 @click.command()
@@ -210,8 +262,11 @@ def forge_adapter(
 @puller_options
 @common.tool_options
 @common.bounds_options
+@common.github_app_options
 def run(
     *,
+    github_app_id: str | None,
+    github_app_key_file: str | None,
     config_file: str,
     envs: str,
     comment_mode: str,
@@ -238,14 +293,43 @@ def run(
     environment and a summary status `gitops` on its head. Closed without
     merge: resolve its pending statuses. A push to the default branch: poke
     the puller. Exit codes: 0 done (or nothing to do), 2 error.
+
+    The token comes from GITOPS_BOT_TOKEN or GITHUB_TOKEN; with
+    --github-app-id, the App's installation token on the repository instead.
     """
     from gitops_bot.app import context, dispatch  # noqa: PLC0415
     from gitops_bot.forges import cienv  # noqa: PLC0415
 
-    ctx = cienv.detect(os.environ, read=lambda path: Path(path).read_text())
-    forge, limit = forge_adapter(
-        ctx.forge, repo=ctx.repo, token=ctx.token, api_url=ctx.api_url, bot_login=ctx.bot_login
+    tokens = ("GITOPS_BOT_TOKEN", "GITHUB_TOKEN")
+    app = common.github_app(
+        github_app_id, github_app_key_file, forge=None, env=os.environ, tokens=tokens
     )
+    environ = dict(os.environ)
+    if app is not None:
+        environ["GITOPS_BOT_GITHUB_APP_ID"] = app.app_id  # the flag's value, for cienv
+    ctx = cienv.detect(environ, read=lambda path: Path(path).read_text())
+    if app is not None and ctx.forge != "github":
+        raise BotError(f"--github-app-id is for GitHub Actions, not {ctx.forge}'s CI")
+    installation = getattr(ctx.event, "installation", None)
+    forge, limit = forge_adapter(
+        ctx.forge,
+        repo=ctx.repo,
+        token=ctx.token,
+        api_url=ctx.api_url,
+        bot_login=ctx.bot_login,
+        app=app,
+        installation=installation,
+    )
+    if app is not None:  # git fetches with the installation's token too
+        token = git_token(
+            ctx.forge,
+            repo=ctx.repo,
+            token=ctx.token,
+            api_url=ctx.api_url,
+            app=app,
+            installation=installation,
+        )
+        ctx = dataclasses.replace(ctx, token=token)
     repo_for = _workspace_or_fetch(ctx)
     via = LiveVia(
         live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file, forge=ctx.forge

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 import click
 
 from gitops_bot.cli import common
-from gitops_bot.cli.ci import LiveVia, forge_adapter, live_plans, pull_refs, puller_options
+from gitops_bot.cli.ci import (
+    LiveVia,
+    forge_adapter,
+    git_token,
+    live_plans,
+    pull_refs,
+    puller_options,
+)
 from gitops_bot.cli.ci import poke as make_poke
 from gitops_bot.errors import BotError
 from gitops_bot.forges import registry
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from gitops_bot.app import context
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr import events
+    from gitops_bot.forges.appkey import AppKey
 
 
 def _secret(path: str | None) -> bytes:
@@ -77,8 +85,11 @@ def _secret(path: str | None) -> bytes:
 @puller_options
 @common.tool_options
 @common.bounds_options
+@common.github_app_options
 def serve(
     *,
+    github_app_id: str | None,
+    github_app_key_file: str | None,
     host: str,
     port: int,
     forge: str,
@@ -105,16 +116,27 @@ def serve(
     """Take webhooks from GitHub or GitLab and act on each, as `run` does in CI.
 
     The token comes from GITOPS_BOT_TOKEN; GitHub's bot account from
-    GITOPS_BOT_LOGIN when the token cannot tell. Deliveries go to
+    GITOPS_BOT_LOGIN when the token cannot tell. As a GitHub App
+    (--github-app-id), each delivery is acted on with the installation token
+    of the installation it names (else the repository's). Deliveries go to
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
     """
     from gitops_bot.app import context  # noqa: PLC0415
     from gitops_bot.web import webhooks  # noqa: PLC0415
 
+    app = common.github_app(
+        github_app_id,
+        github_app_key_file,
+        forge=forge,
+        env=os.environ,
+        tokens=("GITOPS_BOT_TOKEN",),
+    )
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
-    if not token:
-        raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
+    if not token and app is None:
+        raise BotError(
+            "reading the token: GITOPS_BOT_TOKEN is not set (or give a GitHub App: --github-app-id)"
+        )
     descriptor = registry.get(forge)
     api = descriptor.api(api_url)
     secret = _secret(secret_file)
@@ -125,6 +147,7 @@ def serve(
         api=api,
         clone=git_url or descriptor.clone_url(api),
         token=token,
+        app=app,
         cache=Path(cache),
         kubeconfig=kubeconfig,
         # The comment limit is the forge's, set per event with its adapter.
@@ -168,7 +191,8 @@ class _Handler:
     forge: str
     api: str
     clone: str  # with {repo}
-    token: str
+    token: str  # "" with an app
+    app: AppKey | None
     cache: Path
     kubeconfig: str | None
     settings: context.Settings
@@ -180,14 +204,25 @@ class _Handler:
         from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
 
         repo = getattr(event, "repo", "")
+        installation = getattr(event, "installation", None)  # the delivery's App installation
         adapter, limit = forge_adapter(
             self.forge,
             repo=repo,
             token=self.token,
             api_url=self.api,
             bot_login=os.environ.get("GITOPS_BOT_LOGIN") or None,
+            app=self.app,
+            installation=installation,
         )
-        mirror = Mirror(self.cache, self.clone.format(repo=repo), token=self.token)
+        token = git_token(
+            self.forge,
+            repo=repo,
+            token=self.token,
+            api_url=self.api,
+            app=self.app,
+            installation=installation,
+        )
+        mirror = Mirror(self.cache, self.clone.format(repo=repo), token=token)
         with common.clusters(self.kubeconfig) as cluster_for:
             deps = dispatch.Deps(
                 forge=adapter,
