@@ -214,14 +214,17 @@ class _Handler:
             app=self.app,
             installation=installation,
         )
-        token = git_token(
-            self.forge,
-            repo=repo,
-            token=self.token,
-            api_url=self.api,
-            app=self.app,
-            installation=installation,
-        )
+
+        def token() -> str:  # read for every fetch: an App's token is replaced before it expires
+            return git_token(
+                self.forge,
+                repo=repo,
+                token=self.token,
+                api_url=self.api,
+                app=self.app,
+                installation=installation,
+            )
+
         mirror = Mirror(self.cache, self.clone.format(repo=repo), token=token)
         with common.clusters(self.kubeconfig) as cluster_for:
             deps = dispatch.Deps(
