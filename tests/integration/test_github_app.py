@@ -326,6 +326,76 @@ def test_run_refuses_a_token_next_to_an_app_naming_both(
     assert server.requests == []
 
 
+def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GITOPS_BOT_", "GITHUB_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_bot", *args],
+        env=environ | env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _actions_env(server: GitHubServer, tmp_path: Path, repo: str) -> dict[str, str]:
+    event = tmp_path / "event.json"
+    payload = {
+        "action": "opened",
+        "number": 1,
+        "pull_request": {"number": 1, "head": {"sha": "0" * 40}},
+        "repository": {"full_name": repo},
+        "sender": {"login": "alice"},
+    }
+    event.write_text(json.dumps(payload))
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REPOSITORY": repo,
+        "GITHUB_API_URL": server.url,
+        "GITHUB_WORKSPACE": str(tmp_path),
+    }
+
+
+def test_run_with_a_wrong_key_says_so_and_shows_no_key_material(
+    server: GitHubServer, tmp_path: Path
+) -> None:
+    wrong = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    env = _actions_env(server, tmp_path, REPO) | {"GITOPS_BOT_GITHUB_APP_KEY": wrong}
+
+    done = _run_cli(["run", "--github-app-id", str(APP_ID)], env)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"gitops-bot: finding the GitHub App {APP_ID}'s installation on {REPO} "
+        f"(GET /repos/{REPO}/installation): GitHub answered 401: A JSON web token could "
+        "not be decoded"
+    )
+    body = "".join(wrong.strip().splitlines()[1:-1])
+    for output in (done.stdout, done.stderr):
+        assert "PRIVATE KEY" not in output
+        assert body[:40] not in output
+    assert [r.status for r in server.requests] == [401]
+
+
+def test_run_for_a_repository_the_app_is_not_installed_on_names_it(
+    server: GitHubServer, key: AppKey, tmp_path: Path
+) -> None:
+    env = _actions_env(server, tmp_path, "acme/other")
+    env["GITOPS_BOT_GITHUB_APP_ID"] = str(APP_ID)  # the flag's variable
+    args = ["run", "--github-app-key-file", str(_write_key(tmp_path, key))]
+
+    done = _run_cli(args, env)
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"gitops-bot: the GitHub App {APP_ID} is not installed on acme/other (GET "
+        "/repos/acme/other/installation answered 404): install the App on that repository, "
+        "or give it access to it in the installation's settings\n"
+    )
+
+
 def _payload(number: int, head: str, installation: int | None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "action": "opened",
