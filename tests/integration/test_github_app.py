@@ -465,3 +465,17 @@ def test_the_pullers_forge_reports_as_the_app(server: GitHubServer, key: AppKey)
     assert [(s.context, s.creator) for s in server.repos[REPO].statuses] == [
         ("gitops/apply/prod", BOT)
     ]
+
+
+def test_history_reads_as_the_app(server: GitHubServer, key: AppKey, tmp_path: Path) -> None:
+    args = ["history", "--forge", "github", "--repo", REPO, "--api-url", server.url]
+    args += ["--env", "prod", "--github-app-id", str(APP_ID)]
+    args += ["--github-app-key-file", str(_write_key(tmp_path, key))]
+
+    done = _run_cli(args, {})
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "no deployments recorded for prod\n"
+    (installation,) = server.installations.values()
+    assert f"POST /app/installations/{installation.id}/access_tokens" in server.log
+    assert {r.status for r in server.requests} == {200, 201}
