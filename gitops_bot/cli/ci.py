@@ -10,7 +10,6 @@ git_token, poke, pull_refs, puller_options). Refuses: deciding what an event mea
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 import tempfile
@@ -320,8 +319,9 @@ def run(
         app=app,
         installation=installation,
     )
-    if app is not None:  # git fetches with the installation's token too
-        token = git_token(
+
+    def token() -> str:  # git fetches with the installation's current token too
+        return git_token(
             ctx.forge,
             repo=ctx.repo,
             token=ctx.token,
@@ -329,8 +329,8 @@ def run(
             app=app,
             installation=installation,
         )
-        ctx = dataclasses.replace(ctx, token=token)
-    repo_for = _workspace_or_fetch(ctx)
+
+    repo_for = _workspace_or_fetch(ctx, token)
     via = LiveVia(
         live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file, forge=ctx.forge
     )
@@ -352,7 +352,7 @@ def run(
                 bounds=common.bounds(max_objects, plan_timeout),
             ),
             poke=poke(puller_url, puller_secret_file),
-            branch_repo=_branch_repo(ctx),
+            branch_repo=_branch_repo(ctx, token),
         )
         try:
             done = dispatch.handle(ctx.event, deps)
@@ -384,7 +384,7 @@ def _github_outputs(plan: Plan) -> None:
             f.write(summary.rstrip() + "\n")
 
 
-def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
+def _workspace_or_fetch(ctx: CiContext, token: Callable[[], str]) -> Callable[[Pull], Git]:
     """The CI checkout when it holds the pull request's commits (pull request
     events); else (a comment or a review starts the job on the default
     branch) a copy that fetches them."""
@@ -398,13 +398,13 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
             workspace.resolve(pull.head_sha)
         except GitError:
             refs = pull_refs(ctx.forge, pull)
-            return _mirror(ctx).sync(pull.base_sha, pull.head_sha, refs=refs)
+            return _mirror(ctx, token).sync(pull.base_sha, pull.head_sha, refs=refs)
         return workspace
 
     return repo_for
 
 
-def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
+def _branch_repo(ctx: CiContext, token: Callable[[], str]) -> Callable[[str], tuple[Git, str]]:
     """A promotion check reads the branch's whole history (the source's healthy
     commit may be older than the tip): the CI checkout when it is complete and
     on that branch's tip, else a mirror that fetches the branch."""
@@ -418,17 +418,17 @@ def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
         if shallow.returncode == 0 and shallow.stdout.strip() == "false":
             with contextlib.suppress(GitError):
                 return workspace, workspace.resolve(f"refs/heads/{name}")
-        return _mirror(ctx).branch(name)
+        return _mirror(ctx, token).branch(name)
 
     return branch_repo
 
 
-def _mirror(ctx: CiContext) -> Mirror:
+def _mirror(ctx: CiContext, token: Callable[[], str]) -> Mirror:
     """The job's copy of the repository, fetched with the token, in the runner's temp."""
     from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
 
     cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-    return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token)
+    return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=token)
 
 
 def pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:
