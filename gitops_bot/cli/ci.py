@@ -3,7 +3,7 @@
 Owns: building the forge adapter, the repository and the puller hand-off
 for an event from the CI variables, calling app.dispatch, and the GitHub
 Actions outputs and job summary; the pieces `serve` shares (forge_adapter,
-poke, pull_refs, puller_options). Refuses: deciding what an event means
+git_token, poke, pull_refs, puller_options). Refuses: deciding what an event means
 (app.dispatch does).
 """
 
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr.model import Pull
     from gitops_bot.core.report.plan import Plan
-    from gitops_bot.forges.forge import CiContext
+    from gitops_bot.forges.appkey import AppKey
+    from gitops_bot.forges.forge import CiContext, Connection
     from gitops_bot.planner.plan import LivePlans
     from gitops_bot.vcs.git import Git
     from gitops_bot.vcs.mirror import Mirror
@@ -168,17 +169,67 @@ def poke(url: str | None, secret_file: str | None) -> Poke | None:
 
 
 def forge_adapter(
-    forge: str, *, repo: str, token: str, api_url: str | None, bot_login: str | None
+    forge: str,
+    *,
+    repo: str,
+    token: str,
+    api_url: str | None,
+    bot_login: str | None,
+    app: AppKey | None = None,
+    installation: int | None = None,
 ) -> tuple[ChatForge, int]:
-    """The adapter for the registered forge named `forge`, and its comment limit."""
+    """The adapter for the registered forge named `forge`, and its comment limit;
+    with `app`, as that GitHub App's installation (`installation`, else the
+    repository's)."""
     from gitops_bot.forges import registry  # noqa: PLC0415
-    from gitops_bot.forges.forge import Connection  # noqa: PLC0415
 
     descriptor = registry.get(forge)
-    adapter = descriptor.connect(
-        Connection(repo=repo, token=token, api_url=api_url, bot_login=bot_login)
+    conn = _connection(
+        repo, token=token, api_url=api_url, bot_login=bot_login, app=app, installation=installation
     )
-    return adapter, descriptor.comment_limit
+    return descriptor.connect(conn), descriptor.comment_limit
+
+
+def git_token(
+    forge: str,
+    *,
+    repo: str,
+    token: str,
+    api_url: str | None,
+    app: AppKey | None = None,
+    installation: int | None = None,
+) -> str:
+    """What git fetches `repo` with: the token, or the App installation's current one."""
+    from gitops_bot.forges import registry  # noqa: PLC0415
+
+    get = registry.get(forge).git_token
+    if app is None or get is None:
+        return token
+    conn = _connection(
+        repo, token=token, api_url=api_url, bot_login=None, app=app, installation=installation
+    )
+    return get(conn)
+
+
+def _connection(
+    repo: str,
+    *,
+    token: str,
+    api_url: str | None,
+    bot_login: str | None,
+    app: AppKey | None,
+    installation: int | None,
+) -> Connection:
+    from gitops_bot.forges.forge import Connection  # noqa: PLC0415
+
+    return Connection(
+        repo=repo,
+        token=token,
+        api_url=api_url,
+        bot_login=bot_login,
+        app=app,
+        installation=installation,
+    )
 
 
 @click.command()
@@ -210,8 +261,11 @@ def forge_adapter(
 @puller_options
 @common.tool_options
 @common.bounds_options
+@common.github_app_options
 def run(
     *,
+    github_app_id: str | None,
+    github_app_key_file: str | None,
     config_file: str,
     envs: str,
     comment_mode: str,
@@ -238,15 +292,45 @@ def run(
     environment and a summary status `gitops` on its head. Closed without
     merge: resolve its pending statuses. A push to the default branch: poke
     the puller. Exit codes: 0 done (or nothing to do), 2 error.
+
+    The token comes from GITOPS_BOT_TOKEN or GITHUB_TOKEN; with
+    --github-app-id, the App's installation token on the repository instead.
     """
     from gitops_bot.app import context, dispatch  # noqa: PLC0415
     from gitops_bot.forges import cienv  # noqa: PLC0415
 
-    ctx = cienv.detect(os.environ, read=lambda path: Path(path).read_text())
-    forge, limit = forge_adapter(
-        ctx.forge, repo=ctx.repo, token=ctx.token, api_url=ctx.api_url, bot_login=ctx.bot_login
+    tokens = ("GITOPS_BOT_TOKEN", "GITHUB_TOKEN")
+    app = common.github_app(
+        github_app_id, github_app_key_file, forge=None, env=os.environ, tokens=tokens
     )
-    repo_for = _workspace_or_fetch(ctx)
+    environ = dict(os.environ)
+    if app is not None:
+        environ["GITOPS_BOT_GITHUB_APP_ID"] = app.app_id  # the flag's value, for cienv
+    ctx = cienv.detect(environ, read=lambda path: Path(path).read_text())
+    if app is not None and ctx.forge != "github":
+        raise BotError(f"--github-app-id is for GitHub Actions, not {ctx.forge}'s CI")
+    installation = getattr(ctx.event, "installation", None)
+    forge, limit = forge_adapter(
+        ctx.forge,
+        repo=ctx.repo,
+        token=ctx.token,
+        api_url=ctx.api_url,
+        bot_login=ctx.bot_login,
+        app=app,
+        installation=installation,
+    )
+
+    def token() -> str:  # git fetches with the installation's current token too
+        return git_token(
+            ctx.forge,
+            repo=ctx.repo,
+            token=ctx.token,
+            api_url=ctx.api_url,
+            app=app,
+            installation=installation,
+        )
+
+    repo_for = _workspace_or_fetch(ctx, token)
     via = LiveVia(
         live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file, forge=ctx.forge
     )
@@ -268,7 +352,7 @@ def run(
                 bounds=common.bounds(max_objects, plan_timeout),
             ),
             poke=poke(puller_url, puller_secret_file),
-            branch_repo=_branch_repo(ctx),
+            branch_repo=_branch_repo(ctx, token),
         )
         try:
             done = dispatch.handle(ctx.event, deps)
@@ -300,7 +384,7 @@ def _github_outputs(plan: Plan) -> None:
             f.write(summary.rstrip() + "\n")
 
 
-def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
+def _workspace_or_fetch(ctx: CiContext, token: Callable[[], str]) -> Callable[[Pull], Git]:
     """The CI checkout when it holds the pull request's commits (pull request
     events); else (a comment or a review starts the job on the default
     branch) a copy that fetches them."""
@@ -314,13 +398,13 @@ def _workspace_or_fetch(ctx: CiContext) -> Callable[[Pull], Git]:
             workspace.resolve(pull.head_sha)
         except GitError:
             refs = pull_refs(ctx.forge, pull)
-            return _mirror(ctx).sync(pull.base_sha, pull.head_sha, refs=refs)
+            return _mirror(ctx, token).sync(pull.base_sha, pull.head_sha, refs=refs)
         return workspace
 
     return repo_for
 
 
-def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
+def _branch_repo(ctx: CiContext, token: Callable[[], str]) -> Callable[[str], tuple[Git, str]]:
     """A promotion check reads the branch's whole history (the source's healthy
     commit may be older than the tip): the CI checkout when it is complete and
     on that branch's tip, else a mirror that fetches the branch."""
@@ -334,17 +418,17 @@ def _branch_repo(ctx: CiContext) -> Callable[[str], tuple[Git, str]]:
         if shallow.returncode == 0 and shallow.stdout.strip() == "false":
             with contextlib.suppress(GitError):
                 return workspace, workspace.resolve(f"refs/heads/{name}")
-        return _mirror(ctx).branch(name)
+        return _mirror(ctx, token).branch(name)
 
     return branch_repo
 
 
-def _mirror(ctx: CiContext) -> Mirror:
+def _mirror(ctx: CiContext, token: Callable[[], str]) -> Mirror:
     """The job's copy of the repository, fetched with the token, in the runner's temp."""
     from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
 
     cache = Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-    return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=ctx.token)
+    return Mirror(cache / "gitops-bot-mirrors", ctx.git_url, token=token)
 
 
 def pull_refs(forge: str, pull: Pull) -> tuple[str, ...]:

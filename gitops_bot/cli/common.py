@@ -2,7 +2,9 @@
 
 Owns: the --kubeconfig/--helm/--kustomize options (--helm and
 --kustomize, with --allow-source, --source-cache and --source-credentials,
-also the puller's),
+also the puller's), the GitHub App options (--github-app-id,
+--github-app-key-file or the PEM in GITOPS_BOT_GITHUB_APP_KEY; `run`,
+`serve` and the puller) and refusing them next to a token,
 one Kubernetes client per kubeconfig context for a command's duration,
 finding the renderers on PATH, what remote sources may be fetched, and the
 per-run masking key. Refuses: commands of its own.
@@ -20,9 +22,12 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
+    from collections.abc import Mapping
+
     from gitops_bot.cluster.kube import Kube
     from gitops_bot.core.repo.bounds import Bounds
     from gitops_bot.core.repo.config import Environment
+    from gitops_bot.forges.appkey import AppKey
     from gitops_bot.render.fetch import SourcePolicy
     from gitops_bot.render.render import Tools
 
@@ -72,6 +77,56 @@ def renderer_options(f: Callable[..., None]) -> Callable[..., None]:
         show_default=True,
         help="The helm binary [env: GITOPS_BOT_HELM].",
     )(f)
+
+
+APP_KEY_VARIABLE = "GITOPS_BOT_GITHUB_APP_KEY"  # the PEM itself, e.g. from a CI secret
+
+
+def github_app_options(f: Callable[..., None]) -> Callable[..., None]:
+    """--github-app-id and --github-app-key-file: authenticate as a GitHub App."""
+    f = click.option(
+        "--github-app-key-file",
+        envvar="GITOPS_BOT_GITHUB_APP_KEY_FILE",
+        type=click.Path(dir_okay=False),
+        help="The GitHub App's private key (the .pem GitHub generates), or the PEM "
+        f"itself in {APP_KEY_VARIABLE} [env: GITOPS_BOT_GITHUB_APP_KEY_FILE].",
+    )(f)
+    return click.option(
+        "--github-app-id",
+        envvar="GITOPS_BOT_GITHUB_APP_ID",
+        help="Authenticate as this GitHub App, with its installation token for each "
+        "repository, instead of a token [env: GITOPS_BOT_GITHUB_APP_ID].",
+    )(f)
+
+
+def github_app(
+    app_id: str | None,
+    key_file: str | None,
+    *,
+    forge: str | None,
+    env: Mapping[str, str],
+    tokens: tuple[str, ...] = (),
+) -> AppKey | None:
+    """The App the flags name (None: none), its key read and checked now; refused
+    for another forge and next to a token (`tokens`: where one may be given)."""
+    from gitops_bot.errors import ConfigError  # noqa: PLC0415
+    from gitops_bot.forges import appkey  # noqa: PLC0415
+
+    key_text = env.get(APP_KEY_VARIABLE) or None
+    if not app_id:
+        if key_file or key_text:
+            given = "--github-app-key-file" if key_file else APP_KEY_VARIABLE
+            raise ConfigError(f"{given} is set without --github-app-id (the App's id)")
+        return None
+    if forge is not None and forge != "github":
+        raise ConfigError(f"--github-app-id is for --forge github, not {forge}")
+    for name in tokens:
+        if (env.get(name) or "").strip():
+            raise ConfigError(
+                f"--github-app-id (GITOPS_BOT_GITHUB_APP_ID) and {name} are both set: "
+                "authenticate with a token or as a GitHub App, not both"
+            )
+    return appkey.load(app_id, key_file=key_file, key_text=key_text)
 
 
 def tool_options(f: Callable[..., None]) -> Callable[..., None]:

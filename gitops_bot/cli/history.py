@@ -1,7 +1,7 @@
 """`gitops-bot history`: which commit reached which environment, when, approved by whom.
 
 Owns: the command's flags (the forge, its repository and API, the token
-from GITOPS_BOT_TOKEN, the environments: named, or every one in the
+from GITOPS_BOT_TOKEN or a GitHub App, the environments: named, or every one in the
 configuration file) and printing app.history's entries as a table or JSON.
 Refuses: logic of its own.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from gitops_bot.cli import common
 from gitops_bot.errors import BotError
 from gitops_bot.forges import registry
 
@@ -57,8 +58,11 @@ from gitops_bot.forges import registry
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@common.github_app_options
 def history(
     *,
+    github_app_id: str | None,
+    github_app_key_file: str | None,
     forge: str,
     repo: str,
     api_url: str | None,
@@ -70,15 +74,20 @@ def history(
     """The newest deployments of each environment (what the puller recorded),
     with the merged pull request that brought each commit, whether it was a
     promotion (and from where) or a rollback, and who approved it. Needs a
-    token that reads the repository in GITOPS_BOT_TOKEN."""
+    token that reads the repository in GITOPS_BOT_TOKEN, or a GitHub App
+    (--github-app-id)."""
     from gitops_bot.app import history as history_app  # noqa: PLC0415
     from gitops_bot.cli.ci import forge_adapter  # noqa: PLC0415
     from gitops_bot.core.promotion import ledger  # noqa: PLC0415
     from gitops_bot.core.repo import config  # noqa: PLC0415
 
+    tokens = ("GITOPS_BOT_TOKEN",)
+    app = common.github_app(
+        github_app_id, github_app_key_file, forge=forge, env=os.environ, tokens=tokens
+    )
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
-    if not token:
-        raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
+    if not token and app is None:
+        raise BotError("reading the token: GITOPS_BOT_TOKEN is not set (or give --github-app-id)")
     if not envs:
         path = Path(config_file)
         try:
@@ -86,7 +95,9 @@ def history(
         except OSError as err:
             raise BotError(f"reading {config_file}: {err.strerror}; or name --env") from err
         envs = tuple(e.name for e in config.parse(text, file=config_file).environments)
-    adapter, _ = forge_adapter(forge, repo=repo, token=token, api_url=api_url, bot_login=None)
+    adapter, _ = forge_adapter(
+        forge, repo=repo, token=token, api_url=api_url, bot_login=None, app=app
+    )
     entries = history_app.history_of(adapter, envs, limit=limit)
     if fmt == "json":
         click.echo(ledger.to_json(entries))

@@ -33,6 +33,7 @@ from gitops_bot.errors import ConfigError
 from gitops_bot.forges import registry
 
 if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
+    from gitops_bot.forges.appkey import AppKey
     from gitops_bot.puller.settings import Options
 
 _SA = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -197,6 +198,7 @@ _OPTIONS = [
     _opt("--forge-repo", env="GITOPS_BOT_FORGE_REPO", help="owner/name or group/project."),
     _opt("--forge-token-file", env="GITOPS_BOT_FORGE_TOKEN_FILE", type=_FILE),
     _opt("--forge-api-url", env="GITOPS_BOT_FORGE_API_URL"),
+    common.github_app_options,  # instead of --forge-token-file: report as a GitHub App
     _opt(
         "--forge-bot-login",
         env="GITOPS_BOT_LOGIN",
@@ -331,11 +333,25 @@ def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | No
         forge=flags["forge"],
         forge_repo=flags["forge_repo"],
         forge_token_file=flags["forge_token_file"],
+        forge_app=_forge_app(flags),
         forge_api_url=flags["forge_api_url"],
         forge_bot_login=flags["forge_bot_login"],
         require_approved_render=flags["require_approved_render"],
         once=flags["once"],
     )
+
+
+def _forge_app(flags: dict[str, Any]) -> AppKey | None:
+    """The GitHub App the puller reports as, instead of --forge-token-file."""
+    app = common.github_app(
+        flags["github_app_id"], flags["github_app_key_file"], forge=flags["forge"], env=os.environ
+    )
+    if app is not None and flags["forge_token_file"]:
+        raise ConfigError(
+            "--github-app-id and --forge-token-file are both set: report with a token "
+            "or as a GitHub App, not both"
+        )
+    return app
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,14 @@ from typing import TYPE_CHECKING
 import click
 
 from gitops_bot.cli import common
-from gitops_bot.cli.ci import LiveVia, forge_adapter, live_plans, pull_refs, puller_options
+from gitops_bot.cli.ci import (
+    LiveVia,
+    forge_adapter,
+    git_token,
+    live_plans,
+    pull_refs,
+    puller_options,
+)
 from gitops_bot.cli.ci import poke as make_poke
 from gitops_bot.errors import BotError
 from gitops_bot.forges import registry
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from gitops_bot.app import context
     from gitops_bot.app.dispatch import Poke
     from gitops_bot.core.pr import events
+    from gitops_bot.forges.appkey import AppKey
     from gitops_bot.forges.forge import Adapter
     from gitops_bot.vcs.mirror import Mirror
     from gitops_bot.web import webhooks
@@ -100,8 +109,11 @@ def _secret(path: str | None) -> bytes:
 @puller_options
 @common.tool_options
 @common.bounds_options
+@common.github_app_options
 def serve(
     *,
+    github_app_id: str | None,
+    github_app_key_file: str | None,
     host: str,
     port: int,
     forge: str,
@@ -130,7 +142,9 @@ def serve(
     """Take webhooks from GitHub or GitLab and act on each, as `run` does in CI.
 
     The token comes from GITOPS_BOT_TOKEN; GitHub's bot account from
-    GITOPS_BOT_LOGIN when the token cannot tell. Deliveries go to
+    GITOPS_BOT_LOGIN when the token cannot tell. As a GitHub App
+    (--github-app-id), each delivery is acted on with the installation token
+    of the installation it names (else the repository's). Deliveries go to
     POST /webhooks/github or /webhooks/gitlab; GET /healthz answers ok.
     Runs until SIGTERM or Ctrl-C, then finishes the running events.
     At start and every --sweep-interval, the open pull requests of each
@@ -139,9 +153,18 @@ def serve(
     from gitops_bot.app import context  # noqa: PLC0415
     from gitops_bot.web import webhooks  # noqa: PLC0415
 
+    app = common.github_app(
+        github_app_id,
+        github_app_key_file,
+        forge=forge,
+        env=os.environ,
+        tokens=("GITOPS_BOT_TOKEN",),
+    )
     token = os.environ.get("GITOPS_BOT_TOKEN", "")
-    if not token:
-        raise BotError("reading the token: GITOPS_BOT_TOKEN is not set")
+    if not token and app is None:
+        raise BotError(
+            "reading the token: GITOPS_BOT_TOKEN is not set (or give a GitHub App: --github-app-id)"
+        )
     descriptor = registry.get(forge)
     api = descriptor.api(api_url)
     secret = _secret(secret_file)
@@ -152,6 +175,7 @@ def serve(
         api=api,
         clone=git_url or descriptor.clone_url(api),
         token=token,
+        app=app,
         cache=Path(cache),
         kubeconfig=kubeconfig,
         # The comment limit is the forge's, set per event with its adapter.
@@ -229,7 +253,8 @@ class _Handler:
     forge: str
     api: str
     clone: str  # with {repo}
-    token: str
+    token: str  # "" with an app
+    app: AppKey | None
     cache: Path
     kubeconfig: str | None
     settings: context.Settings
@@ -238,30 +263,41 @@ class _Handler:
     mirrors: dict[str, Mirror] = field(default_factory=dict)  # by clone URL
     mirrors_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _connect(self, repo: str) -> tuple[Adapter, int]:
+    def _connect(self, repo: str, installation: int | None = None) -> tuple[Adapter, int]:
         return forge_adapter(
             self.forge,
             repo=repo,
             token=self.token,
             api_url=self.api,
             bot_login=os.environ.get("GITOPS_BOT_LOGIN") or None,
+            app=self.app,
+            installation=installation,
         )
 
     def adapter(self, repo: str) -> Adapter:
         """The forge's adapter for `repo` (what the sweep reads through)."""
         return self._connect(repo)[0]
 
+    def _token(self, repo: str) -> Callable[[], str]:
+        def token() -> str:  # read for every fetch: an App's token is replaced before it expires
+            return git_token(
+                self.forge, repo=repo, token=self.token, api_url=self.api, app=self.app
+            )
+
+        return token
+
     def __call__(self, event: events.Event) -> None:
         from gitops_bot.app import dispatch  # noqa: PLC0415
         from gitops_bot.vcs.mirror import Mirror  # noqa: PLC0415
 
         repo = getattr(event, "repo", "")
-        adapter, limit = self._connect(repo)
+        installation = getattr(event, "installation", None)  # the delivery's App installation
+        adapter, limit = self._connect(repo, installation)
         url = self.clone.format(repo=repo)
         with self.mirrors_lock:
             # One Mirror per repository, shared by the workers: its lock keeps
             # their fetches into the one cache folder one at a time.
-            mirror = self.mirrors.setdefault(url, Mirror(self.cache, url, token=self.token))
+            mirror = self.mirrors.setdefault(url, Mirror(self.cache, url, token=self._token(repo)))
         with common.clusters(self.kubeconfig) as cluster_for:
             deps = dispatch.Deps(
                 forge=adapter,

@@ -1,7 +1,8 @@
 """What a forge is to the rest of the bot: one descriptor value per forge package.
 
 Owns: the Forge descriptor (name, default API URL, comment limit, connecting,
-clone URL, pull request refs, webhook and CI reading), the typed Connection
+clone URL, pull request refs, webhook and CI reading, the token git uses),
+the typed Connection (a token, or a GitHub App's key)
 that `connect` takes, the Adapter every forge's `connect` returns (all the
 ports of gitops_bot.core.pr.ports), and CiContext, what a CI job was
 started for. Refuses: anything of one forge (each forge package fills in
@@ -16,6 +17,7 @@ from typing import Any
 
 from gitops_bot.core.pr import events, ports
 from gitops_bot.core.pr.model import Pull
+from gitops_bot.forges.appkey import AppKey
 
 Header = Callable[[str], "str | None"]
 
@@ -25,9 +27,13 @@ class Connection:
     """How to reach one repository on a forge; None: the forge's default."""
 
     repo: str  # owner/name, or the GitLab project path
-    token: str
+    token: str  # "" with an app
     api_url: str | None = None
     bot_login: str | None = None  # the bot's account, when the token cannot tell
+    # A GitHub App instead of the token: installation tokens for `repo`, from
+    # `installation` (a delivery names it) or else looked up for the repository.
+    app: AppKey | None = None
+    installation: int | None = None
 
 
 Adapter = ports.Forge  # every forge port, for one repository: what `connect` returns
@@ -82,6 +88,9 @@ class Forge:
     pull_head_ref: str  # the ref of a pull request's head, with {number}
     webhook: Webhook
     ci: Ci
+    # The token git fetches the repository with: the Connection's, or with an
+    # app its current installation token (None: the forge has no apps).
+    git_token: Callable[[Connection], str] | None = None
 
     def api(self, api_url: str | None) -> str:
         return api_url or self.default_api_url

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops_bot.core.repo.bounds import Bounds
+from gitops_bot.forges.appkey import AppKey
 from gitops_bot.puller.source import Credentials
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.sandbox import Tools
@@ -110,6 +111,7 @@ class Options:
     forge: str | None = None
     forge_repo: str | None = None
     forge_token_file: Path | None = None
+    forge_app: AppKey | None = None  # a GitHub App instead of the token file
     forge_api_url: str | None = None
     forge_bot_login: str | None = None
     require_approved_render: bool = False

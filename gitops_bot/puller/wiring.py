@@ -78,14 +78,17 @@ def _forge(options: Options) -> PullerForge | None:
     if not options.forge:
         return None
     token = _read_secret(options.forge_token_file, what="the forge token")
-    if not options.forge_repo or not token:
-        raise ConfigError("--forge needs --forge-repo and --forge-token-file")
+    if not options.forge_repo or not (token or options.forge_app):
+        raise ConfigError(
+            "--forge needs --forge-repo and --forge-token-file (or a GitHub App: --github-app-id)"
+        )
     return registry.get(options.forge).connect(
         Connection(
             repo=options.forge_repo,
             token=token,
             api_url=options.forge_api_url or None,
             bot_login=options.forge_bot_login or None,
+            app=options.forge_app,
         )
     )
 

@@ -3,9 +3,10 @@
 Owns: keeping one bare repository per remote under a cache folder and
 fetching into it the commits a pull request needs (by SHA, or by the
 forge's pull request ref when the server does not serve SHAs), one fetch at
-a time. The token travels in an HTTP header set through the child's
-environment (GIT_CONFIG_*), never in the URL, argv or the repository's
-config, and is scrubbed from any error. Refuses: checking anything out
+a time. The token (or, for a token that is replaced before it expires, the
+current one, read for every git command) travels in an HTTP header set
+through the child's environment (GIT_CONFIG_*), never in the URL, argv or
+the repository's config, and is scrubbed from any error. Refuses: checking anything out
 (vcs.git.Git does that, on the same folder) and deciding which commits are
 needed (the use case says).
 """
@@ -17,6 +18,7 @@ import hashlib
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from gitops_bot.vcs.git import Git, GitError
@@ -25,14 +27,24 @@ _TIMEOUT_S = 300
 
 
 class Mirror:
+    """`token`: a token, or a function that gives the current one (a GitHub
+    App's installation token, replaced before it expires), read for every
+    git command."""
+
     def __init__(
-        self, cache: Path, url: str, *, token: str = "", user: str = "x-access-token"
+        self,
+        cache: Path,
+        url: str,
+        *,
+        token: str | Callable[[], str] = "",
+        user: str = "x-access-token",
     ) -> None:
         self.url = url
         self.root = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
         self._git = Git(self.root)
-        self._token = token
-        self._env = self._environment(token, user)
+        self._token = token if callable(token) else (lambda: token)
+        self._user = user
+        self._seen: set[str] = set()  # every token used, scrubbed from every error
         self._lock = threading.Lock()
 
     @staticmethod
@@ -52,8 +64,11 @@ class Mirror:
         return env
 
     def _run(self, *args: str, doing: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        token = self._token()
+        if token:
+            self._seen.add(token)
         try:
-            done = self._git.execute(*args, doing=doing, env=self._env)
+            done = self._git.execute(*args, doing=doing, env=self._environment(token, self._user))
         except GitError as err:
             raise GitError(self._scrub(str(err))) from None
         if check and done.returncode != 0:
@@ -62,7 +77,9 @@ class Mirror:
         return done
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        for token in self._seen:
+            text = text.replace(token, "***")
+        return text
 
     def _has(self, sha: str) -> bool:
         spec = f"{sha}^{{commit}}"

@@ -10,7 +10,7 @@ Refuses: to skip. A missing package is an error that names the command that
 installs it, so a test that needs the contract fails instead of passing
 unchecked.
 
-Rate limits and server errors (429, 5xx, and a 403 that says it is a rate
+Bad credentials (401), rate limits and server errors (429, 5xx, and a 403 that says it is a rate
 limit or carries Retry-After) and the 403 "Resource not accessible by
 integration" an App token gets without a permission are documented once
 for the whole API rather than per operation; a
@@ -36,7 +36,9 @@ from openapi_schema_validator import OAS30Validator
 PACKAGE = Path(__file__).parent / "node_modules" / "@octokit" / "openapi"
 DESCRIPTION = PACKAGE / "generated" / "api.github.com.json"
 SERVER = "https://api.github.com"  # the description's server; requests are matched under it
-GLOBAL_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 401: GitHub answers bad credentials (an expired token, a JWT it cannot
+# decode) on every operation, whether or not the operation lists 401.
+GLOBAL_STATUSES = frozenset({401, 429, 500, 502, 503, 504})
 GREEDY = frozenset({"ref", "path", "branch"})  # path parameters whose values hold slashes
 
 

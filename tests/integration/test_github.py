@@ -13,7 +13,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from github import Auth, Github, GithubException
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from github import Auth, Github, GithubException, GithubIntegration
 
 from gitops_bot.core.pr.model import (
     Comment,
@@ -726,9 +728,41 @@ def test_every_response_matches_the_openapi_description(
     assert github.pull(1).number == 1
     client.close()
     eager.close()
+    _every_app_endpoint(server)
 
     assert {f"{verb} {pattern.pattern}" for verb, pattern, _ in ROUTES} == server.routes_hit
-    assert {r.status for r in server.requests} >= {200, 201, 204, 403, 404, 422, 429, 502, 503}
+    statuses = {r.status for r in server.requests}
+    assert statuses >= {200, 201, 204, 401, 403, 404, 422, 429, 502, 503}
+
+
+def _every_app_endpoint(server: GitHubServer) -> None:
+    """The App endpoints, through PyGithub's GithubIntegration (test_github_app.py
+    covers what the adapter does with them)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    server.add_app(77, slug="planner", public_key=public.decode())
+    installation = server.install(77, ["acme/shop"])
+    app = GithubIntegration(auth=Auth.AppAuth(77, pem), base_url=server.url, retry=None)
+    assert app.get_app().slug == "planner"
+    assert [i.id for i in app.get_installations()] == [installation.id]
+    assert app.get_repo_installation("acme", "shop").id == installation.id
+    assert app.get_access_token(installation.id).token in server.installation_tokens
+    with pytest.raises(GithubException) as unknown:
+        app.get_access_token(installation.id + 1)
+    assert unknown.value.status == 404
+    stranger = GithubIntegration(auth=Auth.AppAuth(78, pem), base_url=server.url, retry=None)
+    with pytest.raises(GithubException) as refused:
+        stranger.get_access_token(installation.id)
+    assert refused.value.status == 401
+    app.close()
+    stranger.close()
 
 
 def test_the_check_catches_a_response_that_breaks_the_contract(server: GitHubServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import pytest
 
 from gitops_bot.vcs.git import GitError
 from gitops_bot.vcs.mirror import Mirror
+from tests.integration.gitserver import GitServer, gitserver
+
+__all__ = ["gitserver"]  # fixtures
 
 
 def git(repo: Path, *args: str) -> str:
@@ -123,3 +127,27 @@ def test_a_branch_is_fetched_anew_each_time_with_its_history(
     assert repo.read(base, "a.txt") == "one\n", "and the older commits the gate may name"
     with pytest.raises(GitError, match="fetching nope from file://"):
         mirror.branch("nope")
+
+
+def test_a_token_that_changes_is_read_again_for_every_fetch(
+    gitserver: GitServer, tmp_path: Path
+) -> None:
+    """A GitHub App's installation token is replaced before it expires: each
+    fetch carries the token current then, and no error shows any of them."""
+    first = gitserver.repo("shop", {"a.txt": "one\n"})
+    tokens = iter(["ghs_first_canary_0123", "ghs_second_canary_4567", "ghs_third_canary_89"])
+    current = [next(tokens)]
+    mirror = Mirror(tmp_path / "cache", f"{gitserver.url}shop.git", token=lambda: current[0])
+
+    mirror.sync(first)
+    current[0] = next(tokens)
+    second = gitserver.repo("shop", {"a.txt": "two\n"})
+    mirror.sync(second)
+    current[0] = next(tokens)
+    gitserver.auth["/shop.git"] = "Basic " + base64.b64encode(b"x-access-token:other").decode()
+    with pytest.raises(GitError) as refused:
+        mirror.sync("0" * 40)
+
+    used = {base64.b64decode(a.removeprefix("Basic ")).decode() for a in gitserver.authorizations}
+    assert used >= {"x-access-token:ghs_first_canary_0123", "x-access-token:ghs_second_canary_4567"}
+    assert "ghs_" not in str(refused.value)

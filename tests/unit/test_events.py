@@ -48,6 +48,10 @@ def test_every_published_github_example_reads_as_the_right_event(
 ) -> None:
     event = from_github(name, payload)
 
+    # The App installation the delivery came through, when it names one.
+    installation = (payload.get("installation") or {}).get("id")
+    if not isinstance(event, ev.Ignored):
+        assert event.installation == installation
     action = payload.get("action")
     if name == "pull_request":
         if action in ("opened", "synchronize", "reopened", "closed"):
@@ -79,6 +83,7 @@ def test_every_published_github_example_reads_as_the_right_event(
             repo["full_name"],
             repo["default_branch"],
             f"deployment to {environment} is {state}",
+            installation=installation,
         )
     else:
         assert isinstance(event, ev.PushEvent)

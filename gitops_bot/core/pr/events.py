@@ -39,6 +39,9 @@ class PullEvent:
     action: PullAction
     head_sha: str
     sender: str
+    # The GitHub App installation the delivery came through (a hint: which
+    # installation's token reaches the repository); None where none is named.
+    installation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class ReviewEvent:
     action: ReviewAction
     user: str
     commit_sha: str  # "" where the forge does not say
+    # The GitHub App installation the delivery came through (a hint: which
+    # installation's token reaches the repository); None where none is named.
+    installation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,9 @@ class CommentEvent:
     # `bot` field), so the use case compares the author with the bot's own
     # account, as Comments.comments() does, and never trusts this alone.
     author_is_bot: bool
+    # The GitHub App installation the delivery came through (a hint: which
+    # installation's token reaches the repository); None where none is named.
+    installation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,9 @@ class PushEvent:
     before: str
     after: str
     default_branch: str  # the repository's default branch name, "" if unknown
+    # The GitHub App installation the delivery came through (a hint: which
+    # installation's token reaches the repository); None where none is named.
+    installation: int | None = None
 
     @property
     def to_default_branch(self) -> bool:
@@ -85,6 +97,9 @@ class PromotionCheck:
     repo: str
     branch: str  # where the environments live and promotions are opened against
     reason: str  # "schedule", "workflow_dispatch", "deployment_status", ...
+    # The GitHub App installation the delivery came through (a hint: which
+    # installation's token reaches the repository); None where none is named.
+    installation: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ The adapter (`adapter.GitHub`, every forge port through PyGithub) is made of
 one part per responsibility, each its own module: client (the connection,
 retries, errors, GitHub's limits), pulls (PullRequests, PullQueries),
 comments (Comments), statuses (Statuses, Deployments), people (Reviews,
-Members), changes (Changes) and locks (Locks). PyGithub objects never leave
-these modules: everything is copied into gitops_bot.core.pr.model values.
-The webhook (webhook) and GitHub Actions (ci) are read without PyGithub,
-which only `connect` imports. The calls each method makes, and the token
+Members), changes (Changes) and locks (Locks); a GitHub App's installation tokens
+(app). PyGithub objects never leave these modules: everything is copied
+into gitops_bot.core.pr.model values. The webhook (webhook) and GitHub
+Actions (ci) are read without PyGithub, which only `connect` and
+`git_token` import. The calls each method makes, and the token
 permissions they need, are in docs/forges-github.md.
 """
 
@@ -49,10 +50,25 @@ def _connect(conn: Connection) -> GitHub:
     return GitHub(
         repo=conn.repo,
         token=conn.token,
+        app=conn.app,
+        installation=conn.installation,
         base_url=conn.api_url or API_URL,
         bot_login=conn.bot_login,
         seconds_between_writes=write_interval(os.environ),
     )
+
+
+def _git_token(conn: Connection) -> str:
+    """The token, or the App installation's current one (the same one the
+    adapter's requests carry: one token per installation)."""
+    if conn.app is None:
+        return conn.token
+    from gitops_bot.forges.github import app  # noqa: PLC0415
+
+    auth = app.installation_auth(
+        conn.app, repo=conn.repo, base_url=conn.api_url or API_URL, installation=conn.installation
+    )
+    return app.first_token(auth, conn.app, conn.repo)
 
 
 def _clone_url(api: str) -> str:
@@ -72,4 +88,5 @@ FORGE = Forge(
     pull_head_ref="refs/pull/{number}/head",
     webhook=WEBHOOK,
     ci=CI,
+    git_token=_git_token,
 )

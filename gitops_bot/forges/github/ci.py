@@ -47,12 +47,17 @@ def _github(env: Mapping[str, str], read: Callable[[str], str]) -> CiContext:
         forge="github",
         repo=repo,
         api_url=env.get("GITHUB_API_URL") or API_URL,
-        token=token(env, "GITOPS_BOT_TOKEN", "GITHUB_TOKEN"),
+        # A GitHub App (`run --github-app-id`) brings its own installation token.
+        token="" if env.get("GITOPS_BOT_GITHUB_APP_ID") else _token(env),
         event=event,
         bot_login=env.get("GITOPS_BOT_LOGIN") or None,
         workspace=env.get("GITHUB_WORKSPACE") or ".",
         git_url=f"{env.get('GITHUB_SERVER_URL') or 'https://github.com'}/{repo}.git",
     )
+
+
+def _token(env: Mapping[str, str]) -> str:
+    return token(env, "GITOPS_BOT_TOKEN", "GITHUB_TOKEN")
 
 
 CI = Ci(

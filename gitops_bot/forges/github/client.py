@@ -5,7 +5,8 @@ requests it needs), retries of rate limits and server errors (PyGithub's
 GithubRetry, bounded in tries and in total waiting, with an injectable
 sleep), the bot's own login, copying a pull request into core.forge.Pull,
 and turning every PyGithub or transport error into a ForgeError that says
-what was happening and never carries the token. GitHub's limits are
+what was happening and never carries the token; a GitHub App's installation
+token instead of a token (app.py finds and refreshes it). GitHub's limits are
 constants here. Refuses: any port's logic (the sibling modules own that).
 """
 
@@ -23,6 +24,8 @@ from urllib3.exceptions import MaxRetryError
 
 from gitops_bot.core.pr.model import Pull
 from gitops_bot.errors import ForgeError
+from gitops_bot.forges.appkey import AppKey
+from gitops_bot.forges.github import app as apps
 
 STATUS_DESCRIPTION_LIMIT = 140  # also a deployment status's description
 PER_PAGE = 100  # GitHub's largest page: the fewest calls for a long list
@@ -100,6 +103,10 @@ class Client:
 
     `bot_login` skips GET /user, which a GitHub App installation token
     (Actions' GITHUB_TOKEN: "github-actions[bot]") is not allowed to call.
+    `app` instead of `token`: the App's installation token for `repo`
+    (`installation`, else the one GitHub names for the repository), fetched
+    now and refreshed by PyGithub before it expires; the bot's login is then
+    the App's "SLUG[bot]" unless `bot_login` says otherwise.
     `sleep` waits between retries; pacing between writes is PyGithub's.
     """
 
@@ -107,7 +114,9 @@ class Client:
         self,
         *,
         repo: str,
-        token: str,
+        token: str = "",
+        app: AppKey | None = None,
+        installation: int | None = None,
         base_url: str = "https://api.github.com",
         bot_login: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -124,13 +133,26 @@ class Client:
             allowed_methods={"GET", "POST", "PATCH", "PUT", "DELETE"},
             raise_on_status=False,
         )
-        self._token = token
         self._max_wait = max_wait
         self._name = repo
+        self._app = app
+        self._app_auth: Auth.AppInstallationAuth | None = None
+        auth: Auth.Auth
+        self._token = token
+        if app is None:
+            auth = Auth.Token(token)
+        else:
+            if token:
+                raise ForgeError("connecting to GitHub: give a token or a GitHub App, not both")
+            options: dict[str, Any] = {"retry": retry, "timeout": timeout}
+            options["user_agent"] = "gitops-bot"
+            self._app_auth = auth = apps.installation_auth(
+                app, repo=repo, base_url=base_url, installation=installation, **options
+            )
         self._login = bot_login
         self._gh = Github(
             base_url=base_url,
-            auth=Auth.Token(token),
+            auth=auth,
             per_page=PER_PAGE,
             retry=retry,
             lazy=True,  # objects fetch on first use, so a call costs what it needs
@@ -140,6 +162,11 @@ class Client:
             user_agent="gitops-bot",
         )
         self._repo = self._gh.get_repo(repo)
+        if app is not None and self._app_auth is not None:
+            self._token = apps.first_token(self._app_auth, app, repo)  # fetched now, or cached
+            if bot_login is None:
+                self._login = apps.bot_login(app, base_url, **options)
+        self._seen = {self._token}
 
     @contextmanager
     def _doing(self, what: str) -> Iterator[None]:
@@ -151,7 +178,18 @@ class Client:
             raise ForgeError(self._scrub(f"{what}: {err}")) from err
 
     def _scrub(self, message: str) -> str:
-        return message.replace(self._token, "***") if self._token else message
+        for token in self._seen:
+            message = message.replace(token, "***") if token else message
+        return message
+
+    def access_token(self) -> str:
+        """The token requests carry now (for git): the one given, or the App
+        installation's current one (a fresh one when it was about to expire)."""
+        if self._app is None or self._app_auth is None:
+            return self._token
+        token = apps.first_token(self._app_auth, self._app, self._name)
+        self._seen.add(token)
+        return token
 
     def own_login(self) -> str:
         """The bot's own account (GET /user once, unless bot_login was given)."""

@@ -3,9 +3,10 @@
 Owns: knowing which payload fields carry what, for the events the bot
 handles (pull_request, pull_request_review, issue_comment, push,
 deployment_status), and what each delivery is about (its identity, for
-telling a replay under a new X-GitHub-Delivery), and checking the
-X-Hub-Signature-256. A deployment's new status is a promotion check: the
-gates are judged again on the default branch. Everything else is Ignored
+telling a replay under a new X-GitHub-Delivery), the App installation a
+delivery names, and checking the X-Hub-Signature-256. A deployment's new
+status is a promotion check: the gates are judged again on the default
+branch. Everything else is Ignored
 with a reason. Refuses: trusting the payload for decisions (the use cases
 re-read state from the API) and reading anything but the dict it is given.
 A payload that lacks a field the event needs is a ForgeError naming the field.
@@ -14,6 +15,7 @@ A payload that lacks a field the event needs is a ForgeError naming the field.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from gitops_bot.core.pr import deliveries
@@ -23,7 +25,16 @@ from gitops_bot.forges.payload import comment_identity, field, get, identity
 
 
 def from_github(name: str, payload: Mapping[str, Any]) -> ev.Event:
-    """`name` is the X-GitHub-Event header (or GITHUB_EVENT_NAME)."""
+    """`name` is the X-GitHub-Event header (or GITHUB_EVENT_NAME). A delivery
+    to a GitHub App names its installation, which the event keeps."""
+    event = _event(name, payload)
+    installation = (payload.get("installation") or {}).get("id")
+    if isinstance(event, ev.Ignored) or not isinstance(installation, int):
+        return event
+    return replace(event, installation=installation)
+
+
+def _event(name: str, payload: Mapping[str, Any]) -> ev.Event:
     if name == "pull_request":
         return _github_pull(payload)
     if name == "pull_request_review":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gitops_bot.errors import ConfigError
 from gitops_bot.forges.forge import Connection, Forge
 from gitops_bot.forges.gitlab.ci import CI
 from gitops_bot.forges.gitlab.facts import API_URL, COMMENT_LIMIT
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 def _connect(conn: Connection) -> GitLab:
     from gitops_bot.forges.gitlab.adapter import GitLab  # noqa: PLC0415
 
+    if conn.app is not None:
+        raise ConfigError("GitLab has no GitHub Apps: give GitLab a token")
     return GitLab(project=conn.repo, token=conn.token, url=conn.api_url or API_URL)
 
 

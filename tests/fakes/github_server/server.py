@@ -6,7 +6,10 @@ check-and-create, such as creating a ref that must not exist, is atomic),
 the contract check of every request and response against GitHub's OpenAPI
 description (tests.fakes.openapi_check; violations are collected, and
 `checked()` fails its user when there are any), queued faults (429 with
-Retry-After, 5xx, rate-limit 403s), token authentication, and the request
+Retry-After, 5xx, rate-limit 403s), authentication (a user's token; an App
+installation's token, which reaches only that installation's repositories
+and is 401 Bad credentials once expired on the store's clock; an App's JWT
+on the App endpoints, checked as GitHub checks one), and the request
 log. Refuses: any endpoint's logic (the ep_* modules register those).
 """
 
@@ -14,14 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import jwt
+
 from tests.fakes import openapi_check
+from tests.fakes.github_server.ep_apps import APP_PATHS
 from tests.fakes.github_server.git_payloads import GitPayloads
 from tests.fakes.github_server.payloads import Payloads
 from tests.fakes.github_server.routing import ROUTES
@@ -137,7 +145,7 @@ class GitHubServer(GitPayloads, Payloads, Store):
                     extra["X-RateLimit-Reset"] = str(int(time.time()) + fault.reset_in)
                 return fault.status, extra, HttpError(fault.status, fault.message).body
         try:
-            login, app = self._authenticate(headers)
+            caller = self._authenticate(path, headers)
             body = json.loads(raw) if raw else {}
             for verb, pattern, handler in ROUTES:
                 found = pattern.match(path)
@@ -147,9 +155,10 @@ class GitHubServer(GitPayloads, Payloads, Store):
                     repo = None
                     if "owner" in params:
                         repo = self.repos.get(f"{params['owner']}/{params['repo']}")
-                        if repo is None:
+                        if repo is None or not caller.reaches(self, repo.full_name):
                             raise HttpError(404, "Not Found")
-                    params["login"], params["app"] = login, "yes" if app else ""
+                    params["login"], params["app"] = caller.login, "yes" if caller.app else ""
+                    params["app_id"] = str(caller.app_id or "")
                     result = handler(self, repo, params, query, body)
                     return result if isinstance(result, tuple) else (200, {}, result)
             self.violations.append(f"no emulated endpoint for {method} {path}")
@@ -160,11 +169,77 @@ class GitHubServer(GitPayloads, Payloads, Store):
             self.violations.append(f"emulator crashed on {method} {path}: {err!r}")
             return 500, {}, HttpError(500, "Server Error").body
 
-    def _authenticate(self, headers: dict[str, str]) -> tuple[str, bool]:
+    def _authenticate(self, path: str, headers: dict[str, str]) -> _Caller:
         scheme, _, token = headers.get("Authorization", "").partition(" ")
-        if scheme.lower() not in ("token", "bearer") or token not in self.tokens:
+        if any(re.fullmatch(pattern, path) for pattern in APP_PATHS):
+            if scheme.lower() != "bearer":
+                raise HttpError(401, "A JSON web token could not be decoded")
+            return _Caller(login="", app=True, app_id=self._app_of(token))
+        if scheme.lower() not in ("token", "bearer"):
             raise HttpError(401, "Bad credentials")
-        return self.tokens[token]
+        issued = self.installation_tokens.get(token)
+        if issued is not None:
+            if issued.expires_at <= self.clock():
+                raise HttpError(401, "Bad credentials")
+            installation = self.installations[issued.installation]
+            bot = self.apps[installation.app_id].bot
+            return _Caller(login=bot, app=True, installation=installation.id)
+        if token not in self.tokens:
+            raise HttpError(401, "Bad credentials")
+        login, app = self.tokens[token]
+        return _Caller(login=login, app=app)
+
+    def _app_of(self, token: str) -> int:
+        """The App whose JWT this is, as GitHub checks one: RS256 signed with the
+        App's registered key, iss its id, issued not in the future (a minute of
+        drift allowed) and expiring within ten minutes."""
+        try:
+            header = jwt.get_unverified_header(token)
+            claims = jwt.decode(token, options={"verify_signature": False})
+            app = self.apps.get(int(claims["iss"]))
+            if app is None or header.get("alg") != "RS256":
+                raise HttpError(401, "A JSON web token could not be decoded")
+            jwt.decode(
+                token,
+                app.public_key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+            issued_at, expires = int(claims["iat"]), int(claims["exp"])
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            raise HttpError(401, "A JSON web token could not be decoded") from None
+        now = self.clock()
+        if expires <= now:
+            raise HttpError(
+                401,
+                "'Expiration time' claim ('exp') must be a numeric value representing "
+                "the future time at which the assertion expires",
+            )
+        if expires > now + 600 + 60:
+            raise HttpError(401, "'Expiration time' claim ('exp') is too far in the future")
+        if issued_at > now + 60:
+            raise HttpError(
+                401,
+                "'Issued at' claim ('iat') must be an Integer representing the time "
+                "that the assertion was issued",
+            )
+        return app.id
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who a request comes from: a user's token, an installation's token
+    (`installation`: reaches only its repositories) or an App's JWT (`app_id`)."""
+
+    login: str
+    app: bool
+    installation: int | None = None
+    app_id: int | None = None
+
+    def reaches(self, server: GitHubServer, full_name: str) -> bool:
+        if self.installation is None:
+            return True
+        return full_name in server.installations[self.installation].repos
 
 
 @contextlib.contextmanager

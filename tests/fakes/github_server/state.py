@@ -221,3 +221,37 @@ class DeploymentRecord:
     created_at: str
     task: str = "deploy"
     statuses: list[DeploymentStatusRecord] = field(default_factory=list)
+
+
+@dataclass
+class AppRecord:
+    """A GitHub App: its id, slug and the public half of its private key (PEM)."""
+
+    id: int
+    slug: str
+    owner: str
+    public_key: str
+    created_at: str
+
+    @property
+    def bot(self) -> str:
+        return f"{self.slug}[bot]"  # the account its installation tokens act as
+
+
+@dataclass
+class InstallationRecord:
+    """An App installed on an account, for some of its repositories."""
+
+    id: int
+    app_id: int
+    account: str
+    repos: list[str]  # full names the installation's tokens may reach
+    permissions: dict[str, str]
+    created_at: str
+
+
+@dataclass
+class InstallationToken:
+    token: str
+    installation: int
+    expires_at: float  # on the emulator's clock (Store.clock)

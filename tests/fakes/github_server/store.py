@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,11 +25,14 @@ from tests.fakes.github_server.state import (
     EPOCH,
     ROLES,
     SECONDARY_RATE_LIMIT,
+    AppRecord,
     ChangedFile,
     CommentRecord,
     Commit,
     Fault,
     HttpError,
+    InstallationRecord,
+    InstallationToken,
     PullRecord,
     Repo,
     Request,
@@ -66,6 +70,13 @@ class Store:
         self._clock = itertools.count()
         self._lock = threading.Lock()  # one exchange at a time: every check-and-create is atomic
         self.url = ""
+        # GitHub Apps: their installations and the installation tokens handed out
+        self.apps: dict[int, AppRecord] = {}
+        self.installations: dict[int, InstallationRecord] = {}
+        self.installation_tokens: dict[str, InstallationToken] = {}
+        self.token_lifetime = 3600.0  # seconds an installation token lives, as on GitHub
+        # The clock JWTs and installation tokens are judged by; a test moves it.
+        self.clock: Callable[[], float] = time.time
 
     # -- arranging state ------------------------------------------------
 
@@ -83,6 +94,40 @@ class Store:
         if token is not None:
             self.tokens[token] = (login, app)
         return user
+
+    def add_app(self, app_id: int, *, slug: str, public_key: str, owner: str = "acme") -> AppRecord:
+        """A GitHub App whose JWTs are signed with the private half of `public_key` (PEM);
+        its installation tokens act as the Bot account "SLUG[bot]"."""
+        self.add_user(owner, type="Organization")
+        self.add_user(f"{slug}[bot]", type="Bot")
+        app = AppRecord(app_id, slug, owner, public_key, self.now())
+        self.apps[app_id] = app
+        return app
+
+    def install(
+        self,
+        app_id: int,
+        repos: list[str],
+        *,
+        account: str = "acme",
+        permissions: dict[str, str] | None = None,
+    ) -> InstallationRecord:
+        """Install the App on `account`, for `repos` (full names) only."""
+        self.add_user(account, type="Organization")
+        granted = permissions or {
+            "contents": "read",
+            "pull_requests": "write",
+            "issues": "write",
+            "statuses": "write",
+            "deployments": "write",
+            "members": "read",
+            "metadata": "read",
+        }
+        record = InstallationRecord(
+            self.next_id(), app_id, account, list(repos), dict(granted), self.now()
+        )
+        self.installations[record.id] = record
+        return record
 
     def add_repo(self, full_name: str, *, files: dict[str, str], fork: bool = False) -> Repo:
         owner, name = full_name.split("/")
