@@ -262,6 +262,7 @@ class _Handler:
     log: logging.Logger
     mirrors: dict[str, Mirror] = field(default_factory=dict)  # by clone URL
     mirrors_lock: threading.Lock = field(default_factory=threading.Lock)
+    installations: dict[str, int] = field(default_factory=dict)  # repo -> the App's, if told
 
     def _connect(self, repo: str, installation: int | None = None) -> tuple[Adapter, int]:
         return forge_adapter(
@@ -281,7 +282,12 @@ class _Handler:
     def _token(self, repo: str) -> Callable[[], str]:
         def token() -> str:  # read for every fetch: an App's token is replaced before it expires
             return git_token(
-                self.forge, repo=repo, token=self.token, api_url=self.api, app=self.app
+                self.forge,
+                repo=repo,
+                token=self.token,
+                api_url=self.api,
+                app=self.app,
+                installation=self.installations.get(repo),
             )
 
         return token
@@ -292,6 +298,8 @@ class _Handler:
 
         repo = getattr(event, "repo", "")
         installation = getattr(event, "installation", None)  # the delivery's App installation
+        if installation is not None:
+            self.installations[repo] = installation  # the shared mirror's token uses it too
         adapter, limit = self._connect(repo, installation)
         url = self.clone.format(repo=repo)
         with self.mirrors_lock:
