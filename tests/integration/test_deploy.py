@@ -130,3 +130,36 @@ def test_the_service_account_may_do_only_what_the_puller_needs(  # noqa: PLR0917
         check=False,
     )
     assert done.stdout.strip() == ("yes" if allowed else "no"), done.stderr
+
+
+def test_the_serve_base_runs_as_non_root_replicas_with_the_apps_secret(
+    binaries: Binaries, kube: Kube, namespace: str
+) -> None:
+    from gitops_bot.cli import cli  # noqa: PLC0415
+
+    objects = deploykit.build(binaries, DEPLOY / "serve")
+    assert sorted(o["kind"] for o in objects) == ["Deployment", "Service"]
+    (deployment,) = (o for o in objects if o["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] != 0
+    assert spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    assert container["args"] == ["serve"]
+    # every variable it sets is one serve reads (a typo would be ignored silently)
+    serve = cli.commands["serve"]  # type: ignore[attr-defined]
+    known = {p.envvar for p in serve.params if isinstance(p.envvar, str)} | {"HOME"}
+    names = {e["name"] for e in container["env"]}
+    assert names <= known, names - known
+    assert {
+        "GITOPS_BOT_GITHUB_APP_ID",
+        "GITOPS_BOT_GITHUB_APP_KEY_FILE",
+        "GITOPS_BOT_REPOS",
+    } <= names
+    mounted = {m["mountPath"] for m in container["volumeMounts"]}
+    files = [e["value"] for e in container["env"] if e["name"].endswith("_FILE")]
+    assert all(any(f.startswith(m + "/") for m in mounted) for f in files), files
+    for obj in objects:
+        obj["metadata"]["namespace"] = namespace
+        assert kube.apply(obj, dry_run=True)["metadata"]["name"] == obj["metadata"]["name"]
