@@ -8,13 +8,27 @@ STAMP := $(VENV)/.installed
 # npm packages the tests read: GitHub's OpenAPI description and webhook examples.
 NODE_STAMP := tests/fakes/node_modules/.installed
 
-.PHONY: demo test lint unit testenv registry lock pin-image clean
+.PHONY: demo test test-k8s lint unit testenv registry lock pin-image clean
 
 demo: $(STAMP) testenv
 	$(BIN)/gitops-bot demo
 
 test: lint $(STAMP) $(NODE_STAMP) testenv registry
 	$(BIN)/pytest
+
+# The older Kubernetes versions of the supported range (the newest is
+# testenv/build.sh's, which `make test` runs everything on): the smoke set
+# (server-side apply, dry-run, ApplySet prune, health, drift; the k8s_smoke
+# marker) once per version, on that version's own kube-apiserver,
+# kube-controller-manager and kube-scheduler (testenv/k8s/<minor>/go.mod).
+# Built first, so a cold build is not timed as a test.
+K8S_MINORS := 1.35 1.34
+test-k8s: $(STAMP) $(NODE_STAMP) testenv
+	for m in $(K8S_MINORS); do bash testenv/k8s/build.sh $$m >/dev/null || exit 1; done
+	for m in $(K8S_MINORS); do \
+	  echo "make test-k8s: Kubernetes $$m"; \
+	  GITOPS_BOT_K8S_VERSION=$$m $(BIN)/pytest -m k8s_smoke tests/integration || exit 1; \
+	done
 
 # The packaging linters: hadolint (Dockerfile), actionlint and zizmor (the
 # action, the example workflows and this repository's own workflows), check-jsonschema (action.yml and the

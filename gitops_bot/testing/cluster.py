@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from gitops_bot.testing import binaries as binaries_mod
 from gitops_bot.testing import pki
 from gitops_bot.testing.binaries import Binaries, TestEnvError
 
@@ -258,10 +259,20 @@ class LocalControlPlane:
 
     def env(self) -> dict[str, str]:
         """Variables that point kubectl, helm and the bot at this cluster."""
-        return {
+        env = {
             "KUBECONFIG": str(self.kubeconfig),
-            "GITOPS_BOT_TESTENV_BIN": str(self.binaries.folder),
+            binaries_mod.ENV_VAR: str(self.binaries.folder),
         }
+        if self.binaries.k8s_folder is not None:
+            env[binaries_mod.K8S_BIN_ENV_VAR] = str(self.binaries.k8s_folder)
+        return env
+
+    def version(self) -> str:
+        """The API server's gitVersion (v1.35.4), as /version reports it."""
+        status, body = self.request("GET", "/version")
+        if status != 200 or not isinstance(body, dict):
+            raise TestEnvError(f"GET /version: HTTP {status}: {body}")
+        return str(body["gitVersion"])
 
     # -- raw API access (no client library: the harness stays independent) ---
 

@@ -58,6 +58,7 @@ def configmaps(namespace: str, n: int, **changed: str) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.k8s_smoke
 def test_first_apply_creates_second_is_a_no_op_and_a_change_applies_only_that_object(
     kube: Kube, fresh_kube: Kube, namespace: str, ref: ApplySetRef
 ) -> None:
@@ -137,6 +138,7 @@ def test_errors_never_echo_a_secret_value(kube: Kube, namespace: str, ref: Apply
     assert str(canary) not in text
 
 
+@pytest.mark.k8s_smoke
 def test_a_conflict_names_the_other_manager_and_is_forced_only_if_configured(
     control_plane: LocalControlPlane, kube: Kube, namespace: str, ref: ApplySetRef
 ) -> None:

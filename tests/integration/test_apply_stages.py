@@ -52,6 +52,7 @@ def gadget(crd: dict[str, Any], namespace: str, name: str, size: Any) -> dict[st
     }
 
 
+@pytest.mark.k8s_smoke
 def test_a_crd_and_its_custom_resources_in_one_revision(
     kube: Kube, namespace: str, ref: ApplySetRef, crd: dict[str, Any]
 ) -> None:
@@ -133,6 +134,7 @@ def test_a_namespace_and_objects_in_it_in_one_revision(
         kube.delete("v1", "Namespace", new)
 
 
+@pytest.mark.k8s_smoke
 def test_waves_apply_in_order_and_wait_for_the_previous_wave(
     kube: Kube, namespace: str, ref: ApplySetRef
 ) -> None:
@@ -207,6 +209,7 @@ def test_a_rollout_that_never_gets_healthy_times_out_naming_it(
     assert applyset.read_parent(kube, ref).revision == "c1"
 
 
+@pytest.mark.k8s_smoke
 def test_statefulsets_and_daemonsets_are_waited_for(
     kube: Kube, namespace: str, ref: ApplySetRef
 ) -> None:

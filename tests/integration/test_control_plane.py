@@ -16,12 +16,21 @@ import yaml
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import health
 from gitops_bot.errors import ClusterError
+from gitops_bot.testing import binaries as binaries_mod
 from gitops_bot.testing.binaries import Binaries, TestEnvError
 from gitops_bot.testing.cluster import NODE_NAME, LocalControlPlane
 from tests import objects
 from tests.waiting import until
 
 pytestmark = pytest.mark.cluster
+
+TESTENV = Path(__file__).resolve().parents[2] / "testenv"
+
+
+def pinned_kubernetes(go_mod: Path) -> str:
+    """The k8s.io/kubernetes version a go.mod pins (v1.36.3)."""
+    lines = go_mod.read_text().splitlines()
+    return next(ln.split()[1] for ln in lines if ln.strip().startswith("k8s.io/kubernetes v"))
 
 
 def deployment(namespace: str, *, replicas: int = 3, image: str = "nginx:1.27") -> dict[str, Any]:
@@ -47,6 +56,27 @@ def settled(kube: Kube, obj: dict[str, Any]) -> bool:
     return conditions.get("Progressing", {}).get("reason") == "NewReplicaSetAvailable"
 
 
+@pytest.mark.k8s_smoke
+def test_the_control_plane_runs_the_kubernetes_version_asked_for(
+    control_plane: LocalControlPlane, binaries: Binaries
+) -> None:
+    """$GITOPS_BOT_K8S_VERSION=1.35 runs 1.35's own apiserver, controller manager
+    and scheduler, never silently the newest (make test-k8s relies on it)."""
+    minor = os.environ.get(binaries_mod.K8S_VERSION_ENV_VAR)
+    pins = TESTENV / "k8s" / minor / "go.mod" if minor else TESTENV / "go.mod"
+    expected = pinned_kubernetes(pins)
+    if os.environ.get(binaries_mod.K8S_BIN_ENV_VAR):  # a folder of unknown version
+        expected = control_plane.version()
+
+    assert control_plane.version() == expected
+    for name in binaries_mod.VERSIONED:
+        shown = subprocess.run(
+            [binaries.path(name), "--version"], check=True, capture_output=True, text=True
+        )
+        assert shown.stdout.split() == ["Kubernetes", expected]
+
+
+@pytest.mark.k8s_smoke
 def test_server_side_apply_records_our_field_manager_and_detects_conflicts(
     control_plane: LocalControlPlane, kube: Kube, namespace: str
 ) -> None:
@@ -65,6 +95,7 @@ def test_server_side_apply_records_our_field_manager_and_detects_conflicts(
     assert forced["spec"]["replicas"] == 5
 
 
+@pytest.mark.k8s_smoke
 def test_dry_run_apply_returns_server_defaults_and_persists_nothing(
     kube: Kube, namespace: str
 ) -> None:
@@ -81,6 +112,7 @@ def test_dry_run_apply_returns_server_defaults_and_persists_nothing(
     assert kube.get("apps/v1", "Deployment", "web", namespace=namespace) is None
 
 
+@pytest.mark.k8s_smoke
 def test_deployment_rolls_out_on_simulated_nodes_and_updates(
     control_plane: LocalControlPlane, kube: Kube, namespace: str
 ) -> None:
@@ -173,6 +205,7 @@ def test_crd_becomes_established_and_its_resources_are_validated_and_defaulted(
         kube.apply(bad, dry_run=True)
 
 
+@pytest.mark.k8s_smoke
 def test_kubectl_diff_server_side_runs_against_it(
     control_plane: LocalControlPlane,
     binaries: Binaries,

@@ -39,6 +39,7 @@ def fresh_kube(control_plane: LocalControlPlane) -> Iterator[Kube]:
     client.close()
 
 
+@pytest.mark.k8s_smoke
 def test_one_list_per_kind_and_namespace_and_one_dry_run_per_object(
     kube: Kube, fresh_kube: Kube, namespace: str
 ) -> None:

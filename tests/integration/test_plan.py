@@ -145,6 +145,7 @@ def test_a_base_that_does_not_render_is_named_as_the_base(shop: Path) -> None:
     assert error.startswith("at the merge base, not in this change: rendering dev: ")
 
 
+@pytest.mark.k8s_smoke
 @pytest.mark.usefixtures("tools_env")
 def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
     live_shop: tuple[Path, Kube], own_control_plane: LocalControlPlane, binaries: Binaries
@@ -208,6 +209,7 @@ def test_live_plan_separates_the_change_from_drift_and_names_who_drifted(
     assert [line for line in offline["diff"].splitlines() if "replicas:" in line] == []
 
 
+@pytest.mark.k8s_smoke
 @pytest.mark.usefixtures("tools_env")
 def test_live_plan_shows_what_the_puller_would_prune(live_shop: tuple[Path, Kube]) -> None:
     shop, _kube = live_shop

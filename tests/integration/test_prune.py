@@ -39,6 +39,7 @@ def ref(namespace: str) -> ApplySetRef:
     return ApplySetRef("gitops-bot-dev", namespace)
 
 
+@pytest.mark.k8s_smoke
 def test_a_removed_object_is_pruned_and_its_kind_leaves_the_parent(
     kube: Kube, namespace: str, ref: ApplySetRef
 ) -> None:

@@ -50,6 +50,7 @@ def remote(tmp_path: Path, namespace: str) -> Remote:
     return r
 
 
+@pytest.mark.k8s_smoke
 @pytest.mark.parametrize("heal", [True, False], ids=["self-heal", "report-only"])
 def test_a_change_by_another_manager_is_healed_or_reported_naming_it(  # noqa: PLR0917 - pytest fixtures
     control_plane: LocalControlPlane,
