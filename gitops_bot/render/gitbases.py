@@ -44,19 +44,11 @@ from pathlib import Path
 
 from gitops_bot.core.objects.model import SourcePin
 from gitops_bot.errors import RenderError
-from gitops_bot.render import download, kustomize, remote
+from gitops_bot.render import download, fetch, kustomize, remote, sandbox
 from gitops_bot.render.fetch import SourcePolicy
 
-_SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _BASES = kustomize.GIT_BASE_FIELDS  # entries kustomize may clone
-_ADMIT = (
-    "admit it with sources.allow in the base branch's .gitops.yaml or the bot's --allow-source flag"
-)
-_FLOATING = (
-    "a floating reference: pin a tag or a commit (?ref=), "
-    "or allow floating sources for this environment (policy.floating-sources: true)"
-)
 _MAX_LS_REMOTE = 4 << 20
 # git's order for a short name (refs.c ref_rev_parse_rules)
 _DWIM = (
@@ -144,14 +136,12 @@ class Prepared:
 
 
 @contextlib.contextmanager
-def prepared(
-    root: Path, path: str, policy: SourcePolicy, *, floating: bool = False
-) -> Iterator[Prepared]:
+def prepared(root: Path, path: str, policy: SourcePolicy) -> Iterator[Prepared]:
     """Fetch the remote bases the kustomization graph at `path` names (and theirs);
-    the mirrors live until the block ends. `floating`: a branch or HEAD is allowed."""
+    the mirrors live until the block ends. A branch or HEAD only if `policy.floating`."""
     root = root.resolve()
     with tempfile.TemporaryDirectory(prefix="gitops-bot-bases-") as tmp:
-        work = _Work(root, Path(tmp), policy, floating)
+        work = _Work(root, Path(tmp), policy)
         work.local(root / path, root)
         if not work.found:
             yield Prepared()
@@ -171,8 +161,8 @@ class _Resolved:
 
 
 class _Work:
-    def __init__(self, root: Path, tmp: Path, policy: SourcePolicy, floating: bool) -> None:
-        self.root, self.tmp, self.policy, self.floating = root, tmp, policy, floating
+    def __init__(self, root: Path, tmp: Path, policy: SourcePolicy) -> None:
+        self.root, self.tmp, self.policy = root, tmp, policy
         self.found: set[str] = set()
         self.pins: list[SourcePin] = []
         self.seen: set[Path] = set()
@@ -213,12 +203,13 @@ class _Work:
         if not self.policy.admits(spec.clone):
             raise RenderError(
                 f"{where}: the git remote {download.shown(spec.clone)} is not in the "
-                f"allow-list; {_ADMIT}"
+                f"allow-list; {fetch.ADMIT}"
             )
         resolved = self.resolve(spec, where)
-        if resolved.floating and not self.floating:
+        if resolved.floating and not self.policy.floating:
             raise RenderError(
-                f"{where}: {spec.ref or 'no ref (the default branch)'} is {_FLOATING}; "
+                f"{where}: {spec.ref or 'no ref (the default branch)'} is a floating "
+                f"reference: pin a tag or a commit (?ref=), or {fetch.FLOATING}; "
                 f"it resolves to {resolved.commit}"
             )
         tree = self.tree(spec.clone, resolved, where)
@@ -400,7 +391,7 @@ class _Work:
         home = self.tmp / "home"
         home.mkdir(exist_ok=True)
         env = {
-            "PATH": _SAFE_PATH,
+            "PATH": sandbox.SAFE_PATH,
             "HOME": str(home),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",

@@ -102,7 +102,7 @@ def _manifests(
     if kind is SourceKind.KUSTOMIZE:
         # Remote bases are fetched here, outside the sandbox; kustomize clones
         # them from local mirrors, offline (render.gitbases).
-        with gitbases.prepared(root, source.path, sources, floating=sources.floating) as bases:
+        with gitbases.prepared(root, source.path, sources) as bases:
             command, charts = kustomize.build(
                 source.path,
                 root=root,
