@@ -1,6 +1,7 @@
 """The puller's latencies and memory, on a local control plane.
 
 Run: .venv/bin/python bench/puller.py [--drifts 25] [--change 50] [--rounds 3] [--objects 1000]
+     [--only drift|merge|memory]
 
 Starts a local control plane and a real remote repository (file://), then:
   - drift: applies 20 ConfigMaps with the puller, starts its drift watch,
@@ -232,30 +233,38 @@ def main() -> None:
     parser.add_argument("--change", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--objects", type=int, default=1000)
+    parser.add_argument(
+        "--only", choices=("drift", "merge", "memory"), help="run one of the three parts"
+    )
     args = parser.parse_args()
+    run = {args.only} if args.only else {"drift", "merge", "memory"}
     binaries = locate()
     with LocalControlPlane(binaries) as cp, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        heal = sorted(drift(cp, binaries, work, args.drifts))
-        p95 = heal[max(0, round(0.95 * len(heal)) - 1)]
-        print(
-            f"drift heal ({len(heal)} drifts): p50 {statistics.median(heal):.3f} s, "
-            f"p95 {p95:.3f} s, max {heal[-1]:.3f} s"
-        )
-        ours, theirs = merge_to_applied(cp, binaries, work, args.change, args.rounds)
-        print(
-            f"merge-to-applied, {args.change} objects after a poke: "
-            f"median {statistics.median(ours):.3f} s "
-            f"(runs {', '.join(f'{t:.2f}' for t in ours)}); "
-            f"kubectl apply --server-side of the same change: "
-            f"median {statistics.median(theirs):.3f} s"
-        )
-        mem = memory(cp, binaries, work, args.objects)
-        print(
-            f"puller process with {args.objects} objects applied (in {mem['applied_s']:.1f} s): "
-            f"RSS {mem['at_apply']['VmRSS']:.1f} MiB at apply, {mem['later']['VmRSS']:.1f} MiB 5 s "
-            f"later, peak {mem['later']['VmHWM']:.1f} MiB"
-        )
+        if "drift" in run:
+            heal = sorted(drift(cp, binaries, work, args.drifts))
+            p95 = heal[max(0, round(0.95 * len(heal)) - 1)]
+            print(
+                f"drift heal ({len(heal)} drifts): p50 {statistics.median(heal):.3f} s, "
+                f"p95 {p95:.3f} s, max {heal[-1]:.3f} s"
+            )
+        if "merge" in run:
+            ours, theirs = merge_to_applied(cp, binaries, work, args.change, args.rounds)
+            print(
+                f"merge-to-applied, {args.change} objects after a poke: "
+                f"median {statistics.median(ours):.3f} s "
+                f"(runs {', '.join(f'{t:.2f}' for t in ours)}); "
+                f"kubectl apply --server-side of the same change: "
+                f"median {statistics.median(theirs):.3f} s"
+            )
+        if "memory" in run:
+            mem = memory(cp, binaries, work, args.objects)
+            print(
+                f"puller process with {args.objects} objects applied "
+                f"(in {mem['applied_s']:.1f} s): RSS {mem['at_apply']['VmRSS']:.1f} MiB at "
+                f"apply, {mem['later']['VmRSS']:.1f} MiB 5 s later, "
+                f"peak {mem['later']['VmHWM']:.1f} MiB"
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""The Kubernetes API, through the `kubernetes` client's transport.
+"""The Kubernetes API, over urllib3 (cluster.kubeconfig reads the kubeconfig).
 
-Owns: loading a kubeconfig; discovery (aggregated discovery: two requests
+Owns: the connection pool to one API server; discovery (aggregated discovery: two requests
 for the whole cluster, refreshed once when a kind is unknown, e.g. a CRD
 created a moment ago); server-side apply with our field manager, with or
 without dryRun=All; get, list (optionally by label selector) and delete
@@ -8,7 +8,8 @@ without dryRun=All; get, list (optionally by label selector) and delete
 method and by kind of call; a plan-only client (`Kube.plan_only`: same
 cluster and identity, its own connection pool and User-Agent) that sends
 reads and dry-runs and nothing else. Objects go in and come out as plain
-dicts; `kubernetes` objects and exceptions never leave this module.
+dicts; urllib3 objects and exceptions never leave this module (and
+cluster.watch, which streams through the same pool).
 Refuses: client-side apply, guessing resource names from kinds, and, in a
 plan-only client, any write without dryRun=All (before it is sent).
 """
@@ -22,18 +23,19 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
 from gitops_bot import __version__
+from gitops_bot.cluster.kubeconfig import Connection
+from gitops_bot.cluster.kubeconfig import load as load_kubeconfig
 from gitops_bot.errors import ClusterError
 
 FIELD_MANAGER = "gitops-bot"
 # What a plan-only client sends as User-Agent: audit logs tell plan requests apart.
 PLAN_USER_AGENT = f"gitops-bot-plan/{__version__}"
+USER_AGENT = f"gitops-bot/{__version__}"
 # The only methods a plan-only client sends without dryRun=All.
 _READS = frozenset({"GET", "HEAD"})
 _DRY_RUN = ("dryRun", "All")
@@ -85,13 +87,16 @@ class Kube:
 
     def __init__(
         self,
-        api: k8s_client.ApiClient,
+        connection: Connection,
         *,
         field_manager: str = FIELD_MANAGER,
         plan_only: bool = False,
         yield_to: Callable[[], None] | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
-        self._api = api
+        self.connection = connection
+        self.user_agent = user_agent
+        self._pool = _pool(connection)
         self.field_manager = field_manager
         # Whether `_request` refuses every write that is not a dry-run.
         self.plans_only = plan_only
@@ -116,19 +121,7 @@ class Kube:
         context: str | None = None,
         field_manager: str = FIELD_MANAGER,
     ) -> Kube:
-        configuration = k8s_client.Configuration()
-        try:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=path,
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (k8s_config.ConfigException, OSError) as err:
-            where = path or "the default kubeconfig"
-            raise ClusterError(f"loading {where} (context {context or 'current'}): {err}") from err
-        configuration.connection_pool_maxsize = MAX_CONCURRENCY
-        return cls(k8s_client.ApiClient(configuration), field_manager=field_manager)
+        return cls(load_kubeconfig(path, context=context), field_manager=field_manager)
 
     def plan_only(self, *, yield_to: Callable[[], None] | None = None) -> Kube:
         """A new client to the same cluster, as the same identity, that only plans.
@@ -143,12 +136,16 @@ class Kube:
         a wait while it applies, so a plan under way pauses at its next request
         and an apply never shares the API server with it.
         """
-        api = k8s_client.ApiClient(self._api.configuration)
-        api.user_agent = PLAN_USER_AGENT
-        return Kube(api, field_manager=self.field_manager, plan_only=True, yield_to=yield_to)
+        return Kube(
+            self.connection,
+            field_manager=self.field_manager,
+            plan_only=True,
+            yield_to=yield_to,
+            user_agent=PLAN_USER_AGENT,
+        )
 
     def close(self) -> None:
-        self._api.close()  # type: ignore[no-untyped-call]
+        self._pool.clear()
 
     # -- operations ----------------------------------------------------------
 
@@ -255,7 +252,7 @@ class Kube:
             resource.path(namespace=namespace, name=name),
             doing=f"deleting {kind} {where}{name}",
             call="delete",
-            body=body,  # the transport encodes JSON
+            body=body,  # _request encodes JSON
             content_type="application/json",
             missing_ok=True,
         )
@@ -371,19 +368,12 @@ class Kube:
         headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
+        if isinstance(body, dict):
+            body = json.dumps(body)
         try:
-            _, url, headers, _, _ = self._api.param_serialize(
-                method,
-                path,
-                query_params=query or [],
-                header_params=headers,
-                auth_settings=["BearerToken"],
-            )
-            resp = self._api.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=_TIMEOUT_S
-            )
-            data: bytes = resp.read()  # type: ignore[no-untyped-call]
-        except (k8s_client.ApiException, urllib3.exceptions.HTTPError, OSError) as err:
+            resp = self.send(method, path, query=query, headers=headers, body=body)
+            data = resp.data
+        except (urllib3.exceptions.HTTPError, OSError) as err:
             # urllib3 errors: connection refused, TLS, timeouts, retries exhausted.
             raise ClusterError(f"{doing}: {type(err).__name__}: {err}") from err
         if resp.status == 404 and missing_ok:
@@ -400,6 +390,49 @@ class Kube:
         if resp.status >= 300:
             raise ClusterError(f"{doing}: {_status_message(resp.status, payload)}")
         return resp.status, payload
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        timeout: urllib3.Timeout | float = _TIMEOUT_S,
+        stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        """One request as it is, with our User-Agent and credentials: the
+        transport under `_request` (and cluster.watch's streams, `stream=True`:
+        read it, then release_conn()). Raises urllib3's errors."""
+        url = self.connection.server + path
+        if query:
+            url += "?" + urlencode(query)
+        sent = {"User-Agent": self.user_agent, **(headers or {})}
+        authorization = self.connection.authorization()
+        if authorization:
+            sent["Authorization"] = authorization
+        return self._pool.request(
+            method,
+            url,
+            body=body.encode() if body is not None else None,
+            headers=sent,
+            timeout=timeout,
+            preload_content=not stream,
+        )
+
+
+def _pool(connection: Connection) -> urllib3.PoolManager:
+    """Connections kept open to the API server: MAX_CONCURRENCY of them."""
+    options: dict[str, Any] = {"maxsize": MAX_CONCURRENCY}
+    if connection.ssl_context is not None:
+        options["ssl_context"] = connection.ssl_context
+        if connection.server_hostname:
+            options["server_hostname"] = connection.server_hostname
+            options["assert_hostname"] = connection.server_hostname
+    if connection.proxy:
+        return urllib3.ProxyManager(connection.proxy, **options)
+    return urllib3.PoolManager(**options)
 
 
 # A JSON surrogate pair, not preceded by an escaped backslash.

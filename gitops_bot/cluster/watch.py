@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
+
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.errors import ClusterError
 
@@ -74,7 +76,6 @@ class _Stream:
     """One watch request; close() ends it from another thread."""
 
     def __init__(self, kube: Kube, target: Target, *, selector: str, version: str) -> None:
-        api = kube._api
         query = [
             ("watch", "true"),
             ("labelSelector", selector),
@@ -84,19 +85,17 @@ class _Stream:
         ]
         doing = f"watching {target}"
         try:
-            _, url, headers, _, _ = api.param_serialize(
+            resp = kube.send(
                 "GET",
                 _path(kube, target),
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
+                query=query,
+                headers={"Accept": "application/json"},
+                timeout=urllib3.Timeout(connect=10, read=SERVER_TIMEOUT_S + 30),
+                stream=True,
             )
-            resp = api.call_api(
-                "GET", url, header_params=headers, _request_timeout=(10, SERVER_TIMEOUT_S + 30)
-            )
-        except Exception as err:  # the client raises many kinds; all mean "not reachable"
+        except Exception as err:  # the transport raises many kinds; all mean "not reachable"
             raise ClusterError(f"{doing}: {type(err).__name__}: {err}") from err
-        self._raw = resp.response
+        self._raw = resp
         if resp.status == 410:
             self.close()
             raise GoneError(f"{doing}: resourceVersion {version} is too old")

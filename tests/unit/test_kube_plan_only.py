@@ -9,10 +9,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client as k8s_client
 
 from gitops_bot import __version__
-from gitops_bot.cluster.kube import PLAN_USER_AGENT, Kube
+from gitops_bot.cluster.kube import PLAN_USER_AGENT, USER_AGENT, Kube
+from gitops_bot.cluster.kubeconfig import Connection
 from gitops_bot.errors import ClusterError
 
 REFUSED = "refused: this client only plans: a dry-run is the only write it sends"
@@ -25,10 +25,7 @@ def nowhere() -> Iterator[Kube]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    configuration = k8s_client.Configuration()
-    configuration.host = f"http://127.0.0.1:{port}"
-    configuration.retries = 0
-    client = Kube(k8s_client.ApiClient(configuration))
+    client = Kube(Connection(server=f"http://127.0.0.1:{port}"))
     yield client
     client.close()
 
@@ -93,10 +90,10 @@ def test_the_plan_client_has_its_own_pool_and_says_who_it_is(nowhere: Kube) -> N
     planner = nowhere.plan_only()
     assert planner.plans_only
     assert planner.field_manager == nowhere.field_manager
-    assert planner._api.user_agent == f"gitops-bot-plan/{__version__}" == PLAN_USER_AGENT
-    assert nowhere._api.user_agent != PLAN_USER_AGENT
-    assert planner._api.configuration is nowhere._api.configuration
-    assert planner._api.rest_client.pool_manager is not nowhere._api.rest_client.pool_manager
+    assert planner.user_agent == f"gitops-bot-plan/{__version__}" == PLAN_USER_AGENT
+    assert nowhere.user_agent == f"gitops-bot/{__version__}" == USER_AGENT
+    assert planner.connection is nowhere.connection
+    assert planner._pool is not nowhere._pool
     planner.close()
     # The original client still sends (and fails to connect, not to refuse).
     with pytest.raises(ClusterError, match="reading"):
