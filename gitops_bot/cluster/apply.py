@@ -23,7 +23,7 @@ import dataclasses
 import datetime
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gitops_bot.cluster import applyset, handover, pool, prune, scope, stages, wait
@@ -125,7 +125,8 @@ class _Run:
         self.health: dict[Key, Health] = {}
         self.errors: list[str] = []
         self.notes: list[str] = []
-        self.secrets: set[str] = set()
+        self.secrets: set[str] = set()  # only grows: its size tells whether it changed
+        self._scrubber: tuple[int, Callable[[str], str]] | None = None
         self.limit = pool.AdaptiveLimit(
             start=min(8, options.concurrency), maximum=options.concurrency
         )
@@ -347,16 +348,25 @@ class _Run:
         raise _StopError(f"{why}: {len(failed)} object(s) failed: {listed}{more}")
 
     def scrub(self, text: str) -> str:
-        return mask.scrub(text, self.secrets)
+        """`text` without the secret values seen so far. Called for every
+        object's result: the scrubber is built once per set of secrets (not
+        per text: that was quadratic, 24 s of 84 s at 2,000 objects), and an
+        empty message, the usual one, is not searched at all."""
+        if not text:
+            return text
+        if self._scrubber is None or self._scrubber[0] != len(self.secrets):
+            self._scrubber = (len(self.secrets), mask.scrubber(self.secrets))
+        return self._scrubber[1](text)
 
     def objects(self) -> tuple[ObjectResult, ...]:
         out = []
+        rendered = self.render.by_key()
         for m in self.render.manifests:
             result = self.results.get(m.key)
             if result is None:  # the reconcile stopped before it came to this object
                 result = ObjectResult(m.key, Outcome.NOT_APPLIED, "the reconcile stopped")
             out.append(dataclasses.replace(result, health=self.health.get(m.key)))
-        out += [r for k, r in sorted(self.results.items()) if k not in self.render.by_key()]
+        out += [r for k, r in sorted(self.results.items()) if k not in rendered]
         return tuple(out)
 
 

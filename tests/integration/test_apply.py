@@ -138,6 +138,36 @@ def test_errors_never_echo_a_secret_value(kube: Kube, namespace: str, ref: Apply
     assert str(canary) not in text
 
 
+def test_the_secret_scrubber_is_built_once_per_set_of_secrets_not_per_object(
+    kube: Kube, namespace: str, ref: ApplySetRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Built per object's result, it made a reconcile quadratic in the objects
+    # (secret values grow with them): 24 s of 84 s at 2,000 objects.
+    from gitops_bot.cluster import apply as apply_mod  # noqa: PLC0415 - patched here only
+
+    built: list[int] = []
+    real = apply_mod.mask.scrubber
+
+    def counting(secrets: Any) -> Any:
+        built.append(1)
+        return real(secrets)
+
+    monkeypatch.setattr(apply_mod.mask, "scrubber", counting)
+    objs = [
+        *configmaps(namespace, 40),
+        *(
+            objects.secret(f"s-{i}", namespace=namespace, password=f"pw-{i}-long")
+            for i in range(20)
+        ),
+    ]
+
+    result = reconcile(kube, render(objs), applyset=ref, revision="c1")
+
+    assert result.ok, result.error
+    assert outcomes(result) == {o["metadata"]["name"]: Outcome.CREATED for o in objs}
+    assert len(built) <= 2  # the secrets of the render, then those of the cluster
+
+
 @pytest.mark.k8s_smoke
 def test_a_conflict_names_the_other_manager_and_is_forced_only_if_configured(
     control_plane: LocalControlPlane, kube: Kube, namespace: str, ref: ApplySetRef
