@@ -188,10 +188,7 @@ class Watcher:
         while not self._stop.is_set():
             try:
                 if not version[0]:
-                    items, version[0] = list_objects(self.kube, self.target, selector=self.selector)
-                    self.relists += 1
-                    self.on_list(self.target, items)
-                    self.synced.set()
+                    self._list(version)
                 self._watch(version)
                 failures = 0
             except GoneError:
@@ -202,6 +199,15 @@ class Watcher:
                 self.log.info("drift watch: %s; retrying", err)
                 self._stop.wait(_BACKOFF_S[min(failures, len(_BACKOFF_S) - 1)])
                 failures += 1
+
+    def _list(self, version: list[str]) -> None:
+        """List and hand the items on. In a method of its own so that the
+        list is freed when it returns: a local of `_run` lived as long as the
+        watch (26 MiB with 10,000 ConfigMaps)."""
+        items, version[0] = list_objects(self.kube, self.target, selector=self.selector)
+        self.relists += 1
+        self.on_list(self.target, items)
+        self.synced.set()
 
     def _watch(self, version: list[str]) -> None:
         stream = _Stream(self.kube, self.target, selector=self.selector, version=version[0])

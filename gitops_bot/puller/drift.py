@@ -170,25 +170,31 @@ class DriftWatcher:
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None:
+            if item is None or not self._batch(item):
                 return
-            batch = {item[0]: item}
-            deadline = time.monotonic() + self.debounce_s
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    more = self._queue.get(timeout=left)
-                except queue.Empty:
-                    break
-                if more is None:
-                    return
-                # The newest state counts; the oldest event time is when the drift began.
-                first = batch.get(more[0])
-                batch[more[0]] = (more[0], more[1], first[2] if first else more[2])
-            for key, live, since in batch.values():
-                try:
-                    self._check(key, live, since)
-                except Exception:  # one object must not stop the watcher
-                    self.log.exception("drift %s: checking %s", self.env, key)
+
+    def _batch(self, item: tuple[Key, dict[str, Any] | None, float]) -> bool:
+        """Check `item` and what else arrives within the debounce; False: stop.
+        A method of its own, so the batch (after a list, every watched live
+        object) is freed when it returns, not kept until the next event."""
+        batch = {item[0]: item}
+        deadline = time.monotonic() + self.debounce_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                more = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if more is None:
+                return False
+            # The newest state counts; the oldest event time is when the drift began.
+            first = batch.get(more[0])
+            batch[more[0]] = (more[0], more[1], first[2] if first else more[2])
+        for key, live, since in batch.values():
+            try:
+                self._check(key, live, since)
+            except Exception:  # one object must not stop the watcher
+                self.log.exception("drift %s: checking %s", self.env, key)
+        return True
 
     # -- judging -------------------------------------------------------------
 
