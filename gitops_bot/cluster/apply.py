@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from gitops_bot.cluster import applyset, handover, pool, prune, scope, stages, wait
+from gitops_bot.cluster import applyset, handover, heap, pool, prune, scope, stages, wait
 from gitops_bot.cluster.applyset import ApplySetRef, Parent
 from gitops_bot.cluster.applyset import inventory as _inventory
 from gitops_bot.cluster.kube import Kube
@@ -95,7 +95,7 @@ def reconcile(
     ok = not error and all(o.outcome is not Outcome.FAILED for o in objects)
     if error:
         run.log.warning("reconcile of %s at %s: %s", render.env, revision, error)
-    return ApplyResult(
+    result = ApplyResult(
         revision=revision,
         render_hash=render.hash,
         objects=objects,
@@ -104,6 +104,9 @@ def reconcile(
         requests=requests,
         notes=tuple(run.notes),
     )
+    del run  # what it read from the cluster goes before the trim
+    heap.trim(len(render.manifests))
+    return result
 
 
 class _Run:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gitops_bot.cluster import watch
+from gitops_bot.cluster import heap, watch
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import diff, fieldsv1, ignore, noop, normalize, textfit
 from gitops_bot.core.objects.model import Key
@@ -194,6 +194,9 @@ class DriftWatcher:
                 self._check(key, live, since)
             except Exception:  # one object must not stop the watcher
                 self.log.exception("drift %s: checking %s", self.env, key)
+        checked = len(batch)
+        del batch
+        heap.trim(checked)  # after a list: the live objects just freed
         return True
 
     # -- judging -------------------------------------------------------------
