@@ -253,8 +253,10 @@ def puller(**flags: Any) -> None:
     Serves POST /poke, POST /plan (with --plan-secret-file or --oidc-audience),
     GET /metrics, /healthz and /readyz on --listen.
     """
-    from gitops_bot.puller import wiring  # noqa: PLC0415 - --help stays fast
+    from gitops_bot.cluster import heap  # noqa: PLC0415 - --help stays fast
+    from gitops_bot.puller import wiring  # noqa: PLC0415
 
+    heap.limit_arenas()  # before any thread: fewer arenas keep fewer freed pages
     logging.basicConfig(
         level=str(flags["log_level"]).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

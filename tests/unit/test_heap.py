@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from gitops_bot.cluster import heap
 
 
@@ -32,3 +34,10 @@ def test_a_big_burst_gives_its_freed_memory_back() -> None:
     after = _rss_kib()
     assert len(keep) == 1000
     assert before - after > 20 * 1024  # MiB given back, not kept at the peak
+
+
+def test_limit_arenas_leaves_an_operators_setting_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert heap.limit_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert heap.limit_arenas() is True  # glibc here
