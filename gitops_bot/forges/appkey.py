@@ -13,10 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from gitops_bot.errors import ConfigError
 
 
@@ -56,6 +52,11 @@ def load(app_id: str, *, key_file: str | None = None, key_text: str | None = Non
 
 
 def _check(text: str, where: str) -> None:
+    # Imported here: most processes (a puller without an App) never read a key.
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
     refused = (
         f"reading the GitHub App's private key from {where}: not an RSA private key "
         "in PEM (the .pem file the App's settings page generates)"

@@ -17,13 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING, Any
 
 from gitops_bot.errors import BotError
 from gitops_bot.forges import httpsget
+
+if TYPE_CHECKING:  # PyJWT and cryptography load at the first key fetched
+    import jwt
 
 REFETCH_AFTER_S = 60.0
 MIN_RSA_BITS = 2048  # what NIST and GitHub use; shorter keys can be factored
@@ -38,6 +38,9 @@ class UnknownKeyError(BotError):
 
 
 def _signing_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    import jwt  # noqa: PLC0415 - a puller without --oidc-audience never loads it
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
     keys: dict[str, jwt.PyJWK] = {}
     entries = document.get("keys")
     for entry in entries if isinstance(entries, list) else []:

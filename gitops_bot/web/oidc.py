@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import jwt
+from typing import TYPE_CHECKING
 
 from gitops_bot.core.pr import claims
 from gitops_bot.errors import BotError
 from gitops_bot.web import jwks
+
+if TYPE_CHECKING:  # PyJWT (and cryptography under it) load at the first token
+    import jwt
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 LEEWAY_S = 60
@@ -46,21 +48,21 @@ class TokenRefused:
     unavailable: bool = False
 
 
-# Our words for PyJWT's errors, most specific first: its messages are not shown.
-_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.ExpiredSignatureError, "the token has expired"),
-    (jwt.ImmatureSignatureError, "the token is not valid yet (nbf or iat in the future)"),
-    (jwt.InvalidAudienceError, "the token is for another audience"),
-    (jwt.InvalidIssuerError, "the token is from another issuer"),
-    (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
-    (jwt.InvalidSignatureError, "the token's signature does not verify"),
-    (jwt.InvalidAlgorithmError, "the token is not signed with RS256"),
-    (jwt.DecodeError, "the token is not a well-formed JWT"),
-)
-
-
 def _reason(err: jwt.PyJWTError) -> str:
-    for kind, reason in _REASONS:
+    import jwt  # noqa: PLC0415 - a puller without --oidc-audience never loads it
+
+    # Our words for PyJWT's errors, most specific first: its messages are not shown.
+    reasons: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+        (jwt.ExpiredSignatureError, "the token has expired"),
+        (jwt.ImmatureSignatureError, "the token is not valid yet (nbf or iat in the future)"),
+        (jwt.InvalidAudienceError, "the token is for another audience"),
+        (jwt.InvalidIssuerError, "the token is from another issuer"),
+        (jwt.MissingRequiredClaimError, "the token lacks a required claim"),
+        (jwt.InvalidSignatureError, "the token's signature does not verify"),
+        (jwt.InvalidAlgorithmError, "the token is not signed with RS256"),
+        (jwt.DecodeError, "the token is not a well-formed JWT"),
+    )
+    for kind, reason in reasons:
         if isinstance(err, kind):
             if isinstance(err, jwt.MissingRequiredClaimError):
                 return f"{reason} ({err.claim})"
@@ -79,6 +81,8 @@ class OidcVerifier:
 
     def verify(self, token: str) -> claims.Bound | TokenRefused:
         """The token's verified claims bound to our repository, or why not."""
+        import jwt  # noqa: PLC0415 - a puller without --oidc-audience never loads it
+
         key = self._key(token)
         if isinstance(key, TokenRefused):
             return key
@@ -114,6 +118,8 @@ class OidcVerifier:
 
 def _kid(token: str) -> str | TokenRefused:
     """The key id of an RS256 token, read before anything is verified."""
+    import jwt  # noqa: PLC0415 - a puller without --oidc-audience never loads it
+
     if len(token) > _MAX_TOKEN_CHARS:
         return TokenRefused("the token is too long")
     try:
