@@ -1,0 +1,21 @@
+"""What a puller process loads: the libraries it does not need stay out of its memory
+(docs/benchmarks.md: the import floor is most of a puller's RSS)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def test_a_puller_loads_neither_the_kubernetes_package_nor_pyjwt_nor_cryptography() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import gitops_bot.cli.puller, gitops_bot.puller.wiring
+        heavy = ("kubernetes", "jwt", "cryptography", "pydantic", "requests", "github")
+        print(sorted({m.split(".")[0] for m in sys.modules} & set(heavy)))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
