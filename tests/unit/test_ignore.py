@@ -294,3 +294,15 @@ def test_strip_is_idempotent_and_never_touches_identity(paths: list[str]) -> Non
         once = ignore.strip(obj, fields(*paths))
         assert ignore.strip(once, fields(*paths)) == once
         assert Key.of(once) == Key.of(obj)
+
+
+def test_strip_shares_what_it_does_not_strip_and_copies_the_way_to_what_it_does() -> None:
+    # A deep copy per object doubled what the puller's drift watch holds.
+    obj = copy.deepcopy(DEPLOYMENT)
+    out = ignore.strip(obj, fields("spec.template.spec.containers[name=proxy]"))
+    assert out["metadata"] is obj["metadata"]
+    assert out["spec"] is not obj["spec"]
+    web = out["spec"]["template"]["spec"]["containers"][0]
+    assert web is obj["spec"]["template"]["spec"]["containers"][0]
+    assert obj == DEPLOYMENT
+    assert ignore.strip(obj, ())["spec"] is obj["spec"]
