@@ -40,6 +40,8 @@ SERVER_METADATA = (
     "deletionGracePeriodSeconds",
 )
 
+_SERVER_METADATA = frozenset(SERVER_METADATA)
+
 # Annotations a tool writes about the object rather than for it: the
 # last-applied copy (which also holds Secret values in clear) and the
 # Deployment controller's revision counter.
@@ -65,12 +67,14 @@ def plain(value: Any) -> Any:
 
 def for_diff(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `obj` without what the server sets; `obj` is left untouched."""
-    out: dict[str, Any] = plain(obj)
-    out.pop("status", None)
+    # Left out before copying, not after: a live object's managedFields are
+    # often most of it (plain() copying them was the live plan's top cost).
+    top = {k: v for k, v in obj.items() if k != "status"}
+    if isinstance(top.get("metadata"), Mapping):
+        top["metadata"] = {k: v for k, v in top["metadata"].items() if k not in _SERVER_METADATA}
+    out: dict[str, Any] = plain(top)
     meta = out.get("metadata")
     if isinstance(meta, dict):
-        for name in SERVER_METADATA:
-            meta.pop(name, None)
         annotations = meta.get("annotations")
         if isinstance(annotations, dict):
             for name in SERVER_ANNOTATIONS:
