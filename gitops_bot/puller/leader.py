@@ -58,18 +58,38 @@ class Elector:
         self._seen_version = ""  # the Lease's resourceVersion when last seen to change ...
         self._seen_at = 0.0  # ... and when (monotonic)
         self.transitions = 0  # times this candidate became leader
+        self._leaving = False  # leave() was called: not leader, released when quiet
 
     @property
     def is_leader(self) -> bool:
         with self._lock:
-            return self._monotonic() < self._valid_until
+            return not self._leaving and self._monotonic() < self._valid_until
+
+    def holds(self, env: str) -> bool:
+        """The loop's question (puller.leases asks it per environment)."""
+        return self.is_leader
+
+    def describe(self) -> str:
+        """Who leads, for /readyz on a standby."""
+        return f"{self.holder or 'nobody'} leads"
 
     def try_acquire_or_renew(self) -> bool:
         """One round: True if we hold the Lease afterwards."""
         started = self._monotonic()
-        now = self._now()
         try:
             current = lease.get(self.kube, self.namespace, self.name)
+        except ClusterError as err:
+            self.log.warning("leader election: %s", err)
+            return False
+        return self.act(current, started=started)
+
+    def act(self, current: lease.Lease | None, *, started: float | None = None) -> bool:
+        """One round on the Lease as read (`current`, None if absent) at monotonic
+        time `started`: create it, renew it, or take it when free. True if we
+        hold it afterwards. A write carries the resourceVersion read."""
+        started = self._monotonic() if started is None else started
+        now = self._now()
+        try:
             if current is None:
                 written = lease.create(
                     self.kube,
@@ -92,7 +112,7 @@ class Elector:
                         renewed=now,
                     ),
                 )
-            elif self._free(current, started):
+            elif self.free(current, started):
                 written = lease.update(
                     self.kube,
                     dataclasses.replace(
@@ -121,6 +141,35 @@ class Elector:
             self.log.info("leader election: %s now leads %s", self.identity, self.name)
         return True
 
+    @property
+    def held(self) -> bool:
+        """Whether the Lease is ours within the renew deadline, leaving or not."""
+        with self._lock:
+            return self._monotonic() < self._valid_until
+
+    def leave(self) -> None:
+        """Stop counting as leader at once but keep renewing, until release():
+        the caller releases once nothing it started under the Lease still runs."""
+        with self._lock:
+            self._leaving = True
+
+    @property
+    def leaving(self) -> bool:
+        with self._lock:
+            return self._leaving
+
+    def free(self, current: lease.Lease | None, now: float | None = None) -> bool:
+        """Whether the Lease (as read) may be taken by us: absent, released, or
+        not renewed for its duration by our clock since we saw it change."""
+        if current is None:
+            return True
+        return self._free(current, self._monotonic() if now is None else now)
+
+    def seen_for(self, now: float | None = None) -> float:
+        """Seconds since we saw the Lease change last."""
+        with self._lock:
+            return (self._monotonic() if now is None else now) - self._seen_at
+
     def _free(self, current: lease.Lease, now: float) -> bool:
         """Whether another holder's Lease may be taken: released, or not renewed
         for its duration as measured by our own clock since we saw it change
@@ -143,6 +192,7 @@ class Elector:
         with self._lock:
             leading = self._monotonic() < self._valid_until
             self._valid_until = 0.0
+            self._leaving = False
         if not leading:
             return
         try:
