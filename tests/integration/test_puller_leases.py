@@ -228,9 +228,7 @@ def test_three_replicas_share_thirty_environments_and_take_over_a_crashed_ones(
     for r in survivors:
         r.puller.poke()
     pullerkit.eventually(lambda: _all(kube, namespace, "3"), timeout=60)
-    assert applies.by(r0.name, after=pushed_at) | applies.by(r2.name, after=pushed_at) == set(
-        ENVS
-    )
+    assert applies.by(r0.name, after=pushed_at) | applies.by(r2.name, after=pushed_at) == set(ENVS)
     assert set(lost) <= applies.by(r0.name, after=crashed_at) | applies.by(
         r2.name, after=crashed_at
     )
