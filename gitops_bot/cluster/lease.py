@@ -1,7 +1,8 @@
 """coordination.k8s.io/v1 Leases: read, create and update with optimistic concurrency.
 
 Owns: the Lease as a small value (holder, duration, acquire and renew
-times, transitions, resourceVersion), listing a namespace's Leases, deleting
+times, transitions, resourceVersion, and a note that its holder was
+poked), listing a namespace's Leases, deleting
 one (only the object read: a UID precondition), its creation (POST: a second
 creator gets 409 AlreadyExists) and its update (server-side apply that
 carries the resourceVersion read: the server refuses it with 409 Conflict
@@ -21,6 +22,7 @@ from gitops_bot.errors import ClusterError
 
 API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
+POKED = "gitops-bot.io/poked"  # an annotation: the holder was poked (a note to the others)
 
 
 class LeaseConflictError(ClusterError):
@@ -38,6 +40,7 @@ class Lease:
     transitions: int = 0
     resource_version: str = ""
     uid: str = ""
+    poked: str = ""  # the POKED annotation
 
     def expired(self, now: datetime) -> bool:
         if not self.holder or self.renewed is None:
@@ -69,6 +72,7 @@ def _from(obj: dict[str, Any]) -> Lease:
         transitions=int(spec.get("leaseTransitions") or 0),
         resource_version=str(meta.get("resourceVersion", "")),
         uid=str(meta.get("uid", "")),
+        poked=str((meta.get("annotations") or {}).get(POKED, "")),
     )
 
 
@@ -85,6 +89,8 @@ def _body(lease: Lease) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": lease.name, "namespace": lease.namespace}
     if lease.resource_version:
         meta["resourceVersion"] = lease.resource_version
+    if lease.poked:
+        meta["annotations"] = {POKED: lease.poked}
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}
 
 

@@ -59,6 +59,7 @@ class Elector:
         self._seen_at = 0.0  # ... and when (monotonic)
         self.transitions = 0  # times this candidate became leader
         self._leaving = False  # leave() was called: not leader, released when quiet
+        self.note = ""  # written as the Lease's `poked` with the next create or renewal
 
     @property
     def is_leader(self) -> bool:
@@ -100,6 +101,7 @@ class Elector:
                         duration_s=self.duration_s,
                         acquired=now,
                         renewed=now,
+                        poked=self.note,
                     ),
                 )
             elif current.holder == self.identity:
@@ -110,6 +112,7 @@ class Elector:
                         duration_s=self.duration_s,
                         acquired=current.acquired or now,
                         renewed=now,
+                        poked=self.note or current.poked,
                     ),
                 )
             elif self.free(current, started):

@@ -15,6 +15,9 @@ count. An environment left is released only once the loop is quiet on it
 (no apply or heal in progress), and it stops counting as held at once.
 While a replica of the one-Lease version holds the Lease `<prefix>` itself,
 a replica holds nothing. Member Leases of replicas gone for long are deleted.
+A poke (only one replica behind the Service gets it) is passed on: noted on
+the poked replica's member Lease with its next renewal, and every replica
+that sees a member's note change wakes its loop (no request of its own).
 Refuses: applying anything (the loop asks `holds(env)`), and scheduling:
 every contested Lease is decided by the API server's optimistic concurrency.
 """
@@ -116,6 +119,8 @@ class EnvLeases:
         self.target = 0  # environments this replica may hold, as of the last round
         self.blocked_by = ""  # a one-Lease replica holding `<prefix>`
         self.rounds = 0
+        self._notes: dict[str, str] = {}  # member Lease -> its poke note seen last
+        self._pokes = 0
 
     # -- what the loop asks ----------------------------------------------------
 
@@ -134,6 +139,12 @@ class EnvLeases:
             f"{self.live} replicas live"
         )
 
+    def poke(self) -> None:
+        """Pass a poke on to the other replicas (with the next renewal of the member Lease)."""
+        with self._lock:
+            self._pokes += 1
+            self.member.note = f"{self.identity}/{time.time_ns()}/{self._pokes}"
+
     # -- one round --------------------------------------------------------------
 
     def round(self) -> None:
@@ -148,6 +159,7 @@ class EnvLeases:
         self.rounds += 1
         self.member.act(listed.get(self.member.name), started=started)
         live = self._live(listed, started)
+        poked = self._poked(listed)
         blocked = self._blocked(listed, started)
         target = 0 if blocked else -(-len(self.envs) // len(live))
         for elector in self._envs.values():
@@ -165,7 +177,7 @@ class EnvLeases:
         self._release_quiet()
         with self._lock:
             self.observed, self.live, self.target = True, len(live), target
-        if set(self.held()) - before:
+        if poked or set(self.held()) - before:
             self.changed()
 
     def _live(self, listed: dict[str, lease.Lease], started: float) -> set[str]:
@@ -181,6 +193,16 @@ class EnvLeases:
             elif watched.seen_for(started) > GONE_AFTER_DURATIONS * max(current.duration_s, 1):
                 self._delete(current)
         return live
+
+    def _poked(self, listed: dict[str, lease.Lease]) -> bool:
+        """Whether another replica noted a poke since the last round."""
+        members, poked = f"{self.prefix}.member.", False
+        for name, current in listed.items():
+            if name.startswith(members) and name != self.member.name:
+                before = self._notes.get(name)
+                self._notes[name] = current.poked
+                poked = poked or (before is not None and current.poked != before)
+        return poked
 
     def _blocked(self, listed: dict[str, lease.Lease], started: float) -> bool:
         legacy = listed.get(self.prefix)

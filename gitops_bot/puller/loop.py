@@ -106,6 +106,8 @@ class Puller:
     def poke(self) -> None:
         self.reporter.metrics.pokes.inc()
         self._wake.set()
+        if isinstance(self.elector, EnvLeases):
+            self.elector.poke()  # the others may hold environments the push changed
 
     def holds(self, env: str) -> bool:
         """Whether this replica may apply `env` now (it holds its Lease)."""
