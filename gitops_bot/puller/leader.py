@@ -1,14 +1,17 @@
-"""Leader election: at most one puller replica applies at a time.
+"""Leader election on one Lease: at most one replica holds it at a time.
 
-Owns: the client-go algorithm on a coordination.k8s.io/v1 Lease. A
-candidate takes the Lease when it is free or expired (holder empty, or not
-renewed within leaseDurationSeconds), and the leader renews it every
-`retry_s`; every write carries the resourceVersion read, so of two
-candidates only one wins. The leader counts itself leader only until
-`renew_deadline_s` after its last successful renewal by its own monotonic
-clock (shorter than the lease duration, so it stops before anyone else may
-start), and gives the Lease up on release(). Refuses: applying anything
-(the loop asks `is_leader` before each step).
+Owns: the client-go algorithm on a coordination.k8s.io/v1 Lease (one per
+environment in puller.leases; or one for all environments). A candidate
+takes the Lease when it is free or expired (holder empty, or not renewed
+within leaseDurationSeconds), and the leader renews it every `retry_s`,
+from a Lease it reads itself or one read for it (act()); every write
+carries the resourceVersion read, so of two candidates only one wins. The
+leader counts itself leader only until `renew_deadline_s` after its last
+successful renewal by its own monotonic clock (shorter than the lease
+duration, so it stops before anyone else may start), stops counting itself
+leader at once on leave() while it keeps renewing, and gives the Lease up on
+release(). Refuses: applying anything (the loop asks `holds` before each
+step) and deciding which Leases to campaign for (puller.leases does).
 """
 
 from __future__ import annotations
