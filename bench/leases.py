@@ -15,7 +15,8 @@ its environments' Leases is held by a survivor; then a change is pushed,
 one survivor poked (the other wakes on its note; the interval is 30 s), and
 the time until all ConfigMaps hold it. Applies
 per replica are counted from the Events (reason Applied, reportingInstance).
-Medians over `--rounds`, with the runs.
+Medians over `--rounds`, with the runs. With `--replicas 1`, only the
+first figure (the baseline of what one replica applies alone).
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ def one_round(
         _until(lambda: settled(names), 120, "the spread settled")
         settled_s = time.monotonic() - started
         spread = dict(sorted(Counter(_holders(kube, namespace, envs).values()).items()))
+        if len(names) == 1:  # the baseline: nothing to take over
+            return {"applied_s": applied_s, "settled_s": settled_s, "spread": spread, "cap": cap}
         victim = names[1]
         lost = {env for env, holder in _holders(kube, namespace, envs).items() if holder == victim}
         procs[victim].send_signal(signal.SIGKILL)
@@ -257,6 +260,8 @@ def main() -> None:
         print(f"  all applied after start: {_med(runs, 'applied_s')}")
         print(f"  spread settled after start: {_med(runs, 'settled_s')}")
         print(f"  spread: {[r['spread'] for r in runs]} (cap {runs[0]['cap']})")
+        if args.replicas == 1:
+            return
         print(f"  take-over after SIGKILL: {_med(runs, 'takeover_s')}")
         print(f"  take-over after the victim's last renewal: {_med(runs, 'since_renewal_s')}")
         print(f"  spread after: {[r['after'] for r in runs]}")

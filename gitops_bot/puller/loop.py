@@ -98,6 +98,7 @@ class Puller:
         self._applies = threading.Condition()  # plans wait on it (puller.plans)
         self._applying = 0
         self._syncing: list[Callable[[bool], None]] = []  # told when syncs start and end
+        self._missed = False  # the last sync skipped an environment held when it began
         if isinstance(elector, EnvLeases):
             elector.quiet, elector.changed = self.quiet, self._wake.set
 
@@ -182,7 +183,9 @@ class Puller:
                 self._wake.clear()
                 if self._track():
                     self.sync()
-                    self._wake.wait(self.settings.interval_s)
+                    # One skipped as its Lease lapsed for a moment is tried again soon.
+                    soon = self._missed and self.settings.interval_s > 1.0
+                    self._wake.wait(1.0 if soon else self.settings.interval_s)
                 else:
                     self._wake.wait(min(self.settings.interval_s, 1.0))
         finally:
@@ -193,7 +196,12 @@ class Puller:
         left off; stop watching one lost (all when stopping)."""
         held = frozenset() if stopping else frozenset(self.held())
         for name in sorted(held - self._leading):
-            self.store.load(name)
+            try:
+                self.store.load(name)
+            except BotError as err:  # not followed yet: tried again soon
+                self.log.warning("%s: reading its status: %s", name, err)
+                held, self._missed = held - {name}, True
+                continue
             self._envs[name].last_run = float("-inf")
         for name in self._leading - held:
             env = self._envs[name]
@@ -211,6 +219,7 @@ class Puller:
 
     def sync(self) -> dict[str, SyncOutcome]:
         """Fetch, then bring every environment held to the tip; what happened per environment."""
+        self._missed = False
         held = self._track()
         if not held:
             return {}
@@ -223,12 +232,16 @@ class Puller:
         outcomes: dict[str, SyncOutcome] = {}
         for env in self._envs.values():
             # One gained meanwhile waits for the next sync (read where its holder left off).
-            if env.name not in held or not self.holds(env.name):
-                continue  # a Lease lost: its next holder goes on
+            if env.name not in held:
+                continue
+            if not self.holds(env.name):
+                self._missed = True  # lost (its next holder goes on), or lapsed for a moment
+                continue
             env.syncing = True
             try:
                 with self._apply_in_progress():  # from its render to its health
                     outcomes[env.name] = self._sync_env(env, self.tip)
+                self._missed |= outcomes[env.name] == SyncOutcome.NOT_LEADER
             except BotError as err:  # recorded; the other environments go on
                 outcomes[env.name] = SyncOutcome.FAILED
                 self.log.warning("%s: %s", env.name, err)
