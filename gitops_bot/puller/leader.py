@@ -79,18 +79,21 @@ class Elector:
 
     def try_acquire_or_renew(self) -> bool:
         """One round: True if we hold the Lease afterwards."""
-        started = self._monotonic()
         try:
             current = lease.get(self.kube, self.namespace, self.name)
         except ClusterError as err:
             self.log.warning("leader election: %s", err)
             return False
-        return self.act(current, started=started)
+        return self.act(current)  # timed from after the read: it was seen then
 
     def act(self, current: lease.Lease | None, *, started: float | None = None) -> bool:
-        """One round on the Lease as read (`current`, None if absent) at monotonic
-        time `started`: create it, renew it, or take it when free. True if we
-        hold it afterwards. A write carries the resourceVersion read."""
+        """One round on the Lease as read (`current`, None if absent), seen at
+        monotonic time `started` (default: now; never before the read returned,
+        or another holder's renewal could look older than it is): create it,
+        renew it, or take it when free. True if we hold it afterwards, until
+        `started` plus the renew deadline (`started` is before our write, so
+        this ends before anyone may take it). A write carries the
+        resourceVersion read."""
         started = self._monotonic() if started is None else started
         now = self._now()
         try:
@@ -194,12 +197,13 @@ class Elector:
                 self._seen_at = now
 
     def release(self) -> None:
-        """Give the Lease up (others need not wait for it to expire)."""
+        """Give the Lease up (others need not wait for it to expire); also one
+        whose renewal came too late, if it still names us."""
         with self._lock:
-            leading = self._monotonic() < self._valid_until
+            ours = self._monotonic() < self._valid_until or self.holder == self.identity
             self._valid_until = 0.0
             self._leaving = False
-        if not leading:
+        if not ours:
             return
         try:
             current = lease.get(self.kube, self.namespace, self.name)

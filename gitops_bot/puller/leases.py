@@ -149,12 +149,12 @@ class EnvLeases:
 
     def round(self) -> None:
         """List the Leases once; renew ours; take or leave some; release what is quiet."""
-        started = self._monotonic()
         try:
             listed = {found.name: found for found in lease.list_all(self.kube, self.namespace)}
         except ClusterError as err:
             self.log.warning("environment leases: %s", err)
             return
+        started = self._monotonic()  # when the Leases were seen (after the LIST returned)
         before = set(self.held())
         self.rounds += 1
         self.member.act(listed.get(self.member.name), started=started)
@@ -165,7 +165,8 @@ class EnvLeases:
         for elector in self._envs.values():
             current = listed.get(elector.name)
             if current is not None and current.holder == self.identity:
-                elector.act(current, started=started)
+                elector.act(current)  # timed from just before its write: one late renewal
+                # of many does not cut the others' deadlines short
         mine = [env for env, elector in self._envs.items() if elector.held]
         counts = self._counts(listed, live, started)
         counts[self.identity] = len(mine)
@@ -288,10 +289,9 @@ class EnvLeases:
         """Give every Lease up and delete the member Lease (the loop has stopped)."""
         for elector in self._envs.values():
             elector.release()
-        self.member.release()
         try:
             mine = lease.get(self.kube, self.namespace, self.member.name)
-            if mine is not None and not mine.holder:
+            if mine is not None and mine.holder in {"", self.identity}:
                 lease.delete(self.kube, mine)
         except ClusterError as err:
             self.log.warning("environment leases: deleting %s: %s", self.member.name, err)
