@@ -99,6 +99,7 @@ class Puller:
         self._applying = 0
         self._syncing: list[Callable[[bool], None]] = []  # told when syncs start and end
         self._missed = False  # the last sync skipped an environment held when it began
+        self._unread: set[str] = set()  # gained, but its status could not be read
         if isinstance(elector, EnvLeases):
             elector.quiet, elector.changed = self.quiet, self._wake.set
 
@@ -195,12 +196,14 @@ class Puller:
         """Follow what is held: read where the last holder of a gained environment
         left off; stop watching one lost (all when stopping)."""
         held = frozenset() if stopping else frozenset(self.held())
+        self._unread = set()
         for name in sorted(held - self._leading):
             try:
                 self.store.load(name)
             except BotError as err:  # not followed yet: tried again soon
                 self.log.warning("%s: reading its status: %s", name, err)
                 held, self._missed = held - {name}, True
+                self._unread.add(name)
                 continue
             self._envs[name].last_run = float("-inf")
         for name in self._leading - held:
@@ -221,15 +224,16 @@ class Puller:
         """Fetch, then bring every environment held to the tip; what happened per environment."""
         self._missed = False
         held = self._track()
+        unread = dict.fromkeys(sorted(self._unread), SyncOutcome.FAILED)
         if not held:
-            return {}
+            return unread
         try:
             self.tip = self.source.fetch()
         except BotError as err:
             self.reporter.metrics.fetch_errors.inc()
             self.log.warning("fetching %s: %s", self.settings.branch, err)
             return {}
-        outcomes: dict[str, SyncOutcome] = {}
+        outcomes: dict[str, SyncOutcome] = dict(unread)
         for env in self._envs.values():
             # One gained meanwhile waits for the next sync (read where its holder left off).
             if env.name not in held:
