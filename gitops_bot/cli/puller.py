@@ -4,7 +4,7 @@ Owns: reading the puller's flags (each with an environment variable, so
 a Deployment sets them from its env and mounted Secrets; --helm and
 --kustomize are cli/common.py's), the kubeconfig in a pod (one written for
 its ServiceAccount, and the pod's namespace), logging, and the signals:
-SIGTERM/SIGINT stop the puller, which stops acting, gives the Lease up and
+SIGTERM/SIGINT stop the puller, which stops acting, gives its Leases up and
 exits 0. The flags become one typed Options (puller/settings.py) that
 puller/wiring.py builds and runs. Refuses: building the collaborators
 (puller/wiring.py) and logic of its own (puller/loop.py).
@@ -211,8 +211,15 @@ _OPTIONS = [
         help="Merge-skew guard: apply a changed render only if the merged pull request's "
         "gitops/policy/ENV was success for exactly that render (needs --forge).",
     ),
-    _opt("--identity", env="POD_NAME", default=socket.gethostname, help="Name in the Lease."),
+    _opt("--identity", env="POD_NAME", default=socket.gethostname, help="Name in the Leases."),
     _opt("--leader-elect/--no-leader-elect", env="GITOPS_BOT_LEADER_ELECT", default=True),
+    _opt(
+        "--lease-name",
+        env="GITOPS_BOT_LEASE_NAME",
+        default="gitops-bot-puller",
+        show_default=True,
+        help="Prefix of the Leases: NAME-ENV per environment, NAME.member.IDENTITY per replica.",
+    ),
     _opt("--lease-duration", env="GITOPS_BOT_LEASE_DURATION", type=int, default=15),
     _opt(
         "--cache-dir",
@@ -317,6 +324,7 @@ def _options_from(flags: dict[str, Any], *, kubeconfig: str, namespace: str | No
         ),
         bounds=Bounds(max_objects=flags["max_objects"]),
         leader_elect=flags["leader_elect"],
+        lease_name=flags["lease_name"],
         lease_duration=flags["lease_duration"],
         listen=flags["listen"],
         poke_secret_file=flags["poke_secret_file"],

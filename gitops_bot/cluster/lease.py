@@ -1,7 +1,9 @@
 """coordination.k8s.io/v1 Leases: read, create and update with optimistic concurrency.
 
 Owns: the Lease as a small value (holder, duration, acquire and renew
-times, transitions, resourceVersion), its creation (POST: a second
+times, transitions, resourceVersion, and a note that its holder was
+poked), listing a namespace's Leases, deleting
+one (only the object read: a UID precondition), its creation (POST: a second
 creator gets 409 AlreadyExists) and its update (server-side apply that
 carries the resourceVersion read: the server refuses it with 409 Conflict
 when someone wrote in between). Both conflicts surface as LeaseConflictError.
@@ -20,6 +22,7 @@ from gitops_bot.errors import ClusterError
 
 API_VERSION = "coordination.k8s.io/v1"
 KIND = "Lease"
+POKED = "gitops-bot.io/poked"  # an annotation: the holder was poked (a note to the others)
 
 
 class LeaseConflictError(ClusterError):
@@ -36,6 +39,8 @@ class Lease:
     renewed: datetime | None = None
     transitions: int = 0
     resource_version: str = ""
+    uid: str = ""
+    poked: str = ""  # the POKED annotation
 
     def expired(self, now: datetime) -> bool:
         if not self.holder or self.renewed is None:
@@ -66,6 +71,8 @@ def _from(obj: dict[str, Any]) -> Lease:
         renewed=_time(spec.get("renewTime")),
         transitions=int(spec.get("leaseTransitions") or 0),
         resource_version=str(meta.get("resourceVersion", "")),
+        uid=str(meta.get("uid", "")),
+        poked=str((meta.get("annotations") or {}).get(POKED, "")),
     )
 
 
@@ -82,12 +89,26 @@ def _body(lease: Lease) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": lease.name, "namespace": lease.namespace}
     if lease.resource_version:
         meta["resourceVersion"] = lease.resource_version
+    if lease.poked:
+        meta["annotations"] = {POKED: lease.poked}
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}
 
 
 def get(kube: Kube, namespace: str, name: str) -> Lease | None:
     obj = kube.get(API_VERSION, KIND, name, namespace=namespace)
     return None if obj is None else _from(obj)
+
+
+def list_all(kube: Kube, namespace: str) -> list[Lease]:
+    """Every Lease of the namespace: one request."""
+    return [_from(obj) for obj in kube.list_objects(API_VERSION, KIND, namespace=namespace)]
+
+
+def delete(kube: Kube, lease: Lease) -> bool:
+    """Delete the Lease read as `lease` (never a namesake created since); False if gone."""
+    return kube.delete(
+        API_VERSION, KIND, lease.name, namespace=lease.namespace, uid=lease.uid or None
+    )
 
 
 def create(kube: Kube, lease: Lease) -> Lease:

@@ -1,14 +1,17 @@
-"""Leader election: at most one puller replica applies at a time.
+"""Leader election on one Lease: at most one replica holds it at a time.
 
-Owns: the client-go algorithm on a coordination.k8s.io/v1 Lease. A
-candidate takes the Lease when it is free or expired (holder empty, or not
-renewed within leaseDurationSeconds), and the leader renews it every
-`retry_s`; every write carries the resourceVersion read, so of two
-candidates only one wins. The leader counts itself leader only until
-`renew_deadline_s` after its last successful renewal by its own monotonic
-clock (shorter than the lease duration, so it stops before anyone else may
-start), and gives the Lease up on release(). Refuses: applying anything
-(the loop asks `is_leader` before each step).
+Owns: the client-go algorithm on a coordination.k8s.io/v1 Lease (one per
+environment in puller.leases; or one for all environments). A candidate
+takes the Lease when it is free or expired (holder empty, or not renewed
+within leaseDurationSeconds), and the leader renews it every `retry_s`,
+from a Lease it reads itself or one read for it (act()); every write
+carries the resourceVersion read, so of two candidates only one wins. The
+leader counts itself leader only until `renew_deadline_s` after its last
+successful renewal by its own monotonic clock (shorter than the lease
+duration, so it stops before anyone else may start), stops counting itself
+leader at once on leave() while it keeps renewing, and gives the Lease up on
+release(). Refuses: applying anything (the loop asks `holds` before each
+step) and deciding which Leases to campaign for (puller.leases does).
 """
 
 from __future__ import annotations
@@ -58,18 +61,42 @@ class Elector:
         self._seen_version = ""  # the Lease's resourceVersion when last seen to change ...
         self._seen_at = 0.0  # ... and when (monotonic)
         self.transitions = 0  # times this candidate became leader
+        self._leaving = False  # leave() was called: not leader, released when quiet
+        self.note = ""  # written as the Lease's `poked` with the next create or renewal
 
     @property
     def is_leader(self) -> bool:
         with self._lock:
-            return self._monotonic() < self._valid_until
+            return not self._leaving and self._monotonic() < self._valid_until
+
+    def holds(self, env: str) -> bool:
+        """The loop's question (puller.leases asks it per environment)."""
+        return self.is_leader
+
+    def describe(self) -> str:
+        """Who leads, for /readyz on a standby."""
+        return f"{self.holder or 'nobody'} leads"
 
     def try_acquire_or_renew(self) -> bool:
         """One round: True if we hold the Lease afterwards."""
-        started = self._monotonic()
-        now = self._now()
         try:
             current = lease.get(self.kube, self.namespace, self.name)
+        except ClusterError as err:
+            self.log.warning("leader election: %s", err)
+            return False
+        return self.act(current)  # timed from after the read: it was seen then
+
+    def act(self, current: lease.Lease | None, *, started: float | None = None) -> bool:
+        """One round on the Lease as read (`current`, None if absent), seen at
+        monotonic time `started` (default: now; never before the read returned,
+        or another holder's renewal could look older than it is): create it,
+        renew it, or take it when free. True if we hold it afterwards, until
+        `started` plus the renew deadline (`started` is before our write, so
+        this ends before anyone may take it). A write carries the
+        resourceVersion read."""
+        started = self._monotonic() if started is None else started
+        now = self._now()
+        try:
             if current is None:
                 written = lease.create(
                     self.kube,
@@ -80,6 +107,7 @@ class Elector:
                         duration_s=self.duration_s,
                         acquired=now,
                         renewed=now,
+                        poked=self.note,
                     ),
                 )
             elif current.holder == self.identity:
@@ -90,9 +118,10 @@ class Elector:
                         duration_s=self.duration_s,
                         acquired=current.acquired or now,
                         renewed=now,
+                        poked=self.note or current.poked,
                     ),
                 )
-            elif self._free(current, started):
+            elif self.free(current, started):
                 written = lease.update(
                     self.kube,
                     dataclasses.replace(
@@ -121,6 +150,35 @@ class Elector:
             self.log.info("leader election: %s now leads %s", self.identity, self.name)
         return True
 
+    @property
+    def held(self) -> bool:
+        """Whether the Lease is ours within the renew deadline, leaving or not."""
+        with self._lock:
+            return self._monotonic() < self._valid_until
+
+    def leave(self) -> None:
+        """Stop counting as leader at once but keep renewing, until release():
+        the caller releases once nothing it started under the Lease still runs."""
+        with self._lock:
+            self._leaving = True
+
+    @property
+    def leaving(self) -> bool:
+        with self._lock:
+            return self._leaving
+
+    def free(self, current: lease.Lease | None, now: float | None = None) -> bool:
+        """Whether the Lease (as read) may be taken by us: absent, released, or
+        not renewed for its duration by our clock since we saw it change."""
+        if current is None:
+            return True
+        return self._free(current, self._monotonic() if now is None else now)
+
+    def seen_for(self, now: float | None = None) -> float:
+        """Seconds since we saw the Lease change last."""
+        with self._lock:
+            return (self._monotonic() if now is None else now) - self._seen_at
+
     def _free(self, current: lease.Lease, now: float) -> bool:
         """Whether another holder's Lease may be taken: released, or not renewed
         for its duration as measured by our own clock since we saw it change
@@ -139,11 +197,13 @@ class Elector:
                 self._seen_at = now
 
     def release(self) -> None:
-        """Give the Lease up (others need not wait for it to expire)."""
+        """Give the Lease up (others need not wait for it to expire); also one
+        whose renewal came too late, if it still names us."""
         with self._lock:
-            leading = self._monotonic() < self._valid_until
+            ours = self._monotonic() < self._valid_until or self.holder == self.identity
             self._valid_until = 0.0
-        if not leading:
+            self._leaving = False
+        if not ours:
             return
         try:
             current = lease.get(self.kube, self.namespace, self.name)

@@ -7,13 +7,17 @@ rollback, signature), render it with the bot's own code
 Guard, mark the commit attempted in the status object, reconcile with the
 apply engine, record status, Events, metrics and a forge status, and point
 the drift watcher at what was applied), when syncs happen (every interval,
-at once on a poke, again for an unchanged commit only every resync period,
-and for a failed one every retry period) and that they happen only on the
-leader, and that plans asked of the puller (puller.plans) wait while an
-environment is being synced. One environment's failure is recorded and the
+at once on a poke or when an environment's Lease is gained, again for an
+unchanged commit only every resync period, and for a failed one every retry
+period) and that each environment is synced and healed only while this
+replica holds its Lease (puller.leases; or the one Lease of
+puller.leader:Elector for all), read where the last holder left off when
+gained, and let go of (no sync of it under way) before it is released;
+and that plans asked of the puller (puller.plans) wait while an environment
+is being synced. One environment's failure is recorded and the
 next one goes on.
 Refuses: building its collaborators (puller/wiring.py does) and applying
-anything on a replica that does not hold the Lease.
+an environment whose Lease this replica does not hold.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from gitops_bot.puller import report
 from gitops_bot.puller import status as status_mod
 from gitops_bot.puller.guard import AllowAll, Guard
 from gitops_bot.puller.leader import Elector
+from gitops_bot.puller.leases import EnvLeases
 from gitops_bot.puller.outcome import SyncOutcome
 from gitops_bot.puller.settings import Settings
 from gitops_bot.puller.source import Move, Source
@@ -57,6 +62,7 @@ class _Env:
     last_run: float = float("-inf")  # monotonic time of the last reconcile
     failed: str = ""  # the commit whose render or apply failed last
     drift: drift_mod.DriftWatcher | None = None
+    syncing: bool = False  # between deciding and recording (its Lease is not released meanwhile)
 
 
 class Puller:
@@ -68,7 +74,7 @@ class Puller:
         source: Source,
         tools: Tools,
         reporter: report.Reporter,
-        elector: Elector | None = None,
+        elector: Elector | EnvLeases | None = None,
         guard: Guard | None = None,
         limits: Limits = DEFAULT_LIMITS,
         bounds: Bounds | None = None,
@@ -86,30 +92,63 @@ class Puller:
         self.store = status_mod.Store(kube, namespace=settings.namespace)
         self._envs = {n: _Env(n, threading.Lock()) for n in settings.envs}
         self._wake = threading.Event()
-        self._leading = False
-        self.synced = threading.Event()  # one whole sync done as leader
+        self._leading: frozenset[str] = frozenset()  # the environments held, as last seen
+        self.synced = threading.Event()  # one whole sync of the environments held
         self.tip = ""  # the commit last fetched
         self._applies = threading.Condition()  # plans wait on it (puller.plans)
         self._applying = 0
         self._syncing: list[Callable[[bool], None]] = []  # told when syncs start and end
+        self._missed = False  # the last sync skipped an environment held when it began
+        self._unread: set[str] = set()  # gained, but its status could not be read
+        if isinstance(elector, EnvLeases):
+            elector.quiet, elector.changed = self.quiet, self._wake.set
 
     # -- the outside -----------------------------------------------------------
 
     def poke(self) -> None:
         self.reporter.metrics.pokes.inc()
         self._wake.set()
+        if isinstance(self.elector, EnvLeases):
+            self.elector.poke()  # the others may hold environments the push changed
+
+    def holds(self, env: str) -> bool:
+        """Whether this replica may apply `env` now (it holds its Lease)."""
+        return self.elector is None or self.elector.holds(env)
+
+    def held(self) -> tuple[str, ...]:
+        return tuple(env for env in self._envs if self.holds(env))
 
     def is_leader(self) -> bool:
-        return self.elector is None or self.elector.is_leader
+        """Whether this replica holds any environment."""
+        return bool(self.held())
 
     def ready(self) -> tuple[bool, str]:
-        if self.is_leader():
+        held = self.held()
+        if held:
+            what = "leader"
+            if isinstance(self.elector, EnvLeases):
+                what = f"leader of {len(held)}/{len(self._envs)}: {', '.join(held)}"
             if self.synced.is_set():
-                return True, "leader, synced"
-            return False, "leader, not synced yet"
+                return True, f"{what}, synced"
+            return False, f"{what}, not synced yet"
         if self.elector is not None and self.elector.observed:
-            return True, f"standby; {self.elector.holder or 'nobody'} leads"
+            return True, f"standby; {self.elector.describe()}"
         return False, "standby, the Lease not read yet"
+
+    @contextlib.contextmanager
+    def quiet(self, env: str) -> Iterator[bool]:
+        """Hold the environment's apply lock if it is free and no sync of it is under
+        way (True), else yield False; puller.leases releases a Lease only within it."""
+        lock = self._envs[env].lock
+        got = lock.acquire(blocking=False)
+        if got and self._envs[env].syncing:  # it records what it did outside the lock
+            lock.release()
+            got = False
+        try:
+            yield got
+        finally:
+            if got:
+                lock.release()
 
     def wait_quiet(self, timeout: float) -> bool:
         """Wait until no apply is in progress (plans yield to applies); False at `timeout`."""
@@ -143,56 +182,76 @@ class Puller:
         try:
             while not stop.is_set():
                 self._wake.clear()
-                if self.is_leader():
-                    if not self._leading:
-                        self._lead()
+                if self._track():
                     self.sync()
-                    self._wake.wait(self.settings.interval_s)
+                    # One skipped as its Lease lapsed for a moment is tried again soon.
+                    soon = self._missed and self.settings.interval_s > 1.0
+                    self._wake.wait(1.0 if soon else self.settings.interval_s)
                 else:
-                    if self._leading:
-                        self._follow()
                     self._wake.wait(min(self.settings.interval_s, 1.0))
         finally:
-            self._follow()
+            self._track(stopping=True)
 
-    def _lead(self) -> None:
-        """Leadership gained: read where the last leader left off."""
-        self._leading = True
-        for env in self._envs.values():
-            self.store.load(env.name)
-            env.last_run = float("-inf")
-
-    def _follow(self) -> None:
-        """Leadership lost (or stopping): stop watching and acting."""
-        self._leading = False
-        self.reporter.metrics.leader.set(0)
-        for env in self._envs.values():
+    def _track(self, *, stopping: bool = False) -> frozenset[str]:
+        """Follow what is held: read where the last holder of a gained environment
+        left off; stop watching one lost (all when stopping)."""
+        held = frozenset() if stopping else frozenset(self.held())
+        self._unread = set()
+        for name in sorted(held - self._leading):
+            try:
+                self.store.load(name)
+            except BotError as err:  # not followed yet: tried again soon
+                self.log.warning("%s: reading its status: %s", name, err)
+                held, self._missed = held - {name}, True
+                self._unread.add(name)
+                continue
+            self._envs[name].last_run = float("-inf")
+        for name in self._leading - held:
+            env = self._envs[name]
             if env.drift is not None:
                 env.drift.stop()
                 env.drift = None
+        self._leading = held
+        metrics = self.reporter.metrics
+        metrics.leader.set(1 if held else 0)
+        for name in self._envs:
+            metrics.leased.labels(env=name).set(1 if name in held else 0)
+        return held
 
     # -- one sync ---------------------------------------------------------------
 
     def sync(self) -> dict[str, SyncOutcome]:
-        """Fetch, then bring every environment to the tip; what happened per environment."""
-        self.reporter.metrics.leader.set(1 if self.is_leader() else 0)
+        """Fetch, then bring every environment held to the tip; what happened per environment."""
+        self._missed = False
+        held = self._track()
+        unread = dict.fromkeys(sorted(self._unread), SyncOutcome.FAILED)
+        if not held:
+            return unread
         try:
             self.tip = self.source.fetch()
         except BotError as err:
             self.reporter.metrics.fetch_errors.inc()
             self.log.warning("fetching %s: %s", self.settings.branch, err)
             return {}
-        outcomes: dict[str, SyncOutcome] = {}
+        outcomes: dict[str, SyncOutcome] = dict(unread)
         for env in self._envs.values():
-            if not self.is_leader():
-                break  # the Lease was lost: the next leader goes on
+            # One gained meanwhile waits for the next sync (read where its holder left off).
+            if env.name not in held:
+                continue
+            if not self.holds(env.name):
+                self._missed = True  # lost (its next holder goes on), or lapsed for a moment
+                continue
+            env.syncing = True
             try:
                 with self._apply_in_progress():  # from its render to its health
                     outcomes[env.name] = self._sync_env(env, self.tip)
+                self._missed |= outcomes[env.name] == SyncOutcome.NOT_LEADER
             except BotError as err:  # recorded; the other environments go on
                 outcomes[env.name] = SyncOutcome.FAILED
                 self.log.warning("%s: %s", env.name, err)
-        else:
+            finally:
+                env.syncing = False
+        if all(self.holds(name) for name in held):
             self.synced.set()
         return outcomes
 
@@ -240,7 +299,7 @@ class Puller:
             self.reporter.refused(env.name, move.commit, why, self.store, self._applyset(env.name))
             return SyncOutcome.REFUSED
         with env.lock:
-            if not self.is_leader():
+            if not self.holds(env.name):
                 return SyncOutcome.NOT_LEADER
             self._attempting(env.name, move, rollback)
             result = apply.reconcile(
@@ -350,7 +409,7 @@ class Puller:
                 selector=ref.selector,
                 heal=self.settings.heal,
                 lock=env.lock,
-                may_act=self.is_leader,
+                may_act=functools.partial(self.holds, env.name),
                 report=functools.partial(self._drifted, env.name, ref),
                 log=self.log,
             )

@@ -61,7 +61,13 @@ class Metrics:
             registry=r,
         )
         self.leader = Gauge(
-            "gitops_bot_leader", "1 while this replica holds the Lease.", registry=r
+            "gitops_bot_leader", "1 while this replica holds any environment's Lease.", registry=r
+        )
+        self.leased = Gauge(
+            "gitops_bot_env_leased",
+            "1 while this replica holds the environment's Lease (it applies it), else 0.",
+            ["env"],
+            registry=r,
         )
         self.pokes = Counter("gitops_bot_pokes", "Authenticated pokes received.", registry=r)
         self.plan_requests = Counter(

@@ -38,7 +38,7 @@ class Settings:
     url: str  # the repository to pull from
     branch: str
     envs: tuple[str, ...]
-    namespace: str  # where the ApplySet parents, the status objects and the Lease live
+    namespace: str  # where the ApplySet parents, the status objects and the Leases live
     config_file: str = ".gitops.yaml"
     interval_s: float = 60.0  # fetch this often (and at once on a poke)
     resync_s: float = 600.0  # reconcile an unchanged commit again this often
@@ -46,7 +46,7 @@ class Settings:
     heal: bool = True  # re-apply drifted objects; False: report only
     rollback_to: str = ""  # a commit that may be moved to although it does not descend
     identity: str = "gitops-bot"  # this replica's name in the Lease and in Events
-    lease_name: str = "gitops-bot-puller"
+    lease_name: str = "gitops-bot-puller"  # the prefix: a Lease <lease_name>-<env> per env
     apply: ApplySettings = field(default_factory=ApplySettings)
 
     def parent_name(self, env: str) -> str:
@@ -102,6 +102,7 @@ class Options:
     bounds: Bounds = field(default_factory=Bounds)
     # Leader election and the HTTP server.
     leader_elect: bool = True
+    lease_name: str = "gitops-bot-puller"  # the prefix of the per-environment Leases
     lease_duration: int = 15
     listen: str = "0.0.0.0:8080"
     poke_secret_file: Path | None = None

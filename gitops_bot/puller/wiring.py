@@ -1,11 +1,11 @@
 """Build a running puller from its options, and run it.
 
 Owns: turning the CLI's typed Options into Settings and the collaborators
-(Kube, Source, Elector, Reporter with Events and an optional forge, the HTTP
+(Kube, Source, the per-environment Leases, Reporter with Events and an optional forge, the HTTP
 server and, when plans are served, its plan endpoint: the callers allowed, a
 plan-only client and the planner's bounds), reading the secrets they need
-from their files, starting the leader election and the loop on threads, and
-shutting them down in order (stop acting, release the Lease, close the
+from their files, starting the Leases' campaign and the loop on threads, and
+shutting them down in order (stop acting, release the Leases, close the
 server and the client); with --once, one sync and its exit code. Refuses:
 reading flags or the environment (cli/puller.py does) and logic
 (puller/loop.py).
@@ -28,7 +28,7 @@ from gitops_bot.forges import registry
 from gitops_bot.forges.forge import Connection
 from gitops_bot.puller import outcome, report
 from gitops_bot.puller.guard import ApprovedRenders, GuardForge
-from gitops_bot.puller.leader import Elector
+from gitops_bot.puller.leases import EnvLeases
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.plans import PlanLimits, Planner
@@ -57,6 +57,7 @@ def settings_from(options: Options) -> Settings:
         heal=options.heal,
         rollback_to=options.rollback_to,
         identity=options.identity,
+        lease_name=options.lease_name,
         apply=options.apply,
     )
 
@@ -121,7 +122,7 @@ def main(options: Options, *, stop: threading.Event) -> int:
 
 def _build(
     options: Options, settings: Settings, kube: Kube, cache_dir: Path
-) -> tuple[Puller, Elector | None]:
+) -> tuple[Puller, EnvLeases | None]:
     source = Source(
         settings.url,
         settings.branch,
@@ -152,15 +153,16 @@ def _build(
     return puller, elector
 
 
-def _elector(options: Options, settings: Settings, kube: Kube) -> Elector | None:
-    """Leader election, unless it is turned off or the puller syncs once."""
+def _elector(options: Options, settings: Settings, kube: Kube) -> EnvLeases | None:
+    """A Lease per environment, unless election is turned off or the puller syncs once."""
     if not options.leader_elect or options.once:
         return None
     duration = options.lease_duration
-    return Elector(
+    return EnvLeases(
         kube,
         namespace=settings.namespace,
-        name=settings.lease_name,
+        prefix=settings.lease_name,
+        envs=settings.envs,
         identity=settings.identity,
         duration_s=duration,
         renew_deadline_s=duration * 2 / 3,
@@ -168,7 +170,9 @@ def _elector(options: Options, settings: Settings, kube: Kube) -> Elector | None
     )
 
 
-def _serve(puller: Puller, elector: Elector | None, options: Options, stop: threading.Event) -> int:
+def _serve(
+    puller: Puller, elector: EnvLeases | None, options: Options, stop: threading.Event
+) -> int:
     host, port = _listen(options.listen)
     secret = _read_secret(options.poke_secret_file, what="the poke secret").encode()
     workers = (
@@ -189,7 +193,7 @@ def _serve(puller: Puller, elector: Elector | None, options: Options, stop: thre
         puller.settings.url,
         puller.settings.branch,
     )
-    # The Lease is given up only after the loop stopped: never while it may still apply.
+    # The Leases are given up only after the loop stopped: never while it may still apply.
     lease_stop = threading.Event()
     lease = (
         threading.Thread(target=elector.run, args=(lease_stop,), name="lease", daemon=True)

@@ -16,6 +16,7 @@ from gitops_bot.cluster import recorder
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.puller import report
 from gitops_bot.puller.leader import Elector
+from gitops_bot.puller.leases import EnvLeases
 from gitops_bot.puller.loop import Puller
 from gitops_bot.puller.metrics import Metrics
 from gitops_bot.puller.settings import ApplySettings, Settings
@@ -109,7 +110,7 @@ def make(
     cache: Path,
     binaries: Binaries,
     envs: tuple[str, ...] = ("dev",),
-    elector: Elector | None = None,
+    elector: Elector | EnvLeases | None = None,
     identity: str = "test",
     allowed_signers: Path | None = None,
     **overrides: Any,

@@ -145,6 +145,10 @@ def test_the_puller_killed_mid_apply_and_started_again(
         if second.poll() is None:
             second.kill()
     assert _count(cp, namespace, "2") == COUNT
-    lease = kube.get("coordination.k8s.io/v1", "Lease", "gitops-bot-puller", namespace=namespace)
+    lease = kube.get(
+        "coordination.k8s.io/v1", "Lease", "gitops-bot-puller-dev", namespace=namespace
+    )
     assert lease is not None
     assert lease["spec"]["holderIdentity"] == "", "given up on SIGTERM"
+    member = "gitops-bot-puller.member.second"
+    assert kube.get("coordination.k8s.io/v1", "Lease", member, namespace=namespace) is None

@@ -53,6 +53,7 @@ def test_settings_come_from_the_environment(
         "GITOPS_BOT_NAMESPACE": "gitops-bot",
         "GITOPS_BOT_SELF_HEAL": "false",
         "GITOPS_BOT_PRUNE_OPT_IN": "Namespace",
+        "GITOPS_BOT_LEASE_NAME": "shop-puller",
         "KUBECONFIG": str(kubeconfig),
     }
     # Only the flag reading is under test here; running is test_puller_faults's.
@@ -64,6 +65,7 @@ def test_settings_come_from_the_environment(
     assert settings.heal is False
     assert settings.apply.prune_opt_in == frozenset({"Namespace"})
     assert settings.parent_name("prod") == "gitops-bot-prod"
+    assert settings.lease_name == "shop-puller"
 
 
 def test_a_namespace_is_needed_outside_a_pod() -> None:
