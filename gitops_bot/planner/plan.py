@@ -4,14 +4,22 @@ Owns: the glue from two commits to a core.plan.Plan: the merge base, the
 configuration at both ends (the base end's through planner.configs.read_config,
 or the event's parsed copy a review passes in), which environments the change affects, their
 renders at both ends, the offline diff, and (when asked) the live diff and
-the drift, with every error scrubbed of secret values. Refuses: formatting
-(core.report) and reading flags or the environment (the CLI does).
+the drift, with every error scrubbed of secret values. The affected
+environments are planned at once, as many as the machine's cores (`workers`):
+a render is mostly its kustomize or helm subprocess, so threads suffice; each
+environment's meter starts when its own plan does, and only the finished
+EnvPlans (not the renders) outlive an environment's plan, so memory is bounded
+by the workers, not the environments; the order of the plan is the
+configuration's either way. Refuses: formatting (core.report) and reading flags or the
+environment (the CLI does).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,10 +92,12 @@ def plan(
     base_config: BaseConfig | None = None,
     live_via: LivePlans | None = None,
     sources: SourcePolicy | None = None,
+    workers: int | None = None,
 ) -> Plan:
     """The plan of request.base..request.head. Live, when asked: with a client per
     environment from `cluster_for`, or, given `live_via`, the offline plan made
-    here with the live part asked of the puller (_with_live)."""
+    here with the live part asked of the puller (_with_live). `workers`
+    environments at once (default: the cores this process may use)."""
     limits = limits or Limits()
     bounds = bounds or Bounds()
     head = repo.resolve(request.head)
@@ -112,26 +122,29 @@ def plan(
             for env in wanted
         }
         verdicts = affected.decide(reads, changed, config_file=request.config_file)
-        envs, skipped = [], []
+        todo, skipped = [], []
         for env, verdict in zip(wanted, verdicts, strict=True):
             if not verdict.affected and not request.envs:
                 skipped.append(Skipped(env.name, verdict.reason))
-                continue
-            envs.append(
-                _plan_env(
-                    env,
-                    base_env=base_envs.get(env.name),
-                    trees=(base_tree, head_tree),
-                    tools=tools,
-                    limits=limits,
-                    sources=fetching,
-                    meter=bounds.meter(env.name),
-                    kube=cluster_for(env)
-                    if request.live and cluster_for and live_via is None
-                    else None,
-                    mask_key=mask_key,
-                )
+            else:
+                todo.append(env)
+
+        def one(env: config.Environment) -> EnvPlan:
+            return _plan_env(
+                env,
+                base_env=base_envs.get(env.name),
+                trees=(base_tree, head_tree),
+                tools=tools,
+                limits=limits,
+                sources=fetching,
+                meter=bounds.meter(env.name),  # its clock starts now, not when queued
+                kube=cluster_for(env)
+                if request.live and cluster_for and live_via is None
+                else None,
+                mask_key=mask_key,
             )
+
+        envs = _each(one, todo, workers=workers or default_workers())
     if request.live and live_via is not None and envs:
         answer = live_via.live(base, head, tuple(e.env for e in envs))
         envs = [_with_live(env, answer) for env in envs]
@@ -142,6 +155,27 @@ def plan(
         skipped=tuple(skipped),
         sandbox=render_mod.isolation(),
     )
+
+
+def default_workers() -> int:
+    """The cores this process may run on: how many environments are planned at once."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _each(
+    one: Callable[[config.Environment], EnvPlan],
+    envs: Sequence[config.Environment],
+    *,
+    workers: int,
+) -> list[EnvPlan]:
+    """`one` of each of `envs`, `workers` at a time, in the order of `envs`."""
+    if workers <= 1 or len(envs) <= 1:
+        return [one(env) for env in envs]
+    with ThreadPoolExecutor(max_workers=min(workers, len(envs))) as pool:
+        return list(pool.map(one, envs))
 
 
 def _with_live(env: EnvPlan, answer: Plan | str) -> EnvPlan:
