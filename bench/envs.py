@@ -60,6 +60,7 @@ def base_files(apps: int, image_tag: str) -> dict[str, str]:
     for a in range(apps):
         app = f"app{a:02d}"
         labels = {"app": app}
+        tag = image_tag if a == 0 else "1.0.0"
         deployment = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -73,7 +74,7 @@ def base_files(apps: int, image_tag: str) -> dict[str, str]:
                         "containers": [
                             {
                                 "name": app,
-                                "image": f"registry.example.com/{app}:{image_tag if a == 0 else '1.0.0'}",
+                                "image": f"registry.example.com/{app}:{tag}",
                                 "ports": [{"containerPort": 8080}],
                                 "envFrom": [{"configMapRef": {"name": "settings"}}],
                                 "resources": {
@@ -127,9 +128,7 @@ def overlay_files(index: int, name: str) -> dict[str, str]:
             {"path": "resources.yaml", "target": {"kind": "Deployment"}},
             {
                 "target": {"kind": "ConfigMap", "name": "settings"},
-                "patch": _dump(
-                    [{"op": "replace", "path": "/data/REGION", "value": region}]
-                ),
+                "patch": _dump([{"op": "replace", "path": "/data/REGION", "value": region}]),
             },
         ],
     }
@@ -145,9 +144,7 @@ def overlay_files(index: int, name: str) -> dict[str, str]:
         )
     }
     if index % 5 == 4:  # pins its own tag of app00: the base's bump does not reach it
-        kustomization["images"] = [
-            {"name": "registry.example.com/app00", "newTag": f"0.9.{index}"}
-        ]
+        kustomization["images"] = [{"name": "registry.example.com/app00", "newTag": f"0.9.{index}"}]
     if index % 7 == 3:
         kustomization["replicas"] = [{"name": "app01", "count": 3 + index % 4}]
     if index % 11 == 5:
@@ -263,9 +260,7 @@ def main() -> None:
         planned = result.get("environments")
         assert isinstance(planned, list)
         changed = sum(
-            1
-            for e in planned
-            if any(c["action"] != "unchanged" for c in e.get("changes") or ())
+            1 for e in planned if any(c["action"] != "unchanged" for c in e.get("changes") or ())
         )
         errors = [e["env"] for e in planned if e.get("error")]
         print(
