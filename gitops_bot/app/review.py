@@ -16,13 +16,19 @@ unchanged is not written (a second planner of the same head writes
 nothing; two that race to create a comment keep one, see _one_each).
 Approvals, commands and pushes all come here, so
 the gate is always judged on a fresh plan. A run whose head has moved by the
-time it would write writes nothing: the newer run reports.
+time it would write writes nothing: the newer run reports. Sharded (a CI
+matrix, Settings.shard), a run plans and reports its share of the
+environments and writes no summary; the summary job after all shards
+(Settings.summarize) renders nothing: it decides which environments the
+change affects and computes the summary once from the statuses the shards
+wrote on the head, an environment no shard reported counting as failed.
 Refuses: the rules themselves (core.policy.verdict) and reading the environment (the
 CLI does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +47,7 @@ from gitops_bot.core.secrets import mask
 from gitops_bot.planner import plan as plan_app
 
 CONTEXT = "gitops/plan/{env}"
+_NO_CHANGES = "no changes"
 SUMMARY_CONTEXT = "gitops"
 
 
@@ -74,7 +81,7 @@ def _describe(env: EnvPlan) -> tuple[StatusState, str]:
         for a in (Action.CREATE, Action.UPDATE, Action.DELETE)
         if counts[a]
     ]
-    return StatusState.SUCCESS, ", ".join(parts) if parts else "no changes"
+    return StatusState.SUCCESS, ", ".join(parts) if parts else _NO_CHANGES
 
 
 def _comments_on(env: EnvPlan, mode: str, existing: tuple[Comment, ...]) -> bool:
@@ -92,23 +99,71 @@ def _summary(result: Plan, decisions: Mapping[str, gate.Decision], url: str, sha
     failed = [e.env for e in result.envs if e.error or decisions[e.env].state is Verdict.FAILURE]
     waiting = [e for e, d in decisions.items() if d.state is Verdict.PENDING and e not in failed]
     changed = [env.env for env in result.envs if not env.error and env.has_changes]
-    parts = []
-    if failed:
-        parts.append(f"failed: {', '.join(failed)}")
-    if waiting:
-        parts.append(f"waiting: {', '.join(waiting)}")
-    if changed:
-        parts.append(f"changes: {', '.join(changed)}")
     unchanged = len(result.envs) - len(failed) - len(changed)
-    if unchanged:
-        parts.append(f"{unchanged} unchanged")
-    if result.skipped:
-        parts.append(f"{len(result.skipped)} not affected")
+    return _summary_status(
+        _Tally(failed, waiting, changed, unchanged, len(result.skipped)), url, sha
+    )
+
+
+@dataclass(frozen=True)
+class _Tally:
+    failed: list[str]
+    waiting: list[str]
+    changed: list[str]
+    unchanged: int
+    skipped: int
+    missing: tuple[str, ...] = ()  # no shard reported them
+
+
+def _summary_status(tally: _Tally, url: str, sha: str) -> Status:
+    parts = []
+    if tally.missing:
+        parts.append(f"not planned by any shard: {', '.join(tally.missing)}")
+    if tally.failed:
+        parts.append(f"failed: {', '.join(tally.failed)}")
+    if tally.waiting:
+        parts.append(f"waiting: {', '.join(tally.waiting)}")
+    if tally.changed:
+        parts.append(f"changes: {', '.join(tally.changed)}")
+    if tally.unchanged:
+        parts.append(f"{tally.unchanged} unchanged")
+    if tally.skipped:
+        parts.append(f"{tally.skipped} not affected")
     state = (
-        StatusState.FAILURE if failed else StatusState.PENDING if waiting else StatusState.SUCCESS
+        StatusState.FAILURE
+        if tally.failed or tally.missing
+        else StatusState.PENDING
+        if tally.waiting
+        else StatusState.SUCCESS
     )
     text = "; ".join(parts) or "no environments"
     return Status(sha, SUMMARY_CONTEXT, state, text[: gate.DESCRIPTION_LIMIT], url)
+
+
+_BAD = (StatusState.FAILURE, StatusState.ERROR)
+
+
+def _tallied(names: tuple[str, ...], skipped: int, statuses: Mapping[str, Status]) -> _Tally:
+    """The summary of what the shards wrote for `names` (each environment's plan
+    and policy statuses on the head)."""
+    tally = _Tally([], [], [], 0, skipped)
+    missing = []
+    for env in names:
+        planned = statuses.get(CONTEXT.format(env=env))
+        judged = statuses.get(gate.CONTEXT.format(env=env))
+        if planned is None or judged is None:
+            missing.append(env)
+            continue
+        if planned.state in _BAD or judged.state in _BAD:
+            tally.failed.append(env)
+            continue
+        if judged.state is StatusState.PENDING:
+            tally.waiting.append(env)
+        if planned.description == _NO_CHANGES:
+            tally = dataclasses.replace(tally, unchanged=tally.unchanged + 1)
+        else:
+            tally.changed.append(env)
+    return dataclasses.replace(tally, missing=tuple(missing))
 
 
 @dataclass(frozen=True)
@@ -125,6 +180,8 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     environment), "changes" (only where the plan changes something or failed;
     an existing comment is still kept up to date) or "off" (statuses only)."""
     pull, forge = change.pull, change.forge
+    if change.settings.summarize:
+        return _summarize(change, request)
     result = _plan(change, request)
     latest = forge.pull(pull.number)
     if latest.head_sha != pull.head_sha:
@@ -141,6 +198,14 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     for env in result.envs:
         writer.env(result, env, decisions[env.env], state)
     writer.one_each()
+    if change.settings.shard is not None:  # the summary job's, after all shards
+        return Outcome(
+            plan=result,
+            comments=writer.comments,
+            statuses=writer.statuses,
+            decisions=decisions,
+            pull=pull,
+        )
     summary = _summary(result, decisions, change.settings.url, pull.head_sha)
     writer.status(summary)
     return Outcome(
@@ -153,17 +218,46 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     )
 
 
-def _plan(change: context.Change, request: Request) -> Plan:
+def _summarize(change: context.Change, request: Request) -> Outcome:
+    """The summary status over all shards, from the statuses they wrote on the head."""
+    pull, forge, settings = change.pull, change.forge, change.settings
+    names, skipped = plan_app.affected(
+        repo=change.repo, request=_request(change, request), base_config=change.config_at
+    )
+    result = Plan(base=pull.base_sha, head=pull.head_sha, envs=(), skipped=skipped)
+    latest = forge.pull(pull.number)
+    if latest.head_sha != pull.head_sha:
+        return Outcome(
+            plan=result,
+            stale=f"the head moved from {pull.head_sha[:12]} to {latest.head_sha[:12]} while "
+            "summarizing; the run for the new head reports",
+        )
+    statuses = {s.context: s for s in forge.statuses(pull.head_sha)}
+    summary = _summary_status(_tallied(names, len(skipped), statuses), settings.url, pull.head_sha)
+    written = 0
+    if statuses.get(SUMMARY_CONTEXT) != summary:
+        forge.set_status(summary)
+        written = 1
+    return Outcome(plan=result, statuses=written, pull=pull, summary=summary.state)
+
+
+def _request(change: context.Change, request: Request) -> plan_app.Request:
     settings, pull = change.settings, change.pull
+    return plan_app.Request(
+        base=pull.base_sha,
+        head=pull.head_sha,
+        envs=request.envs or settings.envs,
+        live=settings.live,
+        config_file=settings.config_file,
+        shard=settings.shard,
+    )
+
+
+def _plan(change: context.Change, request: Request) -> Plan:
+    settings = change.settings
     return plan_app.plan(
         repo=change.repo,
-        request=plan_app.Request(
-            base=pull.base_sha,
-            head=pull.head_sha,
-            envs=request.envs or settings.envs,
-            live=settings.live,
-            config_file=settings.config_file,
-        ),
+        request=_request(change, request),
         tools=settings.tools,
         sources=settings.sources,
         cluster_for=settings.cluster_for,
