@@ -16,10 +16,11 @@ affected and planned.
 
 Each round runs `gitops-bot plan --format json` (the CLI, as a user or the
 PR job runs it, a fresh process) for main..change and times it, and reads
-the process' peak RSS (getrusage of the children, per process: each round is
-its own child, so the figure is the largest of the round's one process).
-Prints the median with the spread (min-max) of the rounds, the peak RSS, the
-environments planned and how many changed. The kustomize and helm binaries
+the process' own peak RSS (os.wait4). With `--workers
+1,2` (the default: one by one, and the cores this machine gives), each round
+runs every setting in turn (alternating, so a busy neighbour slows both alike).
+Prints, per setting, the median with the spread (min-max) of the rounds, the
+peak RSS, the environments planned and how many changed. The kustomize and helm binaries
 are the test environment's ($GITOPS_BOT_TESTENV_BIN, as the tests use).
 """
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -201,32 +201,34 @@ def generate(work: Path, *, envs: int, apps: int) -> list[str]:
     return envs_named
 
 
-def plan_once(work: Path, env: dict[str, str]) -> tuple[float, float, dict[str, object]]:
+def plan_once(
+    work: Path, env: dict[str, str], workers: int
+) -> tuple[float, float, dict[str, object]]:
     """One `gitops-bot plan` of main..change: seconds, peak RSS (MiB), its JSON."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gitops_bot",
-            "plan",
-            *("--repo", str(work), "--base", "main", "--head", "change"),
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    took = time.monotonic() - start
-    if done.returncode not in (0, 1):  # 1: there are changes
-        raise SystemExit(f"gitops-bot plan failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of the children is the largest child's so far: a round's own
-    # figure shows only when it is larger than the earlier rounds'.
-    return took, max(before, after) / 1024, json.loads(done.stdout)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gitops_bot",
+                "plan",
+                *("--repo", str(work), "--base", "main", "--head", "change"),
+                *("--format", "json", "--workers", str(workers)),
+            ],
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
+        took = time.monotonic() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode not in (0, 1):  # 1: there are changes
+            tail = err.read().decode()[-4000:]
+            raise SystemExit(f"gitops-bot plan failed ({process.returncode}):\n{tail}")
+        return took, usage.ru_maxrss / 1024, json.loads(out.read())
 
 
 def main() -> None:
@@ -235,6 +237,11 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=20, help="Deployments (+Services) in the base")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="generate the repository here and keep it")
+    parser.add_argument(
+        "--workers",
+        default=f"1,{len(os.sched_getaffinity(0))}",
+        help="comma-separated --workers settings to time, alternating",
+    )
     args = parser.parse_args()
 
     binaries = locate()
@@ -250,25 +257,29 @@ def main() -> None:
             f"in {time.monotonic() - started:.1f} s; cpus: {len(os.sched_getaffinity(0))}",
             flush=True,
         )
-        times, rss = [], 0.0
+        settings = [int(w) for w in args.workers.split(",")]
+        times: dict[int, list[float]] = {w: [] for w in settings}
+        rss: dict[int, float] = dict.fromkeys(settings, 0.0)
         result: dict[str, object] = {}
         for r in range(args.rounds):
-            took, peak, result = plan_once(work, env)
-            times.append(took)
-            rss = max(rss, peak)
-            print(f"round {r + 1}: {took:.2f} s", flush=True)
+            for workers in settings:
+                took, peak, result = plan_once(work, env, workers)
+                rss[workers] = max(rss[workers], peak)
+                times[workers].append(took)
+                print(f"round {r + 1}, --workers {workers}: {took:.2f} s", flush=True)
         planned = result.get("environments")
         assert isinstance(planned, list)
         changed = sum(
             1 for e in planned if any(c["action"] != "unchanged" for c in e.get("changes") or ())
         )
-        errors = [e["env"] for e in planned if e.get("error")]
-        print(
-            f"plan of {len(planned)} environments ({changed} changed, "
-            f"{len(errors)} errors): median {statistics.median(times):.2f} s "
-            f"(min {min(times):.2f}, max {max(times):.2f}, {args.rounds} rounds); "
-            f"peak RSS {rss:.0f} MiB"
-        )
+        errors = [e["name"] for e in planned if e.get("error")]
+        print(f"plan of {len(planned)} environments ({changed} changed, {len(errors)} errors):")
+        for workers, took in times.items():
+            print(
+                f"  --workers {workers}: median {statistics.median(took):.2f} s "
+                f"(min {min(took):.2f}, max {max(took):.2f}, {args.rounds} rounds); "
+                f"peak RSS {rss[workers]:.0f} MiB"
+            )
         if errors:
             raise SystemExit(f"errors in {errors[:5]}")
 

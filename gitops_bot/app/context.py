@@ -58,6 +58,7 @@ class Settings:
     # leaves the summary status to the job after all of them (summarize).
     shard: Shard | None = None
     summarize: bool = False  # no plan: the summary status from the shards' statuses
+    workers: int | None = None  # environments planned at once; None: the cores
 
 
 class Configs:

@@ -265,6 +265,7 @@ def _plan(change: context.Change, request: Request) -> Plan:
         mask_key=settings.mask_key(),
         bounds=settings.bounds,
         base_config=change.config_at,
+        workers=settings.workers,
     )
 
 

@@ -277,6 +277,7 @@ def _connection(
 @puller_options
 @common.tool_options
 @common.bounds_options
+@common.workers_option
 @common.github_app_options
 def run(
     *,
@@ -302,6 +303,7 @@ def run(
     source_credentials: str | None,
     max_objects: int,
     plan_timeout: float,
+    workers: int | None,
 ) -> None:
     """The CI entry point: act on the event GitHub Actions or GitLab CI started us for.
 
@@ -377,6 +379,7 @@ def run(
                 comment_mode=comment_mode,
                 bounds=common.bounds(max_objects, plan_timeout),
                 shard=sharded,
+                workers=workers,
                 summarize=summarize,
             ),
             poke=poke(puller_url, puller_secret_file),

@@ -17,7 +17,6 @@ import yaml
 from click.testing import CliRunner
 
 from gitops_bot.cli import cli
-from gitops_bot.planner import plan as plan_mod
 from gitops_bot.testing.binaries import Binaries
 from tests.integration import pullerkit
 from tests.integration.chartrepo import ChartRepo, helm, serving, write
@@ -105,10 +104,7 @@ def _repository(tmp_path: Path, charts: ChartRepo, server: GitServer) -> Remote:
     return remote
 
 
-def _plan(
-    remote: Remote, binaries: Binaries, cache: Path, workers: int, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, object]:
-    monkeypatch.setattr(plan_mod, "default_workers", lambda: workers)
+def _plan(remote: Remote, binaries: Binaries, cache: Path, workers: int) -> dict[str, object]:
     result = CliRunner().invoke(
         cli,
         [
@@ -116,6 +112,7 @@ def _plan(
             *("--repo", str(remote.work), "--base", "main", "--head", "change"),
             *("--format", "json", "--source-cache", str(cache)),
             *("--helm", binaries.path("helm"), "--kustomize", binaries.path("kustomize")),
+            *("--workers", str(workers)),
         ],
     )
     assert result.exit_code == 1, result.output
@@ -128,12 +125,11 @@ def test_environments_planned_at_once_plan_as_they_do_one_by_one(
     charts: ChartRepo,
     gitserver: GitServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     remote = _repository(tmp_path, charts, gitserver)
 
-    at_once = _plan(remote, binaries, tmp_path / "cache-at-once", 8, monkeypatch)
-    one_by_one = _plan(remote, binaries, tmp_path / "cache-one-by-one", 1, monkeypatch)
+    at_once = _plan(remote, binaries, tmp_path / "cache-at-once", 8)
+    one_by_one = _plan(remote, binaries, tmp_path / "cache-one-by-one", 1)
 
     assert at_once == one_by_one
     envs = at_once["environments"]

@@ -221,3 +221,48 @@ def test_a_review_parses_the_base_configuration_once(
 
     assert result.exit_code == 0, result.output
     assert config_reads[base] == 1, config_reads
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_shards_plan_their_share_and_the_summary_job_computes_the_summary_once(
+    shop: Path, server: GitHubServer, tmp_path: Path
+) -> None:
+    mirror(server, shop)
+    head = server.repos[REPO].pulls[1].head_sha
+    unsharded = {  # what one job writes (test_a_pull_request_gets_one_comment...)
+        "gitops": ("pending", "waiting: prod; changes: dev, prod, cache-prod; 1 not affected")
+    }
+
+    # cache-prod, dev, prod are affected: sorted, shard 1/2 plans cache-prod and prod.
+    first = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SHARD="1/2")
+
+    assert first.exit_code == 0, first.output
+    assert set(comments(server)) == {"cache-prod", "prod"}
+    assert set(statuses(server, head)) == {
+        "gitops/plan/cache-prod",
+        "gitops/plan/prod",
+        "gitops/policy/cache-prod",
+        "gitops/policy/prod",
+    }
+
+    # The summary job before shard 2 reported: dev counts as failed.
+    early = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SUMMARIZE="true")
+
+    assert early.exit_code == 0, early.output
+    assert statuses(server, head)["gitops"] == (
+        "failure",
+        "not planned by any shard: dev; waiting: prod; changes: prod, cache-prod; "
+        "1 not affected",
+    )
+
+    second = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SHARD="2/2")
+    assert second.exit_code == 0, second.output
+    assert set(comments(server)) == {"cache-prod", "dev", "prod"}
+    assert statuses(server, head)["gitops/plan/dev"] == ("success", "1 to update")
+    assert statuses(server, head)["gitops"][0] == "failure"  # a shard writes no summary
+
+    summary = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SUMMARIZE="true")
+
+    assert summary.exit_code == 0, summary.output
+    assert summary.output == "gitops-bot: acme/shop#1: 0 comment(s) and 1 status(es) written\n"
+    assert {"gitops": statuses(server, head)["gitops"]} == unsharded
