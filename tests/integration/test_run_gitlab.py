@@ -45,7 +45,7 @@ def head_of(server: GitLabServer, iid: int) -> str:
     return mr.source.branches[mr.source_branch]
 
 
-def run_in_pipeline(shop: Path, server: GitLabServer, iid: int) -> Result:
+def run_in_pipeline(shop: Path, server: GitLabServer, iid: int, **more: str) -> Result:
     env = {
         "GITLAB_CI": "true",
         "CI_PROJECT_PATH": PROJECT,
@@ -54,6 +54,7 @@ def run_in_pipeline(shop: Path, server: GitLabServer, iid: int) -> Result:
         "CI_MERGE_REQUEST_IID": str(iid),
         "CI_COMMIT_SHA": head_of(server, iid),
         "GITOPS_BOT_TOKEN": TOKEN,
+        **more,
     }
     return CliRunner().invoke(cli, ["run"], env=env)
 
@@ -106,3 +107,30 @@ def test_a_merge_request_gets_a_note_and_a_status_per_environment_and_a_push_edi
     second = notes(server, iid)
     assert {e: i for e, (i, _) in second.items()} == {e: i for e, (i, _) in first.items()}
     assert "shop:1.5.1" in second["dev"][1]
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_parallel_matrix_plans_one_environment_a_job_and_the_summary_job_sums_them(
+    shop: Path, server: GitLabServer
+) -> None:
+    iid = open_mr(server, shop)
+    head = head_of(server, iid)
+
+    for shard in ("1/3", "2/3", "3/3"):  # cache-prod, dev, prod: one each
+        result = run_in_pipeline(shop, server, iid, GITOPS_BOT_SHARD=shard)
+        assert result.exit_code == 0, result.output
+        assert (
+            result.output == f"gitops-bot: {PROJECT}#{iid}: 1 comment(s) and 2 status(es) written\n"
+        )
+    assert set(notes(server, iid)) == {"dev", "prod", "cache-prod"}
+    assert "gitops" not in {s.name for s in server.statuses(PROJECT, head)}
+
+    summary = run_in_pipeline(shop, server, iid, GITOPS_BOT_SUMMARIZE="true")
+
+    assert summary.exit_code == 0, summary.output
+    written = {s.name: (s.status, s.description) for s in server.statuses(PROJECT, head)}
+    assert written["gitops"] == (  # as one unsharded job writes it
+        "pending",
+        "waiting: prod; changes: dev, prod, cache-prod; 1 not affected",
+    )
+    assert len(written) == 7
