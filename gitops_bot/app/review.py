@@ -29,6 +29,7 @@ CLI does).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from typing import Protocol
 
 from gitops_bot.app import context
 from gitops_bot.app import gate as gate_app
+from gitops_bot.core.objects.model import Key
 from gitops_bot.core.policy import verdict as gate
 from gitops_bot.core.policy.verdict import Verdict
 from gitops_bot.core.pr import memory
@@ -195,8 +197,14 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     writer = _Writer.start(change, existing, remembered)
     state = _learned(change, result, existing, remembered, request)
     decisions = gate_app.gate(change, result=result, state=state)
-    for env in result.envs:
-        writer.env(result, env, decisions[env.env], state)
+    grouped = []
+    for group in _groups(result, decisions, change.settings.comment_mode):
+        if len(group) == 1:
+            writer.env(result, group[0], decisions[group[0].env], state)
+        else:
+            writer.group(result, group, decisions, state)
+            grouped += [e.env for e in group]
+    writer.retire(grouped, planned=[e.env for e in result.envs])
     writer.one_each()
     if change.settings.shard is not None:  # the summary job's, after all shards
         return Outcome(
@@ -332,22 +340,71 @@ class _Writer:
             self.statuses += 1
 
     def env(self, result: Plan, env: EnvPlan, decision: gate.Decision, state: memory.State) -> None:
-        head, settings = self._change.pull.head_sha, self._change.settings
+        settings = self._change.settings
         budget = settings.comment_limit - policy.MAX_CHARS - 2000
-        parts = list(markdown.env_comment(result, env, budget=budget))
+        if _comments_on(env, settings.comment_mode, self._existing):
+            parts = list(markdown.env_comment(result, env, budget=budget))
+            self._sections(env.env, parts, decision, state, (env.env,))
+        self._statuses(env, decision)
+
+    def group(
+        self,
+        result: Plan,
+        envs: tuple[EnvPlan, ...],
+        decisions: Mapping[str, gate.Decision],
+        state: memory.State,
+    ) -> None:
+        """One comment for `envs` (the same change), and each one's statuses."""
+        budget = self._change.settings.comment_limit - policy.MAX_CHARS - 2000
+        parts = list(markdown.group_comment(result, envs, budget=budget))
+        first = envs[0].env
+        names = tuple(e.env for e in envs)
+        self._sections(markdown.GROUP + first, parts, decisions[first], state, names)
+        for env in envs:
+            self._statuses(env, decisions[env.env])
+
+    def _sections(
+        self,
+        key: str,
+        parts: list[str],
+        decision: gate.Decision,
+        state: memory.State,
+        envs: tuple[str, ...],
+    ) -> None:
+        """Part 1 with the gate's section and the memory of `envs`, then written."""
+        head = self._change.pull.head_sha
         first = parts[0] + "\n\n" + policy.section(decision) + "\n"
-        parts[0] = first + memory.encode(_only(state, env.env))
+        parts[0] = first + memory.encode(_only(state, *envs))
         # What the comment said before this run learned since when the head is
         # shown: learning that alone rewrites nothing (a second planner of the
         # same head writes nothing), and the comment's updated_at keeps it.
-        unseen = first + memory.encode(_only(memory.without_seen(state, head), env.env))
-        if _comments_on(env, settings.comment_mode, self._existing):
-            self._comment(env.env, parts, unseen)
+        unseen = first + memory.encode(_only(memory.without_seen(state, head), *envs))
+        self._comment(key, parts, unseen)
+
+    def _statuses(self, env: EnvPlan, decision: gate.Decision) -> None:
+        head, url = self._change.pull.head_sha, self._change.settings.url
         state_, description = _describe(env)
-        url = settings.url
         self.status(Status(head, CONTEXT.format(env=env.env), state_, description, url))
         verdict = StatusState(decision.state.value)
         self.status(Status(head, decision.context, verdict, decision.description, url))
+
+    def retire(self, grouped: list[str], *, planned: list[str]) -> None:
+        """Delete the comments this run's groups replace: the own comments of the
+        environments now in a group, and the groups of earlier runs that led with an
+        environment planned here but did not come back."""
+        written = {prefix.rsplit(" part=", 1)[0] for prefix in self.written}
+        for comment in self._existing:
+            found = markdown.parse_marker(comment.body) if comment.is_bot else None
+            if found is None:
+                continue
+            name = found[0]
+            ours = _marker_prefix(name).rsplit(" part=", 1)[0]
+            if ours in written:
+                continue
+            old_group = name.startswith(markdown.GROUP) and name[1:] in planned
+            if name in grouped or old_group:
+                self._forge.delete_comment(self._number, comment.id)
+                self.comments += 1
 
     def _comment(self, env: str, parts: list[str], unseen: str) -> None:
         for i, body in enumerate(parts, start=1):
@@ -418,14 +475,63 @@ def forge_time(text: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _only(state: memory.State, env: str) -> memory.State:
-    """The part of `state` that env's comment keeps."""
+def _only(state: memory.State, *envs: str) -> memory.State:
+    """The part of `state` that the comment of `envs` (one, or a group) keeps."""
     return memory.State(
         planned=tuple(
-            memory.Planned(p.sha, p.at, {env: p.hashes[env]}, seen=p.seen)
+            memory.Planned(
+                p.sha, p.at, {e: p.hashes[e] for e in envs if e in p.hashes}, seen=p.seen
+            )
             for p in state.planned
-            if env in p.hashes
+            if any(e in p.hashes for e in envs)
         ),
-        confirmations={k: v for k, v in state.confirmations.items() if k == env},
-        holds={k: v for k, v in state.holds.items() if k in (env, memory.ALL)},
+        confirmations={k: v for k, v in state.confirmations.items() if k in envs},
+        holds={k: v for k, v in state.holds.items() if k in (*envs, memory.ALL)},
     )
+
+
+def _groups(
+    result: Plan, decisions: Mapping[str, gate.Decision], mode: str
+) -> list[tuple[EnvPlan, ...]]:
+    """The planned environments in comment groups, in the plan's order: those whose
+    change is the same (_same_change) share one; every other is alone."""
+    keyed: dict[object, list[EnvPlan]] = {}
+    order: list[object] = []
+    for env in result.envs:
+        key = _same_change(env, decisions[env.env]) if mode != "off" else None
+        key = key if key is not None else ("alone", env.env)
+        if key not in keyed:
+            keyed[key] = []
+            order.append(key)
+        keyed[key].append(env)
+    return [tuple(keyed[k]) for k in order]
+
+
+def _same_change(env: EnvPlan, decision: gate.Decision) -> object | None:
+    """What two environments' comments would say alike, their own names and namespaces
+    set aside; None for a plan that keeps its own comment (an error, no change, a
+    live plan: its drift is the environment's own)."""
+    if env.error or env.live is not None or env.live_missing or not env.has_changes:
+        return None
+
+    def plain(text: str, key: Key | None = None) -> str:
+        names = [env.env, *((key.name, key.namespace) if key else ())]
+        for name in sorted((n for n in names if n), key=len, reverse=True):
+            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.])", "\0", text)
+        return text
+
+    changes = tuple(
+        (
+            c.action,
+            c.key.group,
+            c.key.kind,
+            plain(c.diff, c.key),
+            c.secret_keys,
+            c.note,
+            plain(str(c.origin), c.key),
+            plain(str(c.renamed_from), c.key),
+        )
+        for c in env.changes
+    )
+    sources = tuple(plain(str(s)) for s in env.sources)
+    return (changes, sources, plain(policy.section(decision)))

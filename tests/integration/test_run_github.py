@@ -265,3 +265,108 @@ def test_shards_plan_their_share_and_the_summary_job_computes_the_summary_once(
     assert summary.exit_code == 0, summary.output
     assert summary.output == "gitops-bot: acme/shop#1: 0 comment(s) and 1 status(es) written\n"
     assert {"gitops": statuses(server, head)["gitops"]} == unsharded
+
+
+def _tenants(tmp_path: Path) -> Path:
+    """A repository of four tenants over one base; `change` bumps the base's image,
+    which tenant d pins to its own tag: a, b and c change alike, d not at all."""
+    repo = tmp_path / "tenants"
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n"
+        "    metadata: {labels: {app: web}}\n"
+        "    spec:\n      containers:\n      - name: web\n        image: web:{tag}\n"
+    )
+    files = {
+        "base/kustomization.yaml": "resources: [deployment.yaml]\n",
+        "base/deployment.yaml": deployment.replace("{tag}", "1.0"),
+        ".gitops.yaml": "version: 1\nenvironments:\n"
+        + "".join(f"  {t}:\n    kustomize: envs/{t}\n" for t in "abcd"),
+    }
+    for t in "abcd":
+        pin = "images: [{name: web, newTag: '0.9'}]\n" if t == "d" else ""
+        files[f"envs/{t}/kustomization.yaml"] = (
+            f"namePrefix: {t}-\nnamespace: tenant-{t}\nresources: [../../base]\n{pin}"
+        )
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    who = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, *who, "add", "-A")
+    git(repo, *who, "commit", "-qm", "base")
+    git(repo, "checkout", "-q", "-b", "change")
+    edit(repo, "base/deployment.yaml", "web:1.0", "web:1.1")
+    git(repo, *who, "commit", "-qam", "web 1.1")
+    git(repo, "checkout", "-q", "main")
+    return repo
+
+
+def _plan_comments(server: GitHubServer) -> dict[str, str]:
+    """marker name (an environment, or *first of a group) -> body."""
+    found = {}
+    for c in server.comments_on(REPO, 1):
+        name = re.search(r"gitops-bot:plan env=(\S+) part=1/1", c.body)
+        assert name, c.body[:200]
+        found[name[1]] = c.body
+    return found
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_environments_that_change_alike_share_one_comment_and_keep_their_statuses(
+    server: GitHubServer, tmp_path: Path
+) -> None:
+    repo = _tenants(tmp_path)
+    mirror(server, repo)
+
+    result = run_as_actions(repo, server, tmp_path, "opened")
+
+    assert result.exit_code == 0, result.output
+    written = _plan_comments(server)
+    assert set(written) == {"%2Aa", "d"}  # d's plan has no change: its own comment
+    group = written["%2Aa"]
+    assert "### gitops-bot plan for 3 environments" in group
+    assert "**The same change in 3 environments** (their names and namespaces aside): " in group
+    assert "`a`, `b`, `c`; shown as `a` plans it." in group
+    assert "-      - image: web:1.0\n+      - image: web:1.1" in group
+    head = server.repos[REPO].pulls[1].head_sha
+    assert {c: s for c, s in statuses(server, head).items() if c.startswith("gitops/plan/")} == {
+        "gitops/plan/a": ("success", "1 to update"),
+        "gitops/plan/b": ("success", "1 to update"),
+        "gitops/plan/c": ("success", "1 to update"),
+        "gitops/plan/d": ("success", "no changes"),
+    }
+
+    # b now changes otherwise: it gets its own comment, the group's is edited in place.
+    group_id = next(c.id for c in server.comments_on(REPO, 1) if "env=%2Aa " in c.body)
+    git(repo, "checkout", "-q", "change")
+    (repo / "envs/b/kustomization.yaml").write_text(
+        "namePrefix: b-\nnamespace: tenant-b\nresources: [../../base]\n"
+        "replicas: [{name: web, count: 3}]\n"
+    )
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "b: 3")
+    new_head = git(repo, "rev-parse", "HEAD").strip()
+    server.mirror(REPO, "change", sha=new_head, parent=head)
+    server.repos[REPO].pulls[1].head_sha = new_head
+
+    again = run_as_actions(repo, server, tmp_path, "synchronize")
+
+    assert again.exit_code == 0, again.output
+    written = _plan_comments(server)
+    assert set(written) == {"%2Aa", "b", "d"}
+    assert "`a`, `c`; shown as `a` plans it." in written["%2Aa"]
+    assert "replicas" in written["b"]
+    assert next(c.id for c in server.comments_on(REPO, 1) if "env=%2Aa " in c.body) == group_id
+
+    # a changes otherwise too: no two environments change alike, the group's comment goes.
+    git(repo, "checkout", "-q", "change")
+    edit(repo, "envs/a/kustomization.yaml", "resources:", "commonLabels: {tier: gold}\nresources:")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "a: gold")
+    third = git(repo, "rev-parse", "HEAD").strip()
+    server.mirror(REPO, "change", sha=third, parent=new_head)
+    server.repos[REPO].pulls[1].head_sha = third
+
+    last = run_as_actions(repo, server, tmp_path, "synchronize")
+
+    assert last.exit_code == 0, last.output
+    assert set(_plan_comments(server)) == {"a", "b", "c", "d"}

@@ -313,6 +313,36 @@ def env_comment(plan: Plan, env: EnvPlan, *, budget: int = GITHUB_LIMIT) -> tupl
     return tuple(out)
 
 
+GROUP = "*"  # a group's marker names its first environment after this (no name has it)
+
+
+def group_comment(
+    plan: Plan, envs: Sequence[EnvPlan], *, budget: int = GITHUB_LIMIT
+) -> tuple[str, ...]:
+    """One comment for `envs`, whose changes are the same once their own names
+    and namespaces are set aside: the first one's plan, with the list of all."""
+    first = envs[0]
+    listed = (
+        f"**The same change in {len(envs)} environments** (their names and namespaces "
+        f"aside): {', '.join(_code(e.env) for e in envs)}; shown as {_code(first.env)} "
+        "plans it. Each has its own statuses.\n\n"
+    )
+    listed = truncate_middle(listed, budget // 4)
+    heading = f"### gitops-bot plan for {_code(first.env)}"
+    group = f"### gitops-bot plan for {len(envs)} environments"
+    slack = len(marker(GROUP + first.env, 1, 1)) - len(marker(first.env, 1, 1))
+    parts = env_comment(plan, first, budget=budget - len(listed) - slack - len(group))
+    out = []
+    for number, text in enumerate(parts, start=1):
+        _, rest = text.split("\n", 1)
+        rest = rest.replace(heading, group, 1)
+        if number == 1:
+            top, after = rest.split("\n\n", 1)
+            rest = top + "\n\n" + listed + after
+        out.append(marker(GROUP + first.env, number, len(parts)) + "\n" + rest)
+    return tuple(out)
+
+
 def _summary_cells(env: EnvPlan) -> list[object]:
     """Counts of the change and of the live cluster; dashes when there are none to trust."""
     if env.error:
