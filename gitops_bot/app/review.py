@@ -5,7 +5,11 @@ Owns: for one change (app.context.Change: the pull request as read, its
 repository, the run's settings, the event's clock) and what is asked of
 this review (Request: the environments, a command's effect on the bot's
 memory), planning the pull request's base..head, gating each planned
-environment (app.gate), then keeping one sticky comment per environment
+environment (app.gate), then keeping one sticky comment per environment,
+or one per group of environments whose change is the same once their own
+names and namespaces are set aside, under the same policy (a base change
+across 100 environments is a few comments, not 100: GitHub paces writes
+and limits how many a minute; the comments a group replaces are deleted)
 (per part, when a plan is split; part 1 also carries the gate's section and
 the bot's memory of this pull request, core.pr.memory), two statuses per
 planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from gitops_bot.cli import cli
 from gitops_bot.render import sandbox
 from tests.fakes.github_server import GitHubServer, checked
-from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git, tenants
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "run_prod_comment.md"
 # prod needs an approval from @acme/sre (examples/shop/.gitops.yaml, read from main).
@@ -267,41 +267,6 @@ def test_shards_plan_their_share_and_the_summary_job_computes_the_summary_once(
     assert {"gitops": statuses(server, head)["gitops"]} == unsharded
 
 
-def _tenants(tmp_path: Path) -> Path:
-    """A repository of four tenants over one base; `change` bumps the base's image,
-    which tenant d pins to its own tag: a, b and c change alike, d not at all."""
-    repo = tmp_path / "tenants"
-    deployment = (
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
-        "  selector: {matchLabels: {app: web}}\n  template:\n"
-        "    metadata: {labels: {app: web}}\n"
-        "    spec:\n      containers:\n      - name: web\n        image: web:{tag}\n"
-    )
-    files = {
-        "base/kustomization.yaml": "resources: [deployment.yaml]\n",
-        "base/deployment.yaml": deployment.replace("{tag}", "1.0"),
-        ".gitops.yaml": "version: 1\nenvironments:\n"
-        + "".join(f"  {t}:\n    kustomize: envs/{t}\n" for t in "abcd"),
-    }
-    for t in "abcd":
-        pin = "images: [{name: web, newTag: '0.9'}]\n" if t == "d" else ""
-        files[f"envs/{t}/kustomization.yaml"] = (
-            f"namePrefix: {t}-\nnamespace: tenant-{t}\nresources: [../../base]\n{pin}"
-        )
-    for rel, text in files.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
-    who = ("-c", "user.name=t", "-c", "user.email=t@example.com")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, *who, "add", "-A")
-    git(repo, *who, "commit", "-qm", "base")
-    git(repo, "checkout", "-q", "-b", "change")
-    edit(repo, "base/deployment.yaml", "web:1.0", "web:1.1")
-    git(repo, *who, "commit", "-qam", "web 1.1")
-    git(repo, "checkout", "-q", "main")
-    return repo
-
-
 def _plan_comments(server: GitHubServer) -> dict[str, str]:
     """marker name (an environment, or *first of a group) -> body."""
     found = {}
@@ -316,7 +281,7 @@ def _plan_comments(server: GitHubServer) -> dict[str, str]:
 def test_environments_that_change_alike_share_one_comment_and_keep_their_statuses(
     server: GitHubServer, tmp_path: Path
 ) -> None:
-    repo = _tenants(tmp_path)
+    repo = tenants(tmp_path)
     mirror(server, repo)
 
     result = run_as_actions(repo, server, tmp_path, "opened")

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
 from tests.fakes.gitlab_server import GitLabServer
-from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git, tenants
 
 # prod needs an approval from @acme/sre (examples/shop/.gitops.yaml, read from main).
 PROD_PENDING = "needs 1 more approval from @acme/sre"
@@ -134,3 +134,26 @@ def test_a_parallel_matrix_plans_one_environment_a_job_and_the_summary_job_sums_
         "waiting: prod; changes: dev, prod, cache-prod; 1 not affected",
     )
     assert len(written) == 7
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_environments_that_change_alike_share_one_note(
+    server: GitLabServer, tmp_path: Path
+) -> None:
+    repo = tenants(tmp_path)
+    iid = open_mr(server, repo)
+
+    result = run_in_pipeline(repo, server, iid)
+
+    assert result.exit_code == 0, result.output
+    bodies = [n.body for n in server.merge_request(PROJECT, iid).notes if not n.system]
+    names = sorted(re.findall(r"gitops-bot:plan env=(\S+) part=1/1", "\n".join(bodies)))
+    assert names == ["%2Aa", "d"]
+    group = next(b for b in bodies if "env=%2Aa " in b)
+    assert "`a`, `b`, `c`; shown as `a` plans it." in group
+    head = head_of(server, iid)
+    written = {s.name: (s.status, s.description) for s in server.statuses(PROJECT, head)}
+    assert [written[f"gitops/plan/{t}"] for t in "abcd"] == [
+        *[("success", "1 to update")] * 3,
+        ("success", "no changes"),
+    ]

@@ -1,9 +1,11 @@
 """The plan as GitHub-flavoured markdown: one sticky comment per environment.
 
 Owns: the text of an environment's PR comment, split into numbered parts
-that each stay within a character budget; the hidden marker that starts
-every part, by which the forge adapter finds the comment to edit; and the
-job summary of the whole plan.
+that each stay within a character budget; the comment of a group of
+environments that change alike (group_comment: the first one's plan and the
+list of all, its marker naming the first after GROUP); the hidden marker
+that starts every part, by which the forge adapter finds the comment to
+edit; and the job summary of the whole plan.
 Refuses: knowing a forge's limit (the adapter passes it as `budget`) and
 posting anything.
 
