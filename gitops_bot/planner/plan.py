@@ -240,13 +240,14 @@ def _shared(
     shard: Shard, todo: list[config.Environment], skipped: list[Skipped]
 ) -> tuple[list[config.Environment], list[Skipped]]:
     """This shard's share of `todo`; the others' are skipped, saying whose they are."""
-    names = [e.name for e in todo]
-    mine = [e for e in todo if shard.of(e.name, names) == shard.index]
-    theirs = [
-        Skipped(e.name, f"shard {shard.of(e.name, names)}/{shard.total} plans it")
-        for e in todo
-        if shard.of(e.name, names) != shard.index
-    ]
+    position = {name: i for i, name in enumerate(sorted(e.name for e in todo))}
+    mine, theirs = [], []
+    for env in todo:
+        owner = position[env.name] % shard.total + 1  # as Shard.of, sorting once
+        if owner == shard.index:
+            mine.append(env)
+        else:
+            theirs.append(Skipped(env.name, f"shard {owner}/{shard.total} plans it"))
     return mine, skipped + theirs
 
 
