@@ -3,7 +3,8 @@ and passed down (as Atlantis's command context is).
 
 Owns: the run's settings (Settings: the tools, bounds, comment budget and
 mode, the configuration file's name, the environments asked for, live or
-not, and from where: a kubeconfig or the puller), one event's context
+not, and from where: a kubeconfig or the puller, the shard of a CI matrix
+job or the summary job after them), one event's context
 (Context: the forge, how to reach a pull request's repository, the settings,
 the event's clock, and the configurations read so far), one pull request as
 one event sees it (Change: the pull request as read, its repository, reached
@@ -28,7 +29,7 @@ from gitops_bot.core.pr.ports import Forge
 from gitops_bot.core.repo import config
 from gitops_bot.core.repo.bounds import Bounds
 from gitops_bot.planner.configs import read_config, require_config
-from gitops_bot.planner.plan import ClusterFor, LivePlans
+from gitops_bot.planner.plan import ClusterFor, LivePlans, Shard
 from gitops_bot.render.fetch import SourcePolicy
 from gitops_bot.render.render import Tools
 from gitops_bot.vcs.git import Git
@@ -53,6 +54,11 @@ class Settings:
     bounds: Bounds = field(default_factory=Bounds)  # of the bot's own parse and diff
     # Remote sources the bot may fetch (its flags'; each plan adds the base branch's list).
     sources: SourcePolicy = field(default_factory=SourcePolicy)
+    # A CI matrix: this job plans one shard of the affected environments and
+    # leaves the summary status to the job after all of them (summarize).
+    shard: Shard | None = None
+    summarize: bool = False  # no plan: the summary status from the shards' statuses
+    workers: int | None = None  # environments planned at once; None: the cores
 
 
 class Configs:

@@ -5,7 +5,11 @@ Owns: for one change (app.context.Change: the pull request as read, its
 repository, the run's settings, the event's clock) and what is asked of
 this review (Request: the environments, a command's effect on the bot's
 memory), planning the pull request's base..head, gating each planned
-environment (app.gate), then keeping one sticky comment per environment
+environment (app.gate), then keeping one sticky comment per environment,
+or one per group of environments whose change is the same once their own
+names and namespaces are set aside, under the same policy (a base change
+across 100 environments is a few comments, not 100: GitHub paces writes
+and limits how many a minute; the comments a group replaces are deleted)
 (per part, when a plan is split; part 1 also carries the gate's section and
 the bot's memory of this pull request, core.pr.memory), two statuses per
 planned environment (`gitops/plan/ENV`, `gitops/policy/ENV`) and one summary
@@ -16,13 +20,20 @@ unchanged is not written (a second planner of the same head writes
 nothing; two that race to create a comment keep one, see _one_each).
 Approvals, commands and pushes all come here, so
 the gate is always judged on a fresh plan. A run whose head has moved by the
-time it would write writes nothing: the newer run reports.
+time it would write writes nothing: the newer run reports. Sharded (a CI
+matrix, Settings.shard), a run plans and reports its share of the
+environments and writes no summary; the summary job after all shards
+(Settings.summarize) renders nothing: it decides which environments the
+change affects and computes the summary once from the statuses the shards
+wrote on the head, an environment no shard reported counting as failed.
 Refuses: the rules themselves (core.policy.verdict) and reading the environment (the
 CLI does).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +41,7 @@ from typing import Protocol
 
 from gitops_bot.app import context
 from gitops_bot.app import gate as gate_app
+from gitops_bot.core.objects.model import Key
 from gitops_bot.core.policy import verdict as gate
 from gitops_bot.core.policy.verdict import Verdict
 from gitops_bot.core.pr import memory
@@ -41,6 +53,7 @@ from gitops_bot.core.secrets import mask
 from gitops_bot.planner import plan as plan_app
 
 CONTEXT = "gitops/plan/{env}"
+_NO_CHANGES = "no changes"
 SUMMARY_CONTEXT = "gitops"
 
 
@@ -74,7 +87,7 @@ def _describe(env: EnvPlan) -> tuple[StatusState, str]:
         for a in (Action.CREATE, Action.UPDATE, Action.DELETE)
         if counts[a]
     ]
-    return StatusState.SUCCESS, ", ".join(parts) if parts else "no changes"
+    return StatusState.SUCCESS, ", ".join(parts) if parts else _NO_CHANGES
 
 
 def _comments_on(env: EnvPlan, mode: str, existing: tuple[Comment, ...]) -> bool:
@@ -92,23 +105,71 @@ def _summary(result: Plan, decisions: Mapping[str, gate.Decision], url: str, sha
     failed = [e.env for e in result.envs if e.error or decisions[e.env].state is Verdict.FAILURE]
     waiting = [e for e, d in decisions.items() if d.state is Verdict.PENDING and e not in failed]
     changed = [env.env for env in result.envs if not env.error and env.has_changes]
-    parts = []
-    if failed:
-        parts.append(f"failed: {', '.join(failed)}")
-    if waiting:
-        parts.append(f"waiting: {', '.join(waiting)}")
-    if changed:
-        parts.append(f"changes: {', '.join(changed)}")
     unchanged = len(result.envs) - len(failed) - len(changed)
-    if unchanged:
-        parts.append(f"{unchanged} unchanged")
-    if result.skipped:
-        parts.append(f"{len(result.skipped)} not affected")
+    return _summary_status(
+        _Tally(failed, waiting, changed, unchanged, len(result.skipped)), url, sha
+    )
+
+
+@dataclass(frozen=True)
+class _Tally:
+    failed: list[str]
+    waiting: list[str]
+    changed: list[str]
+    unchanged: int
+    skipped: int
+    missing: tuple[str, ...] = ()  # no shard reported them
+
+
+def _summary_status(tally: _Tally, url: str, sha: str) -> Status:
+    parts = []
+    if tally.missing:
+        parts.append(f"not planned by any shard: {', '.join(tally.missing)}")
+    if tally.failed:
+        parts.append(f"failed: {', '.join(tally.failed)}")
+    if tally.waiting:
+        parts.append(f"waiting: {', '.join(tally.waiting)}")
+    if tally.changed:
+        parts.append(f"changes: {', '.join(tally.changed)}")
+    if tally.unchanged:
+        parts.append(f"{tally.unchanged} unchanged")
+    if tally.skipped:
+        parts.append(f"{tally.skipped} not affected")
     state = (
-        StatusState.FAILURE if failed else StatusState.PENDING if waiting else StatusState.SUCCESS
+        StatusState.FAILURE
+        if tally.failed or tally.missing
+        else StatusState.PENDING
+        if tally.waiting
+        else StatusState.SUCCESS
     )
     text = "; ".join(parts) or "no environments"
     return Status(sha, SUMMARY_CONTEXT, state, text[: gate.DESCRIPTION_LIMIT], url)
+
+
+_BAD = (StatusState.FAILURE, StatusState.ERROR)
+
+
+def _tallied(names: tuple[str, ...], skipped: int, statuses: Mapping[str, Status]) -> _Tally:
+    """The summary of what the shards wrote for `names` (each environment's plan
+    and policy statuses on the head)."""
+    tally = _Tally([], [], [], 0, skipped)
+    missing = []
+    for env in names:
+        planned = statuses.get(CONTEXT.format(env=env))
+        judged = statuses.get(gate.CONTEXT.format(env=env))
+        if planned is None or judged is None:
+            missing.append(env)
+            continue
+        if planned.state in _BAD or judged.state in _BAD:
+            tally.failed.append(env)
+            continue
+        if judged.state is StatusState.PENDING:
+            tally.waiting.append(env)
+        if planned.description == _NO_CHANGES:
+            tally = dataclasses.replace(tally, unchanged=tally.unchanged + 1)
+        else:
+            tally.changed.append(env)
+    return dataclasses.replace(tally, missing=tuple(missing))
 
 
 @dataclass(frozen=True)
@@ -125,6 +186,8 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     environment), "changes" (only where the plan changes something or failed;
     an existing comment is still kept up to date) or "off" (statuses only)."""
     pull, forge = change.pull, change.forge
+    if change.settings.summarize:
+        return _summarize(change, request)
     result = _plan(change, request)
     latest = forge.pull(pull.number)
     if latest.head_sha != pull.head_sha:
@@ -138,9 +201,23 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     writer = _Writer.start(change, existing, remembered)
     state = _learned(change, result, existing, remembered, request)
     decisions = gate_app.gate(change, result=result, state=state)
-    for env in result.envs:
-        writer.env(result, env, decisions[env.env], state)
+    grouped = []
+    for group in _groups(result, decisions, change.settings.comment_mode):
+        if len(group) == 1:
+            writer.env(result, group[0], decisions[group[0].env], state)
+        else:
+            writer.group(result, group, decisions, state)
+            grouped += [e.env for e in group]
+    writer.retire(grouped, planned=[e.env for e in result.envs])
     writer.one_each()
+    if change.settings.shard is not None:  # the summary job's, after all shards
+        return Outcome(
+            plan=result,
+            comments=writer.comments,
+            statuses=writer.statuses,
+            decisions=decisions,
+            pull=pull,
+        )
     summary = _summary(result, decisions, change.settings.url, pull.head_sha)
     writer.status(summary)
     return Outcome(
@@ -153,17 +230,46 @@ def review(change: context.Change, request: Request = Request()) -> Outcome:
     )
 
 
-def _plan(change: context.Change, request: Request) -> Plan:
+def _summarize(change: context.Change, request: Request) -> Outcome:
+    """The summary status over all shards, from the statuses they wrote on the head."""
+    pull, forge, settings = change.pull, change.forge, change.settings
+    names, skipped = plan_app.affected(
+        repo=change.repo, request=_request(change, request), base_config=change.config_at
+    )
+    result = Plan(base=pull.base_sha, head=pull.head_sha, envs=(), skipped=skipped)
+    latest = forge.pull(pull.number)
+    if latest.head_sha != pull.head_sha:
+        return Outcome(
+            plan=result,
+            stale=f"the head moved from {pull.head_sha[:12]} to {latest.head_sha[:12]} while "
+            "summarizing; the run for the new head reports",
+        )
+    statuses = {s.context: s for s in forge.statuses(pull.head_sha)}
+    summary = _summary_status(_tallied(names, len(skipped), statuses), settings.url, pull.head_sha)
+    written = 0
+    if statuses.get(SUMMARY_CONTEXT) != summary:
+        forge.set_status(summary)
+        written = 1
+    return Outcome(plan=result, statuses=written, pull=pull, summary=summary.state)
+
+
+def _request(change: context.Change, request: Request) -> plan_app.Request:
     settings, pull = change.settings, change.pull
+    return plan_app.Request(
+        base=pull.base_sha,
+        head=pull.head_sha,
+        envs=request.envs or settings.envs,
+        live=settings.live,
+        config_file=settings.config_file,
+        shard=settings.shard,
+    )
+
+
+def _plan(change: context.Change, request: Request) -> Plan:
+    settings = change.settings
     return plan_app.plan(
         repo=change.repo,
-        request=plan_app.Request(
-            base=pull.base_sha,
-            head=pull.head_sha,
-            envs=request.envs or settings.envs,
-            live=settings.live,
-            config_file=settings.config_file,
-        ),
+        request=_request(change, request),
         tools=settings.tools,
         sources=settings.sources,
         cluster_for=settings.cluster_for,
@@ -171,6 +277,7 @@ def _plan(change: context.Change, request: Request) -> Plan:
         mask_key=settings.mask_key(),
         bounds=settings.bounds,
         base_config=change.config_at,
+        workers=settings.workers,
     )
 
 
@@ -237,22 +344,71 @@ class _Writer:
             self.statuses += 1
 
     def env(self, result: Plan, env: EnvPlan, decision: gate.Decision, state: memory.State) -> None:
-        head, settings = self._change.pull.head_sha, self._change.settings
+        settings = self._change.settings
         budget = settings.comment_limit - policy.MAX_CHARS - 2000
-        parts = list(markdown.env_comment(result, env, budget=budget))
+        if _comments_on(env, settings.comment_mode, self._existing):
+            parts = list(markdown.env_comment(result, env, budget=budget))
+            self._sections(env.env, parts, decision, state, (env.env,))
+        self._statuses(env, decision)
+
+    def group(
+        self,
+        result: Plan,
+        envs: tuple[EnvPlan, ...],
+        decisions: Mapping[str, gate.Decision],
+        state: memory.State,
+    ) -> None:
+        """One comment for `envs` (the same change), and each one's statuses."""
+        budget = self._change.settings.comment_limit - policy.MAX_CHARS - 2000
+        parts = list(markdown.group_comment(result, envs, budget=budget))
+        first = envs[0].env
+        names = tuple(e.env for e in envs)
+        self._sections(markdown.GROUP + first, parts, decisions[first], state, names)
+        for env in envs:
+            self._statuses(env, decisions[env.env])
+
+    def _sections(
+        self,
+        key: str,
+        parts: list[str],
+        decision: gate.Decision,
+        state: memory.State,
+        envs: tuple[str, ...],
+    ) -> None:
+        """Part 1 with the gate's section and the memory of `envs`, then written."""
+        head = self._change.pull.head_sha
         first = parts[0] + "\n\n" + policy.section(decision) + "\n"
-        parts[0] = first + memory.encode(_only(state, env.env))
+        parts[0] = first + memory.encode(_only(state, *envs))
         # What the comment said before this run learned since when the head is
         # shown: learning that alone rewrites nothing (a second planner of the
         # same head writes nothing), and the comment's updated_at keeps it.
-        unseen = first + memory.encode(_only(memory.without_seen(state, head), env.env))
-        if _comments_on(env, settings.comment_mode, self._existing):
-            self._comment(env.env, parts, unseen)
+        unseen = first + memory.encode(_only(memory.without_seen(state, head), *envs))
+        self._comment(key, parts, unseen)
+
+    def _statuses(self, env: EnvPlan, decision: gate.Decision) -> None:
+        head, url = self._change.pull.head_sha, self._change.settings.url
         state_, description = _describe(env)
-        url = settings.url
         self.status(Status(head, CONTEXT.format(env=env.env), state_, description, url))
         verdict = StatusState(decision.state.value)
         self.status(Status(head, decision.context, verdict, decision.description, url))
+
+    def retire(self, grouped: list[str], *, planned: list[str]) -> None:
+        """Delete the comments this run's groups replace: the own comments of the
+        environments now in a group, and the groups of earlier runs that led with an
+        environment planned here but did not come back."""
+        written = {prefix.rsplit(" part=", 1)[0] for prefix in self.written}
+        for comment in self._existing:
+            found = markdown.parse_marker(comment.body) if comment.is_bot else None
+            if found is None:
+                continue
+            name = found[0]
+            ours = _marker_prefix(name).rsplit(" part=", 1)[0]
+            if ours in written:
+                continue
+            old_group = name.startswith(markdown.GROUP) and name[1:] in planned
+            if name in grouped or old_group:
+                self._forge.delete_comment(self._number, comment.id)
+                self.comments += 1
 
     def _comment(self, env: str, parts: list[str], unseen: str) -> None:
         for i, body in enumerate(parts, start=1):
@@ -323,14 +479,63 @@ def forge_time(text: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _only(state: memory.State, env: str) -> memory.State:
-    """The part of `state` that env's comment keeps."""
+def _only(state: memory.State, *envs: str) -> memory.State:
+    """The part of `state` that the comment of `envs` (one, or a group) keeps."""
     return memory.State(
         planned=tuple(
-            memory.Planned(p.sha, p.at, {env: p.hashes[env]}, seen=p.seen)
+            memory.Planned(
+                p.sha, p.at, {e: p.hashes[e] for e in envs if e in p.hashes}, seen=p.seen
+            )
             for p in state.planned
-            if env in p.hashes
+            if any(e in p.hashes for e in envs)
         ),
-        confirmations={k: v for k, v in state.confirmations.items() if k == env},
-        holds={k: v for k, v in state.holds.items() if k in (env, memory.ALL)},
+        confirmations={k: v for k, v in state.confirmations.items() if k in envs},
+        holds={k: v for k, v in state.holds.items() if k in (*envs, memory.ALL)},
     )
+
+
+def _groups(
+    result: Plan, decisions: Mapping[str, gate.Decision], mode: str
+) -> list[tuple[EnvPlan, ...]]:
+    """The planned environments in comment groups, in the plan's order: those whose
+    change is the same (_same_change) share one; every other is alone."""
+    keyed: dict[object, list[EnvPlan]] = {}
+    order: list[object] = []
+    for env in result.envs:
+        key = _same_change(env, decisions[env.env]) if mode != "off" else None
+        key = key if key is not None else ("alone", env.env)
+        if key not in keyed:
+            keyed[key] = []
+            order.append(key)
+        keyed[key].append(env)
+    return [tuple(keyed[k]) for k in order]
+
+
+def _same_change(env: EnvPlan, decision: gate.Decision) -> object | None:
+    """What two environments' comments would say alike, their own names and namespaces
+    set aside; None for a plan that keeps its own comment (an error, no change, a
+    live plan: its drift is the environment's own)."""
+    if env.error or env.live is not None or env.live_missing or not env.has_changes:
+        return None
+
+    def plain(text: str, key: Key | None = None) -> str:
+        names = [env.env, *((key.name, key.namespace) if key else ())]
+        for name in sorted((n for n in names if n), key=len, reverse=True):
+            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.])", "\0", text)
+        return text
+
+    changes = tuple(
+        (
+            c.action,
+            c.key.group,
+            c.key.kind,
+            plain(c.diff, c.key),
+            c.secret_keys,
+            c.note,
+            plain(str(c.origin), c.key),
+            plain(str(c.renamed_from), c.key),
+        )
+        for c in env.changes
+    )
+    sources = tuple(plain(str(s)) for s in env.sources)
+    return (changes, sources, plain(policy.section(decision)))

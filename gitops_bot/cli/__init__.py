@@ -90,6 +90,7 @@ def demo(keep: bool) -> None:
 @ci.live_via_options
 @common.tool_options
 @common.bounds_options
+@common.workers_option
 def plan(  # click passes options by name
     *,
     base: str,
@@ -112,6 +113,7 @@ def plan(  # click passes options by name
     source_credentials: str | None,
     max_objects: int,
     plan_timeout: float,
+    workers: int | None,
 ) -> None:
     """Show what a change does to each environment it affects.
 
@@ -139,6 +141,7 @@ def plan(  # click passes options by name
             live_via=ci.live_plans(via),
             mask_key=common.mask_key(),
             bounds=common.bounds(max_objects, plan_timeout),
+            workers=workers,
         )
 
     if fmt == "json":

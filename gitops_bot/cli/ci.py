@@ -258,9 +258,26 @@ def _connection(
     help="always: a comment per environment; changes: only where something changes "
     "(existing comments kept up to date); off: statuses only [env: GITOPS_BOT_COMMENT_MODE].",
 )
+@click.option(
+    "--shard",
+    envvar="GITOPS_BOT_SHARD",
+    default="",
+    metavar="I/N",
+    help="One job of a CI matrix of N: plan and report only shard I's share of the "
+    "affected environments and leave the summary status to a job after all of them "
+    "(--summarize) [env: GITOPS_BOT_SHARD].",
+)
+@click.option(
+    "--summarize",
+    envvar="GITOPS_BOT_SUMMARIZE",
+    is_flag=True,
+    help="The job after all --shard jobs: render nothing, set the summary status from "
+    "the statuses the shards wrote [env: GITOPS_BOT_SUMMARIZE].",
+)
 @puller_options
 @common.tool_options
 @common.bounds_options
+@common.workers_option
 @common.github_app_options
 def run(
     *,
@@ -269,6 +286,8 @@ def run(
     config_file: str,
     envs: str,
     comment_mode: str,
+    shard: str,
+    summarize: bool,
     live: bool,
     live_via: str,
     puller_url: str | None,
@@ -284,6 +303,7 @@ def run(
     source_credentials: str | None,
     max_objects: int,
     plan_timeout: float,
+    workers: int | None,
 ) -> None:
     """The CI entry point: act on the event GitHub Actions or GitLab CI started us for.
 
@@ -293,11 +313,19 @@ def run(
     merge: resolve its pending statuses. A push to the default branch: poke
     the puller. Exit codes: 0 done (or nothing to do), 2 error.
 
+    Many environments: a CI matrix of N jobs each with --shard I/N plans its
+    share, and one job after them with --summarize sets the summary status.
+
     The token comes from GITOPS_BOT_TOKEN or GITHUB_TOKEN; with
     --github-app-id, the App's installation token on the repository instead.
     """
     from gitops_bot.app import context, dispatch  # noqa: PLC0415
     from gitops_bot.forges import cienv  # noqa: PLC0415
+    from gitops_bot.planner.plan import Shard  # noqa: PLC0415
+
+    if shard and summarize:
+        raise click.UsageError("--shard and --summarize are different jobs: give one")
+    sharded = Shard.parse(shard) if shard else None
 
     tokens = ("GITOPS_BOT_TOKEN", "GITHUB_TOKEN")
     app = common.github_app(
@@ -350,6 +378,9 @@ def run(
                 config_file=config_file,
                 comment_mode=comment_mode,
                 bounds=common.bounds(max_objects, plan_timeout),
+                shard=sharded,
+                workers=workers,
+                summarize=summarize,
             ),
             poke=poke(puller_url, puller_secret_file),
             branch_repo=_branch_repo(ctx, token),

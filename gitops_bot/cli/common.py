@@ -160,6 +160,18 @@ def bounds_options(f: Callable[..., None]) -> Callable[..., None]:
     )(f)
 
 
+def workers_option(f: Callable[..., None]) -> Callable[..., None]:
+    """--workers: how many environments are planned at once (planner.plan)."""
+    return click.option(
+        "--workers",
+        envvar="GITOPS_BOT_WORKERS",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Environments planned at once (their renders run in parallel); "
+        "default: the cores this process may use [env: GITOPS_BOT_WORKERS].",
+    )(f)
+
+
 def bounds(max_objects: int, plan_timeout: float) -> Bounds:
     from gitops_bot.core.repo.bounds import Bounds  # noqa: PLC0415
 

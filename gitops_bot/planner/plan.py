@@ -4,14 +4,27 @@ Owns: the glue from two commits to a core.plan.Plan: the merge base, the
 configuration at both ends (the base end's through planner.configs.read_config,
 or the event's parsed copy a review passes in), which environments the change affects, their
 renders at both ends, the offline diff, and (when asked) the live diff and
-the drift, with every error scrubbed of secret values. Refuses: formatting
-(core.report) and reading flags or the environment (the CLI does).
+the drift, with every error scrubbed of secret values. The affected
+environments are planned at once, as many as the machine's cores (`workers`):
+a render is mostly its kustomize or helm subprocess, so threads suffice; each
+environment's meter starts when its own plan does, and only the finished
+EnvPlans (not the renders) outlive an environment's plan, so memory is bounded
+by the workers, not the environments; the order of the plan is the
+configuration's either way. A `Shard` (I/N) plans only its share of the
+affected environments (the sorted names' positions mod N: every shard
+decides the same affected set from the same commits, so each environment is
+exactly one shard's), and `affected` says which environments a change
+affects without rendering them (what a summary over all shards needs).
+Refuses: formatting (core.report) and reading flags or the environment (the
+CLI does).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +33,8 @@ from gitops_bot.cluster import observe
 from gitops_bot.cluster.kube import Kube
 from gitops_bot.core.objects import diff, fieldsv1, ignore, normalize
 from gitops_bot.core.objects.model import Key, Manifest, Render
-from gitops_bot.core.repo import affected, config
+from gitops_bot.core.repo import affected as affected_mod
+from gitops_bot.core.repo import config
 from gitops_bot.core.repo.bounds import Bounds, Meter
 from gitops_bot.core.report.plan import (
     Drift,
@@ -56,12 +70,38 @@ class LivePlans(Protocol):
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `total` (1-based), as `--shard 2/8` says it."""
+
+    index: int
+    total: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, slash, total = text.strip().partition("/")
+        if not (slash and index.isdigit() and total.isdigit()):
+            raise ConfigError(f"shard {text!r}: write it as I/N, e.g. 2/8")
+        shard = cls(int(index), int(total))
+        if not 1 <= shard.index <= shard.total:
+            raise ConfigError(f"shard {text!r}: I must be between 1 and N")
+        return shard
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+    def of(self, name: str, names: Iterable[str]) -> int:
+        """The shard (1-based) that plans `name` among the affected `names`."""
+        return sorted(names).index(name) % self.total + 1
+
+
+@dataclass(frozen=True)
 class Request:
     base: str  # ref of the target branch
     head: str  # ref of the change
     envs: tuple[str, ...] = ()  # plan only these (always, affected or not)
     live: bool = False
     config_file: str = ".gitops.yaml"
+    shard: Shard | None = None  # plan only this shard's share of the affected
 
 
 def _head_config(repo: Git, commit: str, file: str) -> config.Config:
@@ -84,10 +124,12 @@ def plan(
     base_config: BaseConfig | None = None,
     live_via: LivePlans | None = None,
     sources: SourcePolicy | None = None,
+    workers: int | None = None,
 ) -> Plan:
     """The plan of request.base..request.head. Live, when asked: with a client per
     environment from `cluster_for`, or, given `live_via`, the offline plan made
-    here with the live part asked of the puller (_with_live)."""
+    here with the live part asked of the puller (_with_live). `workers`
+    environments at once (default: the cores this process may use)."""
     limits = limits or Limits()
     bounds = bounds or Bounds()
     head = repo.resolve(request.head)
@@ -103,35 +145,35 @@ def plan(
     fetching = fetch.with_allowed(
         sources or SourcePolicy(), base_cfg.allow_sources if base_cfg else ()
     )
-    wanted = [head_cfg.env(name) for name in request.envs] or list(head_cfg.environments)
-    changed = repo.changed_files(base, head)
 
     with repo.checkout(base) as base_tree, repo.checkout(head) as head_tree:
-        reads = {
-            env.name: _reads(env, base_envs.get(env.name), trees=(base_tree, head_tree))
-            for env in wanted
-        }
-        verdicts = affected.decide(reads, changed, config_file=request.config_file)
-        envs, skipped = [], []
-        for env, verdict in zip(wanted, verdicts, strict=True):
-            if not verdict.affected and not request.envs:
-                skipped.append(Skipped(env.name, verdict.reason))
-                continue
-            envs.append(
-                _plan_env(
-                    env,
-                    base_env=base_envs.get(env.name),
-                    trees=(base_tree, head_tree),
-                    tools=tools,
-                    limits=limits,
-                    sources=fetching,
-                    meter=bounds.meter(env.name),
-                    kube=cluster_for(env)
-                    if request.live and cluster_for and live_via is None
-                    else None,
-                    mask_key=mask_key,
-                )
+        todo, skipped = _decide(
+            repo,
+            request,
+            (base, head),
+            head_cfg=head_cfg,
+            base_envs=base_envs,
+            trees=(base_tree, head_tree),
+        )
+        if request.shard is not None:
+            todo, skipped = _shared(request.shard, todo, skipped)
+
+        def one(env: config.Environment) -> EnvPlan:
+            return _plan_env(
+                env,
+                base_env=base_envs.get(env.name),
+                trees=(base_tree, head_tree),
+                tools=tools,
+                limits=limits,
+                sources=fetching,
+                meter=bounds.meter(env.name),  # its clock starts now, not when queued
+                kube=cluster_for(env)
+                if request.live and cluster_for and live_via is None
+                else None,
+                mask_key=mask_key,
             )
+
+        envs = _each(one, todo, workers=workers or default_workers())
     if request.live and live_via is not None and envs:
         answer = live_via.live(base, head, tuple(e.env for e in envs))
         envs = [_with_live(env, answer) for env in envs]
@@ -142,6 +184,92 @@ def plan(
         skipped=tuple(skipped),
         sandbox=render_mod.isolation(),
     )
+
+
+def affected(
+    *, repo: Git, request: Request, base_config: BaseConfig | None = None
+) -> tuple[tuple[str, ...], tuple[Skipped, ...]]:
+    """The environments `plan` would plan for `request` (all shards'), and those
+    it would skip, without rendering any."""
+    head = repo.resolve(request.head)
+    base = repo.merge_base(repo.resolve(request.base), head)
+    head_cfg = _head_config(repo, head, request.config_file)
+    base_cfg = (
+        base_config(base)
+        if base_config is not None
+        else configs.read_config(repo, base, request.config_file)
+    )
+    base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
+    with repo.checkout(base) as base_tree, repo.checkout(head) as head_tree:
+        todo, skipped = _decide(
+            repo,
+            request,
+            (base, head),
+            head_cfg=head_cfg,
+            base_envs=base_envs,
+            trees=(base_tree, head_tree),
+        )
+    return tuple(e.name for e in todo), tuple(skipped)
+
+
+def _decide(
+    repo: Git,
+    request: Request,
+    commits: tuple[str, str],
+    *,
+    head_cfg: config.Config,
+    base_envs: Mapping[str, config.Environment],
+    trees: tuple[Path, Path],
+) -> tuple[list[config.Environment], list[Skipped]]:
+    """The environments to plan (the change affects them, or they are asked for),
+    and the others, with why."""
+    wanted = [head_cfg.env(name) for name in request.envs] or list(head_cfg.environments)
+    changed = repo.changed_files(*commits)
+    reads = {env.name: _reads(env, base_envs.get(env.name), trees=trees) for env in wanted}
+    verdicts = affected_mod.decide(reads, changed, config_file=request.config_file)
+    todo, skipped = [], []
+    for env, verdict in zip(wanted, verdicts, strict=True):
+        if not verdict.affected and not request.envs:
+            skipped.append(Skipped(env.name, verdict.reason))
+        else:
+            todo.append(env)
+    return todo, skipped
+
+
+def _shared(
+    shard: Shard, todo: list[config.Environment], skipped: list[Skipped]
+) -> tuple[list[config.Environment], list[Skipped]]:
+    """This shard's share of `todo`; the others' are skipped, saying whose they are."""
+    position = {name: i for i, name in enumerate(sorted(e.name for e in todo))}
+    mine, theirs = [], []
+    for env in todo:
+        owner = position[env.name] % shard.total + 1  # as Shard.of, sorting once
+        if owner == shard.index:
+            mine.append(env)
+        else:
+            theirs.append(Skipped(env.name, f"shard {owner}/{shard.total} plans it"))
+    return mine, skipped + theirs
+
+
+def default_workers() -> int:
+    """The cores this process may run on: how many environments are planned at once."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _each(
+    one: Callable[[config.Environment], EnvPlan],
+    envs: Sequence[config.Environment],
+    *,
+    workers: int,
+) -> list[EnvPlan]:
+    """`one` of each of `envs`, `workers` at a time, in the order of `envs`."""
+    if workers <= 1 or len(envs) <= 1:
+        return [one(env) for env in envs]
+    with ThreadPoolExecutor(max_workers=min(workers, len(envs))) as pool:
+        return list(pool.map(one, envs))
 
 
 def _with_live(env: EnvPlan, answer: Plan | str) -> EnvPlan:
@@ -169,15 +297,15 @@ def _with_live(env: EnvPlan, answer: Plan | str) -> EnvPlan:
 
 def _reads(
     env: config.Environment, base_env: config.Environment | None, *, trees: tuple[Path, Path]
-) -> affected.Inputs:
+) -> affected_mod.Inputs:
     """What `env` reads at either end. When the walk fails (a kustomization
     that is not YAML) the whole repository: the env counts as affected, and
     its render then says what is wrong, scrubbed like every render error."""
     try:
         head = inputs_mod.inputs(env, root=trees[1])
-        base = inputs_mod.inputs(base_env, root=trees[0]) if base_env else affected.Inputs()
+        base = inputs_mod.inputs(base_env, root=trees[0]) if base_env else affected_mod.Inputs()
     except BotError:
-        return affected.Inputs(trees=frozenset({"."}))
+        return affected_mod.Inputs(trees=frozenset({"."}))
     return head.union(base)
 
 

@@ -19,7 +19,10 @@ a chartHome outside the kustomization's folder, helmGlobals.configHome
 helmChartInflationGenerator field, and archives holding anything but
 files and folders below one top folder, or more than the size caps.
 An entry with a `repo` is always fetched, replacing whatever the checkout
-holds at its folder, so that what renders is what the pin names.
+holds at its folder, so that what renders is what the pin names; once per
+checkout and process: environments rendered at once (planner.plan) that share
+the chart find it placed (by this process, at this folder, with this digest)
+and read it, instead of replacing it under a render that is reading it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import re
 import shutil
 import tarfile
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +48,16 @@ GENERATOR_KIND = "HelmChartInflationGenerator"
 _PLAIN = re.compile(r"[A-Za-z0-9_.+-]+")  # a name or version that is one file name
 _MAX_MEMBERS = 10_000
 _MAX_EXTRACTED_BYTES = 256 << 20
+# Placing a chart folder is one rmtree and rename: two renders of one checkout
+# sharing the chart must not do it at once, nor while the other's kustomize
+# reads it. A lock per folder (striped: bounded) and what this process placed
+# where, with the folder's identity (a checkout's own folder, or one of an
+# earlier checkout at a reused path, is never taken for it). Bounded too: only
+# the folders of renders in flight need remembering.
+_LOCKS = tuple(threading.Lock() for _ in range(64))
+_PLACED: OrderedDict[Path, tuple[str, int, int]] = OrderedDict()
+_PLACED_MAX = 4096
+_PLACED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -181,15 +196,46 @@ def _fetched(root: Path, chart: Chart, policy: fetch.SourcePolicy) -> SourcePin:
     parent.mkdir(parents=True, exist_ok=True)
     if not parent.resolve().is_relative_to(root / chart.home):
         raise RenderError(f"{said}: {parent.relative_to(root)} leaves the chart home")
-    with tempfile.TemporaryDirectory(dir=parent, prefix=".part-") as staging:
+    target = parent.resolve() / chart.name
+    with _LOCKS[hash(target) % len(_LOCKS)]:
+        if _placed(target) != digest:
+            _place(archive, target, said)
+            _remember(target, digest)
+    return SourcePin(chart.folder, chart.name, version, chart.repo, f"sha256:{digest}")
+
+
+def _place(archive: Path, target: Path, said: str) -> None:
+    """The chart of `archive` at `target`, replacing whatever is there."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".part-") as staging:
         top = _extract(archive, Path(staging), said)
-        target = parent / chart.name
         if target.is_symlink() or target.is_file():
             target.unlink()
         elif target.exists():
             shutil.rmtree(target)
         top.rename(target)
-    return SourcePin(chart.folder, chart.name, version, chart.repo, f"sha256:{digest}")
+
+
+def _placed(target: Path) -> str | None:
+    """The digest of the chart this process placed at `target`, if the folder
+    there is still the one it placed."""
+    with _PLACED_LOCK:
+        known = _PLACED.get(target)
+    if known is None:
+        return None
+    try:
+        stat = target.lstat()
+    except OSError:
+        return None
+    return known[0] if (stat.st_ino, stat.st_mtime_ns) == known[1:] else None
+
+
+def _remember(target: Path, digest: str) -> None:
+    stat = target.lstat()
+    with _PLACED_LOCK:
+        _PLACED[target] = (digest, stat.st_ino, stat.st_mtime_ns)
+        _PLACED.move_to_end(target)
+        while len(_PLACED) > _PLACED_MAX:
+            _PLACED.popitem(last=False)
 
 
 def _extract(archive: Path, into: Path, said: str) -> Path:

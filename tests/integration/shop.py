@@ -132,3 +132,38 @@ def live_shop(
         _apply_env(kube, binaries, shop, env)
     yield shop, kube
     kube.close()
+
+
+def tenants(tmp_path: Path) -> Path:
+    """A repository of four tenants over one base; `change` bumps the base's image,
+    which tenant d pins to its own tag: a, b and c change alike, d not at all."""
+    repo = tmp_path / "tenants"
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+        "  selector: {matchLabels: {app: web}}\n  template:\n"
+        "    metadata: {labels: {app: web}}\n"
+        "    spec:\n      containers:\n      - name: web\n        image: web:{tag}\n"
+    )
+    files = {
+        "base/kustomization.yaml": "resources: [deployment.yaml]\n",
+        "base/deployment.yaml": deployment.replace("{tag}", "1.0"),
+        ".gitops.yaml": "version: 1\nenvironments:\n"
+        + "".join(f"  {t}:\n    kustomize: envs/{t}\n" for t in "abcd"),
+    }
+    for t in "abcd":
+        pin = "images: [{name: web, newTag: '0.9'}]\n" if t == "d" else ""
+        files[f"envs/{t}/kustomization.yaml"] = (
+            f"namePrefix: {t}-\nnamespace: tenant-{t}\nresources: [../../base]\n{pin}"
+        )
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    who = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, *who, "add", "-A")
+    git(repo, *who, "commit", "-qm", "base")
+    git(repo, "checkout", "-q", "-b", "change")
+    edit(repo, "base/deployment.yaml", "web:1.0", "web:1.1")
+    git(repo, *who, "commit", "-qam", "web 1.1")
+    git(repo, "checkout", "-q", "main")
+    return repo

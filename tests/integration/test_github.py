@@ -335,6 +335,21 @@ def test_statuses_are_set_and_read_back_latest_per_context(
     }
 
 
+def test_more_statuses_than_a_page_are_all_read_back(server: GitHubServer, github: GitHub) -> None:
+    """100 environments have 201 contexts (a plan and a policy status each, and the
+    summary): the summary job of a sharded run reads them all."""
+    sha = server.repos["acme/shop"].pulls[1].head_sha
+    for i in range(130):
+        github.set_status(Status(sha, f"gitops/plan/env-{i:03d}", StatusState.PENDING, "old"))
+    github.set_status(Status(sha, "gitops/plan/env-007", StatusState.SUCCESS, "no changes"))
+
+    read = {s.context: s for s in github.statuses(sha)}
+
+    assert len(read) == 130
+    assert read["gitops/plan/env-007"].state is StatusState.SUCCESS
+    assert read["gitops/plan/env-129"].description == "old"
+
+
 # -- reviews ------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from gitops_bot.cli import cli
 from gitops_bot.render import sandbox
 from tests.fakes.github_server import GitHubServer, checked
-from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git, tenants
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "run_prod_comment.md"
 # prod needs an approval from @acme/sre (examples/shop/.gitops.yaml, read from main).
@@ -221,3 +221,117 @@ def test_a_review_parses_the_base_configuration_once(
 
     assert result.exit_code == 0, result.output
     assert config_reads[base] == 1, config_reads
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_shards_plan_their_share_and_the_summary_job_computes_the_summary_once(
+    shop: Path, server: GitHubServer, tmp_path: Path
+) -> None:
+    mirror(server, shop)
+    head = server.repos[REPO].pulls[1].head_sha
+    unsharded = {  # what one job writes (test_a_pull_request_gets_one_comment...)
+        "gitops": ("pending", "waiting: prod; changes: dev, prod, cache-prod; 1 not affected")
+    }
+
+    # cache-prod, dev, prod are affected: sorted, shard 1/2 plans cache-prod and prod.
+    first = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SHARD="1/2")
+
+    assert first.exit_code == 0, first.output
+    assert set(comments(server)) == {"cache-prod", "prod"}
+    assert set(statuses(server, head)) == {
+        "gitops/plan/cache-prod",
+        "gitops/plan/prod",
+        "gitops/policy/cache-prod",
+        "gitops/policy/prod",
+    }
+
+    # The summary job before shard 2 reported: dev counts as failed.
+    early = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SUMMARIZE="true")
+
+    assert early.exit_code == 0, early.output
+    assert statuses(server, head)["gitops"] == (
+        "failure",
+        "not planned by any shard: dev; waiting: prod; changes: prod, cache-prod; 1 not affected",
+    )
+
+    second = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SHARD="2/2")
+    assert second.exit_code == 0, second.output
+    assert set(comments(server)) == {"cache-prod", "dev", "prod"}
+    assert statuses(server, head)["gitops/plan/dev"] == ("success", "1 to update")
+    assert statuses(server, head)["gitops"][0] == "failure"  # a shard writes no summary
+
+    summary = run_as_actions(shop, server, tmp_path, "opened", GITOPS_BOT_SUMMARIZE="true")
+
+    assert summary.exit_code == 0, summary.output
+    assert summary.output == "gitops-bot: acme/shop#1: 0 comment(s) and 1 status(es) written\n"
+    assert {"gitops": statuses(server, head)["gitops"]} == unsharded
+
+
+def _plan_comments(server: GitHubServer) -> dict[str, str]:
+    """marker name (an environment, or *first of a group) -> body."""
+    found = {}
+    for c in server.comments_on(REPO, 1):
+        name = re.search(r"gitops-bot:plan env=(\S+) part=1/1", c.body)
+        assert name, c.body[:200]
+        found[name[1]] = c.body
+    return found
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_environments_that_change_alike_share_one_comment_and_keep_their_statuses(
+    server: GitHubServer, tmp_path: Path
+) -> None:
+    repo = tenants(tmp_path)
+    mirror(server, repo)
+
+    result = run_as_actions(repo, server, tmp_path, "opened")
+
+    assert result.exit_code == 0, result.output
+    written = _plan_comments(server)
+    assert set(written) == {"%2Aa", "d"}  # d's plan has no change: its own comment
+    group = written["%2Aa"]
+    assert "### gitops-bot plan for 3 environments" in group
+    assert "**The same change in 3 environments** (their names and namespaces aside): " in group
+    assert "`a`, `b`, `c`; shown as `a` plans it." in group
+    assert "-      - image: web:1.0\n+      - image: web:1.1" in group
+    head = server.repos[REPO].pulls[1].head_sha
+    assert {c: s for c, s in statuses(server, head).items() if c.startswith("gitops/plan/")} == {
+        "gitops/plan/a": ("success", "1 to update"),
+        "gitops/plan/b": ("success", "1 to update"),
+        "gitops/plan/c": ("success", "1 to update"),
+        "gitops/plan/d": ("success", "no changes"),
+    }
+
+    # b now changes otherwise: it gets its own comment, the group's is edited in place.
+    group_id = next(c.id for c in server.comments_on(REPO, 1) if "env=%2Aa " in c.body)
+    git(repo, "checkout", "-q", "change")
+    (repo / "envs/b/kustomization.yaml").write_text(
+        "namePrefix: b-\nnamespace: tenant-b\nresources: [../../base]\n"
+        "replicas: [{name: web, count: 3}]\n"
+    )
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "b: 3")
+    new_head = git(repo, "rev-parse", "HEAD").strip()
+    server.mirror(REPO, "change", sha=new_head, parent=head)
+    server.repos[REPO].pulls[1].head_sha = new_head
+
+    again = run_as_actions(repo, server, tmp_path, "synchronize")
+
+    assert again.exit_code == 0, again.output
+    written = _plan_comments(server)
+    assert set(written) == {"%2Aa", "b", "d"}
+    assert "`a`, `c`; shown as `a` plans it." in written["%2Aa"]
+    assert "replicas" in written["b"]
+    assert next(c.id for c in server.comments_on(REPO, 1) if "env=%2Aa " in c.body) == group_id
+
+    # a changes otherwise too: no two environments change alike, the group's comment goes.
+    git(repo, "checkout", "-q", "change")
+    edit(repo, "envs/a/kustomization.yaml", "resources:", "commonLabels: {tier: gold}\nresources:")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "a: gold")
+    third = git(repo, "rev-parse", "HEAD").strip()
+    server.mirror(REPO, "change", sha=third, parent=new_head)
+    server.repos[REPO].pulls[1].head_sha = third
+
+    last = run_as_actions(repo, server, tmp_path, "synchronize")
+
+    assert last.exit_code == 0, last.output
+    assert set(_plan_comments(server)) == {"a", "b", "c", "d"}

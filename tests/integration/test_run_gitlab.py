@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from gitops_bot.cli import cli
 from tests.fakes.gitlab_server import GitLabServer
-from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git
+from tests.integration.shop import NEW_PASSWORD, OLD_PASSWORD, edit, git, tenants
 
 # prod needs an approval from @acme/sre (examples/shop/.gitops.yaml, read from main).
 PROD_PENDING = "needs 1 more approval from @acme/sre"
@@ -45,7 +45,7 @@ def head_of(server: GitLabServer, iid: int) -> str:
     return mr.source.branches[mr.source_branch]
 
 
-def run_in_pipeline(shop: Path, server: GitLabServer, iid: int) -> Result:
+def run_in_pipeline(shop: Path, server: GitLabServer, iid: int, **more: str) -> Result:
     env = {
         "GITLAB_CI": "true",
         "CI_PROJECT_PATH": PROJECT,
@@ -54,6 +54,7 @@ def run_in_pipeline(shop: Path, server: GitLabServer, iid: int) -> Result:
         "CI_MERGE_REQUEST_IID": str(iid),
         "CI_COMMIT_SHA": head_of(server, iid),
         "GITOPS_BOT_TOKEN": TOKEN,
+        **more,
     }
     return CliRunner().invoke(cli, ["run"], env=env)
 
@@ -106,3 +107,53 @@ def test_a_merge_request_gets_a_note_and_a_status_per_environment_and_a_push_edi
     second = notes(server, iid)
     assert {e: i for e, (i, _) in second.items()} == {e: i for e, (i, _) in first.items()}
     assert "shop:1.5.1" in second["dev"][1]
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_a_parallel_matrix_plans_one_environment_a_job_and_the_summary_job_sums_them(
+    shop: Path, server: GitLabServer
+) -> None:
+    iid = open_mr(server, shop)
+    head = head_of(server, iid)
+
+    for shard in ("1/3", "2/3", "3/3"):  # cache-prod, dev, prod: one each
+        result = run_in_pipeline(shop, server, iid, GITOPS_BOT_SHARD=shard)
+        assert result.exit_code == 0, result.output
+        assert (
+            result.output == f"gitops-bot: {PROJECT}#{iid}: 1 comment(s) and 2 status(es) written\n"
+        )
+    assert set(notes(server, iid)) == {"dev", "prod", "cache-prod"}
+    assert "gitops" not in {s.name for s in server.statuses(PROJECT, head)}
+
+    summary = run_in_pipeline(shop, server, iid, GITOPS_BOT_SUMMARIZE="true")
+
+    assert summary.exit_code == 0, summary.output
+    written = {s.name: (s.status, s.description) for s in server.statuses(PROJECT, head)}
+    assert written["gitops"] == (  # as one unsharded job writes it
+        "pending",
+        "waiting: prod; changes: dev, prod, cache-prod; 1 not affected",
+    )
+    assert len(written) == 7
+
+
+@pytest.mark.usefixtures("tools_env")
+def test_environments_that_change_alike_share_one_note(
+    server: GitLabServer, tmp_path: Path
+) -> None:
+    repo = tenants(tmp_path)
+    iid = open_mr(server, repo)
+
+    result = run_in_pipeline(repo, server, iid)
+
+    assert result.exit_code == 0, result.output
+    bodies = [n.body for n in server.merge_request(PROJECT, iid).notes if not n.system]
+    names = sorted(re.findall(r"gitops-bot:plan env=(\S+) part=1/1", "\n".join(bodies)))
+    assert names == ["%2Aa", "d"]
+    group = next(b for b in bodies if "env=%2Aa " in b)
+    assert "`a`, `b`, `c`; shown as `a` plans it." in group
+    head = head_of(server, iid)
+    written = {s.name: (s.status, s.description) for s in server.statuses(PROJECT, head)}
+    assert [written[f"gitops/plan/{t}"] for t in "abcd"] == [
+        *[("success", "1 to update")] * 3,
+        ("success", "no changes"),
+    ]

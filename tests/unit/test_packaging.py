@@ -262,7 +262,7 @@ def test_no_trigger_that_hands_secrets_to_a_fork(path: Path) -> None:
     assert not {"pull_request_target", "workflow_run"} & set(_workflow(path)["on"])
 
 
-ALLOWED = {"contents": {"read"}, "pull-requests": {"write"}, "statuses": {"write"}}
+ALLOWED = {"contents": {"read"}, "pull-requests": {"read", "write"}, "statuses": {"write"}}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

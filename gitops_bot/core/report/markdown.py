@@ -1,9 +1,11 @@
 """The plan as GitHub-flavoured markdown: one sticky comment per environment.
 
 Owns: the text of an environment's PR comment, split into numbered parts
-that each stay within a character budget; the hidden marker that starts
-every part, by which the forge adapter finds the comment to edit; and the
-job summary of the whole plan.
+that each stay within a character budget; the comment of a group of
+environments that change alike (group_comment: the first one's plan and the
+list of all, its marker naming the first after GROUP); the hidden marker
+that starts every part, by which the forge adapter finds the comment to
+edit; and the job summary of the whole plan.
 Refuses: knowing a forge's limit (the adapter passes it as `budget`) and
 posting anything.
 
@@ -310,6 +312,36 @@ def env_comment(plan: Plan, env: EnvPlan, *, budget: int = GITHUB_LIMIT) -> tupl
         text = marker(env.env, number, total) + "\n" + _heading(plan, env, number, total)
         text += (summary if number == 1 else "") + "".join(body)
         out.append(_clip(text.rstrip("\n") + "\n", budget))
+    return tuple(out)
+
+
+GROUP = "*"  # a group's marker names its first environment after this (no name has it)
+
+
+def group_comment(
+    plan: Plan, envs: Sequence[EnvPlan], *, budget: int = GITHUB_LIMIT
+) -> tuple[str, ...]:
+    """One comment for `envs`, whose changes are the same once their own names
+    and namespaces are set aside: the first one's plan, with the list of all."""
+    first = envs[0]
+    listed = (
+        f"**The same change in {len(envs)} environments** (their names and namespaces "
+        f"aside): {', '.join(_code(e.env) for e in envs)}; shown as {_code(first.env)} "
+        "plans it. Each has its own statuses.\n\n"
+    )
+    listed = truncate_middle(listed, budget // 4)
+    heading = f"### gitops-bot plan for {_code(first.env)}"
+    group = f"### gitops-bot plan for {len(envs)} environments"
+    slack = len(marker(GROUP + first.env, 1, 1)) - len(marker(first.env, 1, 1))
+    parts = env_comment(plan, first, budget=budget - len(listed) - slack - len(group))
+    out = []
+    for number, text in enumerate(parts, start=1):
+        _, rest = text.split("\n", 1)
+        rest = rest.replace(heading, group, 1)
+        if number == 1:
+            top, after = rest.split("\n\n", 1)
+            rest = top + "\n\n" + listed + after
+        out.append(marker(GROUP + first.env, number, len(parts)) + "\n" + rest)
     return tuple(out)
 
 

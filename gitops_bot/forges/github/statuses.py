@@ -1,7 +1,8 @@
 """GitHub's side of the Statuses and Deployments ports.
 
 Owns: commit statuses (one per context, descriptions cut to GitHub's 140
-characters), reading back the latest status of each context, and
+characters), reading back the latest status of each context (from the
+list of the commit's statuses, every page), and
 deployments: one GitHub deployment per (environment, commit), created with
 auto_merge off and no required contexts (the bot records what the puller
 did, it does not ask GitHub to gate it), a deployment status per call, and
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import itertools
 
+from github.CommitStatus import CommitStatus
 from github.Deployment import Deployment as GitHubDeployment
 from github.GithubObject import NotSet
+from github.PaginatedList import PaginatedList
 
 from gitops_bot.core.pr.model import Deployment, DeploymentState, Status, StatusState
 from gitops_bot.forges.github.client import STATUS_DESCRIPTION_LIMIT, Client, when
@@ -90,18 +93,24 @@ class StatusesPart(Client):
             commit.create_status(_STATUS_STATES[status.state], **extra)
 
     def statuses(self, sha: str) -> tuple[Status, ...]:
+        # The list of the commit's statuses, newest first, every page: the combined
+        # status gives its first page only (30), and 100 environments have 201 contexts.
+        latest: dict[str, Status] = {}
         with self._doing(f"reading the statuses of {self._name}@{sha[:12]}"):
-            combined = self._repo.get_commit(sha).get_combined_status()
-            return tuple(
-                Status(
-                    sha=sha,
-                    context=s.context,
-                    state=_STATUS_STATES_READ[s.state],
-                    description=s.description or "",
-                    url=s.target_url or "",
-                )
-                for s in combined.statuses
+            # PyGithub's Commit.get_statuses asks the legacy /statuses/{sha} path.
+            listed = PaginatedList(
+                CommitStatus, self._repo.requester, f"{self._repo.url}/commits/{sha}/statuses", None
             )
+            for s in listed:
+                if s.context not in latest:
+                    latest[s.context] = Status(
+                        sha=sha,
+                        context=s.context,
+                        state=_STATUS_STATES_READ[s.state],
+                        description=s.description or "",
+                        url=s.target_url or "",
+                    )
+        return tuple(latest.values())
 
     def record_deployment(
         self,

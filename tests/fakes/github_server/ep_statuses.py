@@ -1,14 +1,16 @@
 """Endpoints of commit statuses and deployments.
 
 Owns: creating a commit status (GitHub's 422s for an unknown commit, a bad
-state or a description over 140 characters) and the combined status (the
-latest per context); creating deployments (of a commit, with the body
-GitHub documents; required contexts are not checked, the bot sends none),
-listing them (newest first, filtered by sha and environment), adding
-deployment statuses (a success marks the environment's earlier successful
-deployments `inactive`, as GitHub's auto_inactive does) and listing them
-(newest first). Refuses: check runs, environments' protection rules
-and auto-merge on deployment (the emulator answers as if auto_merge were
+state or a description over 140 characters) and the list of a commit's
+statuses (newest first, paginated as GitHub does; the combined status,
+whose first page only PyGithub reads, is not emulated: the bot does not use
+it); creating deployments (of a commit, with the body GitHub documents;
+required contexts are not checked, the bot sends none), listing them
+(newest first, filtered by sha and environment), adding deployment
+statuses (a success marks the environment's earlier successful deployments
+`inactive`, as GitHub's auto_inactive does) and listing them (newest
+first). Refuses: check runs, environments' protection rules and
+auto-merge on deployment (the emulator answers as if auto_merge were
 false, which is what the bot sends).
 """
 
@@ -59,38 +61,13 @@ def _create_status(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any
     return 201, {"Location": payload["url"]}, payload
 
 
-@route("GET", "{repo}/commits/(?P<ref>.+)/status")
-def _combined_status(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b: Json) -> Any:
+@route("GET", "{repo}/commits/(?P<ref>.+)/statuses")
+def _list_statuses(s: GitHubServer, repo: Repo | None, p: dict[str, str], q: Any, b: Json) -> Any:
     assert repo is not None
     sha = repo.refs.get(f"heads/{p['ref']}", p["ref"])
-    if sha not in s.commits:
-        raise HttpError(404, f"No commit found for SHA: {p['ref']}")
-    latest: dict[str, StatusRecord] = {}
-    for status in repo.statuses:
-        if status.sha == sha:
-            latest[status.context] = status
-    states = {status.state for status in latest.values()}
-    combined = (
-        "failure"
-        if states & {"failure", "error"}
-        else "pending"
-        if not states or "pending" in states
-        else "success"
-    )
-    statuses = []
-    for status in latest.values():
-        full = s.status_json(repo, status)
-        statuses.append({k: v for k, v in full.items() if k != "creator"})
-    minimal = {k: v for k, v in s.repo_json(repo).items() if not k.startswith("has_")}
-    return {
-        "state": combined,
-        "statuses": statuses,
-        "sha": sha,
-        "total_count": len(statuses),
-        "repository": minimal,
-        "commit_url": f"{s.api(repo)}/commits/{sha}",
-        "url": f"{s.api(repo)}/commits/{sha}/status",
-    }
+    found = [s.status_json(repo, st) for st in reversed(repo.statuses) if st.sha == sha]
+    link, chunk = s.page(found, f"/repos/{repo.full_name}/commits/{p['ref']}/statuses", q)
+    return 200, link, chunk
 
 
 @route("POST", "{repo}/deployments")
