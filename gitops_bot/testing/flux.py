@@ -155,6 +155,7 @@ class LocalFlux:
         self.metrics_ports = {n: free_port() for n in CONTROLLERS}
         self.health_ports = {n: free_port() for n in CONTROLLERS}
         storage = free_port()
+        (self.workdir / "storage").mkdir(exist_ok=True)  # source-controller refuses a missing one
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KUBECONFIG": str(cp.kubeconfig)}
         specific = {
             "source-controller": [
