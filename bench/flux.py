@@ -79,7 +79,7 @@ CLIENTS = {
 }
 TOOLS = ("ours", "flux")
 _POLL_S = 0.05
-_TIMEOUT_S = 1800.0
+_TIMEOUT_S = 900.0
 
 
 def _until(probe: Callable[[], bool], what: str, timeout: float = _TIMEOUT_S) -> float:
@@ -237,9 +237,13 @@ def _at_once(probes: dict[str, Callable[[], bool]], start: float, what: str) -> 
     return done
 
 
-def _requests(cp: LocalControlPlane, since: datetime, until: datetime) -> Counter[str]:
-    """Requests per tool received in [since, until), from the audit log."""
+def _requests(
+    cp: LocalControlPlane, since: datetime, until: datetime
+) -> tuple[Counter[str], Counter[tuple[str, str, str]]]:
+    """Requests per tool received in [since, until), from the audit log; and
+    per (client, verb, resource) for every client, to say what they were."""
     counts: Counter[str] = Counter()
+    what: Counter[tuple[str, str, str]] = Counter()
     seen: set[str] = set()
     for event in cp.audit_events():
         received = datetime.fromisoformat(event["requestReceivedTimestamp"])
@@ -247,10 +251,12 @@ def _requests(cp: LocalControlPlane, since: datetime, until: datetime) -> Counte
             continue
         seen.add(event["auditID"])
         agent = str(event.get("userAgent", ""))
+        ref = event.get("objectRef") or {}
+        what[agent.partition(" ")[0], event["verb"], ref.get("resource", event["requestURI"])] += 1
         for tool, prefixes in CLIENTS.items():
             if agent.startswith(prefixes):
                 counts[tool] += 1
-    return counts
+    return counts, what
 
 
 def _drift(cp: LocalControlPlane, namespace: str, name: str, value: str) -> None:
@@ -286,9 +292,14 @@ def one_round(  # noqa: PLR0917 - a benchmark's knobs
 ) -> dict[str, dict[str, float]]:
     ns = {t: _namespace(cp, f"{t}-{r}") for t in TOOLS}
     name = f"bench-{r}"
+    # `--change` of the objects in hot.yaml (what a push changes), the rest in cm.yaml.
     tip = server.repo(
         name,
-        {".gitops.yaml": pullerkit.config(ns["ours"]), **pullerkit.configmaps("dev", args.objects)},
+        {
+            ".gitops.yaml": pullerkit.config(ns["ours"]),
+            **pullerkit.configmaps("dev", args.change, prefix="hot"),
+            **pullerkit.configmaps("dev", args.objects - args.change),
+        },
     )
     url = f"{server.url}{name}.git"
     out: dict[str, dict[str, float]] = {t: {} for t in TOOLS}
@@ -313,7 +324,7 @@ def one_round(  # noqa: PLR0917 - a benchmark's knobs
             out[tool]["full_apply_s"] = end - start
             print(f"  round {r}: {tool} applied {args.objects} objects in {end - start:.1f} s")
         # (a) push-to-applied, both triggered at once.
-        tip = server.repo(name, pullerkit.configmaps("dev", args.change, value="2"))
+        tip = server.repo(name, pullerkit.configmaps("dev", args.change, value="2", prefix="hot"))
         start = time.monotonic()
         threads = [threading.Thread(target=t.trigger, args=(tip,)) for t in tools.values()]
         for thread in threads:
@@ -328,9 +339,9 @@ def one_round(  # noqa: PLR0917 - a benchmark's knobs
         time.sleep(2 + rng.uniform(0, args.interval))
         start = time.monotonic()
         for tool in TOOLS:
-            _drift(cp, ns[tool], "cm-0", "drifted")
+            _drift(cp, ns[tool], "hot-0", "drifted")
         took = _at_once(
-            {t: lambda t=t: _value(cp, ns[t], "cm-0") == "2" for t in TOOLS}, start, "the drift"
+            {t: lambda t=t: _value(cp, ns[t], "hot-0") == "2" for t in TOOLS}, start, "the drift"
         )
         for tool in TOOLS:
             out[tool]["drift_healed_s"] = took[tool]
@@ -341,7 +352,10 @@ def one_round(  # noqa: PLR0917 - a benchmark's knobs
         until = datetime.now().astimezone()
         cpu1 = {t: sum(_cpu_s(p) for p in tools[t].pids()) for t in TOOLS}
         time.sleep(1)  # the last requests' audit events
-        counts = _requests(cp, since, until)
+        counts, what = _requests(cp, since, until)
+        if args.verbose:
+            for (agent, verb, resource), n in what.most_common(25):
+                print(f"    window: {n:6d} {verb:6s} {resource:30s} {agent}")
         per_interval = args.interval / args.window
         for tool in TOOLS:
             out[tool]["requests_per_interval"] = counts[tool] * per_interval
@@ -392,6 +406,7 @@ def main() -> None:
     parser.add_argument("--change", type=int, default=50)
     parser.add_argument("--interval", type=float, default=30.0)
     parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--verbose", action="store_true", help="the window's requests by client")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     args = parser.parse_args()
     binaries = locate()
