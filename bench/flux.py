@@ -16,9 +16,10 @@ applies them to one namespace; Flux's source-controller and kustomize-controller
       Flux's from creating its two objects (controllers already up) to the
       commit applied; one tool after the other, the first one alternating;
   (a) push-to-applied: a commit changes `--change` ConfigMaps; at once our
-      puller is poked and Flux's GitRepository and Kustomization are
-      annotated with reconcile.fluxcd.io/requestedAt (`flux reconcile
-      kustomization --with-source`); both run at once, each timed to its own
+      puller is poked and Flux's GitRepository is annotated with
+      reconcile.fluxcd.io/requestedAt (what `flux reconcile source git` and a
+      Receiver do; the Kustomization follows the new artifact by itself);
+      both run at once, each timed to its own
       "applied" (our status object names the commit, the Kustomization's
       lastAppliedRevision does);
   (c) drift healed: another client changes one ConfigMap of each, at once;
@@ -40,6 +41,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -194,9 +196,11 @@ class Flux:
         return (ks.get("status") or {}).get("lastAppliedRevision") == f"main@sha1:{commit}"
 
     def trigger(self, commit: str) -> None:
+        """Ask the GitRepository to fetch now (what a Receiver does); the
+        Kustomization follows its new artifact. Annotating the Kustomization
+        at once as well only makes it apply the old artifact first."""
         del commit  # Flux fetches the branch itself, as we do
-        for kind in ("GitRepository", "Kustomization"):
-            flux.request_reconcile(self.cp, kind, self.namespace, "bench")
+        flux.request_reconcile(self.cp, "GitRepository", self.namespace, "bench")
 
     def remove(self) -> None:
         """Delete the two objects without pruning (fast), so the next round's
@@ -409,6 +413,8 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="the window's requests by client")
     parser.add_argument("--json", type=Path, help="also write every round's figures here")
     args = parser.parse_args()
+    # A SIGTERM (a background run stopped) still stops the puller and Flux.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     binaries = locate()
     flux_bin = flux.locate()
     with tempfile.TemporaryDirectory() as tmp:
