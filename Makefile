@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # npm packages the tests read: GitHub's OpenAPI description and webhook examples.
 NODE_STAMP := tests/fakes/node_modules/.installed
 
-.PHONY: demo test test-k8s lint unit testenv registry lock pin-image clean
+.PHONY: demo test test-k8s test-flux flux bench-flux lint unit testenv registry lock pin-image clean
 
 demo: $(STAMP) testenv
 	$(BIN)/gitops-bot demo
@@ -29,6 +29,22 @@ test-k8s: $(STAMP) $(NODE_STAMP) testenv
 	  echo "make test-k8s: Kubernetes $$m"; \
 	  GITOPS_BOT_K8S_VERSION=$$m $(BIN)/pytest -m k8s_smoke tests/integration || exit 1; \
 	done
+
+# Flux's source-controller and kustomize-controller, the peer bench/flux.py
+# measures the puller against, built from their own pinned Go modules
+# (testenv/flux/go.mod) into the cache like the control plane. Not part of
+# `make test` (the flux_smoke test is deselected there): `make test-flux` builds
+# them, then runs that one tiny reconcile, so the harness cannot rot.
+flux:
+	bash testenv/flux/build.sh >/dev/null
+
+test-flux: $(STAMP) $(NODE_STAMP) testenv flux
+	$(BIN)/pytest -m flux_smoke tests/integration
+
+# Flux against the puller, same control plane, repository and objects
+# (docs/benchmarks.md, "Against Flux"). BENCH_FLUX_ARGS: e.g. --objects 10000 --rounds 1.
+bench-flux: $(STAMP) testenv flux
+	nice $(BIN)/python bench/flux.py $(BENCH_FLUX_ARGS)
 
 # The packaging linters: hadolint (Dockerfile), actionlint and zizmor (the
 # action, the example workflows and this repository's own workflows), check-jsonschema (action.yml and the
