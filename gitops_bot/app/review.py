@@ -502,7 +502,9 @@ def _groups(
     keyed: dict[object, list[EnvPlan]] = {}
     order: list[object] = []
     for env in result.envs:
-        key = _same_change(env, decisions[env.env]) if mode != "off" else None
+        # "changes": an environment without one has no comment, or keeps its own.
+        alike = mode == "always" or (mode == "changes" and env.has_changes)
+        key = _same_change(env, decisions[env.env]) if alike else None
         key = key if key is not None else ("alone", env.env)
         if key not in keyed:
             keyed[key] = []
@@ -513,23 +515,33 @@ def _groups(
 
 def _same_change(env: EnvPlan, decision: gate.Decision) -> object | None:
     """What two environments' comments would say alike, their own names and namespaces
-    set aside; None for a plan that keeps its own comment (an error, no change, a
-    live plan: its drift is the environment's own)."""
-    if env.error or env.live is not None or env.live_missing or not env.has_changes:
+    set aside; None for a plan that keeps its own comment (an error, a live plan:
+    its drift is the environment's own)."""
+    if env.error or env.live is not None or env.live_missing:
         return None
 
     def plain(text: str, key: Key | None = None) -> str:
         names = [env.env, *((key.name, key.namespace) if key else ())]
         for name in sorted((n for n in names if n), key=len, reverse=True):
-            text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.])", "\0", text)
+            text = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w.])", "\0", text)
         return text
+
+    def changed_lines(diff: str) -> str:
+        """The lines a diff changes: the context around them may differ (a label
+        of the environment's region next to the image) where the change does not."""
+        lines = diff.splitlines()
+        return "\n".join(
+            line
+            for line in lines
+            if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+        )
 
     changes = tuple(
         (
             c.action,
             c.key.group,
             c.key.kind,
-            plain(c.diff, c.key),
+            plain(changed_lines(c.diff), c.key),
             c.secret_keys,
             c.note,
             plain(str(c.origin), c.key),
