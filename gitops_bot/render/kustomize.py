@@ -159,12 +159,18 @@ def origins(found: Iterable[Manifest], *, root: Path, folder: Path) -> tuple[Man
     return tuple(sources.origin(manifest) for manifest in found)
 
 
+# libyaml's safe loader when PyYAML has it: the origin pass parses one annotation per object.
+_C_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Sources:
     """The files that origin annotations name, each read once."""
 
     def __init__(self, root: Path, folder: Path) -> None:
         self.root, self.folder = root, folder
         self.documents: dict[str, tuple[Manifest, ...]] = {}
+        self.told: dict[str, Any] = {}  # annotation text -> parsed (many objects share one)
+        self.nodes: dict[str, yaml.Node | None] = {}  # generator file -> its composed YAML
 
     def origin(self, manifest: Manifest) -> Manifest:
         obj = dict(manifest.obj)
@@ -182,10 +188,12 @@ class _Sources:
         return dataclasses.replace(manifest, obj=obj, origin=where)
 
     def where(self, text: str, manifest: Manifest) -> Origin | None:
-        try:
-            told = yaml.safe_load(text)
-        except yaml.YAMLError:
-            return None
+        if text not in self.told:
+            try:
+                self.told[text] = yaml.load(text, Loader=_C_LOADER)  # noqa: S506
+            except yaml.YAMLError:
+                self.told[text] = None
+        told = self.told[text]
         if not isinstance(told, Mapping) or told.get("repo"):
             return None  # an allow-listed remote base: its files are not in the repository
         if isinstance(configured := told.get("configuredIn"), str):
@@ -232,9 +240,14 @@ class _Sources:
         """The line of the generator entry (ConfigMapGenerator: a configMapGenerator
         item) whose name the built name contains (namePrefix, hash suffix)."""
         field = {"ConfigMapGenerator": "configMapGenerator", "SecretGenerator": "secretGenerator"}
-        try:
-            node = yaml.compose((self.root / file).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        if file not in self.nodes:
+            try:
+                text = (self.root / file).read_text(encoding="utf-8")
+                self.nodes[file] = yaml.compose(text, Loader=_C_LOADER)
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                self.nodes[file] = None
+        node = self.nodes[file]
+        if node is None:
             return None
         found: list[tuple[int, int]] = []  # (length of the name, line)
         for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
