@@ -6,8 +6,9 @@ package does (the first cluster, user or context of a name wins; a later
 file's current-context wins); choosing the context; the server URL; TLS
 (certificate-authority and client certificate and key, as files or as
 base64 data, insecure-skip-tls-verify, tls-server-name); and the
-credentials a static kubeconfig holds: token, tokenFile (read once, as the
-`kubernetes` package does) and username/password. A kubeconfig that needs
+credentials a static kubeconfig holds: token, tokenFile (read again every
+minute, as client-go does: a pod's projected token is rotated; the
+`kubernetes` package read it once) and username/password. A kubeconfig that needs
 more (an exec plugin, an auth-provider, a proxy-url) is read by the
 `kubernetes` package's own loader, imported only then, so every other
 process (the puller in its pod, CI with a token) never imports that
@@ -19,9 +20,12 @@ or user the kubeconfig does not hold is an error.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import ssl
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +131,9 @@ def _connection(cluster: _Entry, user: _Entry) -> Connection:
     cbase, c = cluster
     ubase, u = user
     server = str(c["server"]).rstrip("/")
-    authorization = _static_authorization(ubase, u)
+    authorization = _authorization(ubase, u)
     if not server.startswith("https"):
-        return Connection(server=server, authorization=lambda: authorization)
+        return Connection(server=server, authorization=authorization)
     verify = not c.get("insecure-skip-tls-verify", False)
     ca = _pem(cbase, c, "certificate-authority")
     context = ssl.create_default_context(cadata=ca.decode() if ca else None)
@@ -143,15 +147,44 @@ def _connection(cluster: _Entry, user: _Entry) -> Connection:
         server=server,
         ssl_context=context,
         server_hostname=c.get("tls-server-name"),
-        authorization=lambda: authorization,
+        authorization=authorization,
     )
+
+
+TOKEN_FILE_REREAD_S = 60.0  # client-go's cachingTokenSource re-reads a tokenFile this often
+
+
+def _authorization(base: str, user: Mapping[str, Any]) -> Callable[[], str | None]:
+    """The Authorization header per request. A tokenFile (a pod's projected
+    ServiceAccount token, rotated by the kubelet) is read again once a minute,
+    as client-go does; while the file cannot be read the last token is kept."""
+    static = _static_authorization(base, user)
+    if user.get("token") or not user.get("tokenFile"):
+        return lambda: static
+    return _TokenFile(_file(base, user["tokenFile"]), static)
+
+
+class _TokenFile:
+    def __init__(self, file: Path, header: str | None) -> None:
+        self.file, self.header = file, header
+        self.read = time.monotonic()
+        self.lock = threading.Lock()
+
+    def __call__(self) -> str | None:
+        with self.lock:
+            if time.monotonic() - self.read >= TOKEN_FILE_REREAD_S:
+                self.read = time.monotonic()
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    if token := self.file.read_text().strip():
+                        self.header = f"Bearer {token}"
+            return self.header
 
 
 def _static_authorization(base: str, user: Mapping[str, Any]) -> str | None:
     # The `kubernetes` package's order: token (or tokenFile), then username/password.
     token = user.get("token")
     if not token and user.get("tokenFile"):
-        token = _file(base, user["tokenFile"]).read_text()
+        token = _file(base, user["tokenFile"]).read_text().strip()
     if token:
         return f"Bearer {token}"
     if "username" in user and "password" in user:

@@ -44,6 +44,29 @@ def test_a_token_file_is_read_relative_to_the_kubeconfig(tmp_path: Path) -> None
     assert connection.ssl_context is None
 
 
+def test_a_rotated_token_file_is_read_again_after_a_minute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod's projected ServiceAccount token is rotated by the kubelet (about
+    hourly); client-go re-reads tokenFile every minute, so a long-lived puller
+    must too, and keep the last token when the file is briefly unreadable."""
+    now = [1000.0]
+    monkeypatch.setattr("gitops_bot.cluster.kubeconfig.time.monotonic", lambda: now[0])
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    path = _write(tmp_path / "config", users=[{"name": "one", "user": {"tokenFile": str(token)}}])
+    connection = load(str(path))
+    assert connection.authorization() == "Bearer first"
+    token.write_text("second\n")
+    now[0] += 30
+    assert connection.authorization() == "Bearer first"  # cached within the minute
+    now[0] += 31
+    assert connection.authorization() == "Bearer second"
+    token.unlink()  # the kubelet swaps the file: a moment without it
+    now[0] += 61
+    assert connection.authorization() == "Bearer second"
+
+
 def test_the_token_wins_over_the_token_file_and_a_password(tmp_path: Path) -> None:
     user = {"token": "inline", "tokenFile": "missing", "username": "u", "password": "p"}
     path = _write(tmp_path / "config", users=[{"name": "one", "user": user}])
