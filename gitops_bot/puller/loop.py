@@ -57,7 +57,6 @@ from gitops_bot.render.sandbox import DEFAULT_LIMITS, Limits, Tools
 class _Env:
     name: str
     lock: threading.Lock
-    render: tuple[str, Render] | None = None  # (commit, render) last rendered
     ignore_fields: tuple[ignore.Rule, ...] = ()  # the configuration's, at that commit
     last_run: float = float("-inf")  # monotonic time of the last reconcile
     failed: str = ""  # the commit whose render or apply failed last
@@ -335,8 +334,10 @@ class Puller:
         )
 
     def _render(self, env: _Env, commit: str) -> Render:
-        if env.render is not None and env.render[0] == commit:
-            return env.render[1]
+        """The environment at `commit`, rendered anew: a render is not kept between
+        syncs (at 10,000 objects it is the largest thing a puller would hold; the
+        drift watch keeps what it needs compactly), so a re-sync or a retry of the
+        same commit renders it again."""
         git = self.source.git
         text = git.read(commit, self.settings.config_file)
         if text is None:
@@ -356,7 +357,6 @@ class Puller:
                     floating=environment.policy.floating_sources,
                 ),
             )
-        env.render = (commit, render)
         env.ignore_fields = environment.ignore_fields
         return render
 
