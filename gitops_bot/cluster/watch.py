@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,19 +57,41 @@ def _path(kube: Kube, target: Target) -> str:
     return kube.resource(target.api_version, target.kind).path(namespace=target.namespace)
 
 
-def list_objects(kube: Kube, target: Target, *, selector: str) -> tuple[list[dict[str, Any]], str]:
-    """The objects matching `selector`, and the list's resourceVersion."""
-    found = kube._call(
-        "GET",
-        _path(kube, target),
-        doing=f"listing {target} ({selector})",
-        query=[("labelSelector", selector)],
-    )
-    items: list[dict[str, Any]] = found.get("items") or []
-    for item in items:
-        item.setdefault("apiVersion", target.api_version)
-        item.setdefault("kind", target.kind)
-    return items, str((found.get("metadata") or {}).get("resourceVersion", ""))
+LIST_PAGE = 500  # objects per LIST request: a list is handed on a page at a time
+
+
+def list_pages(
+    kube: Kube, target: Target, *, selector: str, version: list[str]
+) -> Iterator[dict[str, Any]]:
+    """The objects matching `selector`, read LIST_PAGE at a time (limit and
+    continue: the pages are one consistent snapshot); `version[0]` is set to
+    the list's resourceVersion once the last page is read. A continue token
+    that expired (410) surfaces as a ClusterError: the caller lists again."""
+    token = ""
+    while True:
+        query = [("labelSelector", selector), ("limit", str(LIST_PAGE))]
+        if token:
+            query.append(("continue", token))
+        found = kube._call(
+            "GET",
+            _path(kube, target),
+            doing=f"listing {target} ({selector})",
+            call="list",
+            query=query,
+        )
+        metadata = found.get("metadata") or {}
+        items: list[dict[str, Any]] = found.get("items") or []
+        del found
+        items.reverse()
+        while items:  # popped, so a page holds only what is not handed on yet
+            item = items.pop()
+            item.setdefault("apiVersion", target.api_version)
+            item.setdefault("kind", target.kind)
+            yield item
+        token = str(metadata.get("continue") or "")
+        if not token:
+            version[0] = str(metadata.get("resourceVersion", ""))
+            return
 
 
 class _Stream:
@@ -147,8 +169,9 @@ def events(stream: _Stream, version: list[str]) -> Iterator[Event]:
 class Watcher:
     """List and watch one Target on a thread, calling `on_event` for every change.
 
-    After a (re-)list, `on_list(items)` gets the whole set, so the caller
-    can also notice objects that disappeared while nobody watched.
+    After a (re-)list, `on_list(items)` iterates the whole set (read a page
+    at a time), so the caller can also notice objects that disappeared while
+    nobody watched.
     """
 
     def __init__(
@@ -158,7 +181,7 @@ class Watcher:
         *,
         selector: str,
         on_event: Callable[[Event], None],
-        on_list: Callable[[Target, list[dict[str, Any]]], None],
+        on_list: Callable[[Target, Iterable[dict[str, Any]]], None],
         log: logging.Logger | None = None,
     ) -> None:
         self.kube, self.target, self.selector = kube, target, selector
@@ -201,12 +224,17 @@ class Watcher:
                 failures += 1
 
     def _list(self, version: list[str]) -> None:
-        """List and hand the items on. In a method of its own so that the
-        list is freed when it returns: a local of `_run` lived as long as the
-        watch (26 MiB with 10,000 ConfigMaps)."""
-        items, version[0] = list_objects(self.kube, self.target, selector=self.selector)
-        self.relists += 1
+        """List and hand the items on, a page at a time (`on_list` iterates
+        them; nothing holds the whole list: a LIST of 10,000 ConfigMaps parsed
+        at once was 22 MiB). The watch resumes from the list's version, known
+        once the last page is read."""
+        listed = [""]
+        items = list_pages(self.kube, self.target, selector=self.selector, version=listed)
         self.on_list(self.target, items)
+        for _ in items:  # a caller that stopped early: read the rest for the version
+            pass
+        version[0] = listed[0]
+        self.relists += 1
         self.synced.set()
 
     def _watch(self, version: list[str]) -> None:

@@ -17,12 +17,13 @@ that were not in the last applied render.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,9 @@ class Finding:
     healed: bool
     seconds: float  # from the watch event to the heal (or to the report)
     error: str = ""
+
+
+QUEUE_SIZE = 1000  # events and listed objects waiting for the check
 
 
 def culprit(desired: Mapping[str, Any], live: Mapping[str, Any], *, manager: str) -> str:
@@ -97,7 +101,11 @@ class DriftWatcher:
         self._watchers: dict[watch.Target, watch.Watcher] = {}
         self._healed_version: dict[Key, str] = {}  # resourceVersion our heal produced
         self._reported: set[Key] = set()  # drifted and reported (report-only): say it once
-        self._queue: queue.Queue[tuple[Key, dict[str, Any] | None, float] | None] = queue.Queue()
+        # Bounded: a list's objects wait here for the check, so a watch thread
+        # waits (and reads its next page later) rather than all 10,000 at once.
+        self._queue: queue.Queue[tuple[Key, dict[str, Any] | None, float] | None] = queue.Queue(
+            maxsize=QUEUE_SIZE
+        )
         self._worker = threading.Thread(target=self._work, name=f"drift {env}", daemon=True)
         self._worker.start()
 
@@ -150,7 +158,13 @@ class DriftWatcher:
         for w in self._watchers.values():
             w.stop(timeout=2)
         self._watchers.clear()
-        self._queue.put(None)
+        while True:  # what still waits is dropped: the worker must see the end
+            try:
+                self._queue.put_nowait(None)
+                break
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
         self._worker.join(5)
 
     # -- events --------------------------------------------------------------
@@ -159,17 +173,22 @@ class DriftWatcher:
         obj = None if event.type == "DELETED" else event.obj
         self._queue.put((Key.of(event.obj), obj, time.monotonic()))
 
-    def _on_list(self, target: watch.Target, items: list[dict[str, Any]]) -> None:
+    def _on_list(self, target: watch.Target, items: Iterable[dict[str, Any]]) -> None:
         now = time.monotonic()
-        seen = {Key.of(i): i for i in items}
-        for key, (api_version, _) in self._desired.items():
-            mine = (
-                api_version == target.api_version
-                and key.kind == target.kind
-                and (key.namespace or None) == target.namespace
-            )
-            if mine:
-                self._queue.put((key, seen.get(key), now))
+        unseen = {
+            key
+            for key, (api_version, _) in self._desired.items()
+            if api_version == target.api_version
+            and key.kind == target.kind
+            and (key.namespace or None) == target.namespace
+        }
+        for item in items:
+            key = Key.of(item)
+            if key in unseen:
+                unseen.discard(key)
+                self._queue.put((key, item, now))
+        for key in unseen:  # deleted while nobody watched
+            self._queue.put((key, None, now))
 
     def _work(self) -> None:
         while True:
