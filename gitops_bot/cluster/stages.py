@@ -62,7 +62,10 @@ def _send(
             raise
         except ClusterError as err:
             return Applied(m.key, Outcome.FAILED, scrub(f"{m.origin}: {explain(err, force=force)}"))
-        return Applied(m.key, Outcome.CREATED if created else Outcome.CONFIGURED, live=live)
+        # A dry-run's answer is not kept: only whether the server took it counts,
+        # and 10,000 answers held until the pass ends were a puller's peak.
+        outcome = Outcome.CREATED if created else Outcome.CONFIGURED
+        return Applied(m.key, outcome, live=None if dry_run else live)
 
     return pool.run_all(one, list(manifests), limit=limit)
 
