@@ -104,6 +104,21 @@ class Request:
     shard: Shard | None = None  # plan only this shard's share of the affected
 
 
+def _ends(
+    repo: Git, request: Request, base_config: BaseConfig | None
+) -> tuple[str, str, config.Config, config.Config | None]:
+    """The merge base and the head of `request`, and the configuration at each."""
+    head = repo.resolve(request.head)
+    base = repo.merge_base(repo.resolve(request.base), head)
+    head_cfg = _head_config(repo, head, request.config_file)
+    base_cfg = (
+        base_config(base)
+        if base_config is not None
+        else configs.read_config(repo, base, request.config_file)
+    )
+    return base, head, head_cfg, base_cfg
+
+
 def _head_config(repo: Git, commit: str, file: str) -> config.Config:
     """The change's own configuration (the base's is configs.read_config's)."""
     text = repo.read(commit, file)
@@ -132,14 +147,7 @@ def plan(
     environments at once (default: the cores this process may use)."""
     limits = limits or Limits()
     bounds = bounds or Bounds()
-    head = repo.resolve(request.head)
-    base = repo.merge_base(repo.resolve(request.base), head)
-    head_cfg = _head_config(repo, head, request.config_file)
-    base_cfg = (
-        base_config(base)
-        if base_config is not None
-        else configs.read_config(repo, base, request.config_file)
-    )
+    base, head, head_cfg, base_cfg = _ends(repo, request, base_config)
     base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
     # What may be fetched: the bot's own list and the base branch's, never the change's.
     fetching = fetch.with_allowed(
@@ -191,14 +199,7 @@ def affected(
 ) -> tuple[tuple[str, ...], tuple[Skipped, ...]]:
     """The environments `plan` would plan for `request` (all shards'), and those
     it would skip, without rendering any."""
-    head = repo.resolve(request.head)
-    base = repo.merge_base(repo.resolve(request.base), head)
-    head_cfg = _head_config(repo, head, request.config_file)
-    base_cfg = (
-        base_config(base)
-        if base_config is not None
-        else configs.read_config(repo, base, request.config_file)
-    )
+    base, head, head_cfg, base_cfg = _ends(repo, request, base_config)
     base_envs = {e.name: e for e in base_cfg.environments} if base_cfg else {}
     with repo.checkout(base) as base_tree, repo.checkout(head) as head_tree:
         todo, skipped = _decide(
