@@ -25,7 +25,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -129,11 +129,15 @@ def free_port() -> int:
 
 
 @dataclass
-class _Component:
+class Component:
+    """One local process of a test environment (a control plane's, Flux's), its
+    output in `log`, killed with this process (PR_SET_PDEATHSIG)."""
+
     name: str
     argv: list[str]
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    env: Mapping[str, str] | None = None  # None: this process's environment
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -142,6 +146,7 @@ class _Component:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=self.env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads in between
             )
@@ -166,6 +171,35 @@ class _Component:
         except OSError:
             return "(no log)"
         return "\n".join(text[-lines:])
+
+
+def wait_for(
+    what: str,
+    deadline: float,
+    ready: Callable[[], bool],
+    components: Iterable[Component],
+    *,
+    poll_s: float = _POLL_S,
+) -> None:
+    """Poll `ready` until it says yes; TestEnvError, with the last lines of each
+    component's log, when one of them exits or the deadline passes. A connection
+    error (OSError, an HTTP-level one) counts as not ready yet."""
+    components = list(components)
+    while True:
+        for component in components:
+            if component.process is not None and not component.running():
+                raise TestEnvError(
+                    f"waiting for {what}: {component.name} exited with code "
+                    f"{component.process.returncode}; last lines of {component.log}:\n"
+                    f"{component.tail()}"
+                )
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if ready():
+                return
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {c.name} ({c.log}):\n{c.tail(10)}" for c in components)
+            raise TestEnvError(f"waiting for {what}: timed out\n{logs}")
+        time.sleep(poll_s)
 
 
 class LocalControlPlane:
@@ -311,7 +345,7 @@ class LocalControlPlane:
 
     # -- internals -----------------------------------------------------------
 
-    def _component(self, name: str) -> _Component:
+    def _component(self, name: str) -> Component:
         try:
             return self._components[name]
         except KeyError:
@@ -319,7 +353,7 @@ class LocalControlPlane:
                 f"no control-plane component {name!r}; have {', '.join(self._components)}"
             ) from None
 
-    def _plan(self) -> dict[str, _Component]:
+    def _plan(self) -> dict[str, Component]:
         b, p, w = self.binaries, self._pki, self.workdir
         logs = w / "logs"
         logs.mkdir(exist_ok=True)
@@ -411,7 +445,7 @@ class LocalControlPlane:
                 f"extra_args names no control-plane component: {', '.join(sorted(unknown))}"
             )
         return {
-            name: _Component(
+            name: Component(
                 name=name, argv=[*args, *self._extra_args.get(name, ())], log=logs / f"{name}.log"
             )
             for name, args in argv.items()
@@ -453,23 +487,7 @@ class LocalControlPlane:
         self.kubeconfig.chmod(0o600)
 
     def _wait(self, what: str, deadline: float, ready: Any) -> None:
-        while True:
-            for component in self._components.values():
-                if component.process is not None and not component.running():
-                    raise TestEnvError(
-                        f"waiting for {what}: {component.name} exited with code "
-                        f"{component.process.returncode}; last lines of {component.log}:\n"
-                        f"{component.tail()}"
-                    )
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if ready():
-                    return
-            if time.monotonic() > deadline:
-                logs = "\n".join(
-                    f"--- {c.name} ({c.log}):\n{c.tail(10)}" for c in self._components.values()
-                )
-                raise TestEnvError(f"waiting for {what}: timed out\n{logs}")
-            time.sleep(_POLL_S)
+        wait_for(what, deadline, ready, self._components.values())
 
     def _apiserver_ready(self) -> bool:
         status, _ = self.request("GET", "/readyz")

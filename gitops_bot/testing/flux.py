@@ -16,17 +16,14 @@ sync), RBAC of their own (the kubeconfig is admin) and downloading anything.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -35,7 +32,7 @@ from typing import Any
 import yaml
 
 from gitops_bot.testing.binaries import TestEnvError
-from gitops_bot.testing.cluster import LocalControlPlane, free_port
+from gitops_bot.testing.cluster import Component, LocalControlPlane, free_port, wait_for
 
 ENV_VAR = "GITOPS_BOT_FLUX_BIN"
 CONTROLLERS = ("source-controller", "kustomize-controller")
@@ -44,15 +41,7 @@ KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 _CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 _BUILD_TIMEOUT_S = 3600
-_STOP_GRACE_S = 10.0
 _POLL_S = 0.1
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    import ctypes  # noqa: PLC0415 - only in the child
-
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def locate(env: Mapping[str, str] | None = None) -> Path:
@@ -89,44 +78,6 @@ def locate(env: Mapping[str, str] | None = None) -> Path:
             "(run testenv/flux/build.sh)"
         )
     return found
-
-
-@dataclass
-class _Process:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads in between
-            )
-
-    def stop(self) -> None:
-        proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=_STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
 
 
 class LocalFlux:
@@ -166,7 +117,7 @@ class LocalFlux:
             "kustomize-controller": [],
         }
         self._processes = {
-            name: _Process(
+            name: Component(
                 name=name,
                 argv=[
                     str(folder / name),
@@ -262,20 +213,7 @@ class LocalFlux:
             return bool(resp.status == 200)
 
     def _wait(self, what: str, deadline: float, ready: Any) -> None:
-        while True:
-            for proc in self._processes.values():
-                if proc.process is not None and proc.process.poll() is not None:
-                    raise TestEnvError(
-                        f"waiting for {what}: {proc.name} exited with code "
-                        f"{proc.process.returncode}; last lines of {proc.log}:\n{proc.tail()}"
-                    )
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                if ready():
-                    return
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {p.name}:\n{p.tail(10)}" for p in self._processes.values())
-                raise TestEnvError(f"waiting for {what}: timed out\n{logs}")
-            time.sleep(_POLL_S)
+        wait_for(what, deadline, ready, self._processes.values(), poll_s=_POLL_S)
 
 
 # -- Flux objects ------------------------------------------------------------
