@@ -91,10 +91,14 @@ def test_a_change_by_another_manager_is_healed_or_reported_naming_it(  # noqa: P
             assert found[0]["action"] == "reported"
             assert _value(kube, namespace, "cm-1") == "9"
         assert _value(kube, namespace, "cm-0") == "1"
-        reasons = [
-            e["reason"] for e in kube.list_objects("events.k8s.io/v1", "Event", namespace=namespace)
-        ]
-        assert ("DriftHealed" if heal else "DriftDetected") in reasons
+        # The Event is written after the status record the drift was found in.
+        want = "DriftHealed" if heal else "DriftDetected"
+
+        def reasons() -> list[str]:
+            events = kube.list_objects("events.k8s.io/v1", "Event", namespace=namespace)
+            return [e["reason"] for e in events]
+
+        pullerkit.eventually(lambda: want in reasons(), timeout=10)
         metrics = puller.reporter.metrics.exposition().decode()
         action = "healed" if heal else "reported"
         assert f'gitops_bot_drift_total{{action="{action}",env="dev"}} 1.0' in metrics
