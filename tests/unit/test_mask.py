@@ -228,6 +228,33 @@ def test_scrub_leaves_no_secret_behind(text: str, secrets: list[str]) -> None:
     assert not any(s in out for s in secrets)
 
 
+@given(
+    st.text(alphabet="ab\n\u00e9\U0001f600", max_size=60),
+    st.lists(st.text(alphabet="ab\u00e9\U0001f600", min_size=1, max_size=6), max_size=12),
+)
+def test_a_scrubber_replaces_what_one_longest_first_alternation_does(
+    text: str, secrets: list[str]
+) -> None:
+    """The scrubber finds the values present with one automaton pass; what it
+    replaces must be what the plain definition replaces: every secret, leftmost
+    first and the longest of those starting there, no regex meaning."""
+    ordered = sorted(set(secrets), key=lambda s: (-len(s), s))
+    expected = (
+        re.sub("|".join(map(re.escape, ordered)), mask.REPLACEMENT, text) if ordered else text
+    )
+    clean = mask.scrubber(secrets)
+    assert clean(text) == expected
+    assert clean(f"{text}\n{text}") == f"{expected}\n{expected}"  # the pattern cache, reused
+
+
+def test_a_scrubber_of_thousands_of_values_finds_the_few_present() -> None:
+    values = [f"secret-{i}-value" for i in range(5000)]
+    clean = mask.scrubber(values)
+    assert clean("") == ""
+    assert clean("no secret here") == "no secret here"
+    assert clean("a secret-42-value and secret-4242-value.") == "a *** and ***."
+
+
 @pytest.mark.parametrize("field", ["data", "stringData"])
 @pytest.mark.parametrize(
     "shape",

@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import ahocorasick
 import yaml
 
 from gitops_bot.core.objects import normalize
@@ -243,16 +244,31 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 def scrubber(secrets: Iterable[str]) -> Callable[[str], str]:
-    """`scrub` with `secrets` fixed, for many texts: the pattern is built once."""
+    """`scrub` with `secrets` fixed, for many texts.
+
+    Which values a text holds is found in one Aho-Corasick pass over it
+    (ahocorasick, in C), not one substring search per value: a plan of
+    10,000 objects holds 8,000 spellings of 2,000 Secrets' values, and its
+    20,000 texts took 9.5 s that way. Only the values present go in the
+    regex that replaces them (an alternation of many values tries each at
+    every position), built once per set of values present."""
     ordered = sorted({s for s in secrets if s}, key=lambda s: (-len(s), s))
+    if not ordered:
+        return lambda text: text
+    rank = {s: i for i, s in enumerate(ordered)}
+    automaton = ahocorasick.Automaton()
+    for value in ordered:
+        automaton.add_word(value, value)
+    automaton.make_automaton()
     patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
 
     def clean(text: str) -> str:
-        # `in` is a fast substring search; a regex alternation of many values
-        # tries each at every position. So only the values present go in it.
-        present = tuple(s for s in ordered if s in text)
-        if not present:
+        if not text:
             return text
+        found = {value for _end, value in automaton.iter(text)}
+        if not found:
+            return text
+        present = tuple(sorted(found, key=rank.__getitem__))
         if present not in patterns:
             patterns[present] = re.compile("|".join(re.escape(s) for s in present))
         return patterns[present].sub(REPLACEMENT, text)
