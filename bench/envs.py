@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -201,10 +202,8 @@ def generate(work: Path, *, envs: int, apps: int) -> list[str]:
     return envs_named
 
 
-def plan_once(
-    work: Path, env: dict[str, str], workers: int
-) -> tuple[float, float, dict[str, object]]:
-    """One `gitops-bot plan` of main..change: seconds, peak RSS (MiB), its JSON."""
+def plan_once(work: Path, env: dict[str, str], *args: str) -> tuple[float, float, dict[str, Any]]:
+    """One `gitops-bot plan ARGS` of main..change: seconds, peak RSS (MiB), its JSON."""
     start = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(
@@ -214,7 +213,7 @@ def plan_once(
                 "gitops_bot",
                 "plan",
                 *("--repo", str(work), "--base", "main", "--head", "change"),
-                *("--format", "json", "--workers", str(workers)),
+                *("--format", "json", *args),
             ],
             stdout=out,
             stderr=err,
@@ -263,7 +262,7 @@ def main() -> None:
         result: dict[str, object] = {}
         for r in range(args.rounds):
             for workers in settings:
-                took, peak, result = plan_once(work, env, workers)
+                took, peak, result = plan_once(work, env, "--workers", str(workers))
                 rss[workers] = max(rss[workers], peak)
                 times[workers].append(took)
                 print(f"round {r + 1}, --workers {workers}: {took:.2f} s", flush=True)

@@ -1,7 +1,7 @@
 """Our live diff against `kubectl diff --server-side`, on the same objects.
 
 Run: .venv/bin/python bench/livediff.py [--objects 1000] [--rounds 3] [--change-every 10]
-     [--ours-only]
+     [--ours-only] [--cli]
 
 Starts a local control plane, applies N mixed objects (ConfigMaps, Secrets,
 Services, ServiceAccounts, Deployments) across 4 namespaces as field manager
@@ -15,6 +15,13 @@ requests each sent (ours from the client's counter, kubectl's from -v=6).
 With --ours-only, kubectl is not run (at 10,000 objects one kubectl diff
 takes minutes on a shared machine). Above 1,000 objects the Services are
 headless: the test cluster's service range (a /24) cannot hold more.
+
+With --cli, "ours" is `gitops-bot plan --live --format json` end to end, as a
+user runs it: a fresh process, on a git repository whose main holds the applied
+objects in envs/dev/ (100 per file) and whose branch `change` holds the
+desired ones; it renders and parses both sides, diffs them, diffs the head
+against the cluster and prints the JSON plan. Its peak RSS is read with
+os.wait4. Both tools must still find the same changed objects.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import argparse
 import os
 import re
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +38,7 @@ from typing import Any
 
 import kubectl_run
 import yaml
+from envs import plan_once
 
 from gitops_bot.cluster import pool
 from gitops_bot.cluster.kube import Kube
@@ -133,6 +142,44 @@ def ours(kubeconfig: str, desired: Render) -> tuple[float, set[Key], dict[str, i
     return took, changed, dict(kube.requests), 0
 
 
+def repository(root: Path, applied: list[dict[str, Any]], desired: list[dict[str, Any]]) -> None:
+    """A git repository: main holds `applied` in envs/dev/, branch `change` holds `desired`."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+    def write(objs: list[dict[str, Any]]) -> None:
+        folder = root / "envs" / "dev"
+        folder.mkdir(parents=True, exist_ok=True)
+        for start in range(0, len(objs), 100):
+            chunk = objs[start : start + 100]
+            (folder / f"objects-{start // 100:04d}.yaml").write_text(yaml.safe_dump_all(chunk))
+
+    root.mkdir()
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "bench@example.com")
+    git("config", "user.name", "bench")
+    (root / ".gitops.yaml").write_text("version: 1\nenvironments:\n  dev:\n    plain: envs/dev\n")
+    write(applied)
+    git("add", "-A")
+    git("commit", "-q", "-m", "applied")
+    git("checkout", "-q", "-b", "change")
+    write(desired)
+    git("commit", "-q", "-am", "change")
+
+
+def cli(root: Path, env: dict[str, str]) -> tuple[float, set[Key], float]:
+    """(seconds, changed keys live, peak RSS in MiB) of one `gitops-bot plan --live`."""
+    took, rss, plan = plan_once(root, env, "--live")
+    (planned,) = plan["environments"]
+    changed = {
+        Key(c["key"]["group"], c["key"]["kind"], c["key"]["namespace"], c["key"]["name"])
+        for c in planned["live"]
+        if c["action"] != "unchanged"
+    }
+    return took, changed, rss
+
+
 def kubectl(
     kubectl_bin: str, env: dict[str, str], manifest: Path
 ) -> tuple[float, set[Key], dict[str, int]]:
@@ -156,6 +203,9 @@ def main() -> None:
         help="change every N-th object (10: 10%%; 1: all of them)",
     )
     parser.add_argument("--ours-only", action="store_true", help="do not run kubectl diff")
+    parser.add_argument(
+        "--cli", action="store_true", help="ours: `gitops-bot plan --live` end to end"
+    )
     args = parser.parse_args()
 
     binaries = locate()
@@ -176,10 +226,16 @@ def main() -> None:
         manifest = Path(tmp) / "desired.yaml"
         manifest.write_text(yaml.safe_dump_all(desired))
         env = {**os.environ, **cp.env()}
+        if args.cli:
+            repository(Path(tmp) / "repo", objects(args.objects, changed=False), desired)
 
         our_times, their_times = [], []
         for r in range(args.rounds):
-            t_ours, our_changed, our_requests, _ = ours(str(cp.kubeconfig), render(desired))
+            if args.cli:
+                t_ours, our_changed, rss = cli(Path(tmp) / "repo", env)
+                our_requests = {"peak RSS MiB": round(rss)}
+            else:
+                t_ours, our_changed, our_requests, _ = ours(str(cp.kubeconfig), render(desired))
             our_times.append(t_ours)
             if args.ours_only:
                 print(
