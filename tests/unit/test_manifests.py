@@ -158,7 +158,13 @@ def _bomb(levels: int, width: int) -> str:
         ("a: \ud800\n", "f.yaml: not UTF-8 text (at character 3)"),
     ],
 )
-def test_parse_errors_name_origin_document_and_line(text: str, message: str) -> None:
+@pytest.mark.parametrize("composer_limited", [True, False], ids=["nodes", "events"])
+def test_parse_errors_name_origin_document_and_line(
+    text: str, message: str, composer_limited: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both ways of refusing before anything expands: the composed nodes (libyaml
+    # 0.2.6 limits nesting itself) and the events first (older libyaml).
+    monkeypatch.setattr(manifests, "_LIBYAML_LIMITS_NESTING", composer_limited)
     with pytest.raises(RenderError) as caught:
         manifests.parse(text, origin="f.yaml")
     assert str(caught.value) == message
@@ -185,6 +191,68 @@ def test_errors_never_echo_document_contents(text: str) -> None:
         manifests.parse(text, origin="secret.yaml")
     assert "hunter2" not in str(caught.value)
     assert str(caught.value).startswith("secret.yaml:")
+
+
+_ANCHORS = (
+    "  a: &a [x, y]\n  b: &b {k: v}\n  j: &j [[[[[[[[[[1]]]]]]]]]]\n"
+    "  k: &k [" + ", ".join(["*j"] * 30) + "]\n"
+    "  p: &p [" + ", ".join(["*k"] * 10) + "]\n"
+)
+_ALIASED = st.lists(
+    st.lists(
+        st.sampled_from(
+            [
+                "  c: [*a, *a]\n",
+                "  d:\n  - *b\n  - &e [z]\n  - *e\n",
+                "  e: *a\n",
+                "  f:\n    g: *b\n    h: &h [*a, *b]\n",
+                "  i: [" + ", ".join(["*b"] * 30) + "]\n",
+                "  m:\n" + "".join(["  - [*p, *p, *p, *p, *p, *p, *p, *p, *p, *p]\n"] * 3),
+                "  n: " + "[" * 197 + "]" * 197 + "\n",  # 199 levels deep: the limit is 200
+                "  q: " + "[" * 199 + "]" * 199 + "\n",  # 201
+                "  o:\n"
+                + "".join(f"{' ' * (4 + 2 * i)}o{i}:\n" for i in range(60))
+                + " " * 124
+                + "x: [[[1]]]\n",
+                "  l: &l [*l]\n",
+                "  y: &a [x]\n",
+            ]
+        ),
+        max_size=6,
+        unique=True,
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ALIASED)
+def test_the_node_walk_refuses_what_the_event_pass_does(documents: list[list[str]]) -> None:
+    text = "---\n".join(
+        f"apiVersion: v1\nkind: X\nmetadata: {{name: x{i}}}\nspec:\n{_ANCHORS}{''.join(parts)}"
+        for i, parts in enumerate(documents)
+    )
+    before = manifests._LIBYAML_LIMITS_NESTING
+    try:
+        manifests._LIBYAML_LIMITS_NESTING = False
+        by_events = parse_or_message(text)
+        manifests._LIBYAML_LIMITS_NESTING = True
+        by_nodes = parse_or_message(text)
+    finally:
+        manifests._LIBYAML_LIMITS_NESTING = before
+    if isinstance(by_nodes, str) and "not YAML: " in by_nodes:
+        # The composer meets an undefined or duplicate anchor before the walk
+        # sees the document, so before a refusal the events named first:
+        # refused either way.
+        assert isinstance(by_events, str)
+    else:
+        assert by_nodes == by_events
+
+
+def test_this_libyaml_limits_nesting_so_the_event_pass_is_skipped() -> None:
+    # The wheels PyYAML 6.0.3+ ships (and the image installs) bundle libyaml 0.2.6.
+    assert manifests._LIBYAML_LIMITS_NESTING
 
 
 def parse_or_message(text: str) -> tuple[Manifest, ...] | str:

@@ -11,11 +11,15 @@ malformed as anything else, so messages name the origin, document, line and
 key, never a value.
 
 Untrusted YAML is refused before it can hurt: the input size is capped, and
-a first pass over the parser's events (no nodes built yet) refuses alias
-bombs (too many aliases, or aliases that expand to too many nodes),
-recursive aliases and nesting deep enough to overflow the C composer's stack.
-A `core.bounds.Meter` counts the objects of the render and watches the
-environment's deadline while both passes run.
+alias bombs (too many aliases, or aliases that expand to too many nodes),
+recursive aliases and deep nesting are refused before any alias is expanded.
+`parse` checks each composed document's nodes, where an alias is the
+anchor's node met again (the composer shares it, expanding nothing), when
+libyaml refuses nesting beyond 1,000 levels itself (0.2.6, in PyYAML's
+wheels); with an older libyaml, whose composer overflows its stack near
+50,000 levels, and in `screen`, a first pass over the parser's events (no
+nodes built yet) refuses the same. A `core.bounds.Meter` counts the objects
+of the render and watches the environment's deadline while it reads.
 """
 
 from __future__ import annotations
@@ -89,10 +93,13 @@ def parse(
     """The objects in `text`, a YAML (or JSON) stream; `origin` names it in messages.
 
     `meter` counts the objects and watches the environment's deadline, per
-    document (and every few thousand events of the first pass)."""
+    document (and every few thousand events of a first pass, when there is one)."""
     meter = meter or bounds.default_meter()
-    data = _screened(text, origin=origin, max_bytes=max_bytes, meter=meter)
+    data = _encoded(text, origin=origin, max_bytes=max_bytes)
     del text  # the bytes are all we need; a 25 MiB str is worth freeing early
+    budget = _Budget(origin)
+    if not _LIBYAML_LIMITS_NESTING:  # its composer may crash: refuse from the events first
+        _check_events(data, origin, meter)
     loader = _Loader(data)
     found: list[Manifest] = []
     document = 0
@@ -105,6 +112,9 @@ def parse(
             meter.check(progress)
             node = loader.get_node()
             if node is not None:
+                budget.document, budget.line = document, node.start_mark.line + 1
+                budget.sizes = {}  # anchors are per document, and so are ids of live nodes
+                budget.walk(node)  # before anything expands an alias
                 line = node.start_mark.line + 1
                 where = Origin(origin, document, line)
                 objects = _objects(_construct(loader, node, where), node, where)
@@ -112,6 +122,7 @@ def parse(
                 found.extend(objects)
             document += 1
     except yaml.YAMLError as err:
+        _refuse_deep(err, budget)
         raise RenderError(_yaml_problem(err, origin, document, data)) from None
     finally:
         loader.dispose()
@@ -128,6 +139,12 @@ def screen(
 
 
 def _screened(text: str, *, origin: str, max_bytes: int, meter: bounds.Meter) -> bytes:
+    data = _encoded(text, origin=origin, max_bytes=max_bytes)
+    _check_events(data, origin, meter)
+    return data
+
+
+def _encoded(text: str, *, origin: str, max_bytes: int) -> bytes:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as err:
@@ -136,8 +153,31 @@ def _screened(text: str, *, origin: str, max_bytes: int, meter: bounds.Meter) ->
         raise RenderError(
             f"{origin}: {len(data)} bytes is more than the limit of {max_bytes} bytes"
         )
-    _check_events(data, origin, meter)
     return data
+
+
+def _libyaml_limits_nesting() -> bool:
+    """Whether the loader refuses deep nesting itself, before composing it:
+    libyaml 0.2.6 stops at 1,000 levels. Then `parse` composes at once and
+    checks the nodes (`_Budget.walk`); else (libyaml 0.2.5, whose composer
+    crashes near 50,000 levels, or no libyaml) it checks the events first."""
+    try:
+        yaml.compose("[" * 1001 + "]" * 1001, Loader=_Loader)
+    except yaml.YAMLError as err:
+        return "exceeded maximum nesting depth" in str(getattr(err, "problem", ""))
+    except RecursionError:
+        return False
+    return False
+
+
+_LIBYAML_LIMITS_NESTING = _libyaml_limits_nesting()
+
+
+def _refuse_deep(err: yaml.YAMLError, budget: _Budget) -> None:
+    """libyaml (0.2.6+) scans ahead and stops at its own limit of 1000 before
+    the parser hands over the 201st level: the same refusal as ours."""
+    if "exceeded maximum nesting depth" in str(getattr(err, "problem", "")):
+        budget.refuse(f"nested more than {MAX_DEPTH} levels deep")
 
 
 def check_unique(manifests: Iterable[Manifest]) -> None:
@@ -212,10 +252,7 @@ def _check_events(data: bytes, origin: str, meter: bounds.Meter) -> None:
                     )
                 )
     except yaml.YAMLError as err:
-        if "exceeded maximum nesting depth" in str(getattr(err, "problem", "")):
-            # libyaml (0.2.6+) scans ahead and stops at its own limit of 1000
-            # before the parser hands over the 201st level: the same refusal.
-            budget.refuse(f"nested more than {MAX_DEPTH} levels deep")
+        _refuse_deep(err, budget)
         raise RenderError(_yaml_problem(err, origin, budget.document, data)) from None
 
 
@@ -229,6 +266,7 @@ class _Budget:
         self.nodes = 0  # nodes so far, each alias counted as the nodes it expands to
         self.anchors: dict[str, int | None] = {}  # anchor -> nodes under it; None while open
         self.open: list[tuple[str | None, int]] = []  # per open collection: anchor, nodes before
+        self.sizes: dict[int, int | None] = {}  # walk: id(node) -> nodes it expands to; None open
 
     def see(self, event: yaml.Event) -> None:
         self.line = event.start_mark.line + 1 if event.start_mark is not None else self.line
@@ -254,6 +292,43 @@ class _Budget:
                 self.anchors[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             self.alias(self.anchors.get(event.anchor or "", 0))
+
+    def walk(self, node: yaml.Node) -> int:
+        """`see`'s refusals, from a composed document instead of its events: a
+        node met again is an alias (the composer hands the anchor's node out
+        again), one still open is an alias inside its own anchor. Returns the
+        nodes `node` expands to. Names the line of the alias' key, or of the
+        item before it in a sequence (a node of an alias has its anchor's)."""
+        key = id(node)
+        if key in self.sizes:
+            size = self.sizes[key]
+            self.alias(size)
+            return size or 0
+        self.sizes[key] = None
+        if isinstance(node, yaml.ScalarNode):
+            self.sizes[key] = 1
+            return 1
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.line = node.start_mark.line + 1
+            self.refuse(f"nested more than {MAX_DEPTH} levels deep")
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                self.line = k.start_mark.line + 1
+                size += self.walk(k)
+                self.line = k.start_mark.line + 1
+                size += self.walk(v)
+        else:
+            self.line = node.start_mark.line + 1
+            for item in node.value:
+                fresh = id(item) not in self.sizes
+                size += self.walk(item)
+                if fresh:  # an alias' marks are its anchor's
+                    self.line = item.end_mark.line + 1
+        self.depth -= 1
+        self.sizes[key] = size
+        return size
 
     def alias(self, size: int | None) -> None:
         self.aliases += 1
