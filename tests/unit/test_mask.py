@@ -310,3 +310,10 @@ def test_fingerprints_of_one_value_under_two_keys_read_alike_once_made_alike() -
     assert mask.without_fingerprints(f"password: {one}") == mask.without_fingerprints(
         f"password: {two}"
     )
+
+
+@given(st.text() | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E)))
+def test_yaml_quoted_spelling_is_the_dumpers(text: str) -> None:
+    # The fast path (printable ASCII written as it is) must agree with the dumper.
+    dumped = yaml.safe_dump(text, default_style='"', width=1 << 30, allow_unicode=True)
+    assert mask._yaml_quoted(text) == dumped.strip().removesuffix("...").strip()[1:-1]

@@ -204,8 +204,15 @@ def _base64_cores(clear: bytes) -> set[str]:
     return out
 
 
+_PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII but `"` and a backslash
+
+
 def _yaml_quoted(text: str) -> str:
-    """`text` inside a double-quoted YAML scalar, as the diff's dumper writes it."""
+    """`text` inside a double-quoted YAML scalar, as the diff's dumper writes it.
+    Printable ASCII but `"` and `\\` is written as it is, without the dumper
+    (most values; the dumper was a third of reading a render's Secrets)."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return text
     dumped = yaml.safe_dump(text, default_style='"', width=1 << 30, allow_unicode=True)
     return dumped.strip().removesuffix("...").strip()[1:-1]
 
