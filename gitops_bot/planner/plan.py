@@ -550,16 +550,20 @@ def _drift(
 ) -> list[Drift]:
     """Fields where the cluster differs from what applying would make, that this
     change does not touch: someone changed them in the cluster."""
-    touched = {
-        p
-        for p, _, _ in diff.field_changes(
-            normalize.for_diff(base.obj) if base else {}, normalize.for_diff(head.obj)
-        )
-    }
+    if live is dry_run:  # an apply would change nothing (observe proved it): no drift
+        return []
+    touched: set[tuple[Any, ...]] | None = None  # only when the cluster differs at all
     found = []
     have, want = normalize.for_diff(live), normalize.for_diff(dry_run)
     masked_have, masked_want = None, None  # only when something drifted
     for path, _before, _after in diff.field_changes(have, want):
+        if touched is None:
+            touched = {
+                p
+                for p, _, _ in diff.field_changes(
+                    normalize.for_diff(base.obj) if base else {}, normalize.for_diff(head.obj)
+                )
+            }
         if any(path[: len(t)] == t or t[: len(path)] == path for t in touched):
             continue
         if masked_have is None or masked_want is None:
