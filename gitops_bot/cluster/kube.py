@@ -169,8 +169,11 @@ class Kube:
         dry_run: bool = False,
         force: bool = False,
         field_manager: str | None = None,
+        answer: bool = True,
     ) -> tuple[dict[str, Any], bool]:
-        """Like `apply`; also whether the apply created the object (HTTP 201)."""
+        """Like `apply`; also whether the apply created the object (HTTP 201).
+        With answer=False the server's answer is not read ({} instead): a
+        dry-run that only validates needs its status alone."""
         resource = self.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         meta = obj.get("metadata") or {}
         query: list[tuple[str, str]] = [("fieldManager", field_manager or self.field_manager)]
@@ -187,6 +190,7 @@ class Kube:
             query=query,
             body=_apply_body(obj),
             content_type="application/apply-patch+yaml",
+            decode=answer,
         )
         return result, status == 201
 
@@ -349,8 +353,10 @@ class Kube:
         content_type: str | None = None,
         accept: str = "application/json",
         missing_ok: bool = False,
+        decode: bool = True,
     ) -> tuple[int, Any]:
-        """The HTTP status and the decoded body (None for a 404 if `missing_ok`).
+        """The HTTP status and the decoded body (None for a 404 if `missing_ok`;
+        {} for a success if not `decode`: an error's body is always read).
 
         `call` names the kind of call for `calls` (the method, lowercased, if not given).
         A plan-only client refuses a write without dryRun=All here, before
@@ -378,6 +384,8 @@ class Kube:
             raise ClusterError(f"{doing}: {type(err).__name__}: {err}") from err
         if resp.status == 404 and missing_ok:
             return 404, None
+        if not decode and resp.status < 300:
+            return resp.status, {}
         try:
             payload = json.loads(data) if data else {}
         except json.JSONDecodeError:

@@ -53,12 +53,14 @@ class AdaptiveLimit:
     ) -> None:
         with self._cond:
             self._in_flight -= 1
-            self._cond.notify_all()
+            self._cond.notify()  # one slot is free: wake one waiter, not all of them
 
     def succeeded(self) -> None:
         with self._cond:
+            before = int(self._limit)
             self._limit = min(float(self.maximum), self._limit + 1.0 / self._limit)
-            self._cond.notify_all()
+            if int(self._limit) > before:
+                self._cond.notify()  # one more slot
 
     def throttled(self) -> None:
         with self._cond:
