@@ -11,13 +11,17 @@ Starts a local control plane, then, per round and in the same run:
     kubectl apply --server-side -f;
   - no-op: both again on the objects they applied, unchanged.
 Prints each round, then medians: time, objects/s, and the requests each sent
-(ours from Kube.calls, kubectl's from -v=6).
+(ours from Kube.calls, kubectl's from -v=6); and the CPU seconds of the full
+applies: the client's own (ours: this process, which runs nothing else
+meanwhile; kubectl: its process) and the control plane's (kube-apiserver,
+etcd and the controllers, from /proc): on a 2-core machine the two compete.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -77,6 +81,29 @@ def kubectl(kubectl_bin: str, env: dict[str, str], manifest: Path) -> tuple[floa
     return took, counts
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """utime+stime of these processes."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu(client: str, pids: list[int], run: Any, *args: Any) -> tuple[Any, float, float]:
+    """run(*args)'s result, the client's CPU seconds and the control plane's."""
+    mine = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = _cpu_s(pids)
+    result = run(*args)
+    server = _cpu_s(pids) - server
+    if client == "ours":
+        return result, time.process_time() - mine, server
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return result, used, server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=1000)
@@ -86,6 +113,7 @@ def main() -> None:
 
     binaries = locate()
     times: dict[str, list[float]] = {"ours": [], "kubectl": [], "ours-noop": [], "kubectl-noop": []}
+    cpus: dict[str, list[tuple[float, float]]] = {"ours": [], "kubectl": []}
     requests: dict[str, dict[str, int]] = {}
     with LocalControlPlane(binaries) as cp, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, **cp.env()}
@@ -102,8 +130,15 @@ def main() -> None:
             manifest = Path(tmp) / f"round{r}.yaml"
             manifest.write_text(yaml.safe_dump_all(moved(base, theirs)))
 
-            t_ours, requests["ours"] = ours(kube, moved(base, mine), ref)
-            t_kubectl, requests["kubectl"] = kubectl(binaries.path("kubectl"), env, manifest)
+            pids = list(cp.processes().values())
+            (t_ours, requests["ours"]), *cpu_ours = cpu(
+                "ours", pids, ours, kube, moved(base, mine), ref
+            )
+            (t_kubectl, requests["kubectl"]), *cpu_kubectl = cpu(
+                "kubectl", pids, kubectl, binaries.path("kubectl"), env, manifest
+            )
+            cpus["ours"].append((cpu_ours[0], cpu_ours[1]))
+            cpus["kubectl"].append((cpu_kubectl[0], cpu_kubectl[1]))
             t_ours_noop, requests["ours-noop"] = ours(kube, moved(base, mine), ref)
             t_kubectl_noop, requests["kubectl-noop"] = kubectl(
                 binaries.path("kubectl"), env, manifest
@@ -120,7 +155,9 @@ def main() -> None:
                 f"({n / t_ours:.0f}/s, {requests['ours']}), "
                 f"kubectl {t_kubectl:.2f}s ({n / t_kubectl:.0f}/s, {requests['kubectl']}); "
                 f"no-op ours {t_ours_noop:.3f}s ({requests['ours-noop']}), "
-                f"kubectl {t_kubectl_noop:.2f}s ({requests['kubectl-noop']})"
+                f"kubectl {t_kubectl_noop:.2f}s ({requests['kubectl-noop']}); CPU s of the "
+                f"full apply (client, control plane): ours {cpu_ours[0]:.1f}, {cpu_ours[1]:.1f}; "
+                f"kubectl {cpu_kubectl[0]:.1f}, {cpu_kubectl[1]:.1f}"
             )
             for prefix in (mine, theirs):  # keep the cluster the same size for every round
                 for ns in NAMESPACES:
@@ -135,7 +172,12 @@ def main() -> None:
         f"ratio {med['kubectl'] / med['ours']:.1f}x\n"
         f"  no-op: ours {med['ours-noop']:.3f}s, kubectl {med['kubectl-noop']:.2f}s, "
         f"ratio {med['kubectl-noop'] / med['ours-noop']:.0f}x\n"
-        f"  requests (last round): {requests}"
+        f"  requests (last round): {requests}\n"
+        f"  CPU s of the full apply, client and control plane: ours "
+        f"{statistics.median(c for c, _ in cpus['ours']):.1f}, "
+        f"{statistics.median(s for _, s in cpus['ours']):.1f}; kubectl "
+        f"{statistics.median(c for c, _ in cpus['kubectl']):.1f}, "
+        f"{statistics.median(s for _, s in cpus['kubectl']):.1f}"
     )
 
 

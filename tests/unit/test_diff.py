@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import re
+from types import MappingProxyType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gitops_bot.core.objects import diff
 from gitops_bot.core.objects.diff import ABSENT
@@ -300,3 +303,32 @@ def test_live_object_with_server_fields_equals_its_render() -> None:
 def test_compare_needs_at_least_one_side() -> None:
     with pytest.raises(ValueError, match="neither side"):
         diff.compare(Key("", "ConfigMap", "", "c"), None, None, mask_key=KEY)
+
+
+_VALUES = st.sampled_from([1, 1.0, True, "1", None, "c2VjcmV0", [], {}, "2000m", 0.5])
+
+
+@given(
+    kind=st.sampled_from(["ConfigMap", "Secret"]),
+    before=st.dictionaries(st.sampled_from(["a", "b", "c"]), _VALUES, max_size=3),
+    after=st.dictionaries(st.sampled_from(["a", "b", "c"]), _VALUES, max_size=3),
+    same=st.booleans(),
+)
+def test_the_shortcut_for_identical_sides_agrees_with_the_full_comparison(
+    kind: str, before: dict[str, Any], after: dict[str, Any], same: bool
+) -> None:
+    # compare() takes one object on both sides, or the same JSON, as unchanged
+    # without normalizing; a Mapping that is not a dict always goes the full way.
+    field = "data" if kind == "Secret" else "spec"
+    key = Key("", kind, "ns", "x")
+
+    def obj(body: dict[str, Any]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": kind, "metadata": {"name": "x"}, field: body}
+
+    old, new = obj(before), obj(before if same else after)
+    fast = diff.compare(key, old, new, mask_key=b"k" * 32)
+    full = diff.compare(key, MappingProxyType(old), MappingProxyType(new), mask_key=b"k" * 32)
+    assert fast == full
+    assert diff.compare(key, old, old, mask_key=b"k" * 32) == diff.compare(
+        key, MappingProxyType(old), MappingProxyType(old), mask_key=b"k" * 32
+    )

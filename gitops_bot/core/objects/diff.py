@@ -272,6 +272,21 @@ def _too_large(head: int, old: list[str], new: list[str], max_lines: int) -> str
     )
 
 
+def _identical(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> bool:
+    """Both sides one object, or the same JSON: unchanged whatever normalizing
+    would do (it is a function of the object). Plain dicts only: canonical_json
+    takes nothing else, and `==` would take 1 and 1.0 or true for the same."""
+    if after is None:
+        return False
+    if before is after:
+        return True
+    return (
+        type(before) is dict
+        and type(after) is dict
+        and canonical_json(before) == canonical_json(after)
+    )
+
+
 def compare(
     key: Key,
     before: Mapping[str, Any] | None,
@@ -286,17 +301,25 @@ def compare(
     the object under `renamed_from` if its generated name changed (core.objects.renames)."""
     if before is None and after is None:
         raise ValueError(f"comparing {key}: neither side has the object")
+    is_secret = key.group == "" and key.kind == "Secret"
+    if renamed_from is None and before is not None and _identical(before, after):
+        # Most objects of a plan: the same object on both sides (the live
+        # plan's answer for an object an apply would not change), or the same
+        # text at both ends of a change. Nothing to normalize or show.
+        old = normalize.for_diff(before) if is_secret else None
+        return ResourceChange(
+            key=key,
+            action=Action.UNCHANGED,
+            diff="",
+            secret_keys=mask.secret_keys(old, old) if is_secret else None,
+            origin=origin,
+        )
     old = normalize.for_diff(before) if before is not None else None
-    if before is not None and after is before:
-        # One object on both sides (the live plan's answer for an object an
-        # apply would not change, 9 of 10 at 10,000 objects): nothing to compare.
-        new, same = old, True
-    else:
-        new = normalize.for_diff(after) if after is not None else None
-        # Equal objects need no YAML at all (most objects of a plan are equal, and
-        # dumping them was most of a live diff's time). Compared unmasked, so two
-        # different secret values whose fingerprints collide still count as a change.
-        same = old is not None and new is not None and canonical_json(old) == canonical_json(new)
+    new = normalize.for_diff(after) if after is not None else None
+    # Equal objects need no YAML at all (most objects of a plan are equal, and
+    # dumping them was most of a live diff's time). Compared unmasked, so two
+    # different secret values whose fingerprints collide still count as a change.
+    same = old is not None and new is not None and canonical_json(old) == canonical_json(new)
     text = (
         ""
         if same
@@ -316,7 +339,6 @@ def compare(
         action = Action.UPDATE  # the name changes, whatever else does
     else:
         action = Action.UNCHANGED if same else Action.UPDATE
-    is_secret = key.group == "" and key.kind == "Secret"
     return ResourceChange(
         key=key,
         action=action,
