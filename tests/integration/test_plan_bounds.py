@@ -99,8 +99,8 @@ def test_a_plan_timeout_stops_every_environment_with_a_clear_error(repo: Path) -
     for env in ("big", "small"):
         assert (
             f"error: environment {env}: took longer than 0 s (the bot's time limit per "
-            f"environment; {bounds.TIMEOUT_SETTING} changes it); stopped reading "
-            f"{env}/all.yaml at document 1 (line 1), before building any object"
+            f"environment; {bounds.TIMEOUT_SETTING} changes it); stopped parsing "
+            f"{env}/all.yaml at document 1, after 0 objects"
         ) in result.output
 
 
@@ -115,8 +115,8 @@ def test_the_deadline_stops_the_diff_and_says_how_far_it_got(
     repo: Path, binaries: Binaries
 ) -> None:
     # Each read of the clock is one second later: the meter reads it once at
-    # the start, parsing `big` 1 + 30 times per render (the first pass, each
-    # document), the diff once per object; so 80 s run out at the 18th object.
+    # the start, parsing `big` 30 times per render (each document), the diff
+    # once per object; so 80 s run out at the 20th object.
     ticks = itertools.count()
     result = plan_app.plan(
         repo=Git(repo),
@@ -128,4 +128,4 @@ def test_the_deadline_stops_the_diff_and_says_how_far_it_got(
     (env,) = result.envs
     assert env.error is not None
     assert env.error.startswith("environment big: took longer than 80 s")
-    assert env.error.endswith("stopped diffing ConfigMap big/cm-017, after 17 of 30 objects")
+    assert env.error.endswith("stopped diffing ConfigMap big/cm-019, after 19 of 30 objects")
