@@ -123,14 +123,19 @@ def observe(
             return Observed(key, note=f"namespace {key.namespace} is created by this change")
         return None
 
-    def dry_run(m: Manifest) -> Observed:
-        key = m.key
+    def without_server(m: Manifest) -> Observed | Mapping[str, Any]:
+        """What is known without a dry-run, or the object to dry-run."""
         if (skipped := cannot_dry_run(m)) is not None:
             return skipped
-        current = live[key]
+        current = live[m.key]
         obj = as_the_puller_applies(view(m, current) if view else m.obj, current)
         if current is not None and noop.apply_is_noop(obj, current, manager=kube.field_manager):
-            return Observed(key, live=current, dry_run=current)  # applying changes nothing
+            return Observed(m.key, live=current, dry_run=current)  # applying changes nothing
+        return obj
+
+    def dry_run(todo: tuple[Manifest, Mapping[str, Any]]) -> Observed:
+        m, obj = todo
+        key = m.key
         try:
             result = kube.apply(obj, dry_run=True)
         except ThrottledError:
@@ -152,8 +157,15 @@ def observe(
             )
         return Observed(key, live=live[key], dry_run=result)
 
-    results = pool.run_all(dry_run, list(desired), limit=limit)
-    observed = {o.key: o for o in results}
+    # Decided here, not on the pool: most objects of a large render need no
+    # request, and 10,000 futures handing the GIL around cost more than the checks.
+    known = {m.key: without_server(m) for m in desired}
+    todo = [(m, obj) for m in desired if not isinstance(obj := known[m.key], Observed)]
+    sent = {o.key: o for o in pool.run_all(dry_run, todo, limit=limit)}
+    observed: dict[Key, Observed] = {}
+    for m in desired:
+        found = known[m.key]
+        observed[m.key] = found if isinstance(found, Observed) else sent[m.key]
     for m in extra:
         observed[m.key] = Observed(m.key, live=live[m.key])
     return observed
