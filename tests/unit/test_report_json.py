@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gitops_bot.core.report import json as report_json
 from gitops_bot.core.report.plan import EnvPlan, Plan
 from tests.unit import plan_samples as samples
@@ -108,3 +111,18 @@ def test_an_offline_plan_without_environments() -> None:
     assert doc["has_changes"] is False
     assert doc["environments"][0]["live"] is None
     assert doc["environments"][0]["changes"] == []
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(_JSONISH)
+def test_the_plan_text_is_what_json_dumps_writes(doc: Any) -> None:
+    # orjson writes it; what a plan holds (no floats) must read exactly as
+    # json.dumps(indent=2, sort_keys=True) wrote it, integers beyond 64 bits too.
+    expected = json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert report_json.text(doc) == expected
