@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -487,3 +488,17 @@ def test_keys_1_and_true_stay_two_keys() -> None:
     # Python's dict takes 1 and True for one key; the generic constructor lost
     # `true:` that way. sigs.k8s.io/yaml keeps both, as their JSON spellings.
     assert _fast("1: one\ntrue: yes\n") == [{"1": "one", "true": True}]
+
+
+@given(st.text(max_size=12), st.booleans())
+def test_a_kept_scalar_tag_is_the_one_pyyaml_resolves(value: str, quoted: bool) -> None:
+    # The loader keeps the implicit tags of short plain scalars; each must be
+    # what SafeLoader's resolver says, the first time and every time after.
+    implicit = (not quoted, True)
+    expected = yaml.SafeLoader.resolve(yaml.SafeLoader(""), yaml.ScalarNode, value, implicit)
+    loader = manifests._Loader("")
+    try:
+        assert loader.resolve(yaml.ScalarNode, value, implicit) == expected
+        assert loader.resolve(yaml.ScalarNode, value, implicit) == expected
+    finally:
+        loader.dispose()

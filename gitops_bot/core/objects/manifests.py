@@ -40,8 +40,28 @@ MAX_ALIAS_NODES = 100_000  # nodes that aliases may add by expansion, per stream
 MAX_DEPTH = 200  # deep CRD schemas reach about 60; libyaml's composer crashes near 50,000
 
 
+_RESOLVED: dict[str, str] = {}  # a plain scalar -> its implicit tag, for the values seen first
+_RESOLVED_MAX = 4096
+_RESOLVED_LONGEST = 40
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader with JSON's value types, as kubectl reads YAML."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """The tag of a node, as SafeLoader resolves it; a plain scalar's tag
+        depends on its text alone (no path resolvers here), and most scalars
+        of a render are the same few keys (apiVersion, metadata, name), so the
+        tags of the first few thousand short ones are kept: PyYAML's regexes,
+        called for each from libyaml, were a fifth of a parse."""
+        if kind is not yaml.ScalarNode or not implicit[0] or len(value) > _RESOLVED_LONGEST:
+            return super().resolve(kind, value, implicit)
+        tag = _RESOLVED.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[value] = tag
+        return tag
 
 
 # kubectl reads an unquoted 2024-01-01 as a string, and !!binary is already
