@@ -470,7 +470,10 @@ def live_diff(
         view=lambda m, live: m.obj if live is None else ignore.strip(m.obj, fields.get(m.key, ())),
     )
     secrets |= _secrets(
-        o for ob in observed.values() for o in (ob.live, ob.dry_run) if o is not None
+        o
+        for ob in observed.values()
+        for o in (ob.live, ob.dry_run if ob.dry_run is not ob.live else None)
+        if o is not None
     )
 
     changes: list[ResourceChange] = []

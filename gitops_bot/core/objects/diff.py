@@ -275,16 +275,15 @@ def _too_large(head: int, old: list[str], new: list[str], max_lines: int) -> str
 def _identical(before: Mapping[str, Any], after: Mapping[str, Any] | None) -> bool:
     """Both sides one object, or the same JSON: unchanged whatever normalizing
     would do (it is a function of the object). Plain dicts only: canonical_json
-    takes nothing else, and `==` would take 1 and 1.0 or true for the same."""
+    takes nothing else. `==` alone would take 1, 1.0 and true for the same, so
+    it only rules out."""
     if after is None:
         return False
     if before is after:
         return True
-    return (
-        type(before) is dict
-        and type(after) is dict
-        and canonical_json(before) == canonical_json(after)
-    )
+    if type(before) is not dict or type(after) is not dict or before != after:
+        return False  # `!=` in C is quick, and the full comparison decides the rest
+    return canonical_json(before) == canonical_json(after)
 
 
 def compare(
