@@ -228,16 +228,22 @@ def spellings(values: Iterable[str]) -> frozenset[str]:
 def collect_secret_values(objs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     """Every spelling of every Secret value in `objs` worth scrubbing."""
     found: set[str] = set()
+    seen: set[tuple[str, str]] = set()  # both ends of a plan mostly hold the same values
     for obj in objs:
         if not is_secret(obj):
             continue
         for name in {**_fields(obj, "data"), **_fields(obj, "stringData")}:
-            if not _KEY_NAME.fullmatch(name):
+            if not _KEY_NAME.fullmatch(name) and ("name", name) not in seen:
+                seen.add(("name", name))
                 found |= _spellings(name.encode(), None)
         for value in _fields(obj, "data").values():
-            found |= _spellings(_from_data(value), _text(value))
+            if ("data", _text(value)) not in seen:
+                seen.add(("data", _text(value)))
+                found |= _spellings(_from_data(value), _text(value))
         for value in _fields(obj, "stringData").values():
-            found |= _spellings(_text(value).encode(), None)
+            if ("stringData", _text(value)) not in seen:
+                seen.add(("stringData", _text(value)))
+                found |= _spellings(_text(value).encode(), None)
     return frozenset(s for s in found if len(s) >= MIN_SCRUB_LENGTH)
 
 
