@@ -19,8 +19,6 @@ import json
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-import orjson
-
 from gitops_bot.core.objects import diff, fieldpath
 from gitops_bot.core.objects.model import Key, Origin, SourcePin
 from gitops_bot.core.report import ACTIONS, Counts
@@ -132,7 +130,10 @@ def text(doc: Any) -> str:
     """`doc` as json.dumps(indent=2, sort_keys=True, ensure_ascii=False) writes
     it, by orjson (in C): the same text for what a plan holds (strings, ints,
     booleans, null; no floats, whose spelling differs), 20 times as fast.
-    What orjson refuses (an integer beyond 64 bits) goes the json way."""
+    What orjson refuses (an integer beyond 64 bits) goes the json way.
+    Imported here: 2.3 MiB the puller only needs once it serves a plan."""
+    import orjson  # noqa: PLC0415
+
     try:
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     except orjson.JSONEncodeError:
