@@ -13,9 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from gitops_bot.cluster.kube import ThrottledError
 
@@ -91,8 +90,38 @@ def run_all(
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # Workers take the next item from one shared iterator: no future (and its
+    # Condition) per item, which at 20,000 requests was a tenth of the client's
+    # CPU. The first error stops every worker at its next item, and is raised
+    # once none runs, as an executor's map would.
     work = list(items)
-    if not work:
-        return []
-    with ThreadPoolExecutor(max_workers=min(limit.maximum, len(work))) as pool:
-        return list(pool.map(one, work))
+    results: list[R | None] = [None] * len(work)
+    pending = iter(enumerate(work))
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                taken = None if errors else next(pending, None)
+            if taken is None:
+                return
+            index, item = taken
+            try:
+                results[index] = one(item)
+            except BaseException as err:  # raised in the caller, below
+                with lock:
+                    errors.append(err)
+                return
+
+    threads = [
+        threading.Thread(target=worker, name=f"pool-{i}", daemon=True)
+        for i in range(min(limit.maximum, len(work)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return cast("list[R]", results)
