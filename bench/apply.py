@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/apply.py [--objects 1000] [--rounds 3]
 
 Starts a local control plane, then, per round and in the same run (each
-full apply after the control plane has settled, bench/apply.py's `settle`:
+full apply after the control plane has settled, bench/livediff.py's `settle`:
 the other tool's Deployments and Services keep its controllers busy for a
 while; the first tool alternates between rounds):
   - full apply: N mixed objects (ConfigMaps, Secrets, Services,
@@ -33,7 +33,7 @@ from typing import Any
 
 import kubectl_run
 import yaml
-from livediff import NAMESPACES, objects
+from livediff import NAMESPACES, cpu_s, objects, settle
 
 from gitops_bot.cluster.apply import ApplyOptions, ApplySetRef, reconcile
 from gitops_bot.cluster.kube import Kube
@@ -84,36 +84,13 @@ def kubectl(kubectl_bin: str, env: dict[str, str], manifest: Path) -> tuple[floa
     return took, counts
 
 
-def _cpu_s(pids: list[int]) -> float:
-    """utime+stime of these processes."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def settle(
-    pids: list[int], *, quiet: float = 0.25, window: float = 5.0, most: float = 180
-) -> float:
-    """Wait until the control plane used less than `quiet` of a core over
-    `window` seconds (at most `most` seconds); how long it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < most:
-        before = _cpu_s(pids)
-        time.sleep(window)
-        if (_cpu_s(pids) - before) / window < quiet:
-            break
-    return time.monotonic() - start
-
-
 def cpu(client: str, pids: list[int], run: Any, *args: Any) -> tuple[Any, float, float]:
     """run(*args)'s result, the client's CPU seconds and the control plane's."""
     mine = time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server = _cpu_s(pids)
+    server = cpu_s(pids)
     result = run(*args)
-    server = _cpu_s(pids) - server
+    server = cpu_s(pids) - server
     if client == "ours":
         return result, time.process_time() - mine, server
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -10,8 +10,10 @@ times:
   - ours: gitops_bot.planner.plan.live_diff (one LIST per kind and namespace, one
     server-side dry-run per object, concurrent), as `plan --live` runs it;
   - kubectl diff --server-side --field-manager=gitops-bot -f <all objects>.
-Both must find the same changed objects. Prints medians, the ratio, and the
-requests each sent (ours from the client's counter, kubectl's from -v=6).
+Both must find the same changed objects, each timed on a settled control
+plane (`settle`: the Deployments' pods keep the controllers busy for a while
+after the objects are applied). Prints medians, the ratio, and the requests
+each sent (ours from the client's counter, kubectl's from -v=6).
 With --ours-only, kubectl is not run (at 10,000 objects one kubectl diff
 takes minutes on a shared machine). Above 1,000 objects the Services are
 headless: the test cluster's service range (a /24) cannot hold more.
@@ -123,6 +125,29 @@ def objects(n: int, *, changed: bool, every: int = 10) -> list[dict[str, Any]]:
     return out
 
 
+def cpu_s(pids: list[int]) -> float:
+    """utime+stime of these processes."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def settle(
+    pids: list[int], *, quiet: float = 0.25, window: float = 5.0, most: float = 180
+) -> float:
+    """Wait until the control plane used less than `quiet` of a core over
+    `window` seconds (at most `most` seconds); how long it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < most:
+        before = cpu_s(pids)
+        time.sleep(window)
+        if (cpu_s(pids) - before) / window < quiet:
+            break
+    return time.monotonic() - start
+
+
 def render(objs: list[dict[str, Any]]) -> Render:
     return Render.of("bench", [Manifest(Key.of(o), o, Origin("bench.yaml")) for o in objs])
 
@@ -230,7 +255,11 @@ def main() -> None:
             repository(Path(tmp) / "repo", objects(args.objects, changed=False), desired)
 
         our_times, their_times = [], []
+        pids = list(cp.processes().values())
         for r in range(args.rounds):
+            # The objects' controllers (1,000 Deployments' pods) settle first,
+            # and again before kubectl: both time a quiet control plane.
+            print(f"  settled after {settle(pids):.0f}s", flush=True)
             if args.cli:
                 t_ours, our_changed, rss = cli(Path(tmp) / "repo", env)
                 our_requests = {"peak RSS MiB": round(rss)}
@@ -243,6 +272,7 @@ def main() -> None:
                     f"requests {our_requests})"
                 )
                 continue
+            settle(pids)
             t_kubectl, their_changed, their_requests = kubectl(
                 binaries.path("kubectl"), env, manifest
             )
