@@ -125,7 +125,7 @@ def plan(  # click passes options by name
     from gitops_bot.vcs.git import Git  # noqa: PLC0415
 
     via = ci.LiveVia(live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file)
-    with common.clusters(kubeconfig) as cluster_for:
+    with common.one_shot(), common.clusters(kubeconfig) as cluster_for:
         result = plan_app.plan(
             repo=Git(Path(repo)),
             request=plan_app.Request(

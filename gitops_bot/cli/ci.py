@@ -362,7 +362,7 @@ def run(
     via = LiveVia(
         live_via, puller_url, plan_secret_file, plan_audience, puller_ca_file, forge=ctx.forge
     )
-    with common.clusters(kubeconfig) as cluster_for:
+    with common.one_shot(), common.clusters(kubeconfig) as cluster_for:
         deps = dispatch.Deps(
             forge=forge,
             repo_for=repo_for,

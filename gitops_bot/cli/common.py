@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +31,23 @@ if TYPE_CHECKING:  # imported when needed at run time, so --help stays fast
     from gitops_bot.forges.appkey import AppKey
     from gitops_bot.render.fetch import SourcePolicy
     from gitops_bot.render.render import Tools
+
+
+@contextlib.contextmanager
+def one_shot() -> Iterator[None]:
+    """For a command that plans once and exits (`plan`, `run`): collect
+    cycles rarely while it runs. A plan builds millions of small objects
+    (parsed renders, live objects, diffs) and frees them together at the end;
+    the collector's passes over them, looking for cycles they do not have,
+    were 8% of a 10,000-object plan. It still runs, after 100,000 allocations
+    instead of 700; the setting before is restored (tests run the commands in
+    their own process)."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def renderer_options(f: Callable[..., None]) -> Callable[..., None]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from gitops_bot import __version__
-from gitops_bot.cli import cli
+from gitops_bot.cli import cli, common
 from gitops_bot.errors import BotError
 
 
@@ -68,3 +69,13 @@ def test_github_writes_are_paced_as_github_asks_unless_told_otherwise(
         monkeypatch.setenv("GITOPS_BOT_GITHUB_WRITE_INTERVAL", bad)
         with pytest.raises(BotError, match="GITOPS_BOT_GITHUB_WRITE_INTERVAL"):
             write_interval(os.environ)
+
+
+def test_a_one_shot_command_collects_rarely_and_restores_the_setting() -> None:
+    before = gc.get_threshold()
+    with common.one_shot():
+        assert gc.get_threshold()[0] == 100_000
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), common.one_shot():
+        raise RuntimeError("the plan failed")
+    assert gc.get_threshold() == before
