@@ -122,6 +122,25 @@ def test_one_invalid_object_among_fifty_changes_nothing_and_is_named(
     assert kube.get("v1", "ConfigMap", ref.name, namespace=namespace) is None
 
 
+def test_a_field_the_schema_does_not_declare_is_refused_and_nothing_changes(
+    kube: Kube, namespace: str, ref: ApplySetRef
+) -> None:
+    # The apply asks the server to skip its second, strict decode of the body
+    # (fieldValidation=Ignore: it only warns of duplicate fields, which a body
+    # written from a dict cannot have); a misspelt field must still be refused.
+    objs = configmaps(namespace, 3)
+    objs[1]["spec"] = {"replcas": 2}  # a ConfigMap has no spec, and nothing has replcas
+
+    result = reconcile(kube, render(objs), applyset=ref, revision="c1")
+
+    assert not result.ok
+    failed = [o for o in result.objects if o.outcome is Outcome.FAILED]
+    assert [o.key.name for o in failed] == ["cm-1"]
+    assert ".spec: field not declared in schema" in failed[0].message
+    assert not any(result.requests.get(verb) for verb in MUTATING)
+    assert kube.get("v1", "ConfigMap", "cm-0", namespace=namespace) is None
+
+
 def test_errors_never_echo_a_secret_value(kube: Kube, namespace: str, ref: ApplySetRef) -> None:
     canary = int(uuid.uuid4().int % 10**15)
     secret = objects.secret("db", namespace=namespace, password="fine-as-a-string")
