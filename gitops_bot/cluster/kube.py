@@ -182,14 +182,7 @@ class Kube:
         dry-run that only validates needs its status alone."""
         resource = self.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         meta = obj.get("metadata") or {}
-        query: list[tuple[str, str]] = [
-            ("fieldManager", field_manager or self.field_manager),
-            # The server's default (Warn) decodes the patch a second time, strictly,
-            # only to warn of duplicate fields: a body json.dumps wrote from a dict
-            # has none, and warnings are not read. Fields the schema does not
-            # declare are refused by the apply itself, whatever this says.
-            ("fieldValidation", "Ignore"),
-        ]
+        query: list[tuple[str, str]] = [("fieldManager", field_manager or self.field_manager)]
         if force:
             query.append(("force", "true"))
         if dry_run:

@@ -125,9 +125,8 @@ def test_one_invalid_object_among_fifty_changes_nothing_and_is_named(
 def test_a_field_the_schema_does_not_declare_is_refused_and_nothing_changes(
     kube: Kube, namespace: str, ref: ApplySetRef
 ) -> None:
-    # The apply asks the server to skip its second, strict decode of the body
-    # (fieldValidation=Ignore: it only warns of duplicate fields, which a body
-    # written from a dict cannot have); a misspelt field must still be refused.
+    # The server's field validation is left at its default (Warn), which only
+    # warns; a field the schema does not declare is refused by the apply itself.
     objs = configmaps(namespace, 3)
     objs[1]["spec"] = {"replcas": 2}  # a ConfigMap has no spec, and nothing has replcas
 
