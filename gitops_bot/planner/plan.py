@@ -349,33 +349,18 @@ def _plan_env(
         )
     try:
         rules = base_env.ignore_fields if base_env else ()  # the base branch's, as policy
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-diff") as live_pool:
-            # The live diff waits for the API server much of its time (a
-            # dry-run per changed object): the offline diff runs meanwhile.
-            # It adds the cluster's Secret values to `secrets`, read after both.
-            live_future = (
-                live_pool.submit(
-                    live_diff,
-                    kube,
-                    base_render,
-                    head_render,
-                    mask_key=mask_key,
-                    secrets=secrets,
-                    ignore_fields=rules,
-                )
-                if kube is not None
-                else None
+        changes = diff.compute(
+            *ignore.views(base_render, head_render, rules), mask_key=mask_key, meter=meter
+        )
+        if kube is None:
+            return _scrubbed(
+                EnvPlan(env=env.name, render_hash=head_hash, sources=pins, changes=changes),
+                secrets,
+                renders,
             )
-            changes = diff.compute(
-                *ignore.views(base_render, head_render, rules), mask_key=mask_key, meter=meter
-            )
-            if live_future is None:
-                return _scrubbed(
-                    EnvPlan(env=env.name, render_hash=head_hash, sources=pins, changes=changes),
-                    secrets,
-                    renders,
-                )
-            live, drift, errors = live_future.result()
+        live, drift, errors = live_diff(
+            kube, base_render, head_render, mask_key=mask_key, secrets=secrets, ignore_fields=rules
+        )
     except BotError as err:
         return _scrubbed(
             EnvPlan(env=env.name, render_hash=head_hash, sources=pins, error=str(err)),
