@@ -229,21 +229,25 @@ def collect_secret_values(objs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     """Every spelling of every Secret value in `objs` worth scrubbing."""
     found: set[str] = set()
     seen: set[tuple[str, str]] = set()  # both ends of a plan mostly hold the same values
+
+    def first(field: str, text: str) -> bool:
+        if (field, text) in seen:
+            return False
+        seen.add((field, text))
+        return True
+
     for obj in objs:
         if not is_secret(obj):
             continue
         for name in {**_fields(obj, "data"), **_fields(obj, "stringData")}:
-            if not _KEY_NAME.fullmatch(name) and ("name", name) not in seen:
-                seen.add(("name", name))
+            if not _KEY_NAME.fullmatch(name) and first("name", name):
                 found |= _spellings(name.encode(), None)
         for value in _fields(obj, "data").values():
-            if ("data", _text(value)) not in seen:
-                seen.add(("data", _text(value)))
-                found |= _spellings(_from_data(value), _text(value))
+            if first("data", written := _text(value)):
+                found |= _spellings(_from_data(value), written)
         for value in _fields(obj, "stringData").values():
-            if ("stringData", _text(value)) not in seen:
-                seen.add(("stringData", _text(value)))
-                found |= _spellings(_text(value).encode(), None)
+            if first("stringData", written := _text(value)):
+                found |= _spellings(written.encode(), None)
     return frozenset(s for s in found if len(s) >= MIN_SCRUB_LENGTH)
 
 
