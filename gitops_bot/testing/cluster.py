@@ -202,6 +202,24 @@ def wait_for(
         time.sleep(poll_s)
 
 
+def read_audit_log(path: Path) -> list[dict[str, Any]]:
+    """The events of the audit log at `path`, oldest first, its rotated files
+    included. The API server rotates its log at 100 MB (lumberjack's default,
+    --audit-log-maxsize unset) into `audit-<timestamp>.log` beside it, whose
+    names sort in time; a run of 10,000 objects with every request audited
+    fills that in minutes, and reading the current file alone lost a window's
+    events. A line being written (no newline yet) is left for the next read."""
+    while True:
+        rotated = sorted(path.parent.glob(f"{path.stem}-*{path.suffix}"))
+        events: list[dict[str, Any]] = []
+        for file in [*rotated, path]:
+            with contextlib.suppress(FileNotFoundError):
+                lines = file.read_text(errors="replace").splitlines(keepends=True)
+                events += [json.loads(line) for line in lines if line.endswith("\n")]
+        if sorted(path.parent.glob(f"{path.stem}-*{path.suffix}")) == rotated:
+            return events  # no rotation while reading: nothing lost, nothing twice
+
+
 class LocalControlPlane:
     """One control plane. Use as a context manager, or call start() and stop()."""
 
@@ -333,12 +351,7 @@ class LocalControlPlane:
         just answered may not be there yet: callers poll (tests.waiting).
         A line being written (no newline yet) is left for the next read.
         """
-        try:
-            text = self.audit_log.read_text(errors="replace")
-        except FileNotFoundError:
-            return []
-        lines = text.splitlines(keepends=True)
-        events = [json.loads(line) for line in lines if line.endswith("\n")]
+        events = read_audit_log(self.audit_log)
         if user_agent_prefix is None:
             return events
         return [e for e in events if str(e.get("userAgent", "")).startswith(user_agent_prefix)]
