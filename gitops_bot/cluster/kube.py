@@ -17,6 +17,8 @@ plan-only client, any write without dryRun=All (before it is sent).
 from __future__ import annotations
 
 import collections
+import functools
+import http.client
 import json
 import re
 import threading
@@ -28,6 +30,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 
 from gitops_bot import __version__
+from gitops_bot.cluster import wire
 from gitops_bot.cluster.kubeconfig import Connection
 from gitops_bot.cluster.kubeconfig import load as load_kubeconfig
 from gitops_bot.errors import ClusterError
@@ -103,6 +106,17 @@ class Kube:
         # 20,000 requests). Behind a proxy, the PoolManager does it all.
         self._host = None if connection.proxy else self._pool.connection_from_url(connection.server)
         self._prefix = (urllib3.util.parse_url(connection.server).path or "").rstrip("/")
+        # Every request but a stream, without a proxy: http.client straight (cluster.wire).
+        self._direct = (
+            None
+            if connection.proxy
+            else wire.Direct(
+                connection.server,
+                connection.ssl_context,
+                connection.server_hostname,
+                keep=MAX_CONCURRENCY,
+            )
+        )
         self.field_manager = field_manager
         # Whether `_request` refuses every write that is not a dry-run.
         self.plans_only = plan_only
@@ -152,6 +166,8 @@ class Kube:
 
     def close(self) -> None:
         self._pool.clear()
+        if self._direct is not None:
+            self._direct.close()
 
     # -- operations ----------------------------------------------------------
 
@@ -383,10 +399,11 @@ class Kube:
         if isinstance(body, dict):
             body = json.dumps(body)
         try:
-            resp = self.send(method, path, query=query, headers=headers, body=body)
+            resp = self._exchange(method, path, query=query, headers=headers, body=body)
             data = resp.data
-        except (urllib3.exceptions.HTTPError, OSError) as err:
-            # urllib3 errors: connection refused, TLS, timeouts, retries exhausted.
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as err:
+            # Connection refused, TLS, timeouts, a malformed answer; urllib3's
+            # retries exhausted (behind a proxy).
             raise ClusterError(f"{doing}: {type(err).__name__}: {err}") from err
         if resp.status == 404 and missing_ok:
             return 404, None
@@ -404,6 +421,32 @@ class Kube:
         if resp.status >= 300:
             raise ClusterError(f"{doing}: {_status_message(resp.status, payload)}")
         return resp.status, payload
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None,
+        headers: dict[str, str],
+        body: str | None,
+    ) -> wire.Answer | urllib3.BaseHTTPResponse:
+        """One whole request: straight to the host (cluster.wire), or through
+        the proxy by `send`."""
+        if self._direct is None:
+            return self.send(method, path, query=query, headers=headers, body=body)
+        target = path if not query else f"{path}?{_query(tuple(query))}"
+        sent = {"User-Agent": self.user_agent, **headers}
+        authorization = self.connection.authorization()
+        if authorization:
+            sent["Authorization"] = authorization
+        return self._direct.exchange(
+            method,
+            self._prefix + target,
+            headers=sent,
+            body=body.encode() if body is not None else None,
+            timeout=_TIMEOUT_S,
+        )
 
     def send(
         self,
@@ -443,6 +486,12 @@ class Kube:
             timeout=timeout,
             preload_content=not stream,
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _query(query: tuple[tuple[str, str], ...]) -> str:
+    """The query string: the same few (an apply's, a dry-run's) over and over."""
+    return urlencode(query)
 
 
 def _pool(connection: Connection) -> urllib3.PoolManager:

@@ -275,8 +275,35 @@ def test_a_killed_api_server_is_a_clear_cluster_error(own_control_plane: LocalCo
     try:
         assert kube.get("v1", "ConfigMap", "x", namespace="default") is None
         own_control_plane.kill("kube-apiserver")
-        with pytest.raises(ClusterError, match=r"^reading ConfigMap x: MaxRetryError: .*refused"):
+        with pytest.raises(
+            ClusterError, match=r"^reading ConfigMap x: ConnectionRefusedError: .*refused"
+        ):
             kube.get("v1", "ConfigMap", "x", namespace="default")
+    finally:
+        kube.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "served"), [("kubernetes.default.svc", True), ("gitops-bot.example", False)]
+)
+def test_tls_server_name_is_the_name_the_certificate_must_carry(
+    control_plane: LocalControlPlane, tmp_path: Path, name: str, served: bool
+) -> None:
+    """The kubeconfig's tls-server-name, not the host connected to (127.0.0.1),
+    is checked against the API server's certificate, on every request."""
+    config = yaml.safe_load(control_plane.kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["tls-server-name"] = name
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    kube = Kube.from_kubeconfig(str(path))
+    try:
+        if served:
+            assert kube.get("v1", "Namespace", "default") is not None
+        else:
+            with pytest.raises(
+                ClusterError, match=r"CERTIFICATE_VERIFY_FAILED.*gitops-bot\.example"
+            ):
+                kube.get("v1", "Namespace", "default")
     finally:
         kube.close()
 
