@@ -1,4 +1,5 @@
-"""The Kubernetes API, over urllib3 (cluster.kubeconfig reads the kubeconfig).
+"""The Kubernetes API, over http.client (cluster.wire) or, behind a proxy and
+for streams, urllib3 (cluster.kubeconfig reads the kubeconfig).
 
 Owns: the connection pool to one API server; discovery (aggregated discovery: two requests
 for the whole cluster, refreshed once when a kind is unknown, e.g. a CRD
@@ -8,7 +9,7 @@ without dryRun=All; get, list (optionally by label selector) and delete
 method and by kind of call; a plan-only client (`Kube.plan_only`: same
 cluster and identity, its own connection pool and User-Agent) that sends
 reads and dry-runs and nothing else. Objects go in and come out as plain
-dicts; urllib3 objects and exceptions never leave this module (and
+dicts; urllib3 and http.client objects and exceptions never leave this module (and
 cluster.watch, which streams through the same pool).
 Refuses: client-side apply, guessing resource names from kinds, and, in a
 plan-only client, any write without dryRun=All (before it is sent).
