@@ -21,6 +21,7 @@ import http.client
 import socket
 import ssl
 import threading
+import weakref
 from dataclasses import dataclass
 
 import urllib3
@@ -81,6 +82,9 @@ class Direct:
         self._keep = keep
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        # A client nobody closed closes its connections when it is collected
+        # (as urllib3's pools do): a plan's client per environment, say.
+        weakref.finalize(self, _close_all, self._idle)
 
     def exchange(
         self,
@@ -105,9 +109,9 @@ class Direct:
     def close(self) -> None:
         """Close the idle connections (one in use is closed when it comes back)."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+            idle = self._idle[:]
+            self._idle.clear()
+        _close_all(idle)
 
     def _send(
         self,
@@ -159,6 +163,11 @@ class Direct:
             context=self._context or ssl.create_default_context(),
             server_hostname=self._server_hostname,
         )
+
+
+def _close_all(connections: list[http.client.HTTPConnection]) -> None:
+    for conn in connections:
+        conn.close()
 
 
 def _dropped(sock: socket.socket) -> bool:

@@ -5,6 +5,7 @@ connection and each request it sees is counted)."""
 
 from __future__ import annotations
 
+import gc
 import http.client
 import socket
 import socketserver
@@ -191,3 +192,13 @@ def test_a_refused_connection_is_a_cluster_error_that_says_so() -> None:
         ClusterError, match=r"^discovering the API: ConnectionRefusedError: .*refused"
     ):
         kube.get("v1", "ConfigMap", "x", namespace="default")
+
+
+def test_a_client_nobody_closed_closes_its_connections_when_collected(server) -> None:
+    s = server(lambda _conn, _i: "answer")
+    direct = wire.Direct(s.url, None, None, keep=4)
+    assert _get(direct).status == 200
+    kept = direct._idle[0]
+    del direct
+    gc.collect()
+    assert kept.sock is None  # closed, and no ResourceWarning for it
