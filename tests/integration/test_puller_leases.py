@@ -197,8 +197,10 @@ def test_three_replicas_share_thirty_environments_and_take_over_a_crashed_ones(
     pullerkit.eventually(even, timeout=30)
     # Each applies what it holds: a change is applied by all three, each its own share,
     # though only one was poked (as the Service would): the others see its note.
-    _repo(remote, namespace, "2")
+    # Timed before the push: a replica's own fetch may find the commit before
+    # the push returns here (it did on a loaded machine, once).
     changed_at = time.monotonic()
+    _repo(remote, namespace, "2")
     r0.puller.poke()
     pullerkit.eventually(lambda: _all(kube, namespace, "2"), timeout=60)
     shares = {r.name: applies.by(r.name, after=changed_at) for r in everyone}
@@ -231,8 +233,8 @@ def test_three_replicas_share_thirty_environments_and_take_over_a_crashed_ones(
     assert since_renewal > DURATION, "taken before its Leases could expire"
     assert not r1.leases.held()
 
-    _repo(remote, namespace, "3")
     pushed_at = time.monotonic()
+    _repo(remote, namespace, "3")
     r2.puller.poke()
     pullerkit.eventually(lambda: _all(kube, namespace, "3"), timeout=60)
     assert applies.by(r0.name, after=pushed_at) | applies.by(r2.name, after=pushed_at) == set(ENVS)
