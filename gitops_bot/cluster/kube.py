@@ -523,7 +523,10 @@ def _apply_body(obj: Mapping[str, Any]) -> str:
         code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
         return f"{found.group(1)}\\U{code:08X}"
 
-    return _PAIR.sub(joined, json.dumps(obj))
+    text = json.dumps(obj)
+    if "\\ud" not in text:  # no pair to join (json.dumps writes lowercase hex): skip the
+        return text  # regex, which took 29 of a Deployment's 47 microseconds here
+    return _PAIR.sub(joined, text)
 
 
 def _seconds(value: str) -> float:
