@@ -436,18 +436,22 @@ class Kube:
         the proxy by `send`."""
         if self._direct is None:
             return self.send(method, path, query=query, headers=headers, body=body)
-        target = path if not query else f"{path}?{_query(tuple(query))}"
-        sent = {"User-Agent": self.user_agent, **headers}
-        authorization = self.connection.authorization()
-        if authorization:
-            sent["Authorization"] = authorization
         return self._direct.exchange(
             method,
-            self._prefix + target,
-            headers=sent,
+            self._prefix + _target(path, query),
+            headers=self._headers(headers),
             body=body.encode() if body is not None else None,
             timeout=_TIMEOUT_S,
         )
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        """`headers` with our User-Agent and, if the identity has one, the
+        Authorization for this request."""
+        sent = {"User-Agent": self.user_agent, **(headers or {})}
+        authorization = self.connection.authorization()
+        if authorization:
+            sent["Authorization"] = authorization
+        return sent
 
     def send(
         self,
@@ -463,11 +467,8 @@ class Kube:
         """One request as it is, with our User-Agent and credentials: the
         transport under `_request` (and cluster.watch's streams, `stream=True`:
         read it, then release_conn()). Raises urllib3's errors."""
-        target = path if not query else f"{path}?{urlencode(query)}"
-        sent = {"User-Agent": self.user_agent, **(headers or {})}
-        authorization = self.connection.authorization()
-        if authorization:
-            sent["Authorization"] = authorization
+        target = _target(path, query)
+        sent = self._headers(headers)
         data = body.encode() if body is not None else None
         if self._host is not None:
             return self._host.urlopen(
@@ -487,6 +488,10 @@ class Kube:
             timeout=timeout,
             preload_content=not stream,
         )
+
+
+def _target(path: str, query: list[tuple[str, str]] | None) -> str:
+    return f"{path}?{_query(tuple(query))}" if query else path
 
 
 @functools.lru_cache(maxsize=256)

@@ -74,10 +74,11 @@ class Direct:
         keep: int,
     ) -> None:
         url = urllib3.util.parse_url(server)
-        self._tls = url.scheme == "https"
+        tls = url.scheme == "https"
         self._host = (url.host or "").strip("[]")  # an IPv6 literal without its brackets
-        self._port = url.port or (443 if self._tls else 80)
-        self._context = ssl_context
+        self._port = url.port or (443 if tls else 80)
+        # None for plain http; the system's CAs if the kubeconfig named none.
+        self._context = (ssl_context or ssl.create_default_context()) if tls else None
         self._server_hostname = server_hostname or self._host
         self._keep = keep
         self._idle: list[http.client.HTTPConnection] = []
@@ -154,13 +155,13 @@ class Direct:
         conn.close()
 
     def _new(self, timeout: float) -> http.client.HTTPConnection:
-        if not self._tls:
+        if self._context is None:
             return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         return _TLSConnection(
             self._host,
             self._port,
             timeout=timeout,
-            context=self._context or ssl.create_default_context(),
+            context=self._context,
             server_hostname=self._server_hostname,
         )
 

@@ -17,16 +17,22 @@ from dataclasses import dataclass, field
 import pytest
 
 from gitops_bot.cluster import wire
-from gitops_bot.cluster.kube import Kube
+from gitops_bot.cluster.kube import Kube, ThrottledError
 from gitops_bot.cluster.kubeconfig import Connection
 from gitops_bot.errors import ClusterError
+
+THROTTLED = (
+    b'{"kind": "Status", "status": "Failure", "reason": "TooManyRequests", '
+    b'"message": "too many requests, please try again later", "code": 429}'
+)
 
 
 @dataclass
 class Server:
     """Answers each request by `policy(connection number, request number on
-    it)`: "answer"; "answer-close" (saying Connection: close, then closing);
-    "answer-hangup" (closing without saying so); "drop" (closing unanswered)."""
+    it)`: "answer"; "throttle" (429 with Retry-After: 3); "answer-close"
+    (saying Connection: close, then closing); "answer-hangup" (closing
+    without saying so); "drop" (closing unanswered)."""
 
     policy: Callable[[int, int], str]
     seen: list[tuple[int, str, bytes]] = field(default_factory=list)
@@ -68,9 +74,14 @@ def server() -> Iterator[Callable[[Callable[[int, int], str]], Server]]:
                     if what == "drop":
                         return
                     body = b'{"kind": "ConfigMap"}'
+                    status = b"HTTP/1.1 200 OK\r\n"
+                    if what == "throttle":
+                        body = THROTTLED
+                        status = b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n"
                     close = b"Connection: close\r\n" if what == "answer-close" else b""
                     self.wfile.write(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        status
+                        + b"Content-Type: application/json\r\n"
                         + close
                         + f"Content-Length: {len(body)}\r\n\r\n".encode()
                         + body
@@ -202,3 +213,19 @@ def test_a_client_nobody_closed_closes_its_connections_when_collected(server) ->
     del direct
     gc.collect()
     assert kept.sock is None  # closed, and no ResourceWarning for it
+
+
+def test_a_429_with_retry_after_is_a_throttle_the_caller_can_wait_out(server) -> None:
+    s = server(lambda _conn, i: "throttle" if i == 1 else "answer")
+    kube = Kube(Connection(server=s.url))
+    try:
+        with pytest.raises(
+            ThrottledError, match=r"^reading x: HTTP 429 TooManyRequests: too many"
+        ) as e:
+            kube._request("GET", "/api/v1/x", doing="reading x")
+        assert e.value.retry_after == 3.0
+        # The connection is kept (the whole answer was read) and carries the next request.
+        assert kube._request("GET", "/api/v1/x", doing="reading x")[0] == 200
+    finally:
+        kube.close()
+    assert s.connections == 1
